@@ -1,0 +1,88 @@
+//! Delivery targets: where fetched messages go.
+//!
+//! Every target implements [`Deliver`]. The fetch engine drives the protocol-independent part of
+//! the promise through it: a location is *reserved* and written to the ledger before the message
+//! is streamed, the message is delivered durably, [`Deliver::sync`] is called before the ledger
+//! records a batch as delivered, and after a crash [`Deliver::recover`] tells whether a reserved
+//! location holds a complete message. A target never leaves a partial message behind.
+
+pub mod maildir;
+
+use std::io::{self, Read};
+
+use crate::exit::{Classify, Exit};
+
+/// What a target knows about the message being delivered.
+#[derive(Clone, Debug, Default)]
+pub struct MessageInfo {
+    /// The server's identifier (POP3 UIDL, IMAP UID), for log messages.
+    pub uid: String,
+    /// The size the server announced, in bytes (CRLF line ends).
+    pub size: u64,
+}
+
+/// What a location holds after a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovered {
+    /// A complete message is there: record it as delivered, do not fetch it again.
+    Delivered,
+    /// Nothing complete is there (any leftover was removed): fetch the message again.
+    Missing,
+}
+
+/// A delivery failure. `Local` errors concern the target (disk full, permissions); `Body` means
+/// reading the message from the server failed part-way, so nothing was delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverError {
+    #[error("cannot deliver to {target}: {source}")]
+    Local {
+        target: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("message stream from the server broke off: {0}")]
+    Body(#[source] io::Error),
+}
+
+impl DeliverError {
+    /// Whether further deliveries to this target are pointless (out of space, read-only, …).
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, DeliverError::Local { .. })
+    }
+}
+
+impl Classify for DeliverError {
+    fn exit(&self) -> Exit {
+        match self {
+            DeliverError::Local { .. } => Exit::IoErr,
+            DeliverError::Body(_) => Exit::TempFail,
+        }
+    }
+}
+
+/// A delivery target. See the module documentation for the order of calls.
+pub trait Deliver {
+    /// Picks a fresh, unique location for the next message. It is stored in the ledger before
+    /// the message is delivered, so that [`Deliver::recover`] can find it after a crash.
+    fn reserve(&mut self) -> io::Result<String>;
+
+    /// Writes the whole message from `body` to `location` and makes it durable (fsync). On any
+    /// error, nothing is left at `location` or in temporary files. A read error from `body` is
+    /// reported as [`DeliverError::Body`]. Returns the number of bytes written.
+    fn deliver(
+        &mut self,
+        location: &str,
+        info: &MessageInfo,
+        body: &mut dyn Read,
+    ) -> Result<u64, DeliverError>;
+
+    /// Makes every delivery so far durable as a whole (e.g. fsync of the Maildir's `new/`).
+    /// Called before the ledger records the deliveries.
+    fn sync(&mut self) -> Result<(), DeliverError>;
+
+    /// After a crash: whether `location` holds a complete message. Removes any partial leftover.
+    fn recover(&mut self, location: &str) -> Result<Recovered, DeliverError>;
+
+    /// A short description for messages, e.g. `Maildir /home/alice/Maildir`.
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,86 @@
+//! Exit codes (sysexits.h), the contract between mailpull and the scripts that run it.
+//!
+//! Every error type in the crate maps to one of these through [`Classify`], and `main` turns the
+//! most serious one into the process exit status. The numbers are documented in the README.
+
+/// A process exit status from `sysexits.h`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Exit {
+    /// 0: success, with or without new mail.
+    Ok = 0,
+    /// 64: the command line was wrong.
+    Usage = 64,
+    /// 69: the server is unavailable (LOGIN-DELAY, IN-USE, SYS/PERM, no secure channel possible).
+    Unavailable = 69,
+    /// 74: local I/O or delivery failure (disk full, unwritable Maildir, ledger unreadable).
+    IoErr = 74,
+    /// 75: temporary failure (connection lost, timeout, account busy): try again later.
+    TempFail = 75,
+    /// 76: the server broke the protocol.
+    Protocol = 76,
+    /// 77: authentication failed.
+    NoPerm = 77,
+    /// 78: configuration error.
+    Config = 78,
+}
+
+impl Exit {
+    /// The numeric status.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// How serious a status is, for picking the one to report when several things failed.
+    /// Errors the user must act on rank above errors that go away by themselves.
+    pub fn severity(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::TempFail => 1,
+            Exit::Unavailable => 2,
+            Exit::Protocol => 3,
+            Exit::IoErr => 4,
+            Exit::NoPerm => 5,
+            Exit::Usage => 6,
+            Exit::Config => 7,
+        }
+    }
+
+    /// The more serious of two statuses.
+    pub fn max(self, other: Exit) -> Exit {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Errors that know which exit status they deserve.
+pub trait Classify {
+    /// The exit status this error should produce.
+    fn exit(&self) -> Exit;
+}
+
+/// Finds the exit status of an `anyhow` error chain: the first error in the chain that
+/// classifies itself wins; anything unknown is a local I/O failure.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<crate::engine::EngineError>() {
+            return e.exit();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
+            return e.exit();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::ledger::LedgerError>() {
+            return e.exit();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::source::SourceError>() {
+            return e.exit();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::deliver::DeliverError>() {
+            return e.exit();
+        }
+    }
+    Exit::IoErr
+}

@@ -1,0 +1,119 @@
+//! The boundary between the fetch engine and the mail protocols.
+//!
+//! A protocol session implements [`Source`]; the engine implements [`Sink`]. The protocol owns
+//! the wire (pipelining, streaming, its own command order) and knows nothing about ledgers or
+//! mailboxes; the engine owns the promises and knows nothing about the wire. The contract:
+//! - [`Source::transfer`] streams every requested message to [`Sink::message`], in order, and
+//!   asks [`Sink::take_deletes`] after each one which messages may now be deleted. It deletes
+//!   exactly those (and the `delete_now` list), never anything else.
+//! - Deletions only take effect in [`Source::finish`] (POP3 QUIT, IMAP EXPUNGE).
+//! - After a [`Sink::message`] error that is fatal, the source requests no further messages but
+//!   still reads what is already on the wire, asks for the final deletes and returns `Ok`, so
+//!   that the engine can end the session properly.
+
+use std::io::{self, Read};
+
+use crate::exit::{Classify, Exit};
+
+/// A message as listed by the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteMessage {
+    /// The session-local handle: POP3 message number, IMAP UID.
+    pub number: u32,
+    /// The stable identifier: POP3 UIDL, IMAP UID (decimal).
+    pub uid: String,
+    /// Size in bytes as announced by the server.
+    pub size: u64,
+}
+
+/// Protocol-level failures, classified for the exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Connection refused, reset or closed, or a timeout: try again later.
+    #[error("{context}: {source}")]
+    Connection {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The server is there but will not serve us now or at all (LOGIN-DELAY, IN-USE, SYS/PERM,
+    /// no STLS on a plain port, TLS verification failed).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The server answered something the protocol does not allow.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// Credentials refused.
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// A temporary condition reported by the server (SYS/TEMP).
+    #[error("temporary server failure: {0}")]
+    Temporary(String),
+}
+
+impl SourceError {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: io::Error) -> SourceError {
+        SourceError::Connection {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+impl Classify for SourceError {
+    fn exit(&self) -> Exit {
+        match self {
+            SourceError::Connection { .. } | SourceError::Temporary(_) => Exit::TempFail,
+            SourceError::Unavailable(_) => Exit::Unavailable,
+            SourceError::Protocol(_) => Exit::Protocol,
+            SourceError::Auth(_) => Exit::NoPerm,
+        }
+    }
+}
+
+/// A failure reported by the sink for one message.
+#[derive(Debug)]
+pub struct SinkError {
+    /// Stop requesting further messages (e.g. the disk is full).
+    pub fatal: bool,
+}
+
+/// The engine side of a transfer.
+pub trait Sink {
+    /// Consumes one message. The body reader yields the message bytes (already decoded from
+    /// the wire format) and ends at the end of the message.
+    fn message(&mut self, msg: &RemoteMessage, body: &mut dyn Read) -> Result<(), SinkError>;
+
+    /// Messages that are now durably delivered and recorded and may be deleted on the server.
+    /// With `all`, the sink first makes every pending delivery durable (end of transfer).
+    fn take_deletes(&mut self, all: bool) -> Vec<RemoteMessage>;
+}
+
+/// A logged-in protocol session.
+pub trait Source {
+    /// The messages on the server, in server order.
+    fn list(&mut self) -> Result<Vec<RemoteMessage>, SourceError>;
+
+    /// Deletes `delete_now` (already delivered earlier), then streams `retrieve` to `sink`,
+    /// deleting what the sink releases. See the module documentation.
+    fn transfer(
+        &mut self,
+        delete_now: &[RemoteMessage],
+        retrieve: &[RemoteMessage],
+        sink: &mut dyn Sink,
+    ) -> Result<TransferReport, SourceError>;
+
+    /// Ends the session so that deletions take effect (POP3 QUIT). `Ok` means the server
+    /// confirmed them.
+    fn finish(&mut self) -> Result<(), SourceError>;
+}
+
+/// What happened during a transfer, from the protocol's point of view.
+#[derive(Clone, Debug, Default)]
+pub struct TransferReport {
+    /// Messages whose deletion the server accepted (they go at `finish`).
+    pub deleted: Vec<RemoteMessage>,
+    /// Messages the server refused to send (e.g. `-ERR` to RETR), with its reply.
+    pub refused: Vec<(RemoteMessage, String)>,
+}

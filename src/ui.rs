@@ -1,0 +1,1 @@
+//! What the user sees on stderr: progress bar on a terminal, log lines, the summary.

@@ -1,0 +1,7 @@
+//! Shared test support: a runner for the real `mailpull` binary in a clean environment, Maildir
+//! inspection, a private Dovecot server and a scripted in-process POP3 server.
+#![allow(dead_code)]
+
+pub mod dovecot;
+pub mod run;
+pub mod scripted;
