@@ -15,9 +15,64 @@
 //!
 //! The schema version lives in `PRAGMA user_version`; migrations only go forward, and a ledger
 //! written by a newer mailpull is refused rather than misread.
+//!
+//! # Schema (version 1)
+//!
+//! ```sql
+//! CREATE TABLE accounts (
+//!     id       INTEGER PRIMARY KEY,
+//!     protocol TEXT NOT NULL,          -- 'pop3' or 'imap'
+//!     host     TEXT NOT NULL,
+//!     port     INTEGER NOT NULL,
+//!     user     TEXT NOT NULL,
+//!     UNIQUE (protocol, host, port, user)
+//! );
+//! CREATE TABLE messages (
+//!     account_id   INTEGER NOT NULL REFERENCES accounts(id),
+//!     mailbox      TEXT NOT NULL,      -- '' for POP3
+//!     uidvalidity  INTEGER NOT NULL,   -- 0 for POP3
+//!     uid          TEXT NOT NULL,      -- POP3 UIDL or IMAP UID
+//!     size         INTEGER NOT NULL,   -- bytes, as announced by the server
+//!     state        TEXT NOT NULL CHECK (state IN ('fetching', 'delivered')),
+//!     location     TEXT NOT NULL,      -- delivery target's location token
+//!     delivered_at INTEGER NOT NULL DEFAULT 0,  -- unix time, 0 while fetching
+//!     deleted_at   INTEGER,            -- unix time the server confirmed the deletion
+//!     message_id   TEXT,               -- Message-ID header, when known
+//!     PRIMARY KEY (account_id, mailbox, uidvalidity, uid)
+//! );
+//! CREATE INDEX messages_message_id ON messages (message_id);
+//! CREATE INDEX messages_fetching ON messages (account_id) WHERE state = 'fetching';
+//! PRAGMA application_id = 0x6D50756C;  -- "mPul": marks the file as a mailpull ledger
+//! PRAGMA user_version = 1;
+//! ```
+//!
+//! # Opening
+//!
+//! The file is created with mode 0600 (and its missing parent directories with mode 0700): it
+//! reveals what mail a user receives. The connection uses WAL, `synchronous = FULL` and a 30 s
+//! busy timeout. Before anything is written, the file is checked: it must be a readable SQLite
+//! database (`PRAGMA quick_check` passes; skipped above [`QUICK_CHECK_LIMIT`] bytes, where only
+//! the header and schema are read), it must not carry another application's `application_id`,
+//! a `user_version` of 0 means it must be empty, and a `user_version` of 1 or more means our
+//! tables must be there. Anything else is [`LedgerError::Corrupt`]; a `user_version` above
+//! [`SCHEMA_VERSION`] is [`LedgerError::TooNew`]. A foreign database is never modified.
+//!
+//! Migrations (`MIGRATIONS[v]` upgrades version `v` to `v + 1`) run one per `IMMEDIATE`
+//! transaction, which re-reads `user_version` under the write lock, so that two processes opening
+//! a new ledger at once do not both migrate it.
+//!
+//! Every multi-row write is one `IMMEDIATE` transaction with cached statements (one fsync per
+//! batch). Errors SQLite reports as `SQLITE_CORRUPT` or `SQLITE_NOTADB` become
+//! [`LedgerError::Corrupt`] wherever they occur.
 
 use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{ffi, params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::exit::{Classify, Exit};
 
@@ -33,7 +88,11 @@ pub enum LedgerError {
     #[error("the ledger {path} is not a mailpull ledger or is damaged: {detail}\n  (mailpull will not guess: move it aside to start a new one, which re-downloads messages kept on the server)")]
     Corrupt { path: PathBuf, detail: String },
     #[error("the ledger {path} was written by a newer mailpull (schema {found}, this one knows {known}); upgrade mailpull")]
-    TooNew { path: PathBuf, found: i64, known: i64 },
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("ledger {path}: {source}")]
     Sql {
         path: PathBuf,
@@ -79,6 +138,15 @@ pub enum State {
     Delivered,
 }
 
+impl State {
+    fn as_sql(self) -> &'static str {
+        match self {
+            State::Fetching => "fetching",
+            State::Delivered => "delivered",
+        }
+    }
+}
+
 /// One ledger row.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -113,13 +181,182 @@ pub struct Ledger {
 /// The current schema version.
 pub const SCHEMA_VERSION: i64 = 1;
 
+/// `PRAGMA application_id` of a mailpull ledger ("mPul").
+const APPLICATION_ID: i64 = 0x6D50_756C;
+
+/// Above this file size, opening skips `PRAGMA quick_check` (which reads the whole file) and
+/// only reads the header and the schema. A ledger of a million messages stays well below it.
+pub const QUICK_CHECK_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// How long a writer waits for another process holding the ledger.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `MIGRATIONS[v]` upgrades a ledger from schema `v` to `v + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the initial schema.
+    "CREATE TABLE accounts (
+        id       INTEGER PRIMARY KEY,
+        protocol TEXT NOT NULL,
+        host     TEXT NOT NULL,
+        port     INTEGER NOT NULL,
+        user     TEXT NOT NULL,
+        UNIQUE (protocol, host, port, user)
+    );
+    CREATE TABLE messages (
+        account_id   INTEGER NOT NULL REFERENCES accounts(id),
+        mailbox      TEXT NOT NULL,
+        uidvalidity  INTEGER NOT NULL,
+        uid          TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('fetching', 'delivered')),
+        location     TEXT NOT NULL,
+        delivered_at INTEGER NOT NULL DEFAULT 0,
+        deleted_at   INTEGER,
+        message_id   TEXT,
+        PRIMARY KEY (account_id, mailbox, uidvalidity, uid)
+    );
+    CREATE INDEX messages_message_id ON messages (message_id);
+    CREATE INDEX messages_fetching ON messages (account_id) WHERE state = 'fetching';",
+];
+
+/// The tables a ledger of schema 1 or later must have.
+const OUR_TABLES: &[&str] = &["accounts", "messages"];
+
+/// The columns every row query selects, in the order [`entry_from_row`] reads them.
+const ENTRY_COLUMNS: &str =
+    "mailbox, uidvalidity, uid, size, state, location, delivered_at, deleted_at, message_id";
+
+/// Whether a SQLite error says the file is damaged or not a database.
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ffi::ErrorCode::DatabaseCorrupt) | Some(ffi::ErrorCode::NotADatabase)
+    )
+}
+
+/// A rusqlite error standing for a file-system failure before SQLite got to open the file.
+fn cantopen(message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_CANTOPEN), Some(message))
+}
+
+/// Creates the ledger's parent directory (mode 0700) and the file itself (mode 0600) if missing.
+fn create_file(path: &Path) -> Result<(), rusqlite::Error> {
+    if let Some(parent) = path.parent() {
+        if !parent.as_os_str().is_empty() && !parent.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| {
+                    cantopen(format!("cannot create directory {}: {e}", parent.display()))
+                })?;
+        }
+    }
+    match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(cantopen(format!("cannot create {}: {e}", path.display()))),
+    }
+}
+
+fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    let size: i64 = row.get(3)?;
+    let state: String = row.get(4)?;
+    let state = match state.as_str() {
+        "fetching" => State::Fetching,
+        "delivered" => State::Delivered,
+        other => {
+            return Err(rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("unknown message state {other:?}").into(),
+            ))
+        }
+    };
+    Ok(Entry {
+        key: MessageKey {
+            mailbox: row.get(0)?,
+            uidvalidity: row.get(1)?,
+            uid: row.get(2)?,
+        },
+        size: u64::try_from(size).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(3, size))?,
+        state,
+        location: row.get(5)?,
+        delivered_at: row.get(6)?,
+        deleted_at: row.get(7)?,
+        message_id: row.get(8)?,
+    })
+}
+
+/// A message size as SQLite stores it (sizes beyond `i64::MAX` do not occur; clamp anyway).
+fn size_to_sql(size: u64) -> i64 {
+    i64::try_from(size).unwrap_or(i64::MAX)
+}
+
 impl Ledger {
     /// Opens (creating it and its parent directory if needed) the ledger at `path`: WAL mode,
     /// `synchronous = FULL` (a commit survives power loss), a busy timeout so that parallel
     /// runs for different accounts wait for each other, and forward migrations.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
-        let _ = path;
-        todo!()
+        let open_err = |source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        create_file(path).map_err(open_err)?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        let ledger = Ledger {
+            conn,
+            path: path.to_path_buf(),
+        };
+        // While opening, a corruption error is Corrupt and anything else (busy, read-only, no
+        // space for the WAL) is a failure to open.
+        let setup_err = |e: rusqlite::Error| {
+            if is_corruption(&e) {
+                ledger.corrupt(e.to_string())
+            } else {
+                LedgerError::Open {
+                    path: path.to_path_buf(),
+                    source: e,
+                }
+            }
+        };
+        ledger.conn.busy_timeout(BUSY_TIMEOUT).map_err(setup_err)?;
+        ledger
+            .conn
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(setup_err)?;
+        ledger
+            .conn
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(setup_err)?;
+
+        // Read the header and the schema: this is where a file that is not SQLite fails.
+        let objects = ledger.schema_objects().map_err(setup_err)?;
+        ledger.check_integrity().map_err(setup_err)??;
+        let (application_id, version) = ledger.header_ids().map_err(setup_err)?;
+        ledger.check_identity(application_id, version, &objects)?;
+
+        let mode: String = ledger
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(setup_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            log::debug!(
+                "ledger {}: journal mode {mode} (WAL is not available here)",
+                path.display()
+            );
+        }
+        let mut ledger = ledger;
+        ledger.migrate()?;
+        Ok(ledger)
     }
 
     /// The ledger's file path.
@@ -127,50 +364,146 @@ impl Ledger {
         &self.path
     }
 
-    /// The id of `account`, creating the account row if needed.
-    pub fn account_id(&mut self, account: &AccountKey) -> Result<i64, LedgerError> {
-        let _ = account;
-        todo!()
+    /// The schema version stored in the file (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64, LedgerError> {
+        self.conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(|e| self.sql_err(e))
     }
 
-    /// All rows of an account in state `fetching` (left by an interrupted run).
+    /// The id of `account`, creating the account row if needed.
+    pub fn account_id(&mut self, account: &AccountKey) -> Result<i64, LedgerError> {
+        let find =
+            "SELECT id FROM accounts WHERE protocol = ?1 AND host = ?2 AND port = ?3 AND user = ?4";
+        let args = params![account.protocol, account.host, account.port, account.user];
+        let found = self
+            .conn
+            .prepare_cached(find)
+            .and_then(|mut st| st.query_row(args, |row| row.get(0)).optional())
+            .map_err(|e| self.sql_err(e))?;
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.prepare_cached(
+                "INSERT INTO accounts (protocol, host, port, user) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (protocol, host, port, user) DO NOTHING",
+            )?
+            .execute(args)?;
+            let id: i64 = tx.prepare_cached(find)?.query_row(args, |row| row.get(0))?;
+            tx.commit()?;
+            Ok(id)
+        })();
+        result.map_err(|e| self.sql_err(e))
+    }
+
+    /// All rows of an account in state `fetching` (left by an interrupted run), in the order
+    /// they were reserved.
     pub fn unresolved(&self, account: i64) -> Result<Vec<Entry>, LedgerError> {
-        let _ = account;
-        todo!()
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM messages
+             WHERE account_id = ?1 AND state = 'fetching' ORDER BY rowid"
+        );
+        let result = (|| {
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let rows = st.query_map([account], entry_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<Entry>>>()
+        })();
+        result.map_err(|e| self.sql_err(e))
     }
 
     /// All rows of an account in one mailbox (any uidvalidity), keyed by uid. One query.
+    ///
+    /// If the same uid is stored under several uidvalidity values, the row with the largest
+    /// uidvalidity is returned.
     pub fn entries(
         &self,
         account: i64,
         mailbox: &str,
     ) -> Result<HashMap<String, Entry>, LedgerError> {
-        let _ = (account, mailbox);
-        todo!()
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM messages
+             WHERE account_id = ?1 AND mailbox = ?2 ORDER BY uidvalidity"
+        );
+        let result = (|| {
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let rows = st.query_map(params![account, mailbox], entry_from_row)?;
+            let mut map = HashMap::new();
+            for row in rows {
+                let entry = row?;
+                map.insert(entry.key.uid.clone(), entry);
+            }
+            Ok(map)
+        })();
+        result.map_err(|e| self.sql_err(e))
     }
 
     /// Writes reservations (state `fetching`) for all `items` in one transaction. A row that
     /// already exists for the same key is replaced.
     pub fn begin_fetch(&mut self, account: i64, items: &[NewEntry]) -> Result<(), LedgerError> {
-        let _ = (account, items);
-        todo!()
+        if items.is_empty() {
+            return Ok(());
+        }
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO messages
+                     (account_id, mailbox, uidvalidity, uid, size, state, location,
+                      delivered_at, deleted_at, message_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, ?8)",
+                )?;
+                for item in items {
+                    st.execute(params![
+                        account,
+                        item.key.mailbox,
+                        item.key.uidvalidity,
+                        item.key.uid,
+                        size_to_sql(item.size),
+                        State::Fetching.as_sql(),
+                        item.location,
+                        item.message_id,
+                    ])?;
+                }
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.sql_err(e))
     }
 
-    /// Marks `keys` delivered at unix time `at`, in one transaction.
+    /// Marks `keys` delivered at unix time `at`, in one transaction. Keys without a row are
+    /// ignored (the engine reserves every key with [`Ledger::begin_fetch`] first).
     pub fn mark_delivered(
         &mut self,
         account: i64,
         keys: &[MessageKey],
         at: i64,
     ) -> Result<(), LedgerError> {
-        let _ = (account, keys, at);
-        todo!()
+        self.update_keys(
+            "UPDATE messages SET state = 'delivered', delivered_at = ?5
+             WHERE account_id = ?1 AND mailbox = ?2 AND uidvalidity = ?3 AND uid = ?4",
+            account,
+            keys,
+            Some(at),
+        )
+        .map(|_| ())
     }
 
     /// Drops rows (used for reservations whose download did not complete), in one transaction.
     pub fn forget(&mut self, account: i64, keys: &[MessageKey]) -> Result<(), LedgerError> {
-        let _ = (account, keys);
-        todo!()
+        self.update_keys(
+            "DELETE FROM messages
+             WHERE account_id = ?1 AND mailbox = ?2 AND uidvalidity = ?3 AND uid = ?4",
+            account,
+            keys,
+            None,
+        )
+        .map(|_| ())
     }
 
     /// Records that the server confirmed the deletion of `keys`, in one transaction.
@@ -180,8 +513,14 @@ impl Ledger {
         keys: &[MessageKey],
         at: i64,
     ) -> Result<(), LedgerError> {
-        let _ = (account, keys, at);
-        todo!()
+        self.update_keys(
+            "UPDATE messages SET deleted_at = ?5
+             WHERE account_id = ?1 AND mailbox = ?2 AND uidvalidity = ?3 AND uid = ?4",
+            account,
+            keys,
+            Some(at),
+        )
+        .map(|_| ())
     }
 
     /// Removes the account's `delivered` rows in `mailbox` whose uid is not in `present`
@@ -192,7 +531,690 @@ impl Ledger {
         mailbox: &str,
         present: &std::collections::HashSet<String>,
     ) -> Result<usize, LedgerError> {
-        let _ = (account, mailbox, present);
-        todo!()
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let gone: Vec<(i64, String)> = {
+                let mut st = tx.prepare_cached(
+                    "SELECT uidvalidity, uid FROM messages
+                     WHERE account_id = ?1 AND mailbox = ?2 AND state = 'delivered'",
+                )?;
+                let rows = st.query_map(params![account, mailbox], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })?;
+                let mut gone = Vec::new();
+                for row in rows {
+                    let (uidvalidity, uid) = row?;
+                    if !present.contains(&uid) {
+                        gone.push((uidvalidity, uid));
+                    }
+                }
+                gone
+            };
+            let mut removed = 0;
+            if !gone.is_empty() {
+                let mut st = tx.prepare_cached(
+                    "DELETE FROM messages WHERE account_id = ?1 AND mailbox = ?2
+                     AND uidvalidity = ?3 AND uid = ?4 AND state = 'delivered'",
+                )?;
+                for (uidvalidity, uid) in &gone {
+                    removed += st.execute(params![account, mailbox, uidvalidity, uid])?;
+                }
+            }
+            tx.commit()?;
+            Ok(removed)
+        })();
+        result.map_err(|e| self.sql_err(e))
+    }
+
+    /// Runs `sql` (parameters: account, mailbox, uidvalidity, uid and optionally `extra` as
+    /// `?5`) once per key in one transaction; returns the number of rows changed.
+    fn update_keys(
+        &mut self,
+        sql: &str,
+        account: i64,
+        keys: &[MessageKey],
+        extra: Option<i64>,
+    ) -> Result<usize, LedgerError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut changed = 0;
+            {
+                let mut st = tx.prepare_cached(sql)?;
+                for key in keys {
+                    changed += match extra {
+                        Some(x) => {
+                            st.execute(params![account, key.mailbox, key.uidvalidity, key.uid, x])?
+                        }
+                        None => {
+                            st.execute(params![account, key.mailbox, key.uidvalidity, key.uid])?
+                        }
+                    };
+                }
+            }
+            tx.commit()?;
+            Ok(changed)
+        })();
+        result.map_err(|e| self.sql_err(e))
+    }
+
+    fn corrupt(&self, detail: String) -> LedgerError {
+        LedgerError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        }
+    }
+
+    /// Maps a query error: corruption is [`LedgerError::Corrupt`], the rest [`LedgerError::Sql`].
+    fn sql_err(&self, e: rusqlite::Error) -> LedgerError {
+        if is_corruption(&e) {
+            self.corrupt(e.to_string())
+        } else {
+            LedgerError::Sql {
+                path: self.path.clone(),
+                source: e,
+            }
+        }
+    }
+
+    /// The names of the tables, indexes, views and triggers in the file (SQLite's own excluded).
+    fn schema_objects(&self) -> rusqlite::Result<Vec<(String, String)>> {
+        let mut st = self.conn.prepare(
+            "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        )?;
+        let rows = st.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect()
+    }
+
+    /// `PRAGMA quick_check` unless the file is very large. The outer error is a failure to run
+    /// the check, the inner one a damaged file.
+    fn check_integrity(&self) -> rusqlite::Result<Result<(), LedgerError>> {
+        let page_count: i64 = self
+            .conn
+            .pragma_query_value(None, "page_count", |row| row.get(0))?;
+        let page_size: i64 = self
+            .conn
+            .pragma_query_value(None, "page_size", |row| row.get(0))?;
+        let bytes = u64::try_from(page_count.saturating_mul(page_size)).unwrap_or(u64::MAX);
+        if bytes > QUICK_CHECK_LIMIT {
+            log::debug!(
+                "ledger {}: {bytes} bytes, skipping quick_check",
+                self.path.display()
+            );
+            return Ok(Ok(()));
+        }
+        let mut st = self.conn.prepare("PRAGMA quick_check(5)")?;
+        let problems = st
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        if problems.len() == 1 && problems[0] == "ok" {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(self.corrupt(format!(
+                "integrity check failed: {}",
+                problems.join("; ")
+            ))))
+        }
+    }
+
+    /// `PRAGMA application_id` and `PRAGMA user_version`.
+    fn header_ids(&self) -> rusqlite::Result<(i64, i64)> {
+        let application_id = self
+            .conn
+            .pragma_query_value(None, "application_id", |row| row.get(0))?;
+        let version = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))?;
+        Ok((application_id, version))
+    }
+
+    /// Refuses a file that is not a mailpull ledger, or one from a newer mailpull.
+    fn check_identity(
+        &self,
+        application_id: i64,
+        version: i64,
+        objects: &[(String, String)],
+    ) -> Result<(), LedgerError> {
+        if application_id != 0 && application_id != APPLICATION_ID {
+            return Err(self.corrupt(format!(
+                "not a mailpull ledger (the file belongs to another application: application_id {application_id:#x})"
+            )));
+        }
+        if version > SCHEMA_VERSION {
+            return Err(LedgerError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if version < 0 {
+            return Err(self.corrupt(format!("not a mailpull ledger (schema version {version})")));
+        }
+        if version == 0 {
+            if let Some((kind, name)) = objects.first() {
+                return Err(self.corrupt(format!(
+                    "not a mailpull ledger (the database has no schema version but contains {kind} {name:?})"
+                )));
+            }
+        } else {
+            for table in OUR_TABLES {
+                if !objects.iter().any(|(k, n)| k == "table" && n == table) {
+                    return Err(self.corrupt(format!(
+                        "not a mailpull ledger (schema version {version} but no table {table:?})"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the missing migrations, one transaction each.
+    fn migrate(&mut self) -> Result<(), LedgerError> {
+        debug_assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
+        loop {
+            let step = (|| {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // Re-read under the write lock: another process may have migrated meanwhile.
+                let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+                if !(0..SCHEMA_VERSION).contains(&version) {
+                    return Ok(Some(version));
+                }
+                tx.execute_batch(MIGRATIONS[version as usize])?;
+                if version == 0 {
+                    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+                }
+                tx.pragma_update(None, "user_version", version + 1)?;
+                tx.commit()?;
+                Ok(None)
+            })();
+            match step.map_err(|e| self.sql_err(e))? {
+                None => continue,
+                Some(version) if version > SCHEMA_VERSION => {
+                    return Err(LedgerError::TooNew {
+                        path: self.path.clone(),
+                        found: version,
+                        known: SCHEMA_VERSION,
+                    })
+                }
+                Some(_) => return Ok(()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn key(uid: &str) -> MessageKey {
+        MessageKey {
+            mailbox: String::new(),
+            uidvalidity: 0,
+            uid: uid.to_string(),
+        }
+    }
+
+    fn new_entry(uid: &str, location: &str) -> NewEntry {
+        NewEntry {
+            key: key(uid),
+            size: 1000 + uid.len() as u64,
+            location: location.to_string(),
+            message_id: None,
+        }
+    }
+
+    fn account(user: &str) -> AccountKey {
+        AccountKey {
+            protocol: "pop3".into(),
+            host: "mail.example.org".into(),
+            port: 995,
+            user: user.into(),
+        }
+    }
+
+    fn open_temp() -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+        (dir, ledger)
+    }
+
+    #[test]
+    fn open_creates_file_and_directories_privately() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/ledger.sqlite");
+        let ledger = Ledger::open(&path).unwrap();
+        assert_eq!(ledger.path(), path);
+        assert!(path.is_file());
+        let file_mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(file_mode, 0o600);
+        for d in [dir.path().join("a"), dir.path().join("a/b")] {
+            let mode = fs::metadata(&d).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", d.display());
+        }
+        assert_eq!(ledger.schema_version().unwrap(), SCHEMA_VERSION);
+        let journal: String = ledger
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(journal.to_ascii_lowercase(), "wal");
+        let sync: i64 = ledger
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2, "synchronous = FULL");
+        let fk: i64 = ledger
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn existing_file_permissions_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        fs::write(&path, b"").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        Ledger::open(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+
+    #[test]
+    fn migrations_set_user_version_and_application_id() {
+        let (dir, ledger) = open_temp();
+        drop(ledger);
+        let raw = Connection::open(dir.path().join("ledger.sqlite")).unwrap();
+        let v: i64 = raw
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let id: i64 = raw
+            .pragma_query_value(None, "application_id", |r| r.get(0))
+            .unwrap();
+        assert_eq!(id, APPLICATION_ID);
+        assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn reopen_keeps_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            let a = l.account_id(&account("alice")).unwrap();
+            l.begin_fetch(a, &[new_entry("u1", "loc1")]).unwrap();
+            l.mark_delivered(a, &[key("u1")], 1234).unwrap();
+        }
+        let mut l = Ledger::open(&path).unwrap();
+        let a = l.account_id(&account("alice")).unwrap();
+        let entries = l.entries(a, "").unwrap();
+        assert_eq!(entries.len(), 1);
+        let e = &entries["u1"];
+        assert_eq!(e.state, State::Delivered);
+        assert_eq!(e.location, "loc1");
+        assert_eq!(e.delivered_at, 1234);
+        assert_eq!(l.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn too_new_is_refused() {
+        let (dir, ledger) = open_temp();
+        drop(ledger);
+        let path = dir.path().join("ledger.sqlite");
+        let raw = Connection::open(&path).unwrap();
+        raw.pragma_update(None, "user_version", 99).unwrap();
+        drop(raw);
+        match Ledger::open(&path) {
+            Err(LedgerError::TooNew { found, known, .. }) => {
+                assert_eq!(found, 99);
+                assert_eq!(known, SCHEMA_VERSION);
+            }
+            other => panic!("expected TooNew, got {:?}", other.err()),
+        }
+        // Also for a bare database carrying nothing but the version.
+        let bare = dir.path().join("bare.sqlite");
+        let raw = Connection::open(&bare).unwrap();
+        raw.pragma_update(None, "user_version", 99).unwrap();
+        drop(raw);
+        assert!(matches!(
+            Ledger::open(&bare),
+            Err(LedgerError::TooNew { found: 99, .. })
+        ));
+        assert_eq!(
+            Ledger::open(&bare).err().unwrap().exit(),
+            crate::exit::Exit::Config
+        );
+    }
+
+    fn expect_corrupt(path: &Path) -> String {
+        match Ledger::open(path) {
+            Err(e @ LedgerError::Corrupt { .. }) => {
+                let LedgerError::Corrupt { ref detail, .. } = e else {
+                    unreachable!()
+                };
+                assert!(!detail.is_empty());
+                e.to_string()
+            }
+            Err(e) => panic!("expected Corrupt, got {e:?}"),
+            Ok(_) => panic!("expected Corrupt, the ledger opened"),
+        }
+    }
+
+    #[test]
+    fn text_file_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        fs::write(&path, "this is not a database\n".repeat(200)).unwrap();
+        let msg = expect_corrupt(&path);
+        assert!(msg.contains("not a mailpull ledger or is damaged"), "{msg}");
+        // Nothing was written to it.
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            "this is not a database\n".repeat(200).into_bytes()
+        );
+        let short = dir.path().join("short.sqlite");
+        fs::write(&short, "hello\n").unwrap();
+        expect_corrupt(&short);
+    }
+
+    #[test]
+    fn garbage_after_header_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let mut bytes = b"SQLite format 3\0".to_vec();
+        let mut x: u32 = 12345;
+        for _ in 0..8192 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            bytes.push((x >> 16) as u8);
+        }
+        fs::write(&path, &bytes).unwrap();
+        expect_corrupt(&path);
+    }
+
+    #[test]
+    fn truncated_ledger_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        {
+            let mut l = Ledger::open(&path).unwrap();
+            let a = l.account_id(&account("alice")).unwrap();
+            let items: Vec<NewEntry> = (0..3000)
+                .map(|i| new_entry(&format!("uid-{i:06}-padding-padding"), &format!("loc{i}")))
+                .collect();
+            l.begin_fetch(a, &items).unwrap();
+            l.conn
+                .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
+                .unwrap();
+        }
+        let len = fs::metadata(&path).unwrap().len();
+        assert!(len > 16 * 4096, "{len}");
+        let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len / 2).unwrap();
+        drop(f);
+        expect_corrupt(&path);
+    }
+
+    #[test]
+    fn foreign_database_is_corrupt_and_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other.sqlite");
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch("CREATE TABLE moz_places (id INTEGER PRIMARY KEY);")
+            .unwrap();
+        drop(raw);
+        let msg = expect_corrupt(&path);
+        assert!(msg.contains("not a mailpull ledger"), "{msg}");
+        let raw = Connection::open(&path).unwrap();
+        let mode: String = raw
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            mode, "delete",
+            "the foreign database must not be switched to WAL"
+        );
+
+        // Another application's id.
+        let other = dir.path().join("app.sqlite");
+        let raw = Connection::open(&other).unwrap();
+        raw.pragma_update(None, "application_id", 42).unwrap();
+        drop(raw);
+        expect_corrupt(&other);
+
+        // Our version number but not our tables.
+        let fake = dir.path().join("fake.sqlite");
+        let raw = Connection::open(&fake).unwrap();
+        raw.execute_batch("CREATE TABLE t (x); PRAGMA user_version = 1;")
+            .unwrap();
+        drop(raw);
+        expect_corrupt(&fake);
+    }
+
+    #[test]
+    fn unopenable_path_is_open_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, b"x").unwrap();
+        // The parent "directory" is a regular file.
+        let err = Ledger::open(&file.join("ledger.sqlite")).err().unwrap();
+        assert!(matches!(err, LedgerError::Open { .. }), "{err:?}");
+        assert!(err.to_string().contains("cannot open the ledger"), "{err}");
+    }
+
+    #[test]
+    fn account_ids_are_stable_and_distinct() {
+        let (_dir, mut l) = open_temp();
+        let a = l.account_id(&account("alice")).unwrap();
+        let b = l.account_id(&account("bob")).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(l.account_id(&account("alice")).unwrap(), a);
+        let mut imap = account("alice");
+        imap.protocol = "imap".into();
+        assert_ne!(l.account_id(&imap).unwrap(), a);
+        let mut port = account("alice");
+        port.port = 110;
+        assert_ne!(l.account_id(&port).unwrap(), a);
+    }
+
+    #[test]
+    fn fetch_deliver_delete_forget_round_trip() {
+        let (_dir, mut l) = open_temp();
+        let a = l.account_id(&account("alice")).unwrap();
+        let items = vec![
+            new_entry("u1", "loc1"),
+            NewEntry {
+                message_id: Some("<m2@example.org>".into()),
+                ..new_entry("u2", "loc2")
+            },
+            new_entry("u3", "loc3"),
+        ];
+        l.begin_fetch(a, &items).unwrap();
+
+        let unresolved = l.unresolved(a).unwrap();
+        assert_eq!(
+            unresolved
+                .iter()
+                .map(|e| e.key.uid.as_str())
+                .collect::<Vec<_>>(),
+            ["u1", "u2", "u3"]
+        );
+        assert!(unresolved
+            .iter()
+            .all(|e| e.state == State::Fetching && e.delivered_at == 0 && e.deleted_at.is_none()));
+        assert_eq!(
+            unresolved[1].message_id.as_deref(),
+            Some("<m2@example.org>")
+        );
+        assert_eq!(unresolved[0].size, 1002);
+
+        l.mark_delivered(a, &[key("u1"), key("u2")], 100).unwrap();
+        l.forget(a, &[key("u3")]).unwrap();
+        assert!(l.unresolved(a).unwrap().is_empty());
+
+        let entries = l.entries(a, "").unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries["u1"].state, State::Delivered);
+        assert_eq!(entries["u1"].delivered_at, 100);
+        assert_eq!(entries["u1"].location, "loc1");
+        assert!(!entries.contains_key("u3"));
+
+        l.mark_deleted(a, &[key("u1")], 200).unwrap();
+        let entries = l.entries(a, "").unwrap();
+        assert_eq!(entries["u1"].deleted_at, Some(200));
+        assert_eq!(entries["u2"].deleted_at, None);
+
+        // Re-reserving replaces the row.
+        l.begin_fetch(a, &[new_entry("u1", "loc1b")]).unwrap();
+        let entries = l.entries(a, "").unwrap();
+        let e = &entries["u1"];
+        assert_eq!(
+            (e.state, e.location.as_str(), e.delivered_at, e.deleted_at),
+            (State::Fetching, "loc1b", 0, None)
+        );
+
+        // Unknown keys and empty batches are harmless.
+        l.mark_delivered(a, &[key("nope")], 1).unwrap();
+        l.mark_deleted(a, &[], 1).unwrap();
+        l.forget(a, &[key("nope")]).unwrap();
+        l.begin_fetch(a, &[]).unwrap();
+        assert_eq!(l.entries(a, "").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn entries_cover_mailbox_and_prefer_latest_uidvalidity() {
+        let (_dir, mut l) = open_temp();
+        let a = l.account_id(&account("alice")).unwrap();
+        let k = |mailbox: &str, uidvalidity: u32, uid: &str| MessageKey {
+            mailbox: mailbox.into(),
+            uidvalidity,
+            uid: uid.into(),
+        };
+        let items: Vec<NewEntry> = [
+            (k("INBOX", 5, "1"), "old"),
+            (k("INBOX", 7, "1"), "new"),
+            (k("INBOX", 7, "2"), "two"),
+            (k("Sent", 7, "1"), "sent"),
+        ]
+        .into_iter()
+        .map(|(key, loc)| NewEntry {
+            key,
+            size: u64::MAX,
+            location: loc.into(),
+            message_id: None,
+        })
+        .collect();
+        l.begin_fetch(a, &items).unwrap();
+        let inbox = l.entries(a, "INBOX").unwrap();
+        assert_eq!(inbox.len(), 2);
+        assert_eq!(inbox["1"].location, "new");
+        assert_eq!(inbox["1"].key.uidvalidity, 7);
+        assert_eq!(inbox["2"].size, i64::MAX as u64);
+        assert_eq!(l.entries(a, "Sent").unwrap().len(), 1);
+        assert!(l.entries(a, "").unwrap().is_empty());
+        let big = k("INBOX", u32::MAX, "9");
+        l.begin_fetch(
+            a,
+            &[NewEntry {
+                key: big.clone(),
+                size: 1,
+                location: "big".into(),
+                message_id: None,
+            }],
+        )
+        .unwrap();
+        assert_eq!(l.entries(a, "INBOX").unwrap()["9"].key, big);
+    }
+
+    #[test]
+    fn prune_removes_only_delivered_rows_missing_from_server() {
+        let (_dir, mut l) = open_temp();
+        let a = l.account_id(&account("alice")).unwrap();
+        let b = l.account_id(&account("bob")).unwrap();
+        let items: Vec<NewEntry> = ["u1", "u2", "u3", "u4"]
+            .iter()
+            .map(|u| new_entry(u, &format!("loc-{u}")))
+            .collect();
+        l.begin_fetch(a, &items).unwrap();
+        l.begin_fetch(b, &items).unwrap();
+        l.mark_delivered(a, &[key("u1"), key("u2"), key("u3")], 10)
+            .unwrap();
+        l.mark_delivered(b, &[key("u1"), key("u2"), key("u3")], 10)
+            .unwrap();
+        // u4 is still fetching: never pruned.
+        let present: HashSet<String> = ["u1".to_string()].into_iter().collect();
+        assert_eq!(l.prune(a, "", &present).unwrap(), 2);
+        let left = l.entries(a, "").unwrap();
+        let mut uids: Vec<_> = left.keys().cloned().collect();
+        uids.sort();
+        assert_eq!(uids, ["u1", "u4"]);
+        // Bob's rows are untouched.
+        assert_eq!(l.entries(b, "").unwrap().len(), 4);
+        assert_eq!(l.prune(a, "", &present).unwrap(), 0);
+        assert_eq!(l.prune(a, "INBOX", &HashSet::new()).unwrap(), 0);
+    }
+
+    #[test]
+    fn accounts_are_isolated() {
+        let (_dir, mut l) = open_temp();
+        let a = l.account_id(&account("alice")).unwrap();
+        let b = l.account_id(&account("bob")).unwrap();
+        l.begin_fetch(a, &[new_entry("u1", "alice-loc")]).unwrap();
+        l.begin_fetch(b, &[new_entry("u1", "bob-loc")]).unwrap();
+        l.mark_delivered(a, &[key("u1")], 5).unwrap();
+        assert_eq!(l.unresolved(a).unwrap().len(), 0);
+        let bob = l.unresolved(b).unwrap();
+        assert_eq!(bob.len(), 1);
+        assert_eq!(bob[0].location, "bob-loc");
+        l.forget(b, &[key("u1")]).unwrap();
+        assert_eq!(l.entries(a, "").unwrap()["u1"].location, "alice-loc");
+        assert!(l.entries(b, "").unwrap().is_empty());
+    }
+
+    #[test]
+    fn rows_need_an_account() {
+        let (_dir, mut l) = open_temp();
+        let err = l.begin_fetch(4242, &[new_entry("u1", "x")]).unwrap_err();
+        assert!(matches!(err, LedgerError::Sql { .. }), "{err:?}");
+        // The failed batch left nothing behind.
+        assert!(l.unresolved(4242).unwrap().is_empty());
+    }
+
+    #[test]
+    fn two_connections_share_the_ledger() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        let mut one = Ledger::open(&path).unwrap();
+        let mut two = Ledger::open(&path).unwrap();
+        let a = one.account_id(&account("alice")).unwrap();
+        assert_eq!(two.account_id(&account("alice")).unwrap(), a);
+        one.begin_fetch(a, &[new_entry("u1", "l")]).unwrap();
+        assert_eq!(two.unresolved(a).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn large_batches_and_prune() {
+        let (_dir, mut l) = open_temp();
+        let a = l.account_id(&account("alice")).unwrap();
+        let n = 20_000;
+        let items: Vec<NewEntry> = (0..n)
+            .map(|i| new_entry(&format!("uid{i}"), &format!("loc{i}")))
+            .collect();
+        let keys: Vec<MessageKey> = items.iter().map(|e| e.key.clone()).collect();
+        l.begin_fetch(a, &items).unwrap();
+        l.mark_delivered(a, &keys, 1).unwrap();
+        assert_eq!(l.entries(a, "").unwrap().len(), n);
+        let present: HashSet<String> = (0..n).step_by(2).map(|i| format!("uid{i}")).collect();
+        assert_eq!(l.prune(a, "", &present).unwrap(), n / 2);
+        assert_eq!(l.entries(a, "").unwrap().len(), n / 2);
     }
 }

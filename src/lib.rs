@@ -16,6 +16,7 @@ pub mod engine;
 pub mod exit;
 pub mod ledger;
 pub mod pop3;
+pub mod run;
 pub mod source;
 pub mod tls;
 pub mod ui;

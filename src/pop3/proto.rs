@@ -1,1 +1,549 @@
-//! POP3 wire format: status lines, response codes, multi-line replies (RFC 1939 §3, RFC 2449 §8).
+//! POP3 wire format, with no I/O: status lines and response codes (RFC 1939 §3, RFC 2449 §8,
+//! RFC 3206), capability lists (RFC 2449 §5), scan listings (RFC 1939 §5 LIST, §7 UIDL), the
+//! APOP timestamp (RFC 1939 §7) and the streaming decoder for multi-line replies (dot-unstuffing,
+//! RFC 1939 §3).
+
+use std::io::{self, BufRead, Read};
+
+/// A single-line server reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// `+OK` (true) or `-ERR` (false).
+    pub ok: bool,
+    /// The extended response code in brackets (RFC 2449 §8), upper-cased, e.g. `LOGIN-DELAY`
+    /// or `SYS/TEMP`.
+    pub code: Option<String>,
+    /// The rest of the line.
+    pub text: String,
+}
+
+/// Longest status or listing line accepted (RFC 2449 §4 allows 512 octets; be generous).
+pub const MAX_LINE: usize = 8192;
+
+/// Parses a status line (without its CRLF). `None` if it is neither `+OK` nor `-ERR`.
+pub fn parse_status(line: &[u8]) -> Option<Status> {
+    let line = String::from_utf8_lossy(line);
+    let (ok, rest) = if let Some(r) = strip_prefix_ci(&line, "+OK") {
+        (true, r)
+    } else if let Some(r) = strip_prefix_ci(&line, "-ERR") {
+        (false, r)
+    } else {
+        return None;
+    };
+    // "+OK" must be followed by a space or the end of the line.
+    if !(rest.is_empty() || rest.starts_with(' ')) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let (code, text) = match rest.strip_prefix('[') {
+        Some(r) => match r.find(']') {
+            Some(end) => (
+                Some(r[..end].to_ascii_uppercase()),
+                r[end + 1..].trim_start().to_string(),
+            ),
+            None => (None, rest.to_string()),
+        },
+        None => (None, rest.to_string()),
+    };
+    Some(Status { ok, code, text })
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        Some(&s[prefix.len()..])
+    } else {
+        None
+    }
+}
+
+/// The capabilities a server advertised with CAPA (RFC 2449 §5).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    lines: Vec<String>,
+}
+
+impl Capabilities {
+    /// Builds the set from the CAPA reply lines.
+    pub fn from_lines(lines: Vec<String>) -> Capabilities {
+        Capabilities { lines }
+    }
+
+    /// Whether a capability (first word, case-insensitive) was advertised.
+    pub fn has(&self, name: &str) -> bool {
+        self.args(name).is_some()
+    }
+
+    /// The arguments of a capability, if advertised.
+    pub fn args(&self, name: &str) -> Option<Vec<String>> {
+        self.lines.iter().find_map(|l| {
+            let mut words = l.split_ascii_whitespace();
+            let first = words.next()?;
+            first
+                .eq_ignore_ascii_case(name)
+                .then(|| words.map(str::to_string).collect())
+        })
+    }
+
+    /// Whether `SASL` lists `mech`.
+    pub fn sasl(&self, mech: &str) -> bool {
+        self.args("SASL")
+            .is_some_and(|a| a.iter().any(|m| m.eq_ignore_ascii_case(mech)))
+    }
+}
+
+/// The APOP timestamp (`<...@...>`) of a greeting, if any (RFC 1939 §7).
+pub fn apop_timestamp(greeting: &str) -> Option<&str> {
+    let start = greeting.find('<')?;
+    let end = start + greeting[start..].find('>')?;
+    let stamp = &greeting[start..=end];
+    stamp.contains('@').then_some(stamp)
+}
+
+/// The APOP digest: lower-case hex MD5 of timestamp and secret.
+pub fn apop_digest(timestamp: &str, password: &str) -> String {
+    use md5::{Digest, Md5};
+    let mut h = Md5::new();
+    h.update(timestamp.as_bytes());
+    h.update(password.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The SASL PLAIN initial response (RFC 4616), base64-encoded.
+pub fn sasl_plain(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let mut raw = Vec::with_capacity(user.len() + password.len() + 2);
+    raw.push(0);
+    raw.extend_from_slice(user.as_bytes());
+    raw.push(0);
+    raw.extend_from_slice(password.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// Parses one line of a LIST or UIDL listing: `msg-number SP value`.
+pub fn parse_listing(line: &str) -> Option<(u32, &str)> {
+    let mut it = line.splitn(2, ' ');
+    let n: u32 = it.next()?.parse().ok()?;
+    let v = it.next()?.trim_matches(' ');
+    if n == 0 || v.is_empty() || v.contains(' ') {
+        return None;
+    }
+    Some((n, v))
+}
+
+/// Whether a UIDL value is acceptable: 1–70 printable ASCII characters (RFC 1939 §7).
+pub fn valid_uidl(uid: &str) -> bool {
+    (1..=70).contains(&uid.len()) && uid.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// Decoder state for [`DotReader`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum St {
+    /// At the start of a line.
+    LineStart,
+    /// Read a `.` at the start of a line.
+    Dot,
+    /// Read `.` CR at the start of a line.
+    DotCr,
+    /// Inside a line.
+    Mid,
+    /// Read a CR inside a line; waiting to see whether LF follows.
+    Cr,
+    /// Read the terminating line.
+    Done,
+}
+
+/// Streams the body of a multi-line reply (RFC 1939 §3): removes the byte-stuffed leading dot,
+/// turns CRLF into LF, and ends at the terminating `.` line, without ever holding more than the
+/// underlying reader's buffer. A bare LF is accepted as a line end too (some servers send one).
+///
+/// If the stream ends or fails before the terminating line, `read` returns an error (kind
+/// `UnexpectedEof` for a clean close) and [`DotReader::failed`] is set: the message is
+/// incomplete and must not be delivered.
+pub struct DotReader<'a, R: BufRead> {
+    inner: &'a mut R,
+    st: St,
+    /// Bytes of decoded output that did not fit the caller's buffer yet (at most 2).
+    pending: [u8; 2],
+    pending_len: usize,
+    failed: bool,
+    /// Encoded bytes consumed from the wire (for progress).
+    wire_bytes: u64,
+}
+
+impl<'a, R: BufRead> DotReader<'a, R> {
+    /// Starts decoding right after the `+OK` status line.
+    pub fn new(inner: &'a mut R) -> Self {
+        DotReader {
+            inner,
+            st: St::LineStart,
+            pending: [0; 2],
+            pending_len: 0,
+            failed: false,
+            wire_bytes: 0,
+        }
+    }
+
+    /// Whether the terminating line has been read.
+    pub fn is_done(&self) -> bool {
+        self.st == St::Done && self.pending_len == 0
+    }
+
+    /// Whether reading from the server failed (the reply is incomplete).
+    pub fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Bytes consumed from the server so far.
+    pub fn wire_bytes(&self) -> u64 {
+        self.wire_bytes
+    }
+
+    /// Reads and discards the rest of the reply.
+    pub fn drain(&mut self) -> io::Result<()> {
+        let mut buf = [0u8; 16 * 1024];
+        while self.read(&mut buf)? != 0 {}
+        Ok(())
+    }
+
+}
+
+impl<R: BufRead> Read for DotReader<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        // A step may consume wire bytes without producing output (a CR, a stuffed dot):
+        // only the end of the reply may return 0.
+        loop {
+            let n = self.step(out)?;
+            if n > 0 || self.st == St::Done {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+impl<R: BufRead> DotReader<'_, R> {
+    fn step(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut n = 0;
+        // Flush bytes held back by a previous call.
+        while self.pending_len > 0 && n < out.len() {
+            out[n] = self.pending[0];
+            self.pending.copy_within(1..2, 0);
+            self.pending_len -= 1;
+            n += 1;
+        }
+        if self.st == St::Done || n == out.len() {
+            return Ok(n);
+        }
+        let input = match self.inner.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(n),
+            Err(e) => {
+                self.failed = true;
+                return Err(e);
+            }
+        };
+        if input.is_empty() {
+            self.failed = true;
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the middle of a multi-line reply",
+            ));
+        }
+        let mut i = 0;
+        while i < input.len() && n < out.len() && self.st != St::Done {
+            let b = input[i];
+            match self.st {
+                St::Mid => {
+                    // Copy a run of ordinary bytes in one go.
+                    let room = out.len() - n;
+                    let avail = &input[i..];
+                    let limit = avail.len().min(room);
+                    let run = memchr::memchr2(b'\r', b'\n', &avail[..limit]).unwrap_or(limit);
+                    out[n..n + run].copy_from_slice(&avail[..run]);
+                    n += run;
+                    i += run;
+                    if run < limit {
+                        let c = avail[run];
+                        i += 1;
+                        if c == b'\n' {
+                            out[n] = b'\n';
+                            n += 1;
+                            self.st = St::LineStart;
+                        } else {
+                            self.st = St::Cr;
+                        }
+                    }
+                    continue;
+                }
+                St::LineStart => {
+                    i += 1;
+                    match b {
+                        b'.' => self.st = St::Dot,
+                        b'\r' => self.st = St::Cr,
+                        b'\n' => {
+                            out[n] = b'\n';
+                            n += 1;
+                        }
+                        _ => {
+                            out[n] = b;
+                            n += 1;
+                            self.st = St::Mid;
+                        }
+                    }
+                }
+                St::Dot => {
+                    i += 1;
+                    match b {
+                        b'\r' => self.st = St::DotCr,
+                        b'\n' => self.st = St::Done,
+                        b'.' => {
+                            // A stuffed dot: the first one goes.
+                            out[n] = b'.';
+                            n += 1;
+                            self.st = St::Mid;
+                        }
+                        _ => {
+                            // A server that did not stuff: keep the line as the server holds it.
+                            out[n] = b'.';
+                            n += 1;
+                            self.pending[self.pending_len] = b;
+                            self.pending_len += 1;
+                            self.st = St::Mid;
+                        }
+                    }
+                }
+                St::DotCr => {
+                    if b == b'\n' {
+                        i += 1;
+                        self.st = St::Done;
+                    } else {
+                        // ".\r" followed by something else: not a terminator; keep the bytes.
+                        out[n] = b'.';
+                        n += 1;
+                        self.pending[self.pending_len] = b'\r';
+                        self.pending_len += 1;
+                        self.st = St::Mid;
+                    }
+                }
+                St::Cr => {
+                    if b == b'\n' {
+                        i += 1;
+                        out[n] = b'\n';
+                        n += 1;
+                        self.st = St::LineStart;
+                    } else {
+                        // A bare CR is data.
+                        out[n] = b'\r';
+                        n += 1;
+                        self.st = St::Mid;
+                    }
+                }
+                St::Done => unreachable!(),
+            }
+            // Pending bytes must go out before anything else.
+            while self.pending_len > 0 && n < out.len() {
+                out[n] = self.pending[0];
+                self.pending.copy_within(1..2, 0);
+                self.pending_len -= 1;
+                n += 1;
+            }
+            if self.pending_len > 0 {
+                break;
+            }
+        }
+        self.inner.consume(i);
+        self.wire_bytes += i as u64;
+        Ok(n)
+    }
+}
+
+/// Reads one CRLF- (or LF-) terminated line of at most [`MAX_LINE`] bytes, without the line
+/// end. `Ok(None)` at a clean end of stream before any byte.
+pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
+    buf.clear();
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed in the middle of a line",
+            ));
+        }
+        if let Some(pos) = memchr::memchr(b'\n', avail) {
+            buf.extend_from_slice(&avail[..pos]);
+            r.consume(pos + 1);
+            if buf.last() == Some(&b'\r') {
+                buf.pop();
+            }
+            if buf.len() > MAX_LINE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "server reply line too long",
+                ));
+            }
+            return Ok(Some(()));
+        }
+        let len = avail.len();
+        buf.extend_from_slice(avail);
+        r.consume(len);
+        if buf.len() > MAX_LINE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "server reply line too long",
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_with(input: &[u8], cap: usize, chunk: usize) -> (Vec<u8>, bool) {
+        let mut r = io::BufReader::with_capacity(cap, input);
+        let mut out = Vec::new();
+        let mut d = DotReader::new(&mut r);
+        let mut buf = vec![0u8; chunk];
+        loop {
+            match d.read(&mut buf) {
+                Ok(0) => return (out, d.is_done()),
+                Ok(k) => out.extend_from_slice(&buf[..k]),
+                Err(_) => return (out, false),
+            }
+        }
+    }
+
+    fn decode_all_ways(input: &[u8]) -> (Vec<u8>, bool) {
+        let reference = decode_with(input, 8192, 8192);
+        for cap in [1, 2, 3, 7, 64] {
+            for chunk in [1, 2, 3, 5, 4096] {
+                assert_eq!(
+                    decode_with(input, cap, chunk),
+                    reference,
+                    "cap {cap} chunk {chunk}"
+                );
+            }
+        }
+        reference
+    }
+
+    #[test]
+    fn status_lines() {
+        let s = parse_status(b"+OK 2 messages").unwrap();
+        assert!(s.ok && s.code.is_none() && s.text == "2 messages");
+        let s = parse_status(b"-ERR [LOGIN-DELAY] wait").unwrap();
+        assert!(!s.ok);
+        assert_eq!(s.code.as_deref(), Some("LOGIN-DELAY"));
+        assert_eq!(s.text, "wait");
+        let s = parse_status(b"-ERR [sys/temp] later").unwrap();
+        assert_eq!(s.code.as_deref(), Some("SYS/TEMP"));
+        assert!(parse_status(b"+OK").unwrap().ok);
+        assert!(parse_status(b"+OKAY").is_none());
+        assert!(parse_status(b"HELLO").is_none());
+        assert!(parse_status(b"").is_none());
+    }
+
+    #[test]
+    fn capabilities() {
+        let c = Capabilities::from_lines(vec![
+            "TOP".into(),
+            "UIDL".into(),
+            "SASL PLAIN LOGIN".into(),
+            "pipelining".into(),
+            "LOGIN-DELAY 900".into(),
+        ]);
+        assert!(c.has("PIPELINING"));
+        assert!(c.sasl("plain"));
+        assert!(!c.has("STLS"));
+        assert_eq!(c.args("LOGIN-DELAY").unwrap(), vec!["900".to_string()]);
+    }
+
+    #[test]
+    fn apop() {
+        // RFC 1939 §7 example.
+        let g = "POP3 server ready <1896.697170952@dbc.mtview.ca.us>";
+        let t = apop_timestamp(g).unwrap();
+        assert_eq!(t, "<1896.697170952@dbc.mtview.ca.us>");
+        assert_eq!(apop_digest(t, "tanstaaf"), "c4c9334bac560ecc979e58001b3e22fb");
+        assert!(apop_timestamp("ready <nothing>").is_none());
+    }
+
+    #[test]
+    fn sasl_plain_encoding() {
+        assert_eq!(sasl_plain("tim", "tanstaaftanstaaf"), "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
+    }
+
+    #[test]
+    fn listings() {
+        assert_eq!(parse_listing("1 whqtswO00WBw418f9t5JxYwZ"), Some((1, "whqtswO00WBw418f9t5JxYwZ")));
+        assert_eq!(parse_listing("2 200"), Some((2, "200")));
+        assert_eq!(parse_listing("x 200"), None);
+        assert_eq!(parse_listing("0 200"), None);
+        assert_eq!(parse_listing("3"), None);
+        assert!(valid_uidl("abc"));
+        assert!(!valid_uidl(""));
+        assert!(!valid_uidl("a b"));
+    }
+
+    #[test]
+    fn unstuffs_and_converts_line_ends() {
+        let wire = b"Subject: x\r\n\r\n..leading dot\r\n..\r\nplain\r\n.\r\nAFTER";
+        let (out, done) = decode_all_ways(wire);
+        assert!(done);
+        assert_eq!(out, b"Subject: x\n\n.leading dot\n.\nplain\n");
+    }
+
+    #[test]
+    fn bare_lf_and_bare_cr() {
+        let (out, done) = decode_all_ways(b"a\nb\rc\r\r\nd\n.\n");
+        assert!(done);
+        assert_eq!(out, b"a\nb\rc\r\nd\n");
+    }
+
+    #[test]
+    fn empty_body() {
+        let (out, done) = decode_all_ways(b".\r\n");
+        assert!(done);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn unstuffed_dot_kept() {
+        let (out, done) = decode_all_ways(b".x\r\n.\r\n");
+        assert!(done);
+        assert_eq!(out, b".x\n");
+        let (out, done) = decode_all_ways(b".\rz\r\n.\r\n");
+        assert!(done);
+        assert_eq!(out, b".\rz\n");
+    }
+
+    #[test]
+    fn truncated_reply_is_an_error() {
+        for wire in [&b"abc\r\n"[..], b"abc\r\n.", b"abc\r\n.\r", b"", b"abc"] {
+            let (_, done) = decode_all_ways(wire);
+            assert!(!done, "{:?}", String::from_utf8_lossy(wire));
+        }
+    }
+
+    #[test]
+    fn read_lines() {
+        let mut r = io::BufReader::with_capacity(2, &b"+OK hi\r\nnext\nlast"[..]);
+        let mut buf = Vec::new();
+        read_line(&mut r, &mut buf).unwrap().unwrap();
+        assert_eq!(buf, b"+OK hi");
+        read_line(&mut r, &mut buf).unwrap().unwrap();
+        assert_eq!(buf, b"next");
+        assert!(read_line(&mut r, &mut buf).is_err());
+        let mut r = io::BufReader::new(&b""[..]);
+        assert!(read_line(&mut r, &mut buf).unwrap().is_none());
+    }
+}
