@@ -167,13 +167,18 @@ pub fn parse_url(s: &str) -> Result<ServerUrl, ConfigError> {
         .map_err(|_| bad("the user name is not valid UTF-8"))?
         .into_owned();
     if user.is_empty() {
-        return Err(bad("no user name; write it before the host: pop3s://USER@HOST"));
+        return Err(bad(
+            "no user name; write it before the host: pop3s://USER@HOST",
+        ));
     }
     let host = url
         .host_str()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| bad("no host name"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
         return Err(bad("a POP3 URL has no path, query or fragment"));
     }
@@ -250,7 +255,10 @@ pub fn options(cli: &Cli, lock_wait: u64) -> Result<Options, ConfigError> {
 
 /// Builds the account of a one-shot `mailpull fetch URL ...`. `password_env` is the value of
 /// `MAILPULL_PASSWORD`, if set.
-pub fn from_fetch_args(args: &FetchArgs, password_env: Option<String>) -> Result<Account, ConfigError> {
+pub fn from_fetch_args(
+    args: &FetchArgs,
+    password_env: Option<String>,
+) -> Result<Account, ConfigError> {
     let url = parse_url(&args.url)?;
     let security = match (url.implicit_tls, args.insecure_no_tls) {
         (true, false) => Security::Implicit,
@@ -262,7 +270,8 @@ pub fn from_fetch_args(args: &FetchArgs, password_env: Option<String>) -> Result
             ))
         }
     };
-    if security == Security::None && (args.tls_ca_file.is_some() || args.tls_fingerprint.is_some()) {
+    if security == Security::None && (args.tls_ca_file.is_some() || args.tls_fingerprint.is_some())
+    {
         return Err(ConfigError::Usage(
             "--tls-ca-file and --tls-fingerprint make no sense with --insecure-no-tls".into(),
         ));
@@ -283,9 +292,14 @@ pub fn from_fetch_args(args: &FetchArgs, password_env: Option<String>) -> Result
         }
     }
     if args.timeout == 0 {
-        return Err(ConfigError::Usage("--timeout must be at least 1 second".into()));
+        return Err(ConfigError::Usage(
+            "--timeout must be at least 1 second".into(),
+        ));
     }
-    let password = match (password_env.filter(|p| !p.is_empty()), &args.password_command) {
+    let password = match (
+        password_env.filter(|p| !p.is_empty()),
+        &args.password_command,
+    ) {
         (_, Some(cmd)) if cmd.trim().is_empty() => {
             return Err(ConfigError::Usage("--password-command is empty".into()))
         }
@@ -295,9 +309,9 @@ pub fn from_fetch_args(args: &FetchArgs, password_env: Option<String>) -> Result
     };
     let maildir = match &args.maildir {
         Some(p) => expand_tilde(p),
-        None => home()
-            .map(|h| h.join("Maildir"))
-            .ok_or_else(|| ConfigError::Invalid("cannot find your home directory; use --maildir".into()))?,
+        None => home().map(|h| h.join("Maildir")).ok_or_else(|| {
+            ConfigError::Invalid("cannot find your home directory; use --maildir".into())
+        })?,
     };
     let auth = match args.auth {
         AuthArg::Auto => AuthMethod::Auto,
@@ -336,9 +350,15 @@ mod tests {
     #[test]
     fn urls() {
         let u = parse_url("pop3s://alice@mail.example.org").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.user.as_str(), u.implicit_tls), ("mail.example.org", 995, "alice", true));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.user.as_str(), u.implicit_tls),
+            ("mail.example.org", 995, "alice", true)
+        );
         let u = parse_url("pop3://alice%40example.org@127.0.0.1:1110").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.user.as_str(), u.implicit_tls), ("127.0.0.1", 1110, "alice@example.org", false));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.user.as_str(), u.implicit_tls),
+            ("127.0.0.1", 1110, "alice@example.org", false)
+        );
         let u = parse_url("pop3://bob@[::1]:2110/").unwrap();
         assert_eq!(u.host, "::1");
         for bad in [
@@ -353,7 +373,9 @@ mod tests {
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
-        let e = parse_url("pop3s://alice:hunter2@host").unwrap_err().to_string();
+        let e = parse_url("pop3s://alice:hunter2@host")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("hunter2"), "{e}");
     }
 }

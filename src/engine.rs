@@ -17,10 +17,11 @@
 //!    new message, before any download starts. From here on, a kill leaves either nothing at
 //!    the location (→ fetched again next time; nothing was deleted) or a complete message
 //!    (→ recorded at recovery; never fetched twice).
-//! 5. **Retrieve and deliver**, streamed: the target writes the message durably (file fsync,
-//!    rename into place). A broken stream leaves nothing behind and nothing recorded.
-//! 6. **Record** in batches: [`Deliver::sync`] (directory fsync), then one transaction marks
-//!    the batch `delivered`. A batch is closed every [`BATCH_MESSAGES`] messages or
+//! 5. **Retrieve and deliver**, streamed: the target writes the whole message (Maildir:
+//!    into `tmp/`). A broken stream leaves nothing behind and nothing recorded.
+//! 6. **Record** in batches: [`Deliver::sync`] makes the batch durable and visible (Maildir:
+//!    fsync each file, rename into `new/`, fsync `new/`), then one transaction marks the batch
+//!    `delivered`. A batch is closed every [`BATCH_MESSAGES`] messages or
 //!    [`BATCH_INTERVAL`], and at the end.
 //! 7. **Delete.** Only messages of a recorded batch are handed back to the protocol for
 //!    deletion, in the same session that retrieved them, pipelined with further retrievals.
@@ -303,8 +304,7 @@ fn run(
         ledger.mark_deleted(account, &keys, now())?;
         summary.deleted = keys.len();
     }
-    let present: HashSet<String> =
-        listing.iter().map(|m| m.uid.clone()).collect();
+    let present: HashSet<String> = listing.iter().map(|m| m.uid.clone()).collect();
     let pruned = ledger.prune(account, "", &present)?;
     if pruned > 0 {
         log::debug!("pruned {pruned} ledger entries the server no longer lists");
@@ -330,8 +330,8 @@ struct EngineSink<'a> {
     locations: HashMap<String, String>,
     keep: bool,
     progress: &'a mut dyn Progress,
-    /// Delivered, not yet recorded.
-    unrecorded: Vec<RemoteMessage>,
+    /// Written to the target, not yet synced and recorded (with their sizes).
+    unrecorded: Vec<(RemoteMessage, u64)>,
     oldest_unrecorded: Option<Instant>,
     /// Recorded, may be deleted.
     releasable: Vec<RemoteMessage>,
@@ -349,21 +349,23 @@ impl EngineSink<'_> {
         if self.unrecorded.is_empty() || self.failure.is_some() {
             return;
         }
-        let keys: Vec<MessageKey> = self.unrecorded.iter().map(|m| pop3_key(&m.uid)).collect();
-        let result = self
-            .target
-            .sync()
-            .map_err(EngineError::from)
-            .and_then(|_| {
-                self.ledger
-                    .mark_delivered(self.account, &keys, now())
-                    .map_err(EngineError::from)
-            });
+        let keys: Vec<MessageKey> = self
+            .unrecorded
+            .iter()
+            .map(|(m, _)| pop3_key(&m.uid))
+            .collect();
+        let result = self.target.sync().map_err(EngineError::from).and_then(|_| {
+            self.ledger
+                .mark_delivered(self.account, &keys, now())
+                .map_err(EngineError::from)
+        });
         match result {
             Ok(()) => {
                 let batch = std::mem::take(&mut self.unrecorded);
+                self.summary.new += batch.len();
+                self.summary.bytes += batch.iter().map(|(_, b)| b).sum::<u64>();
                 if !self.keep {
-                    self.releasable.extend(batch);
+                    self.releasable.extend(batch.into_iter().map(|(m, _)| m));
                 }
                 self.oldest_unrecorded = None;
             }
@@ -406,11 +408,9 @@ impl Sink for EngineSink<'_> {
         };
         match self.target.deliver(location, &info, &mut counted) {
             Ok(bytes) => {
-                self.summary.new += 1;
-                self.summary.bytes += bytes;
                 self.progress.message_done();
                 self.delivered.insert(msg.uid.clone());
-                self.unrecorded.push(msg.clone());
+                self.unrecorded.push((msg.clone(), bytes));
                 let oldest = *self.oldest_unrecorded.get_or_insert_with(Instant::now);
                 if self.unrecorded.len() >= BATCH_MESSAGES || oldest.elapsed() >= BATCH_INTERVAL {
                     self.record();

@@ -12,7 +12,9 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::cli::{Cli, Command as CliCommand};
-use crate::config::{self, Account, ConfigError, Options, PasswordSource, Security, Target, Verbosity};
+use crate::config::{
+    self, Account, ConfigError, Options, PasswordSource, Security, Target, Verbosity,
+};
 use crate::deliver::maildir::Maildir;
 use crate::deliver::Deliver;
 use crate::engine::{self, EngineError, FetchSettings, Summary};
@@ -27,16 +29,16 @@ use crate::ui;
 pub fn main(cli: Cli) -> Exit {
     let result = match &cli.command {
         CliCommand::Fetch(args) => config::options(&cli, args.lock_wait).and_then(|opts| {
-            let account =
-                config::from_fetch_args(args, std::env::var("MAILPULL_PASSWORD").ok())?;
+            let account = config::from_fetch_args(args, std::env::var("MAILPULL_PASSWORD").ok())?;
             Ok((opts, account))
         }),
     };
     let (opts, account) = match result {
         Ok(v) => v,
         Err(e) => {
-            report_error(&anyhow::Error::new(e));
-            return exit_for_config(&cli);
+            let e = anyhow::Error::new(e);
+            report_error(&e);
+            return exit_for(&e);
         }
     };
     ui::init_logging(opts.verbosity);
@@ -58,11 +60,6 @@ pub fn main(cli: Cli) -> Exit {
             exit_for(&e)
         }
     }
-}
-
-fn exit_for_config(_cli: &Cli) -> Exit {
-    // Re-derive the status from the error kind; config errors carry their own.
-    Exit::Usage
 }
 
 /// Prints an error and its causes on stderr.
@@ -121,10 +118,9 @@ fn fetch_inner(
     *summary_out = Some(summary);
     match outcome.error {
         None => Ok(()),
-        Some(e) => Err(anyhow::Error::new(e).context(format!(
-            "fetching mail for {}",
-            account.label
-        ))),
+        Some(e) => {
+            Err(anyhow::Error::new(e).context(format!("fetching mail for {}", account.label)))
+        }
     }
 }
 
@@ -153,7 +149,9 @@ fn connect(
             })?
         }
         _ => {
-            log::warn!("talking to {host} without TLS (--insecure-no-tls): the password is sent in clear");
+            log::warn!(
+                "talking to {host} without TLS (--insecure-no-tls): the password is sent in clear"
+            );
             let mut s = Session::start(Conn::Plain(tcp))?;
             s.capa()?;
             s
@@ -199,7 +197,9 @@ fn run_password_command(cmd: &str) -> Result<String, ConfigError> {
         )));
     }
     let text = String::from_utf8(out.stdout).map_err(|_| {
-        ConfigError::Invalid(format!("the password command `{cmd}` printed something that is not UTF-8"))
+        ConfigError::Invalid(format!(
+            "the password command `{cmd}` printed something that is not UTF-8"
+        ))
     })?;
     let first = text.lines().next().unwrap_or("").to_string();
     if first.is_empty() {
@@ -220,10 +220,19 @@ pub fn lock_path(ledger: &Path, key: &AccountKey) -> PathBuf {
         .join("locks");
     let clean = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "._-@".contains(c) { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-@".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect()
     };
-    let digest = Sha256::digest(format!("{}\0{}\0{}\0{}", key.protocol, key.host, key.port, key.user));
+    let digest = Sha256::digest(format!(
+        "{}\0{}\0{}\0{}",
+        key.protocol, key.host, key.port, key.user
+    ));
     dir.join(format!(
         "{}-{}@{}-{}-{}.lock",
         key.protocol,
@@ -265,14 +274,17 @@ fn lock_account(ledger: &Path, key: &AccountKey, wait: Duration) -> anyhow::Resu
                     .into());
                 }
                 if !announced {
-                    log::info!("waiting for another mailpull fetching {}@{}", key.user, key.host);
+                    log::info!(
+                        "waiting for another mailpull fetching {}@{}",
+                        key.user,
+                        key.host
+                    );
                     announced = true;
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(TryLockError::Error(e)) => {
-                return Err(anyhow::Error::new(e)
-                    .context(format!("cannot lock {}", path.display())))
+                return Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
             }
         }
     }

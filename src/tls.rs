@@ -38,12 +38,8 @@ pub struct Tls {
 
 /// Reads every certificate of a PEM file.
 fn load_pem_certificates(path: &Path) -> Result<Vec<native_tls::Certificate>, TlsSetupError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        TlsSetupError(format!(
-            "cannot read the CA file {}: {e}",
-            path.display()
-        ))
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TlsSetupError(format!("cannot read the CA file {}: {e}", path.display())))?;
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
     let mut certs = Vec::new();
@@ -53,9 +49,8 @@ fn load_pem_certificates(path: &Path) -> Result<Vec<native_tls::Certificate>, Tl
             break;
         };
         let block = &rest[start..start + len + END.len()];
-        let cert = native_tls::Certificate::from_pem(block.as_bytes()).map_err(|e| {
-            TlsSetupError(format!("bad certificate in {}: {e}", path.display()))
-        })?;
+        let cert = native_tls::Certificate::from_pem(block.as_bytes())
+            .map_err(|e| TlsSetupError(format!("bad certificate in {}: {e}", path.display())))?;
         certs.push(cert);
         rest = &rest[start + len + END.len()..];
     }
@@ -93,7 +88,7 @@ impl Tls {
 
     /// Performs the TLS handshake on `tcp` for `host` and applies the certificate policy.
     pub fn handshake(&self, host: &str, tcp: TcpStream) -> Result<Conn, SourceError> {
-        let tls = match self.connector.connect(host, tcp) {
+        let tls = match self.connector.connect(host, Buffered::new(tcp)) {
             Ok(s) => s,
             Err(HandshakeError::WouldBlock(_)) => {
                 return Err(SourceError::io(
@@ -195,10 +190,60 @@ pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> Result<TcpStream
     ))
 }
 
+/// A TCP stream with a read buffer, for the TLS library to read from.
+///
+/// OpenSSL reads each TLS record with two `read` calls (the 5-byte header, then the body),
+/// and servers often send small records (Dovecot: 4 KiB). Reading the socket in large chunks
+/// here turns tens of thousands of system calls per mailbox into a few.
+pub struct Buffered {
+    tcp: TcpStream,
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+}
+
+impl Buffered {
+    fn new(tcp: TcpStream) -> Buffered {
+        Buffered {
+            tcp,
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+        }
+    }
+}
+
+impl Read for Buffered {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.len {
+            // Large reads bypass the buffer.
+            if out.len() >= self.buf.len() {
+                return self.tcp.read(out);
+            }
+            self.len = self.tcp.read(&mut self.buf)?;
+            self.pos = 0;
+        }
+        let n = out.len().min(self.len - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+impl Write for Buffered {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 /// A connection, plain or TLS.
 pub enum Conn {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Buffered>>),
 }
 
 impl Read for Conn {
@@ -233,9 +278,15 @@ mod tests {
     #[test]
     fn fingerprints() {
         let hex64 = "ab".repeat(32);
-        assert_eq!(parse_fingerprint(&format!("sha256:{hex64}")).unwrap(), [0xab; 32]);
+        assert_eq!(
+            parse_fingerprint(&format!("sha256:{hex64}")).unwrap(),
+            [0xab; 32]
+        );
         let colons = vec!["AB"; 32].join(":");
-        assert_eq!(parse_fingerprint(&format!("sha256:{colons}")).unwrap(), [0xab; 32]);
+        assert_eq!(
+            parse_fingerprint(&format!("sha256:{colons}")).unwrap(),
+            [0xab; 32]
+        );
         assert!(parse_fingerprint(&hex64).is_err());
         assert!(parse_fingerprint("sha256:abcd").is_err());
         assert!(parse_fingerprint("sha256:zz").is_err());

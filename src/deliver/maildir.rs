@@ -1,9 +1,15 @@
 //! Maildir delivery (<https://cr.yp.to/proto/maildir.html>).
 //!
-//! A message is written to `tmp/NAME`, fsynced, renamed to `new/NAME`; [`Deliver::sync`] fsyncs
-//! `new/` so the renames are durable. Locations are the bare unique NAME; after a crash a NAME
-//! counts as delivered if `new/NAME` or `cur/NAME[:2,flags]` exists (the user's mail reader may
-//! have moved it), and a leftover `tmp/NAME` is removed.
+//! [`Deliver::deliver`] writes a message completely to `tmp/NAME`. [`Deliver::sync`] then makes
+//! the whole batch durable and visible: it fsyncs every written file, renames each to
+//! `new/NAME`, and fsyncs `new/`. Only a complete, fsynced file is ever renamed into `new/`, so
+//! a file in `new/` is always a whole message. Batching matters: on ext4 the fsync of each new
+//! file forces a journal commit, and creating the next file waits for it; one batch pays for
+//! one commit instead of one per message.
+//!
+//! Locations are the bare unique NAME; after a crash a NAME counts as delivered if `new/NAME`
+//! or `cur/NAME[:2,flags]` exists (the user's mail reader may have moved it), and a leftover
+//! `tmp/NAME` is removed. Written-but-unsynced files are removed when the `Maildir` is dropped.
 //!
 //! Names have the classic form `<secs>.M<usecs>P<pid>Q<counter>.<hostname>`, where the counter
 //! is per process and `/` and `:` in the host name are written `\057` and `\072`. Files are
@@ -31,6 +37,15 @@ pub struct Maildir {
     root: PathBuf,
     /// The sanitized host name used in new names.
     hostname: String,
+    /// Messages written to `tmp/` and not yet moved into `new/`.
+    staged: Vec<Staged>,
+    pid: u32,
+}
+
+/// A message written to `tmp/`, waiting for [`Deliver::sync`].
+struct Staged {
+    location: String,
+    file: File,
 }
 
 impl Maildir {
@@ -39,6 +54,8 @@ impl Maildir {
         let maildir = Maildir {
             root: root.to_path_buf(),
             hostname: sanitize_hostname(&hostname::get().unwrap_or_default()),
+            staged: Vec::new(),
+            pid: std::process::id(),
         };
         let mut created = false;
         if !root.is_dir() {
@@ -69,61 +86,96 @@ impl Maildir {
         }
     }
 
-    /// A fresh name, not yet present in `tmp/` or `new/`.
+    /// A fresh name. The time, pid and per-process counter make it unique; creating the file
+    /// with `O_EXCL` and refusing to overwrite in `new/` guard against the impossible anyway.
     fn fresh_name(&self) -> String {
-        loop {
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default();
-            let name = format!(
-                "{}.M{}P{}Q{}.{}",
-                now.as_secs(),
-                now.subsec_micros(),
-                std::process::id(),
-                COUNTER.fetch_add(1, Ordering::Relaxed),
-                self.hostname
-            );
-            let taken = ["tmp", "new"]
-                .iter()
-                .any(|sub| self.root.join(sub).join(&name).symlink_metadata().is_ok());
-            if !taken {
-                return name;
-            }
-        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        format!(
+            "{}.M{}P{}Q{}.{}",
+            now.as_secs(),
+            now.subsec_micros(),
+            self.pid,
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            self.hostname
+        )
     }
 
-    /// Writes `body` to `tmp/location` and renames it to `new/location`. The caller removes the
+    /// Writes `body` to `tmp/location`, returning the open file. The caller removes the
     /// temporary file on error.
-    fn write_and_move(&self, tmp: &Path, new: &Path, body: &mut dyn Read) -> Result<u64, Failure> {
-        let mut file = fs::OpenOptions::new()
+    fn write_tmp(&self, tmp: &Path, body: &mut dyn Read) -> Result<(File, u64), Failure> {
+        let file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(tmp)
             .map_err(|e| Failure::Write(context(e, "cannot create", tmp)))?;
-        let written = copy(body, &mut file).map_err(|f| match f {
+        let mut out = io::BufWriter::with_capacity(BUFFER_SIZE, file);
+        let written = copy(body, &mut out).map_err(|f| match f {
             Failure::Write(e) => Failure::Write(context(e, "cannot write", tmp)),
             read => read,
         })?;
-        file.sync_all()
-            .map_err(|e| Failure::Write(context(e, "cannot fsync", tmp)))?;
-        drop(file);
-        // rename() would silently replace an existing message; names are unique, but check.
-        if new.symlink_metadata().is_ok() {
-            return Err(Failure::Write(context(
-                io::Error::from(io::ErrorKind::AlreadyExists),
-                "refusing to overwrite",
-                new,
-            )));
+        let file = out
+            .into_inner()
+            .map_err(|e| Failure::Write(context(e.into_error(), "cannot write", tmp)))?;
+        Ok((file, written))
+    }
+
+    /// fsyncs the staged files and moves them into `new/`. On error, the staged files not yet
+    /// moved are removed (the ledger still says `fetching` for them, so they are fetched again);
+    /// those already moved are complete and will be found by recovery.
+    fn commit_staged(&mut self) -> io::Result<()> {
+        let staged = std::mem::take(&mut self.staged);
+        let mut result = Ok(());
+        for s in &staged {
+            if let Err(e) = s.file.sync_all() {
+                result = Err(context(
+                    e,
+                    "cannot fsync",
+                    &self.root.join("tmp").join(&s.location),
+                ));
+                break;
+            }
         }
-        fs::rename(tmp, new).map_err(|e| {
-            Failure::Write(context(
-                e,
-                &format!("cannot move {} to", tmp.display()),
-                new,
-            ))
-        })?;
-        Ok(written)
+        let mut moved = 0;
+        if result.is_ok() {
+            for s in &staged {
+                let tmp = self.root.join("tmp").join(&s.location);
+                let new = self.root.join("new").join(&s.location);
+                // rename() would silently replace an existing message; names are unique, but check.
+                if new.symlink_metadata().is_ok() {
+                    result = Err(context(
+                        io::Error::from(io::ErrorKind::AlreadyExists),
+                        "refusing to overwrite",
+                        &new,
+                    ));
+                    break;
+                }
+                if let Err(e) = fs::rename(&tmp, &new) {
+                    result = Err(context(
+                        e,
+                        &format!("cannot move {} to", tmp.display()),
+                        &new,
+                    ));
+                    break;
+                }
+                moved += 1;
+            }
+        }
+        for s in &staged[moved..] {
+            let _ = fs::remove_file(self.root.join("tmp").join(&s.location));
+        }
+        result
+    }
+}
+
+impl Drop for Maildir {
+    fn drop(&mut self) {
+        // Never leave a message in tmp/ that the ledger does not know to be delivered.
+        for s in self.staged.drain(..) {
+            let _ = fs::remove_file(self.root.join("tmp").join(&s.location));
+        }
     }
 }
 
@@ -231,9 +283,14 @@ impl Deliver for Maildir {
     ) -> Result<u64, DeliverError> {
         check_location(location).map_err(|e| self.local(e))?;
         let tmp = self.root.join("tmp").join(location);
-        let new = self.root.join("new").join(location);
-        match self.write_and_move(&tmp, &new, body) {
-            Ok(written) => Ok(written),
+        match self.write_tmp(&tmp, body) {
+            Ok((file, written)) => {
+                self.staged.push(Staged {
+                    location: location.to_string(),
+                    file,
+                });
+                Ok(written)
+            }
             Err(failure) => {
                 // Best effort: never leave a partial message behind. Reserved names are
                 // unique, so whatever sits at tmp/<location> is a leftover of this location.
@@ -254,6 +311,7 @@ impl Deliver for Maildir {
     }
 
     fn sync(&mut self) -> Result<(), DeliverError> {
+        self.commit_staged().map_err(|e| self.local(e))?;
         sync_dir(&self.root.join("new")).map_err(|e| self.local(e))
     }
 
@@ -456,6 +514,7 @@ mod tests {
         let (_dir, mut md) = open_temp();
         let loc = md.reserve().unwrap();
         assert_eq!(md.deliver(&loc, &info(), &mut io::empty()).unwrap(), 0);
+        md.sync().unwrap();
         assert_eq!(fs::read(md.root().join("new").join(&loc)).unwrap(), b"");
         let loc = md.reserve().unwrap();
         let mut body = Jumpy {
@@ -472,6 +531,7 @@ mod tests {
         let size = 20 * 1024 * 1024 + 7;
         let mut body = io::repeat(b'x').take(size);
         assert_eq!(md.deliver(&loc, &info(), &mut body).unwrap(), size);
+        md.sync().unwrap();
         let len = fs::metadata(md.root().join("new").join(&loc))
             .unwrap()
             .len();
@@ -517,7 +577,9 @@ mod tests {
         fs::remove_dir(&new).unwrap();
         fs::write(&new, b"not a directory").unwrap();
         let loc = md.reserve().unwrap();
-        let err = md.deliver(&loc, &info(), &mut &b"hello\n"[..]).unwrap_err();
+        // The rename happens when the batch is synced.
+        md.deliver(&loc, &info(), &mut &b"hello\n"[..]).unwrap();
+        let err = md.sync().unwrap_err();
         assert!(matches!(err, DeliverError::Local { .. }), "{err:?}");
         assert!(listing(&md.root().join("tmp")).is_empty());
         assert_eq!(fs::read(&new).unwrap(), b"not a directory");
@@ -528,7 +590,9 @@ mod tests {
         let (_dir, mut md) = open_temp();
         let loc = md.reserve().unwrap();
         md.deliver(&loc, &info(), &mut &b"first"[..]).unwrap();
-        let err = md.deliver(&loc, &info(), &mut &b"second"[..]).unwrap_err();
+        md.sync().unwrap();
+        md.deliver(&loc, &info(), &mut &b"second"[..]).unwrap();
+        let err = md.sync().unwrap_err();
         assert!(matches!(err, DeliverError::Local { .. }), "{err:?}");
         assert_eq!(
             fs::read(md.root().join("new").join(&loc)).unwrap(),
@@ -571,6 +635,7 @@ mod tests {
 
         let in_new = md.reserve().unwrap();
         md.deliver(&in_new, &info(), &mut &b"a"[..]).unwrap();
+        md.sync().unwrap();
         assert_eq!(md.recover(&in_new).unwrap(), Recovered::Delivered);
 
         let seen = md.reserve().unwrap();
@@ -606,6 +671,7 @@ mod tests {
         // A leftover next to a complete copy: the copy wins, the leftover goes.
         let loc = md.reserve().unwrap();
         md.deliver(&loc, &info(), &mut &b"whole"[..]).unwrap();
+        md.sync().unwrap();
         let tmp = md.root().join("tmp").join(&loc);
         fs::write(&tmp, b"wh").unwrap();
         assert_eq!(md.recover(&loc).unwrap(), Recovered::Delivered);
@@ -620,7 +686,28 @@ mod tests {
         fs::write(md.root().join("tmp").join(&loc), b"partial").unwrap();
         assert_eq!(md.recover(&loc).unwrap(), Recovered::Missing);
         md.deliver(&loc, &info(), &mut &b"again"[..]).unwrap();
+        md.sync().unwrap();
         assert_eq!(md.recover(&loc).unwrap(), Recovered::Delivered);
+    }
+
+    #[test]
+    fn unsynced_messages_are_invisible_and_removed_on_drop() {
+        let (dir, mut md) = open_temp();
+        let root = md.root().to_path_buf();
+        let synced = md.reserve().unwrap();
+        md.deliver(&synced, &info(), &mut &b"kept"[..]).unwrap();
+        md.sync().unwrap();
+        let pending = md.reserve().unwrap();
+        md.deliver(&pending, &info(), &mut &b"not yet"[..]).unwrap();
+        // Written, but not delivered until sync: a crash now must not count it.
+        assert_eq!(listing(&root.join("new")), [synced.clone()]);
+        assert_eq!(md.recover(&pending).unwrap(), Recovered::Missing);
+        let again = md.reserve().unwrap();
+        md.deliver(&again, &info(), &mut &b"dropped"[..]).unwrap();
+        drop(md);
+        assert!(listing(&root.join("tmp")).is_empty());
+        assert_eq!(listing(&root.join("new")), [synced]);
+        drop(dir);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! Every target implements [`Deliver`]. The fetch engine drives the protocol-independent part of
 //! the promise through it: a location is *reserved* and written to the ledger before the message
-//! is streamed, the message is delivered durably, [`Deliver::sync`] is called before the ledger
-//! records a batch as delivered, and after a crash [`Deliver::recover`] tells whether a reserved
-//! location holds a complete message. A target never leaves a partial message behind.
+//! is streamed; [`Deliver::deliver`] writes the whole message; [`Deliver::sync`] makes every
+//! message written so far durable and visible as one batch, and only after it returns does the
+//! ledger record the batch as delivered (and may the server delete it). After a crash
+//! [`Deliver::recover`] tells whether a reserved location holds a complete message. A target
+//! never leaves a partial message behind.
 
 pub mod maildir;
 
@@ -66,7 +68,8 @@ pub trait Deliver {
     /// the message is delivered, so that [`Deliver::recover`] can find it after a crash.
     fn reserve(&mut self) -> io::Result<String>;
 
-    /// Writes the whole message from `body` to `location` and makes it durable (fsync). On any
+    /// Writes the whole message from `body` to `location`. It counts as delivered only after
+    /// the next successful [`Deliver::sync`] (a target may make it durable right away). On any
     /// error, nothing is left at `location` or in temporary files. A read error from `body` is
     /// reported as [`DeliverError::Body`]. Returns the number of bytes written.
     fn deliver(
@@ -76,8 +79,9 @@ pub trait Deliver {
         body: &mut dyn Read,
     ) -> Result<u64, DeliverError>;
 
-    /// Makes every delivery so far durable as a whole (e.g. fsync of the Maildir's `new/`).
-    /// Called before the ledger records the deliveries.
+    /// Makes every message written so far durable and visible (Maildir: fsync the files,
+    /// rename them into `new/`, fsync `new/`). Called before the ledger records them. On error,
+    /// messages of the batch may or may not have been delivered; [`Deliver::recover`] tells.
     fn sync(&mut self) -> Result<(), DeliverError>;
 
     /// After a crash: whether `location` holds a complete message. Removes any partial leftover.

@@ -204,7 +204,6 @@ impl<'a, R: BufRead> DotReader<'a, R> {
         while self.read(&mut buf)? != 0 {}
         Ok(())
     }
-
 }
 
 impl<R: BufRead> Read for DotReader<'_, R> {
@@ -473,18 +472,27 @@ mod tests {
         let g = "POP3 server ready <1896.697170952@dbc.mtview.ca.us>";
         let t = apop_timestamp(g).unwrap();
         assert_eq!(t, "<1896.697170952@dbc.mtview.ca.us>");
-        assert_eq!(apop_digest(t, "tanstaaf"), "c4c9334bac560ecc979e58001b3e22fb");
+        assert_eq!(
+            apop_digest(t, "tanstaaf"),
+            "c4c9334bac560ecc979e58001b3e22fb"
+        );
         assert!(apop_timestamp("ready <nothing>").is_none());
     }
 
     #[test]
     fn sasl_plain_encoding() {
-        assert_eq!(sasl_plain("tim", "tanstaaftanstaaf"), "AHRpbQB0YW5zdGFhZnRhbnN0YWFm");
+        assert_eq!(
+            sasl_plain("tim", "tanstaaftanstaaf"),
+            "AHRpbQB0YW5zdGFhZnRhbnN0YWFm"
+        );
     }
 
     #[test]
     fn listings() {
-        assert_eq!(parse_listing("1 whqtswO00WBw418f9t5JxYwZ"), Some((1, "whqtswO00WBw418f9t5JxYwZ")));
+        assert_eq!(
+            parse_listing("1 whqtswO00WBw418f9t5JxYwZ"),
+            Some((1, "whqtswO00WBw418f9t5JxYwZ"))
+        );
         assert_eq!(parse_listing("2 200"), Some((2, "200")));
         assert_eq!(parse_listing("x 200"), None);
         assert_eq!(parse_listing("0 200"), None);

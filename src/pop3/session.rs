@@ -238,7 +238,11 @@ impl<S: Read + Write> Session<S> {
                 }
             }
         }
-        if let Some(delay) = self.caps.args("LOGIN-DELAY").and_then(|a| a.first().cloned()) {
+        if let Some(delay) = self
+            .caps
+            .args("LOGIN-DELAY")
+            .and_then(|a| a.first().cloned())
+        {
             log::debug!("server asks for at least {delay} seconds between logins (LOGIN-DELAY)");
         }
         Ok(())
@@ -437,8 +441,7 @@ impl<S: Read + Write> Source for Session<S> {
                     in_flight.push_back(InFlight::Dele(m));
                 } else if !stopped
                     && next < retrieve.len()
-                    && (bytes_in_flight == 0
-                        || bytes_in_flight + retrieve[next].size <= max_bytes)
+                    && (bytes_in_flight == 0 || bytes_in_flight + retrieve[next].size <= max_bytes)
                 {
                     self.send(&format!("RETR {}", retrieve[next].number))?;
                     bytes_in_flight += retrieve[next].size;
@@ -521,8 +524,15 @@ impl<S: Read + Write> Source for Session<S> {
         self.flush("sending QUIT")?;
         let st = self.status("ending the session (QUIT)")?;
         if !st.ok {
-            // RFC 1939 §6: -ERR to QUIT means some deletions may not have been made.
-            return Err(refusal("ending the session (QUIT)", &st, false));
+            // RFC 1939 §6: -ERR to QUIT means some deletions may not have been made. The
+            // messages are recorded as delivered, so the next run deletes them again.
+            let e = refusal("ending the session (QUIT)", &st, false);
+            return Err(match e {
+                SourceError::Protocol(msg) => SourceError::Temporary(format!(
+                    "{msg}\n  (some deletions may not have been made; the next run retries them)"
+                )),
+                e => e,
+            });
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! Maildirs.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,10 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        let dir = tempfile::Builder::new().prefix("mailpull-test").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("mailpull-test")
+            .tempdir()
+            .unwrap();
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         Sandbox { dir }
     }
@@ -59,29 +63,48 @@ impl Sandbox {
 }
 
 /// Runs a command to completion, killing it (and failing the test) if it takes longer than
-/// `limit`: mailpull must never hang.
+/// `limit`: mailpull must never hang. Output is read while it runs, so a chatty run cannot
+/// block on a full pipe.
 pub fn run_with_limit(mut cmd: Command, limit: Duration) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("spawn mailpull");
     wait_with_limit(child, limit)
 }
 
-/// Waits for a spawned child with a time limit; panics (after killing it) when exceeded.
+/// Waits for a spawned child with a time limit, reading its piped stdout and stderr
+/// meanwhile; panics (after killing it) when the limit is exceeded.
 pub fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
+    fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let start = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait().unwrap() {
-            Some(_) => return child.wait_with_output().unwrap(),
+            Some(status) => break status,
             None if start.elapsed() > limit => {
                 let _ = child.kill();
-                let out = child.wait_with_output().unwrap();
+                let _ = child.wait();
+                let stderr = err.join().unwrap_or_default();
                 panic!(
                     "mailpull did not finish within {limit:?}; stderr:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
+                    String::from_utf8_lossy(&stderr)
                 );
             }
             None => std::thread::sleep(Duration::from_millis(20)),
         }
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }
 

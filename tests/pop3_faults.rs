@@ -1,0 +1,1487 @@
+//! Fault injection against the real `mailpull` binary with the scripted POP3 server: cuts at
+//! every step (FIN and RST), silent servers, garbage and error replies. After every fault the
+//! Maildir must hold only complete messages, each at most once, and a clean re-run must
+//! deliver everything exactly once without downloading again what was delivered before.
+//!
+//! Run with `--nocapture` to see the exit codes observed where the contract allows a choice
+//! (lines starting with `OBSERVED`).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::run::{self, Sandbox};
+use common::scripted::{
+    self, Close, Config, Fault, Message, Scripted, Stats, Step, CAPA_FULL, CAPA_MINIMAL,
+};
+
+/// mailpull must finish within this, whatever the server does.
+const LIMIT: Duration = Duration::from_secs(20);
+/// A run against a silent server (with `--timeout 3`) must end well within this.
+const SILENT_LIMIT: Duration = Duration::from_secs(12);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Delete,
+    Keep,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+/// A small message with a unique Message-ID.
+fn small(uidl: &str, subject: &str, body: &str) -> Message {
+    let raw = format!(
+        "From: Bob <bob@example.org>\r\nTo: Alice <alice@example.org>\r\nSubject: {subject}\r\n\
+         Message-ID: <{uidl}@scripted.test>\r\n\r\n{body}"
+    );
+    Message::new(uidl, raw)
+}
+
+/// About `size` bytes of text with some lines that need dot-stuffing.
+fn big(uidl: &str, size: usize) -> Message {
+    let mut raw = format!(
+        "From: Bob <bob@example.org>\r\nSubject: big\r\nMessage-ID: <{uidl}@scripted.test>\r\n\r\n"
+    );
+    let mut i = 0;
+    while raw.len() < size {
+        if i % 97 == 0 {
+            raw.push_str(".a line starting with a dot\r\n");
+        } else if i % 131 == 0 {
+            raw.push_str(".\r\n");
+        } else {
+            raw.push_str(&format!(
+                "line {i:06} the quick brown fox jumps over the lazy dog 0123456789\r\n"
+            ));
+        }
+        i += 1;
+    }
+    Message::new(uidl, raw)
+}
+
+/// Five messages; the second is 100 KB (for cuts in the middle of a message).
+fn standard_messages() -> Vec<Message> {
+    vec![
+        small("m1-uid", "one", "First message.\r\n"),
+        big("m2-uid", 100_000),
+        small(
+            "m3-uid",
+            "three",
+            "Dots:\r\n.\r\n..\r\n.leading\r\n...three\r\nend\r\n",
+        ),
+        small("m4-uid", "four", "Fourth message.\r\n"),
+        small("m5-uid", "five", "Last message.\r\n"),
+    ]
+}
+
+/// Messages that exercise the wire format: dot-stuffing, a lone `.` line (also as the very
+/// last line), a long line, 8-bit bytes, a missing final line end, an empty body.
+fn tricky_messages() -> Vec<Message> {
+    let long_line = "x".repeat(20_000);
+    let mut eight_bit = b"Subject: 8bit\r\nMessage-ID: <t5@scripted.test>\r\n\r\n".to_vec();
+    eight_bit.extend_from_slice(b"caf\xc3\xa9 na\xefve \xff\xfe\x80\r\n.\xe9\r\n");
+    vec![
+        small("t1", "lone dot", "before\r\n.\r\nafter\r\n"),
+        small("t2", "dot at end", "text\r\n.\r\n"),
+        small("t3", "stuffed", "..\r\n...\r\n.x\r\n. \r\n.\r\n.\r\n"),
+        small(
+            "t4",
+            "long line",
+            &format!("{long_line}\r\n.{long_line}\r\n"),
+        ),
+        Message::new("t5", eight_bit),
+        small("t6", "no final newline", "no newline at the end"),
+        small("t7", "empty body", ""),
+        small("t8", "body is a dot", "."),
+        small("t9", "crlf dot crlf", "a\r\n\r\n.\r\n\r\nb\r\n"),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture
+
+/// A scripted server, a sandbox and the messages the server started with.
+struct Fx {
+    server: Scripted,
+    sandbox: Sandbox,
+    messages: Vec<Message>,
+    mode: Mode,
+}
+
+/// One finished mailpull run.
+struct Run {
+    code: i32,
+    stderr: String,
+    /// What the server saw during this run.
+    stats: Stats,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "exit {} after {:?}\ncommands: {:?}\nstderr:\n{}",
+            self.code,
+            self.elapsed,
+            self.stats
+                .commands
+                .iter()
+                .map(|c| c.line.as_str())
+                .collect::<Vec<_>>(),
+            self.stderr
+        )
+    }
+}
+
+/// How mailpull is invoked.
+struct Invocation<'a> {
+    password: &'a str,
+    insecure: bool,
+    verbosity: &'a str,
+}
+
+impl Default for Invocation<'_> {
+    fn default() -> Self {
+        Invocation {
+            password: scripted::PASSWORD,
+            insecure: true,
+            verbosity: "-v",
+        }
+    }
+}
+
+impl Fx {
+    fn new(messages: Vec<Message>, capa: &[&str], mode: Mode) -> Fx {
+        let sandbox = Sandbox::new();
+        let mut config = Config::with_capa(capa);
+        config.dele_check = Some(delivered_check(sandbox.maildir(), &messages));
+        let server = Scripted::with_config(config, messages.clone());
+        Fx {
+            server,
+            sandbox,
+            messages,
+            mode,
+        }
+    }
+
+    fn all_uidls(&self) -> BTreeSet<String> {
+        self.messages.iter().map(|m| m.uidl.clone()).collect()
+    }
+
+    fn fetch(&self) -> Run {
+        self.fetch_with(Invocation::default())
+    }
+
+    /// Runs `mailpull fetch` against the server and checks what must hold after any run.
+    fn fetch_with(&self, inv: Invocation) -> Run {
+        let before = self.server.stats();
+        let mut cmd = self.sandbox.cmd(Some(inv.password));
+        cmd.arg(inv.verbosity)
+            .arg("fetch")
+            .arg(self.server.url())
+            .arg("--maildir")
+            .arg(self.sandbox.maildir())
+            .args(["--timeout", "3"]);
+        if inv.insecure {
+            cmd.arg("--insecure-no-tls");
+        }
+        if self.mode == Mode::Keep {
+            cmd.arg("--keep");
+        }
+        let start = Instant::now();
+        let (out, cpu) = run_measured(cmd, LIMIT);
+        let elapsed = start.elapsed();
+        self.server.wait_idle(Duration::from_secs(10));
+        let run = Run {
+            code: run::code(&out),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            stats: self.server.stats().since(&before),
+            elapsed,
+        };
+        // Waiting for a silent server must not burn CPU.
+        if elapsed > Duration::from_secs(2) {
+            assert!(
+                cpu < elapsed / 3,
+                "mailpull used {cpu:?} of CPU in {elapsed:?}: spinning?\n{}",
+                run.describe()
+            );
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if std::env::var_os("POP3_FAULTS_TRACE").is_some() {
+            eprintln!("TRACE {}\n{}", self.server.url(), run.describe());
+        }
+        for secret in secret_forms(inv.password) {
+            assert!(
+                !run.stderr.contains(&secret) && !stdout.contains(&secret),
+                "the password leaked ({secret:?}) on stderr or stdout\n{}",
+                run.describe()
+            );
+        }
+        assert!(
+            run.stats.violations.is_empty(),
+            "mailpull misbehaved on the wire: {:#?}\n{}",
+            run.stats.violations,
+            run.describe()
+        );
+        assert_eq!(
+            run.stats.connections,
+            1,
+            "one connection per run\n{}",
+            run.describe()
+        );
+        assert!(
+            run.stats.logins <= 1 && run.stats.failed_logins <= 1,
+            "at most one login attempt per run\n{}",
+            run.describe()
+        );
+        for (uidl, n) in &run.stats.retr {
+            assert_eq!(
+                *n,
+                1,
+                "{uidl} retrieved {n} times in one run\n{}",
+                run.describe()
+            );
+        }
+        for (uidl, n) in &run.stats.dele {
+            assert_eq!(
+                *n,
+                1,
+                "{uidl} deleted {n} times in one run\n{}",
+                run.describe()
+            );
+        }
+        if self.mode == Mode::Keep {
+            assert!(
+                run.stats.dele.is_empty(),
+                "DELE in keep mode\n{}",
+                run.describe()
+            );
+        }
+        run
+    }
+
+    /// Checks the Maildir and the server against each other; returns the delivered unique ids.
+    /// Every file must be exactly one of the messages, none twice, tmp/ empty, and every
+    /// message gone from the server must have been delivered.
+    fn check(&self, context: &str) -> BTreeSet<String> {
+        let maildir = self.sandbox.maildir();
+        assert_eq!(
+            run::tmp_count(&maildir),
+            0,
+            "{context}: files left in Maildir/tmp"
+        );
+        let expected: BTreeMap<Vec<u8>, &str> = self
+            .messages
+            .iter()
+            .map(|m| (run::expected_delivery(&m.raw), m.uidl.as_str()))
+            .collect();
+        let mut delivered = BTreeSet::new();
+        for (name, bytes) in run::maildir_messages(&maildir) {
+            let Some(uidl) = expected.get(&bytes) else {
+                let prefix_of: Vec<&str> = expected
+                    .iter()
+                    .filter(|(e, _)| e.starts_with(&bytes))
+                    .map(|(_, u)| *u)
+                    .collect();
+                panic!(
+                    "{context}: {name} ({} bytes) is not any server message{}",
+                    bytes.len(),
+                    if prefix_of.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (a truncated copy of {prefix_of:?})")
+                    }
+                );
+            };
+            assert!(
+                delivered.insert(uidl.to_string()),
+                "{context}: {uidl} delivered twice"
+            );
+        }
+        let on_server: BTreeSet<String> = self.server.uidls().into_iter().collect();
+        for gone in self.all_uidls().difference(&on_server) {
+            assert!(
+                delivered.contains(gone),
+                "{context}: {gone} was deleted from the server but never delivered"
+            );
+        }
+        if self.mode == Mode::Keep {
+            assert_eq!(
+                on_server,
+                self.all_uidls(),
+                "{context}: keep mode removed messages"
+            );
+        }
+        delivered
+    }
+}
+
+/// Like [`run::run_with_limit`] (kills the child and panics after `limit`), but reads stdout
+/// and stderr while the child runs (so a chatty `-v` run cannot fill a pipe and block), and
+/// also returns the CPU time the child used (user + system), to catch busy-waiting.
+#[allow(clippy::zombie_processes)] // the child is reaped with wait4, not Child::wait
+fn run_measured(mut cmd: Command, limit: Duration) -> (Output, Duration) {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn mailpull");
+    let pump = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = pump(Box::new(child.stdout.take().unwrap()));
+    let stderr = pump(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
+    let start = Instant::now();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 only writes to it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: plain FFI call on our own child's pid with valid out-pointers. The child
+        // is reaped here; `child` is never waited on afterwards (only killed before reaping).
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            // SAFETY: as above, blocking until the killed child is reaped.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            let err = stderr.join().unwrap();
+            panic!(
+                "mailpull did not finish within {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
+    let out = Output {
+        status: ExitStatus::from_raw(status),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    (out, cpu)
+}
+
+/// The password in the forms it could leak: as is, and inside an AUTH PLAIN response.
+fn secret_forms(password: &str) -> Vec<String> {
+    let mut forms = vec![password.to_string()];
+    for authzid in ["", scripted::USER] {
+        let plain = format!("{authzid}\0{}\0{password}", scripted::USER);
+        forms.push(scripted::base64_encode(plain.as_bytes()));
+    }
+    forms
+}
+
+/// A DELE check: the message must already be in the Maildir (new/ or cur/).
+fn delivered_check(maildir: PathBuf, messages: &[Message]) -> scripted::DeleCheck {
+    let expected: BTreeMap<String, Vec<u8>> = messages
+        .iter()
+        .map(|m| (m.uidl.clone(), run::expected_delivery(&m.raw)))
+        .collect();
+    Arc::new(move |msg: &Message| {
+        let want = &expected[&msg.uidl];
+        if in_maildir(&maildir, want) {
+            Ok(())
+        } else {
+            Err("DELE sent before the message was in the Maildir".to_string())
+        }
+    })
+}
+
+fn in_maildir(maildir: &Path, want: &[u8]) -> bool {
+    ["new", "cur"].iter().any(|sub| {
+        std::fs::read_dir(maildir.join(sub))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.metadata().map(|m| m.len()).ok() == Some(want.len() as u64)
+                    && std::fs::read(e.path()).ok().as_deref() == Some(want)
+            })
+    })
+}
+
+fn observed(what: &str, code: i32) {
+    eprintln!("OBSERVED {what}: exit {code}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scenario: a fault, then clean re-runs
+
+/// Runs mailpull once with `fault` on its connection (expecting one of `codes`), then again
+/// without fault (expecting 0 and everything delivered exactly once, without downloading again
+/// what the first run delivered), then a third time (nothing left to do).
+fn fault_then_rerun(capa: &[&str], mode: Mode, fault: Fault, codes: &[i32]) {
+    fault_then_rerun_with(standard_messages(), capa, mode, fault, codes);
+}
+
+/// [`fault_then_rerun`] with other messages.
+fn fault_then_rerun_with(
+    messages: Vec<Message>,
+    capa: &[&str],
+    mode: Mode,
+    fault: Fault,
+    codes: &[i32],
+) {
+    let fx = Fx::new(messages, capa, mode);
+    let all = fx.all_uidls();
+    fx.server.fault_next(fault.clone());
+    let r1 = fx.fetch();
+    let ctx1 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), faulty run");
+    assert!(
+        codes.contains(&r1.code),
+        "{ctx1}: expected exit {codes:?}\n{}",
+        r1.describe()
+    );
+    if codes.len() > 1 {
+        observed(&format!("{fault:?} {mode:?} {capa:?}"), r1.code);
+    }
+    if is_silent(&fault) {
+        assert!(
+            r1.elapsed < SILENT_LIMIT,
+            "{ctx1}: took {:?} to notice a silent server",
+            r1.elapsed
+        );
+    }
+    let d1 = fx.check(&ctx1);
+    let left1: BTreeSet<String> = fx.server.uidls().into_iter().collect();
+    specific_checks(&fx, &fault, &r1, &d1, &left1);
+
+    let r2 = fx.fetch();
+    let ctx2 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), clean re-run");
+    assert_eq!(r2.code, 0, "{ctx2}\n{}", r2.describe());
+    assert_eq!(
+        r2.stats.logins,
+        1,
+        "{ctx2}: one login per run\n{}",
+        r2.describe()
+    );
+    let d2 = fx.check(&ctx2);
+    assert_eq!(d2, all, "{ctx2}: not everything delivered");
+    for u in &d1 {
+        assert_eq!(
+            r2.stats.retr_of(u),
+            0,
+            "{ctx2}: {u} was delivered before the fault but retrieved again\n{}",
+            r2.describe()
+        );
+    }
+    for u in all.difference(&d1) {
+        assert_eq!(
+            r2.stats.retr_of(u),
+            1,
+            "{ctx2}: {u} was not retrieved\n{}",
+            r2.describe()
+        );
+    }
+    match mode {
+        Mode::Delete => {
+            assert!(
+                fx.server.uidls().is_empty(),
+                "{ctx2}: server not empty: {:?}\n{}",
+                fx.server.uidls(),
+                r2.describe()
+            );
+            // What the first run delivered but could not delete is deleted now, without RETR.
+            for u in d1.intersection(&left1) {
+                assert_eq!(
+                    r2.stats.dele_of(u),
+                    1,
+                    "{ctx2}: {u} delivered earlier but not deleted\n{}",
+                    r2.describe()
+                );
+            }
+        }
+        Mode::Keep => {
+            assert_eq!(fx.server.uidls().len(), all.len());
+        }
+    }
+    // Over both runs: one RETR per message, plus one for a message whose first RETR did not
+    // lead to a delivery (cut mid-message, or pipelined ahead of the cut).
+    let total = fx.server.stats();
+    for u in &all {
+        let extra = usize::from(r1.stats.retr_of(u) > 0 && !d1.contains(u));
+        assert_eq!(
+            total.retr_of(u),
+            1 + extra,
+            "{ctx2}: RETR count of {u} over both runs"
+        );
+    }
+
+    let r3 = fx.fetch();
+    let ctx3 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), third run");
+    assert_eq!(r3.code, 0, "{ctx3}\n{}", r3.describe());
+    assert!(
+        r3.stats.retr.is_empty() && r3.stats.dele.is_empty(),
+        "{ctx3}: nothing should be left to do\n{}",
+        r3.describe()
+    );
+    assert_eq!(fx.check(&ctx3), all);
+}
+
+fn is_silent(fault: &Fault) -> bool {
+    matches!(fault, Fault::SilentAfter(_) | Fault::StallInRetr { .. })
+}
+
+/// Assertions that depend on where the fault struck.
+fn specific_checks(
+    fx: &Fx,
+    fault: &Fault,
+    r1: &Run,
+    d1: &BTreeSet<String>,
+    left1: &BTreeSet<String>,
+) {
+    let all = fx.all_uidls();
+    let ctx = format!("{fault:?} ({:?})", fx.mode);
+    match fault {
+        Fault::CutAfterGreeting(_) | Fault::SilentAfter(Step::Connect | Step::Greeting) => {
+            assert_eq!(r1.stats.logins, 0, "{ctx}");
+            assert!(d1.is_empty(), "{ctx}: delivered without a session");
+        }
+        Fault::CutAfterQuitReply(_) => {
+            assert_eq!(d1, &all, "{ctx}: everything delivered");
+            if fx.mode == Mode::Delete {
+                assert!(left1.is_empty(), "{ctx}: QUIT was committed");
+            }
+        }
+        Fault::CutBeforeQuitReply(_) => {
+            assert_eq!(d1, &all, "{ctx}: everything delivered before QUIT");
+            assert_eq!(left1, &all, "{ctx}: QUIT was not committed");
+            if fx.mode == Mode::Delete {
+                let deleted: BTreeSet<String> = r1.stats.dele.keys().cloned().collect();
+                assert_eq!(deleted, all, "{ctx}: every message DELEted before QUIT");
+            }
+        }
+        Fault::CutAfterDele { k, .. } => {
+            assert_eq!(left1, &all, "{ctx}: no QUIT, nothing committed");
+            assert!(
+                r1.stats.dele.len() >= *k,
+                "{ctx}: the fault did not strike\n{}",
+                r1.describe()
+            );
+        }
+        _ => {}
+    }
+    // A message whose RETR reply was cut or left unterminated is not delivered, not even when
+    // every byte but the terminating "." line arrived.
+    if let Some(uidl) = cut_retr_uidl(fx, fault, r1) {
+        assert!(
+            !d1.contains(&uidl),
+            "{ctx}: {uidl} delivered although its RETR reply was incomplete"
+        );
+    }
+    // Whatever was DELEted was delivered (the DELE check verified the order).
+    for u in r1.stats.dele.keys() {
+        assert!(d1.contains(u), "{ctx}: {u} DELEted but not delivered");
+    }
+}
+
+/// The message whose RETR reply the fault leaves incomplete (on the first run, message number n
+/// is `fx.messages[n - 1]`).
+fn cut_retr_uidl(fx: &Fx, fault: &Fault, r1: &Run) -> Option<String> {
+    let nth = match fault {
+        Fault::CutInRetr { nth, .. } | Fault::StallInRetr { nth, .. } => *nth,
+        Fault::UnterminatedMultiline(k) if k.eq_ignore_ascii_case("RETR") => 1,
+        _ => return None,
+    };
+    let retr = r1.stats.commands_with("RETR");
+    let cmd = retr.get(nth - 1)?;
+    let number: usize = cmd.line.split(' ').nth(1)?.parse().ok()?;
+    Some(fx.messages[number - 1].uidl.clone())
+}
+
+/// Tests for a fault parameterised by the way the connection is closed: FIN and RST, with and
+/// without pipelining (CAPA_FULL uses AUTH PLAIN and pipelining, CAPA_MINIMAL USER/PASS one
+/// command at a time).
+macro_rules! cut_tests {
+    ($mode:expr; $($name:ident => $fault:expr, $codes:expr;)*) => {
+        $(
+            mod $name {
+                use super::*;
+
+                #[test]
+                fn fin() {
+                    fault_then_rerun(CAPA_FULL, $mode, ($fault)(Close::Fin), &$codes);
+                }
+
+                #[test]
+                fn rst() {
+                    fault_then_rerun(CAPA_FULL, $mode, ($fault)(Close::Rst), &$codes);
+                }
+
+                #[test]
+                fn fin_no_pipelining() {
+                    fault_then_rerun(CAPA_MINIMAL, $mode, ($fault)(Close::Fin), &$codes);
+                }
+
+                #[test]
+                fn rst_no_pipelining() {
+                    fault_then_rerun(CAPA_MINIMAL, $mode, ($fault)(Close::Rst), &$codes);
+                }
+            }
+        )*
+    };
+}
+
+/// Tests for a fault without a close flavour, with and without pipelining.
+macro_rules! fault_tests {
+    ($mode:expr; $($name:ident => $fault:expr, $codes:expr;)*) => {
+        $(
+            mod $name {
+                use super::*;
+
+                #[test]
+                fn pipelining() {
+                    fault_then_rerun(CAPA_FULL, $mode, $fault, &$codes);
+                }
+
+                #[test]
+                fn no_pipelining() {
+                    fault_then_rerun(CAPA_MINIMAL, $mode, $fault, &$codes);
+                }
+            }
+        )*
+    };
+}
+
+mod cut_delete_mode {
+    use super::*;
+
+    cut_tests! { Mode::Delete;
+        after_greeting => Fault::CutAfterGreeting, [75];
+        after_capa => |c| Fault::CutAfter(Step::Reply("CAPA", 1), c), [75];
+        after_auth => Fault::CutAfterAuth, [75];
+        after_uidl => |c| Fault::CutAfter(Step::Reply("UIDL", 1), c), [75];
+        after_list => |c| Fault::CutAfter(Step::Reply("LIST", 1), c), [75];
+        in_retr_1 => |c| Fault::CutInRetr { nth: 1, after_bytes: 10, close: c }, [75];
+        in_retr_2_middle_of_100k => |c| Fault::CutInRetr { nth: 2, after_bytes: 50_000, close: c }, [75];
+        in_retr_last => |c| Fault::CutInRetr { nth: 5, after_bytes: 10, close: c }, [75];
+        in_retr_last_before_terminator => |c| Fault::CutInRetr { nth: 5, after_bytes: usize::MAX, close: c }, [75];
+        after_retr_3 => |c| Fault::CutAfter(Step::Reply("RETR", 3), c), [75];
+        after_dele_1 => |c| Fault::CutAfterDele { k: 1, close: c }, [75];
+        after_dele_2 => |c| Fault::CutAfterDele { k: 2, close: c }, [75];
+        after_dele_3 => |c| Fault::CutAfterDele { k: 3, close: c }, [75];
+        on_dele_2_unanswered => |c| Fault::CutBefore(Step::Reply("DELE", 2), c), [75];
+        before_quit_reply => Fault::CutBeforeQuitReply, [75];
+        after_quit_reply => Fault::CutAfterQuitReply, [0];
+    }
+}
+
+mod cut_keep_mode {
+    use super::*;
+
+    cut_tests! { Mode::Keep;
+        after_greeting => Fault::CutAfterGreeting, [75];
+        after_auth => Fault::CutAfterAuth, [75];
+        after_uidl => |c| Fault::CutAfter(Step::Reply("UIDL", 1), c), [75];
+        in_retr_1 => |c| Fault::CutInRetr { nth: 1, after_bytes: 10, close: c }, [75];
+        in_retr_2_middle_of_100k => |c| Fault::CutInRetr { nth: 2, after_bytes: 50_000, close: c }, [75];
+        in_retr_last => |c| Fault::CutInRetr { nth: 5, after_bytes: 10, close: c }, [75];
+        in_retr_last_before_terminator => |c| Fault::CutInRetr { nth: 5, after_bytes: usize::MAX, close: c }, [75];
+        after_retr_3 => |c| Fault::CutAfter(Step::Reply("RETR", 3), c), [75];
+        before_quit_reply => Fault::CutBeforeQuitReply, [75];
+        after_quit_reply => Fault::CutAfterQuitReply, [0];
+    }
+}
+
+mod silent {
+    use super::*;
+
+    fault_tests! { Mode::Delete;
+        before_greeting => Fault::SilentAfter(Step::Connect), [75];
+        after_greeting => Fault::SilentAfter(Step::Greeting), [75];
+        after_auth => Fault::SilentAfter(Step::Auth), [75];
+        after_uidl => Fault::SilentAfter(Step::Reply("UIDL", 1)), [75];
+        in_retr_2 => Fault::StallInRetr { nth: 2, after_bytes: 50_000 }, [75];
+        after_retr_1 => Fault::SilentAfter(Step::Reply("RETR", 1)), [75];
+        after_dele_1 => Fault::SilentAfter(Step::Reply("DELE", 1)), [75];
+        at_quit => Fault::SilentAfter(Step::Reply("DELE", 5)), [75];
+    }
+
+    mod keep {
+        use super::super::*;
+
+        fault_tests! { Mode::Keep;
+            in_retr_2 => Fault::StallInRetr { nth: 2, after_bytes: 50_000 }, [75];
+            at_quit => Fault::SilentAfter(Step::Reply("RETR", 5)), [75];
+        }
+    }
+}
+
+mod garbage {
+    use super::*;
+
+    fault_tests! { Mode::Delete;
+        greeting => Fault::GarbageAt(Step::Greeting), [76];
+        capa => Fault::GarbageAt(Step::Reply("CAPA", 1)), [76];
+        auth => Fault::GarbageAt(Step::Auth), [76];
+        uidl => Fault::GarbageAt(Step::Reply("UIDL", 1)), [76];
+        list => Fault::GarbageAt(Step::Reply("LIST", 1)), [76];
+        retr_1 => Fault::GarbageAt(Step::Reply("RETR", 1)), [76];
+        retr_3 => Fault::GarbageAt(Step::Reply("RETR", 3)), [76];
+        dele_1 => Fault::GarbageAt(Step::Reply("DELE", 1)), [76];
+        dele_4 => Fault::GarbageAt(Step::Reply("DELE", 4)), [76];
+        quit => Fault::GarbageAt(Step::Reply("QUIT", 1)), [76];
+    }
+
+    #[test]
+    fn user_reply() {
+        fault_then_rerun(
+            CAPA_MINIMAL,
+            Mode::Delete,
+            Fault::GarbageAt(Step::Reply("USER", 1)),
+            &[76],
+        );
+    }
+}
+
+mod unterminated {
+    use super::*;
+
+    // A multi-line reply whose terminating "." never comes, then the server closes: the
+    // connection was lost (75) or the reply was malformed (76); both are allowed.
+    fault_tests! { Mode::Delete;
+        uidl => Fault::UnterminatedMultiline("UIDL"), [75, 76];
+        list => Fault::UnterminatedMultiline("LIST"), [75, 76];
+        retr => Fault::UnterminatedMultiline("RETR"), [75, 76];
+    }
+
+    #[test]
+    fn retr_keep_mode() {
+        fault_then_rerun(
+            CAPA_FULL,
+            Mode::Keep,
+            Fault::UnterminatedMultiline("RETR"),
+            &[75, 76],
+        );
+    }
+}
+
+mod greeting_err {
+    use super::*;
+
+    fault_tests! { Mode::Delete;
+        plain => Fault::GreetingErr("-ERR server busy".into()), [69, 76];
+        sys_perm => Fault::GreetingErr("-ERR [SYS/PERM] shutting down".into()), [69];
+        sys_temp => Fault::GreetingErr("-ERR [SYS/TEMP] try again later".into()), [75];
+        in_use => Fault::GreetingErr("-ERR [IN-USE] maildrop locked".into()), [69];
+    }
+}
+
+/// The heart of it, spelled out: QUIT goes unanswered after every message was delivered and
+/// DELEted; the next run deletes them all without downloading any again.
+#[test]
+fn cut_before_quit_reply_rerun_deletes_without_retr() {
+    for close in [Close::Fin, Close::Rst] {
+        let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Delete);
+        fx.server.fault_next(Fault::CutBeforeQuitReply(close));
+        let r1 = fx.fetch();
+        assert_eq!(r1.code, 75, "{}", r1.describe());
+        assert_eq!(fx.check("cut before QUIT reply"), fx.all_uidls());
+        assert_eq!(fx.server.uidls().len(), 5, "nothing was committed");
+        let r2 = fx.fetch();
+        assert_eq!(r2.code, 0, "{}", r2.describe());
+        assert!(r2.stats.retr.is_empty(), "{}", r2.describe());
+        assert_eq!(
+            r2.stats.dele.keys().cloned().collect::<BTreeSet<_>>(),
+            fx.all_uidls(),
+            "{}",
+            r2.describe()
+        );
+        assert!(fx.server.uidls().is_empty());
+        assert_eq!(fx.check("re-run"), fx.all_uidls());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login failures
+
+#[test]
+fn login_replies() {
+    let cases: &[(&str, i32)] = &[
+        ("-ERR [LOGIN-DELAY] wait 5 minutes", 69),
+        ("-ERR [IN-USE] mailbox locked", 69),
+        ("-ERR [SYS/TEMP] try later", 75),
+        ("-ERR [SYS/PERM] gone", 69),
+        ("-ERR [AUTH] bad password", 77),
+        ("-ERR invalid password", 77),
+    ];
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        for (reply, want) in cases {
+            let fx = Fx::new(standard_messages(), capa, Mode::Delete);
+            fx.server.fault_next(Fault::LoginReply(reply.to_string()));
+            let r = fx.fetch();
+            let ctx = format!("login answered {reply:?} (CAPA {capa:?})");
+            assert_eq!(r.code, *want, "{ctx}\n{}", r.describe());
+            assert_eq!(r.stats.logins, 0, "{ctx}");
+            assert_eq!(
+                r.stats.failed_logins,
+                1,
+                "{ctx}: exactly one login attempt\n{}",
+                r.describe()
+            );
+            assert!(r.stats.retr.is_empty() && r.stats.dele.is_empty(), "{ctx}");
+            if *want == 77 {
+                assert!(
+                    r.stderr.to_lowercase().contains("authentication"),
+                    "{ctx}: stderr should say authentication failed\n{}",
+                    r.describe()
+                );
+            }
+            assert!(fx.check(&ctx).is_empty());
+            // The condition is gone: the next run works.
+            let r2 = fx.fetch();
+            assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
+            assert_eq!(fx.check(&ctx), fx.all_uidls());
+            assert!(fx.server.uidls().is_empty());
+        }
+    }
+}
+
+#[test]
+fn wrong_password_is_77() {
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        let fx = Fx::new(standard_messages(), capa, Mode::Delete);
+        let r = fx.fetch_with(Invocation {
+            password: "hunter2-not-it",
+            ..Invocation::default()
+        });
+        assert_eq!(r.code, 77, "CAPA {capa:?}\n{}", r.describe());
+        assert!(r.stderr.to_lowercase().contains("authentication"));
+        assert_eq!(r.stats.failed_logins, 1);
+        assert_eq!(fx.server.uidls().len(), 5);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors for single messages, odd listings
+
+#[test]
+fn retr_err_for_one_message() {
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        for mode in [Mode::Delete, Mode::Keep] {
+            let fx = Fx::new(standard_messages(), capa, mode);
+            fx.server.fault_next(Fault::RetrErr {
+                uidl: "m3-uid".into(),
+            });
+            let r1 = fx.fetch();
+            let ctx = format!("RETR -ERR for m3 ({mode:?}, CAPA {capa:?})");
+            assert_ne!(r1.code, 0, "{ctx}\n{}", r1.describe());
+            observed(&ctx, r1.code);
+            assert_eq!(r1.stats.logins, 1, "{ctx}");
+            let d1 = fx.check(&ctx);
+            let others: BTreeSet<String> = fx
+                .all_uidls()
+                .into_iter()
+                .filter(|u| u != "m3-uid")
+                .collect();
+            assert_eq!(
+                d1,
+                others,
+                "{ctx}: the other messages are delivered\n{}",
+                r1.describe()
+            );
+            let left: Vec<String> = fx.server.uidls();
+            match mode {
+                Mode::Delete => assert_eq!(
+                    left,
+                    vec!["m3-uid".to_string()],
+                    "{ctx}: only m3 stays\n{}",
+                    r1.describe()
+                ),
+                Mode::Keep => assert_eq!(left.len(), 5),
+            }
+            // Next time the server sends it.
+            let r2 = fx.fetch();
+            assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
+            assert_eq!(
+                r2.stats.retr.keys().cloned().collect::<Vec<_>>(),
+                vec!["m3-uid".to_string()],
+                "{ctx}, re-run retrieves only m3\n{}",
+                r2.describe()
+            );
+            assert_eq!(fx.check(&ctx), fx.all_uidls());
+        }
+    }
+}
+
+/// The server refuses to delete one message: it stays on the server, delivered once; the next
+/// run deletes it without downloading it again.
+#[test]
+fn dele_err_for_one_message() {
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        let fx = Fx::new(standard_messages(), capa, Mode::Delete);
+        fx.server.fault_next(Fault::DeleErr {
+            uidl: "m2-uid".into(),
+        });
+        let r1 = fx.fetch();
+        let ctx = format!("DELE -ERR for m2 (CAPA {capa:?})");
+        observed(&ctx, r1.code);
+        assert_eq!(fx.check(&ctx), fx.all_uidls(), "{}", r1.describe());
+        assert_eq!(fx.server.uidls(), vec!["m2-uid".to_string()]);
+        let r2 = fx.fetch();
+        assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
+        assert!(
+            r2.stats.retr.is_empty(),
+            "{ctx}: re-downloaded\n{}",
+            r2.describe()
+        );
+        assert_eq!(r2.stats.dele_of("m2-uid"), 1, "{}", r2.describe());
+        assert!(fx.server.uidls().is_empty());
+        assert_eq!(fx.check(&ctx), fx.all_uidls());
+    }
+}
+
+/// QUIT answered -ERR (the server could not remove the messages): nothing was deleted, the
+/// run failed, and the next run deletes everything without downloading again.
+#[test]
+fn quit_err_commits_nothing() {
+    for reply in [
+        "-ERR [SYS/TEMP] could not expunge",
+        "-ERR some messages not deleted",
+    ] {
+        let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Delete);
+        fx.server.fault_next(Fault::QuitErr(reply.into()));
+        let r1 = fx.fetch();
+        let ctx = format!("QUIT answered {reply:?}");
+        assert_ne!(r1.code, 0, "{ctx}\n{}", r1.describe());
+        observed(&ctx, r1.code);
+        assert_eq!(fx.check(&ctx), fx.all_uidls());
+        assert_eq!(fx.server.uidls().len(), 5);
+        let r2 = fx.fetch();
+        assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
+        assert!(
+            r2.stats.retr.is_empty(),
+            "{ctx}: re-downloaded\n{}",
+            r2.describe()
+        );
+        assert!(fx.server.uidls().is_empty());
+    }
+}
+
+#[test]
+fn duplicate_uidl_loses_nothing() {
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        let fx = Fx::new(standard_messages(), capa, Mode::Delete);
+        fx.server.fault_next(Fault::DuplicateUidl);
+        let r1 = fx.fetch();
+        let ctx = format!("UIDL lists m1's id twice (CAPA {capa:?})");
+        observed(&ctx, r1.code);
+        // Whatever mailpull decides, messages 1 and 2 cannot both be told apart: neither may
+        // be deleted unless it was delivered (fx.check), and nothing may be delivered twice.
+        let _ = fx.check(&ctx);
+        let r2 = fx.fetch();
+        assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
+        assert_eq!(fx.check(&ctx), fx.all_uidls());
+        assert!(fx.server.uidls().is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS policy
+
+#[test]
+fn plain_pop3_without_stls_is_refused() {
+    let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Delete);
+    let r = fx.fetch_with(Invocation {
+        insecure: false,
+        ..Invocation::default()
+    });
+    assert_eq!(r.code, 69, "{}", r.describe());
+    assert!(
+        r.stderr.to_uppercase().contains("STLS"),
+        "stderr should mention STLS\n{}",
+        r.describe()
+    );
+    for kw in ["USER", "PASS", "AUTH", "APOP"] {
+        assert!(
+            r.stats.commands_with(kw).is_empty(),
+            "{kw} sent without TLS\n{}",
+            r.describe()
+        );
+    }
+    assert_eq!(fx.server.uidls().len(), 5);
+    assert!(fx.check("no STLS").is_empty());
+}
+
+#[test]
+fn stls_refused_by_server_sends_no_password() {
+    let mut capa = CAPA_FULL.to_vec();
+    capa.push("STLS");
+    let fx = Fx::new(standard_messages(), &capa, Mode::Delete);
+    let r = fx.fetch_with(Invocation {
+        insecure: false,
+        ..Invocation::default()
+    });
+    assert_eq!(r.code, 69, "{}", r.describe());
+    assert_eq!(r.stats.commands_with("STLS").len(), 1, "{}", r.describe());
+    for kw in ["USER", "PASS", "AUTH", "APOP"] {
+        assert!(
+            r.stats.commands_with(kw).is_empty(),
+            "{kw} sent without TLS\n{}",
+            r.describe()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk and content
+
+fn many(n: usize) -> Vec<Message> {
+    (1..=n)
+        .map(|i| {
+            small(
+                &format!("bulk-{i:04}"),
+                &format!("bulk {i}"),
+                &format!("Message {i}.\r\n.{i}\r\n"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_hundred_messages_with_and_without_pipelining() {
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        let fx = Fx::new(many(200), capa, Mode::Delete);
+        let r = fx.fetch();
+        assert_eq!(r.code, 0, "CAPA {capa:?}\n{}", r.describe());
+        assert_eq!(fx.check("200 messages"), fx.all_uidls());
+        assert!(fx.server.uidls().is_empty());
+        assert_eq!(r.stats.retr.len(), 200);
+        assert_eq!(r.stats.dele.len(), 200);
+        eprintln!(
+            "OBSERVED 200 messages, CAPA {capa:?}: {:?}, max pipeline depth {}",
+            r.elapsed, r.stats.max_pipeline_depth
+        );
+        if !capa.contains(&"PIPELINING") {
+            assert_eq!(r.stats.max_pipeline_depth, 1);
+        }
+    }
+}
+
+#[test]
+fn two_hundred_messages_keep_mode_then_cut_and_more_mail() {
+    let fx = Fx::new(many(200), CAPA_FULL, Mode::Keep);
+    fx.server.fault_next(Fault::CutInRetr {
+        nth: 120,
+        after_bytes: 30,
+        close: Close::Rst,
+    });
+    let r1 = fx.fetch();
+    assert_eq!(r1.code, 75, "{}", r1.describe());
+    let d1 = fx.check("keep, cut at RETR 120");
+    assert!(d1.len() < 200);
+    let r2 = fx.fetch();
+    assert_eq!(r2.code, 0, "{}", r2.describe());
+    assert_eq!(fx.check("keep, re-run"), fx.all_uidls());
+    for u in &d1 {
+        assert_eq!(r2.stats.retr_of(u), 0, "{u} retrieved again");
+    }
+}
+
+/// Cuts in a long pipelined session: many messages are on the wire (retrieved by the server,
+/// maybe not yet delivered) when the connection dies.
+fn two_hundred_messages_cut_at_various_points(close: Close) {
+    let faults = |c: Close| {
+        vec![
+            Fault::CutInRetr {
+                nth: 150,
+                after_bytes: 40,
+                close: c,
+            },
+            Fault::CutAfter(Step::Reply("RETR", 64), c),
+            Fault::CutAfterDele { k: 50, close: c },
+            Fault::CutBefore(Step::Reply("DELE", 199), c),
+            Fault::CutBeforeQuitReply(c),
+        ]
+    };
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        for fault in faults(close) {
+            fault_then_rerun_with(many(200), capa, Mode::Delete, fault, &[75]);
+        }
+    }
+}
+
+#[test]
+fn two_hundred_messages_cut_fin() {
+    two_hundred_messages_cut_at_various_points(Close::Fin);
+}
+
+#[test]
+fn two_hundred_messages_cut_rst() {
+    two_hundred_messages_cut_at_various_points(Close::Rst);
+}
+
+/// A cut at every byte of a RETR reply, including inside the terminating ".\r\n": never a
+/// delivery of an incomplete reply, always exit 75, and finally a clean delivery.
+#[test]
+fn cut_at_every_byte_of_a_retr_reply() {
+    let msg = small("dots", "dots", ".\r\n..\r\n.x\r\nend\r\n.\r\n");
+    let wire_len = msg.wire_data().len() + 3;
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        let fx = Fx::new(vec![msg.clone()], capa, Mode::Keep);
+        for after_bytes in 0..wire_len - 1 {
+            let close = if after_bytes % 2 == 0 {
+                Close::Fin
+            } else {
+                Close::Rst
+            };
+            fx.server.fault_next(Fault::CutInRetr {
+                nth: 1,
+                after_bytes,
+                close,
+            });
+            let r = fx.fetch();
+            let ctx = format!("cut after {after_bytes} of {wire_len} bytes ({close:?})");
+            assert_eq!(r.code, 75, "{ctx}\n{}", r.describe());
+            assert!(
+                fx.check(&ctx).is_empty(),
+                "{ctx}: delivered an incomplete reply"
+            );
+        }
+        let r = fx.fetch();
+        assert_eq!(r.code, 0, "{}", r.describe());
+        assert_eq!(fx.check("after the cuts"), fx.all_uidls());
+    }
+}
+
+/// Servers often report approximate sizes in LIST; the message is what RETR sends.
+#[test]
+fn list_sizes_that_differ_from_the_real_size() {
+    for skew in [-40, 40] {
+        for capa in [CAPA_FULL, CAPA_MINIMAL] {
+            let fx = Fx::new(standard_messages(), capa, Mode::Delete);
+            fx.server.fault_next(Fault::ListSizeSkew(skew));
+            let r = fx.fetch();
+            assert_eq!(r.code, 0, "LIST sizes off by {skew}\n{}", r.describe());
+            assert_eq!(fx.check("size skew"), fx.all_uidls());
+            assert!(fx.server.uidls().is_empty());
+        }
+    }
+}
+
+#[test]
+fn tricky_content_is_byte_exact() {
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        let fx = Fx::new(tricky_messages(), capa, Mode::Delete);
+        let r = fx.fetch_with(Invocation {
+            verbosity: "-vv",
+            ..Invocation::default()
+        });
+        assert_eq!(r.code, 0, "CAPA {capa:?}\n{}", r.describe());
+        assert_eq!(fx.check("tricky content"), fx.all_uidls());
+        assert!(fx.server.uidls().is_empty());
+    }
+}
+
+#[test]
+fn apop_greeting_is_harmless() {
+    let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Delete);
+    let mut config = Config::with_capa(CAPA_FULL);
+    config.apop_timestamp = true;
+    config.dele_check = Some(delivered_check(fx.sandbox.maildir(), &fx.messages));
+    fx.server.set_config(config);
+    let r = fx.fetch();
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(r.stats.commands_with("APOP").is_empty());
+    assert_eq!(fx.check("APOP greeting"), fx.all_uidls());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The scripted server itself, driven by a raw client
+
+struct Client {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Client {
+    fn connect(server: &Scripted) -> Client {
+        let s = TcpStream::connect(server.addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Client {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+        }
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.reader.read_line(&mut l).unwrap();
+        assert!(l.ends_with("\r\n"), "reply line {l:?}");
+        l.trim_end().to_string()
+    }
+
+    fn send(&mut self, cmd: &str) {
+        self.writer
+            .write_all(format!("{cmd}\r\n").as_bytes())
+            .unwrap();
+    }
+
+    fn cmd(&mut self, cmd: &str) -> String {
+        self.send(cmd);
+        self.line()
+    }
+
+    /// The body of a multi-line reply, raw (still dot-stuffed), without the final `.` line.
+    fn multi(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let mut l = Vec::new();
+            self.reader.read_until(b'\n', &mut l).unwrap();
+            assert!(l.ends_with(b"\r\n"), "multi-line reply line {l:?}");
+            if l == b".\r\n" {
+                return out;
+            }
+            out.extend_from_slice(&l);
+        }
+    }
+
+    fn rest(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.reader.read_to_end(&mut out).map(|_| out)
+    }
+}
+
+fn unstuff(wire: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in wire.split_inclusive(|&b| b == b'\n') {
+        out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+    }
+    out
+}
+
+#[test]
+fn scripted_server_session() {
+    let msgs = tricky_messages();
+    let server = Scripted::start(msgs.clone());
+    let mut c = Client::connect(&server);
+    assert!(c.line().starts_with("+OK"));
+    assert!(c.cmd("CAPA").starts_with("+OK"));
+    let capa = String::from_utf8(c.multi()).unwrap();
+    assert!(capa.contains("SASL PLAIN\r\n") && capa.contains("PIPELINING\r\n"));
+    assert!(c.cmd("RETR 1").starts_with("-ERR"));
+    assert!(c.cmd("USER alice").starts_with("+OK"));
+    assert!(c.cmd("PASS nope").starts_with("-ERR [AUTH]"));
+    assert!(c.cmd("USER alice").starts_with("+OK"));
+    assert!(c.cmd("PASS secret").starts_with("+OK"));
+    assert_eq!(c.cmd("STAT").split(' ').nth(1), Some("9"));
+    assert!(c.cmd("UIDL").starts_with("+OK"));
+    let uidl = String::from_utf8(c.multi()).unwrap();
+    assert!(uidl.starts_with("1 t1\r\n2 t2\r\n"), "{uidl}");
+    assert!(c.cmd("LIST").starts_with("+OK"));
+    assert_eq!(c.multi().iter().filter(|&&b| b == b'\n').count(), 9);
+    for (i, m) in msgs.iter().enumerate() {
+        assert!(c.cmd(&format!("RETR {}", i + 1)).starts_with("+OK"));
+        let body = c.multi();
+        assert_eq!(body, m.wire_data());
+        assert_eq!(
+            run::expected_delivery(&unstuff(&body)),
+            run::expected_delivery(&m.raw)
+        );
+    }
+    // Pipelined: several commands in one write, answered in order.
+    c.writer
+        .write_all(b"DELE 1\r\nDELE 2\r\nNOOP\r\nLIST 2\r\n")
+        .unwrap();
+    assert!(c.line().starts_with("+OK"));
+    assert!(c.line().starts_with("+OK"));
+    assert!(c.line().starts_with("+OK"));
+    assert!(c.line().starts_with("-ERR"));
+    assert!(c.cmd("QUIT").starts_with("+OK"));
+    assert!(c.rest().unwrap().is_empty());
+    drop(c);
+    server.wait_idle(Duration::from_secs(5));
+    assert_eq!(server.uidls().len(), 7);
+    let st = server.stats();
+    assert_eq!(st.logins, 1);
+    assert_eq!(st.failed_logins, 1);
+    assert_eq!(st.retr_of("t1"), 1);
+    assert_eq!(st.dele_of("t2"), 1);
+    assert_eq!(st.expunged, vec!["t1".to_string(), "t2".to_string()]);
+    assert!(st.max_pipeline_depth >= 2);
+    // RETR before login, LIST of a deleted message.
+    assert_eq!(st.violations.len(), 2, "{:?}", st.violations);
+}
+
+#[test]
+fn scripted_server_deletes_only_at_quit_and_auth_plain() {
+    let server = Scripted::with_config(Config::with_capa(CAPA_FULL), standard_messages());
+    // A session that ends without QUIT deletes nothing.
+    let mut c = Client::connect(&server);
+    c.line();
+    let ir = scripted::base64_encode(b"\0alice\0secret");
+    assert!(c.cmd(&format!("AUTH PLAIN {ir}")).starts_with("+OK"));
+    assert!(c.cmd("DELE 1").starts_with("+OK"));
+    drop(c);
+    server.wait_idle(Duration::from_secs(5));
+    assert_eq!(server.uidls().len(), 5);
+    // AUTH PLAIN with a continuation.
+    let mut c = Client::connect(&server);
+    c.line();
+    assert_eq!(c.cmd("AUTH PLAIN"), "+");
+    assert!(c.cmd(&ir).starts_with("+OK"));
+    assert!(c.cmd("DELE 1").starts_with("+OK"));
+    assert!(c.cmd("RSET").starts_with("+OK"));
+    assert!(c.cmd("DELE 5").starts_with("+OK"));
+    assert!(c.cmd("QUIT").starts_with("+OK"));
+    drop(c);
+    server.wait_idle(Duration::from_secs(5));
+    assert_eq!(server.uidls(), vec!["m1-uid", "m2-uid", "m3-uid", "m4-uid"]);
+    assert!(server.stats().violations.is_empty());
+}
+
+#[test]
+fn scripted_server_faults() {
+    let server = Scripted::with_config(Config::with_capa(CAPA_MINIMAL), standard_messages());
+    let login = |c: &mut Client| {
+        assert!(c.line().starts_with("+OK"));
+        assert!(c.cmd("USER alice").starts_with("+OK"));
+        assert!(c.cmd("PASS secret").starts_with("+OK"));
+    };
+
+    // Cut in the middle of RETR: the +OK line and exactly 10 bytes, then EOF.
+    server.fault_next(Fault::CutInRetr {
+        nth: 1,
+        after_bytes: 10,
+        close: Close::Fin,
+    });
+    let mut c = Client::connect(&server);
+    login(&mut c);
+    assert!(c.cmd("RETR 2").starts_with("+OK"));
+    assert_eq!(c.rest().unwrap(), standard_messages()[1].wire_data()[..10]);
+
+    // RST after the greeting: the client sees a reset (or the greeting, then a reset).
+    server.fault_next(Fault::CutAfterGreeting(Close::Rst));
+    drop(c);
+    let mut c = Client::connect(&server);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut buf = Vec::new();
+    let r = c.reader.read_to_end(&mut buf);
+    assert_eq!(
+        r.map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::ConnectionReset)
+    );
+
+    // Cut after the 2nd DELE, before QUIT: nothing deleted.
+    server.fault_next(Fault::CutAfterDele {
+        k: 2,
+        close: Close::Fin,
+    });
+    drop(c);
+    let mut c = Client::connect(&server);
+    login(&mut c);
+    assert!(c.cmd("DELE 1").starts_with("+OK"));
+    assert!(c.cmd("DELE 2").starts_with("+OK"));
+    assert!(c.rest().unwrap().is_empty());
+
+    // QUIT unanswered: nothing committed.
+    server.fault_next(Fault::CutBeforeQuitReply(Close::Fin));
+    drop(c);
+    let mut c = Client::connect(&server);
+    login(&mut c);
+    assert!(c.cmd("DELE 1").starts_with("+OK"));
+    c.send("QUIT");
+    assert!(c.rest().unwrap().is_empty());
+    drop(c);
+    server.wait_idle(Duration::from_secs(5));
+    assert_eq!(server.uidls().len(), 5);
+
+    // Login refused, garbage, duplicate UIDL, RETR -ERR, unterminated listing.
+    server.fault_next(Fault::LoginReply("-ERR [IN-USE] locked".into()));
+    let mut c = Client::connect(&server);
+    c.line();
+    assert!(c.cmd("USER alice").starts_with("+OK"));
+    assert_eq!(c.cmd("PASS secret"), "-ERR [IN-USE] locked");
+    drop(c);
+
+    server.fault_next(Fault::DuplicateUidl);
+    server.fault_next(Fault::RetrErr {
+        uidl: "m3-uid".into(),
+    });
+    server.fault_next(Fault::GarbageAt(Step::Reply("NOOP", 1)));
+    server.fault_next(Fault::UnterminatedMultiline("LIST"));
+    let mut c = Client::connect(&server);
+    login(&mut c);
+    assert_eq!(c.cmd("NOOP"), scripted::GARBAGE);
+    assert!(c.cmd("NOOP").starts_with("+OK"));
+    assert!(c.cmd("UIDL").starts_with("+OK"));
+    assert!(String::from_utf8(c.multi())
+        .unwrap()
+        .starts_with("1 m1-uid\r\n2 m1-uid\r\n"));
+    assert!(c.cmd("RETR 3").starts_with("-ERR"));
+    assert!(c.cmd("LIST").starts_with("+OK"));
+    let rest = c.rest().unwrap();
+    assert!(rest.starts_with(b"1 ") && !rest.ends_with(b".\r\n"));
+
+    // Silent after the greeting: the greeting, then nothing (the read times out).
+    server.fault_next(Fault::SilentAfter(Step::Greeting));
+    drop(c);
+    let mut c = Client::connect(&server);
+    c.writer
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(c.line().starts_with("+OK"));
+    c.send("CAPA");
+    let mut l = String::new();
+    let e = c.reader.read_line(&mut l).unwrap_err();
+    assert!(matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    ));
+    drop(c);
+
+    // A greeting -ERR.
+    server.fault_next(Fault::GreetingErr("-ERR no".into()));
+    let mut c = Client::connect(&server);
+    assert!(c.line().starts_with("-ERR"));
+    assert!(c.rest().unwrap().is_empty());
+
+    drop(c);
+    server.wait_idle(Duration::from_secs(5));
+    let st = server.stats();
+    assert_eq!(st.connections, 8);
+    assert!(st.violations.is_empty(), "{:?}", st.violations);
+    assert_eq!(server.uidls().len(), 5);
+}
+
+/// The checks themselves: a truncated file in the Maildir is caught.
+#[test]
+#[should_panic(expected = "a truncated copy of")]
+fn check_catches_a_truncated_delivery() {
+    let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Delete);
+    let new = fx.sandbox.maildir().join("new");
+    std::fs::create_dir_all(&new).unwrap();
+    let full = run::expected_delivery(&fx.messages[1].raw);
+    std::fs::write(new.join("1.truncated"), &full[..50_000]).unwrap();
+    fx.check("self-test");
+}
+
+/// The checks themselves: a DELE for a message that is not in the Maildir is a violation.
+#[test]
+fn dele_check_catches_a_premature_dele() {
+    let fx = Fx::new(standard_messages(), CAPA_MINIMAL, Mode::Delete);
+    let mut c = Client::connect(&fx.server);
+    assert!(c.line().starts_with("+OK"));
+    assert!(c.cmd("USER alice").starts_with("+OK"));
+    assert!(c.cmd("PASS secret").starts_with("+OK"));
+    assert!(c.cmd("DELE 4").starts_with("+OK"));
+    assert!(c.cmd("QUIT").starts_with("+OK"));
+    drop(c);
+    fx.server.wait_idle(Duration::from_secs(5));
+    let v = fx.server.stats().violations;
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert!(v[0].contains("m4-uid") && v[0].contains("before"), "{v:?}");
+}
