@@ -74,8 +74,8 @@ fn refusal(context: &str, st: &Status, default_auth: bool) -> SourceError {
         )),
         Some("SYS/TEMP") => SourceError::Temporary(msg),
         Some("SYS/PERM") => SourceError::Unavailable(format!("{msg} [SYS/PERM]")),
-        Some("AUTH") => SourceError::Auth(msg),
-        _ if default_auth => SourceError::Auth(msg),
+        Some("AUTH") => SourceError::Auth(format!("{msg}\n  (check the user name and password)")),
+        _ if default_auth => SourceError::Auth(format!("{msg}\n  (check the user name and password)")),
         _ => SourceError::Protocol(msg),
     }
 }
@@ -190,7 +190,7 @@ impl<S: Read + Write> Session<S> {
                 self.flush("sending AUTH PLAIN")?;
                 let st = self.status("authenticating")?;
                 if !st.ok {
-                    return Err(refusal("login failed", &st, true));
+                    return Err(refusal("the server refused the login", &st, true));
                 }
             }
             AuthMethod::Apop => {
@@ -209,7 +209,7 @@ impl<S: Read + Write> Session<S> {
                 self.flush("sending APOP")?;
                 let st = self.status("authenticating")?;
                 if !st.ok {
-                    return Err(refusal("login failed", &st, true));
+                    return Err(refusal("the server refused the login", &st, true));
                 }
             }
             AuthMethod::User | AuthMethod::Auto => {
@@ -219,7 +219,7 @@ impl<S: Read + Write> Session<S> {
                     self.flush("sending USER")?;
                     let st = self.status("sending the user name")?;
                     if !st.ok {
-                        return Err(refusal("login failed", &st, true));
+                        return Err(refusal("the server refused the login", &st, true));
                     }
                 }
                 self.send_secret(&format!("PASS {password}"), "PASS <redacted>")?;
@@ -229,12 +229,12 @@ impl<S: Read + Write> Session<S> {
                     if !st.ok {
                         // The PASS reply still comes; read it so the log is complete.
                         let _ = self.status("authenticating");
-                        return Err(refusal("login failed", &st, true));
+                        return Err(refusal("the server refused the login", &st, true));
                     }
                 }
                 let st = self.status("authenticating")?;
                 if !st.ok {
-                    return Err(refusal("login failed", &st, true));
+                    return Err(refusal("the server refused the login", &st, true));
                 }
             }
         }

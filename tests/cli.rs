@@ -1,0 +1,410 @@
+//! Bad input a user can give — flags, URLs, password sources, ledgers, Maildirs, a full disk —
+//! each gives a clear error and the documented exit code, and no mail is lost. Uses the real
+//! binary in a clean environment against the scripted POP3 server.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::run::{code, expected_delivery, maildir_messages, run_with_limit, tmp_count, Sandbox};
+use common::scripted::{Message, Scripted};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn messages(n: usize, size: usize) -> Vec<Message> {
+    (0..n)
+        .map(|i| {
+            let mut raw = format!("Subject: message {i}\r\nX-Serial: {i}\r\n\r\n").into_bytes();
+            while raw.len() < size {
+                raw.extend_from_slice(
+                    format!("line of message {i} .......................\r\n").as_bytes(),
+                );
+            }
+            Message::new(format!("uid-{i}"), raw)
+        })
+        .collect()
+}
+
+fn fetch(sb: &Sandbox, password: Option<&str>, url: &str, extra: &[&str]) -> Command {
+    let mut c = sb.cmd(password);
+    c.arg("fetch")
+        .arg(url)
+        .arg("--insecure-no-tls")
+        .arg("--timeout")
+        .arg("5")
+        .arg("--maildir")
+        .arg(sb.maildir())
+        .args(extra);
+    c
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_exit(out: &Output, want: i32, needle: &str) {
+    let err = stderr(out);
+    assert_eq!(code(out), want, "stderr:\n{err}");
+    assert!(
+        err.to_lowercase().contains(&needle.to_lowercase()),
+        "stderr should mention {needle:?}:\n{err}"
+    );
+    assert!(out.stdout.is_empty(), "stdout must carry no chatter");
+}
+
+#[test]
+fn bad_urls_and_flags_exit_64_before_connecting() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    let port = server.port();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["fetch".into(), "mail.example.org".into()], "pop3s://"),
+        (
+            vec!["fetch".into(), "http://alice@example.org".into()],
+            "scheme",
+        ),
+        (
+            vec!["fetch".into(), format!("pop3://127.0.0.1:{port}")],
+            "user name",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3://alice:hunter2@127.0.0.1:{port}"),
+            ],
+            "password",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3://alice@127.0.0.1:{port}/INBOX"),
+            ],
+            "path",
+        ),
+        (
+            vec!["fetch".into(), "pop3://alice@127.0.0.1:99999".into()],
+            "invalid",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3s://alice@127.0.0.1:{port}"),
+                "--insecure-no-tls".into(),
+            ],
+            "pop3://",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3s://alice@127.0.0.1:{port}"),
+                "--tls-fingerprint".into(),
+                "md5:abcd".into(),
+            ],
+            "sha256",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3s://alice@127.0.0.1:{port}"),
+                "--tls-fingerprint".into(),
+                "sha256:abcd".into(),
+            ],
+            "64 hex",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3s://alice@127.0.0.1:{port}"),
+                "--tls-ca-file".into(),
+                "/nonexistent/ca.pem".into(),
+            ],
+            "tls-ca-file",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3s://alice@127.0.0.1:{port}"),
+                "--timeout".into(),
+                "0".into(),
+            ],
+            "timeout",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3s://alice@127.0.0.1:{port}"),
+                "--timeout".into(),
+                "soon".into(),
+            ],
+            "timeout",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3s://alice@127.0.0.1:{port}"),
+                "--auth".into(),
+                "kerberos".into(),
+            ],
+            "auth",
+        ),
+        (
+            vec![
+                "fetch".into(),
+                format!("pop3s://alice@127.0.0.1:{port}"),
+                "--password".into(),
+                "x".into(),
+            ],
+            "--password",
+        ),
+        (vec!["fetch".into()], "URL"),
+        (vec!["frobnicate".into()], "frobnicate"),
+    ];
+    for (args, needle) in cases {
+        let mut c = sb.cmd(Some("secret"));
+        c.args(&args);
+        let out = run_with_limit(c, LIMIT);
+        assert_exit(&out, 64, needle);
+        assert!(
+            !stderr(&out).contains("hunter2"),
+            "password echoed: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        server.stats().connections,
+        0,
+        "a usage error must not connect"
+    );
+}
+
+#[test]
+fn help_and_version_exit_0_on_stdout() {
+    let sb = Sandbox::new();
+    for args in [&["--help"][..], &["fetch", "--help"], &["--version"]] {
+        let mut c = sb.cmd(None);
+        c.args(args);
+        let out = run_with_limit(c, LIMIT);
+        assert_eq!(code(&out), 0);
+        assert!(!out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn no_password_source_without_a_terminal_exits_78_without_connecting() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    let out = run_with_limit(fetch(&sb, None, &server.url(), &[]), LIMIT);
+    assert_exit(&out, 78, "MAILPULL_PASSWORD");
+    assert_eq!(server.stats().connections, 0);
+}
+
+#[test]
+fn password_command_first_line_is_used() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(2, 100));
+    let out = run_with_limit(
+        fetch(
+            &sb,
+            None,
+            &server.url(),
+            &["--password-command", "printf 'secret\\nnot this\\n'"],
+        ),
+        LIMIT,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(maildir_messages(&sb.maildir()).len(), 2);
+    assert!(server.mailbox().is_empty());
+}
+
+#[test]
+fn failing_or_silent_password_commands_exit_78_without_connecting() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    for (cmd, needle) in [
+        ("exit 3", "failed"),
+        ("true", "no password"),
+        ("printf '\\n'", "no password"),
+    ] {
+        let out = run_with_limit(
+            fetch(&sb, None, &server.url(), &["--password-command", cmd]),
+            LIMIT,
+        );
+        assert_exit(&out, 78, needle);
+    }
+    assert_eq!(server.stats().connections, 0);
+    assert_eq!(server.mailbox().len(), 1);
+}
+
+#[test]
+fn corrupt_ledger_exits_74_and_touches_nothing() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(3, 100));
+    std::fs::write(sb.ledger(), vec![b'x'; 8192]).unwrap();
+    let out = run_with_limit(fetch(&sb, Some("secret"), &server.url(), &[]), LIMIT);
+    assert_exit(&out, 74, "ledger");
+    assert_eq!(
+        server.stats().connections,
+        0,
+        "never fetch without a ledger"
+    );
+    assert_eq!(server.mailbox().len(), 3);
+    assert!(maildir_messages(&sb.maildir()).is_empty());
+    // The damaged file is left for the user to inspect, not replaced.
+    assert_eq!(std::fs::read(sb.ledger()).unwrap(), vec![b'x'; 8192]);
+}
+
+#[test]
+fn ledger_from_a_newer_mailpull_exits_78() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    {
+        let conn = rusqlite::Connection::open(sb.ledger()).unwrap();
+        conn.execute_batch("PRAGMA user_version = 999;").unwrap();
+    }
+    let out = run_with_limit(fetch(&sb, Some("secret"), &server.url(), &[]), LIMIT);
+    assert_exit(&out, 78, "newer");
+    assert_eq!(server.stats().connections, 0);
+}
+
+#[test]
+fn unusable_ledger_location_exits_74() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    let blocker = sb.path().join("not-a-dir");
+    std::fs::write(&blocker, b"file").unwrap();
+    let mut c = fetch(&sb, Some("secret"), &server.url(), &[]);
+    c.arg("--ledger").arg(blocker.join("ledger.sqlite"));
+    let out = run_with_limit(c, LIMIT);
+    assert_eq!(code(&out), 74, "{}", stderr(&out));
+    assert_eq!(server.mailbox().len(), 1);
+}
+
+#[test]
+fn maildir_that_is_a_file_exits_74_and_deletes_nothing() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(3, 100));
+    std::fs::write(sb.maildir(), b"i am a file").unwrap();
+    let out = run_with_limit(fetch(&sb, Some("secret"), &server.url(), &[]), LIMIT);
+    assert_exit(&out, 74, "maildir");
+    assert_eq!(server.mailbox().len(), 3);
+}
+
+#[test]
+fn output_is_silent_off_a_terminal_and_verbose_shows_the_summary() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(3, 100));
+    let out = run_with_limit(
+        fetch(&sb, Some("secret"), &server.url(), &["--keep"]),
+        LIMIT,
+    );
+    assert_eq!(code(&out), 0);
+    assert!(out.stdout.is_empty());
+    // Only the plaintext warning for --insecure-no-tls; no progress, no summary.
+    assert!(!stderr(&out).contains("new message"), "{}", stderr(&out));
+    server.mailbox();
+    let sb2 = Sandbox::new();
+    let out = run_with_limit(
+        fetch(&sb2, Some("secret"), &server.url(), &["--keep", "-v"]),
+        LIMIT,
+    );
+    assert_eq!(code(&out), 0);
+    let err = stderr(&out);
+    assert!(err.contains("3 new messages"), "{err}");
+    assert!(err.contains("alice@127.0.0.1"), "{err}");
+    assert!(err.contains("C: UIDL"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+    let out = run_with_limit(
+        fetch(&sb2, Some("secret"), &server.url(), &["--keep", "-q"]),
+        LIMIT,
+    );
+    assert_eq!(code(&out), 0);
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+/// Mounts a tmpfs of `kib` KiB at `dir`; false when that is not possible (not root).
+fn mount_tmpfs(dir: &Path, kib: u64) -> bool {
+    std::fs::create_dir_all(dir).unwrap();
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o"])
+        .arg(format!("size={kib}k"))
+        .arg("tmpfs")
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+struct Mounted<'a>(&'a Path);
+
+impl Drop for Mounted<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0).status();
+    }
+}
+
+#[test]
+fn full_disk_exits_74_loses_nothing_and_a_rerun_finishes() {
+    let sb = Sandbox::new();
+    let disk = sb.path().join("disk");
+    if !mount_tmpfs(&disk, 400) {
+        if std::env::var("MAILPULL_REQUIRE_TMPFS").as_deref() == Ok("1") {
+            panic!("cannot mount a tmpfs (MAILPULL_REQUIRE_TMPFS=1)");
+        }
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let _guard = Mounted(&disk);
+    let msgs = messages(8, 100_000);
+    let server = Scripted::start(msgs.clone());
+    let maildir = disk.join("Maildir");
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("fetch")
+        .arg(server.url())
+        .args(["--insecure-no-tls", "--timeout", "5", "--maildir"])
+        .arg(&maildir);
+    let out = run_with_limit(c, LIMIT);
+    assert_exit(&out, 74, "no space");
+    assert_eq!(tmp_count(&maildir), 0, "partial file left in tmp/");
+    let delivered = maildir_messages(&maildir);
+    assert!(
+        delivered.len() < msgs.len(),
+        "the disk was meant to fill up"
+    );
+    let expected: Vec<Vec<u8>> = msgs.iter().map(|m| expected_delivery(&m.raw)).collect();
+    for body in delivered.values() {
+        assert!(
+            expected.contains(body),
+            "a delivered message is not complete"
+        );
+    }
+    // Exactly the delivered messages left the server.
+    assert_eq!(server.mailbox().len(), msgs.len() - delivered.len());
+    let left: Vec<String> = server.uidls();
+    let gone: Vec<&Message> = msgs.iter().filter(|m| !left.contains(&m.uidl)).collect();
+
+    // Make room and run again: everything arrives exactly once.
+    let ok = Command::new("mount")
+        .args(["-o", "remount,size=4096k"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("fetch")
+        .arg(server.url())
+        .args(["--insecure-no-tls", "--timeout", "5", "--maildir"])
+        .arg(&maildir);
+    let out = run_with_limit(c, LIMIT);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut got: Vec<Vec<u8>> = maildir_messages(&maildir).into_values().collect();
+    let mut want = expected.clone();
+    got.sort();
+    want.sort();
+    assert!(got == want, "every message exactly once");
+    assert!(server.mailbox().is_empty());
+    // What was delivered before the disk filled up was not downloaded again.
+    for m in gone {
+        assert_eq!(server.stats().retr_of(&m.uidl), 1, "{}", m.uidl);
+    }
+}
