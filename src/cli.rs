@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-/// Fetch mail over POP3 into a Maildir, never losing or doubling a message.
+/// Fetch mail over POP3 into a Maildir, an mbox, an MDA or stdout, never losing or doubling a
+/// message.
 #[derive(Debug, Parser)]
 #[command(name = "mailpull", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
@@ -16,6 +17,10 @@ pub struct Cli {
     /// Print nothing but errors (no progress bar, no summary).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// The configuration file [default: ~/.config/mailpull/config.toml].
+    #[arg(long, value_name = "PATH", global = true, env = "MAILPULL_CONFIG")]
+    pub config: Option<PathBuf>,
 
     /// The ledger database [default: ~/.local/share/mailpull/ledger.sqlite].
     #[arg(long, value_name = "PATH", global = true, env = "MAILPULL_LEDGER")]
@@ -29,38 +34,114 @@ pub struct Cli {
 pub enum Command {
     /// Download new messages and deliver them.
     Fetch(FetchArgs),
+    /// Count new messages without downloading them (exit 0: new mail, 1: none).
+    Check(CheckArgs),
+    /// List the configured accounts and where their mail goes.
+    Accounts,
+    /// Inspect the configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration file and print what it resolves to (never passwords).
+    Check,
 }
 
 /// Arguments of `mailpull fetch`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-The password comes from MAILPULL_PASSWORD, from --password-command, or from a prompt when stdin \
-is a terminal. There is deliberately no flag that takes the password itself.
+TARGETs are account names from the configuration file or server URLs; without any, every \
+configured account is fetched. Flags given here override the configuration.
+
+The password comes from MAILPULL_PASSWORD, from --password-command (or password_command in the \
+configuration), or from a prompt when stdin is a terminal. There is deliberately no flag that \
+takes the password itself.
 
 Examples:
   MAILPULL_PASSWORD=secret mailpull fetch pop3s://alice@mail.example.org --maildir ~/Maildir
-  mailpull fetch pop3://alice@mail.example.org --keep --password-command 'pass show mail'")]
+  mailpull fetch pop3://alice@mail.example.org --keep --password-command 'pass show mail'
+  mailpull fetch work lists --jobs 2
+  mailpull fetch --stdout work | formail -s procmail")]
 pub struct FetchArgs {
-    /// Server to fetch from: pop3s://USER@HOST[:PORT] (TLS, port 995) or pop3://USER@HOST[:PORT]
-    /// (port 110, STLS required).
-    #[arg(value_name = "URL")]
-    pub url: String,
+    /// Accounts (names from the configuration) or server URLs: pop3s://USER@HOST[:PORT]
+    /// (TLS, port 995) or pop3://USER@HOST[:PORT] (port 110, STLS required).
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
 
-    /// Deliver into this Maildir (cur/, new/ and tmp/ are created if missing) [default: ~/Maildir].
-    #[arg(long, value_name = "DIR")]
-    pub maildir: Option<PathBuf>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub deliver: DeliverArgs,
 
     /// Leave messages on the server; the ledger makes sure they are downloaded only once.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "no_keep")]
     pub keep: bool,
 
+    /// Delete messages from the server once delivered, even if the configuration says keep.
+    #[arg(long)]
+    pub no_keep: bool,
+
+    /// Leave messages larger than SIZE on the server without downloading them (e.g. 10MB).
+    #[arg(long, value_name = "SIZE")]
+    pub skip_larger_than: Option<String>,
+
+    /// Delete messages larger than SIZE from the server WITHOUT downloading them.
+    #[arg(long, value_name = "SIZE")]
+    pub delete_larger_than: Option<String>,
+
+    /// Download at most N new messages per account in this run.
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<usize>,
+
+    /// Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print a JSON summary on stdout (and nothing else on stdout).
+    #[arg(long, conflicts_with = "stdout")]
+    pub json: bool,
+
+    /// Seconds to wait for another mailpull that is fetching the same account.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub lock_wait: u64,
+}
+
+/// Arguments of `mailpull check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Accounts (names from the configuration) or server URLs; without any, every account.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Check up to N accounts in parallel [default: up to 4].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Seconds to wait for another mailpull that is fetching the same account.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub lock_wait: u64,
+}
+
+/// How to reach and log in to the server.
+#[derive(Debug, Args, Default)]
+pub struct ServerArgs {
     /// Run CMD with `sh -c` and use the first line of its output as the password.
     #[arg(long, value_name = "CMD")]
     pub password_command: Option<String>,
 
-    /// Authentication method. `auto` uses AUTH PLAIN when the server offers it, else USER/PASS.
-    #[arg(long, value_enum, default_value_t = AuthArg::Auto, value_name = "METHOD")]
-    pub auth: AuthArg,
+    /// Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS].
+    #[arg(long, value_enum, value_name = "METHOD")]
+    pub auth: Option<AuthArg>,
 
     /// Trust the certificates in this PEM file (a private CA or a self-signed server certificate).
     #[arg(long, value_name = "FILE")]
@@ -75,13 +156,31 @@ pub struct FetchArgs {
     #[arg(long)]
     pub insecure_no_tls: bool,
 
-    /// Seconds to wait for the connection and for each server reply.
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub timeout: u64,
+    /// Seconds to wait for the connection and for each server reply [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
 
-    /// Seconds to wait for another mailpull that is fetching the same account.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
-    pub lock_wait: u64,
+/// Where messages go (one at most; the default is the configuration's, else ~/Maildir).
+#[derive(Debug, Args, Default)]
+#[group(multiple = false)]
+pub struct DeliverArgs {
+    /// Deliver into this Maildir (cur/, new/ and tmp/ are created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub maildir: Option<PathBuf>,
+
+    /// Append to this mbox file (mboxrd, locked like mutt and procmail do).
+    #[arg(long, value_name = "FILE")]
+    pub mbox: Option<PathBuf>,
+
+    /// Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local
+    /// user); exit 0 means delivered.
+    #[arg(long, value_name = "CMD")]
+    pub mda: Option<String>,
+
+    /// Write every new message to stdout as an mboxrd stream.
+    #[arg(long)]
+    pub stdout: bool,
 }
 
 /// `--auth` values.

@@ -1,23 +1,32 @@
-//! Validated configuration. [`from_fetch_args`] turns the command line into an [`Account`] and
-//! run [`Options`]; everything is checked here, so the engine and the protocols only ever see
-//! values that make sense, and a mistake is reported before any connection is made.
+//! Validated configuration: the TOML file and the command line, merged into [`Account`]s.
+//!
+//! The file (`~/.config/mailpull/config.toml`, or `--config`/`MAILPULL_CONFIG`) has a
+//! `[defaults]` table and `[account.NAME]` tables with the same keys (see [`AccountFile`]).
+//! Values are checked while the file is parsed, so every mistake is reported with the file,
+//! line and key. Flags given on the command line override the file. Nothing outside this module
+//! sees clap or TOML; the engine only ever sees values that make sense.
 
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{AuthArg, Cli, FetchArgs};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+
+use crate::cli::{AuthArg, DeliverArgs, ServerArgs};
 use crate::exit::{Classify, Exit};
 use crate::ledger::AccountKey;
 use crate::pop3::session::AuthMethod;
 use crate::tls::{parse_fingerprint, TlsOptions};
 
 /// A configuration mistake. Command-line mistakes exit 64, configuration problems 78.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A flag or argument is wrong.
     #[error("{0}")]
     Usage(String),
-    /// The configuration cannot work (no password source, unusable paths, …).
+    /// The configuration cannot work (bad file, no password source, unusable paths, …).
     #[error("{0}")]
     Invalid(String),
 }
@@ -58,9 +67,9 @@ pub enum Security {
 }
 
 /// Where the password comes from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum PasswordSource {
-    /// Given (from MAILPULL_PASSWORD).
+    /// Given (MAILPULL_PASSWORD or the `password` key).
     Given(String),
     /// The first line of this shell command's output.
     Command(String),
@@ -68,17 +77,45 @@ pub enum PasswordSource {
     Prompt,
 }
 
+impl std::fmt::Debug for PasswordSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordSource::Given(_) => f.write_str("Given(<redacted>)"),
+            PasswordSource::Command(c) => write!(f, "Command({c:?})"),
+            PasswordSource::Prompt => f.write_str("Prompt"),
+        }
+    }
+}
+
 /// Where messages go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
     Maildir(PathBuf),
+    Mbox(PathBuf),
+    Mda { command: String, timeout: Duration },
+    Stdout,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Maildir(p) => write!(f, "Maildir {}", p.display()),
+            Target::Mbox(p) => write!(f, "mbox {}", p.display()),
+            Target::Mda { command, .. } => write!(f, "MDA `{command}`"),
+            Target::Stdout => f.write_str("stdout (mboxrd)"),
+        }
+    }
 }
 
 /// One account, ready to fetch.
 #[derive(Clone, Debug)]
 pub struct Account {
-    /// How the account is named to the user (`alice@mail.example.org`).
+    /// The account's name in the configuration, if it has one.
+    pub name: Option<String>,
+    /// How the account is named to the user (its name, or `alice@mail.example.org`).
     pub label: String,
+    /// `user@host[:port]`.
+    pub server: String,
     pub protocol: Protocol,
     pub security: Security,
     pub host: String,
@@ -91,6 +128,14 @@ pub struct Account {
     pub timeout: Duration,
     /// Leave messages on the server.
     pub keep: bool,
+    /// Keep mode: delete from the server once delivered this long ago.
+    pub delete_after: Option<Duration>,
+    /// Leave larger messages on the server, not downloaded.
+    pub skip_larger_than: Option<u64>,
+    /// Delete larger messages without downloading them.
+    pub delete_larger_than: Option<u64>,
+    /// Download at most this many new messages per run.
+    pub max_messages: Option<usize>,
     pub target: Target,
 }
 
@@ -122,6 +167,10 @@ pub struct Options {
     pub verbosity: Verbosity,
     /// How long to wait for another run on the same account.
     pub lock_wait: Duration,
+    /// Accounts fetched in parallel.
+    pub jobs: usize,
+    /// JSON summary on stdout.
+    pub json: bool,
 }
 
 /// The parsed pieces of a server URL.
@@ -205,6 +254,14 @@ fn redact_url_password(s: &str) -> String {
     }
 }
 
+/// Parses a size such as `10MB`, `10 MiB`, `500k` or `123` (bytes).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("{s:?} is not a size (examples: 500k, 10MB, 1.5GiB, 2048)"))
+}
+
 /// The user's home directory.
 fn home() -> Option<PathBuf> {
     directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
@@ -221,10 +278,14 @@ pub fn expand_tilde(p: &Path) -> PathBuf {
     }
 }
 
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "mailpull")
+}
+
 /// The default ledger: `$XDG_DATA_HOME/mailpull/ledger.sqlite`, i.e.
 /// `~/.local/share/mailpull/ledger.sqlite` on Linux.
 pub fn default_ledger() -> Result<PathBuf, ConfigError> {
-    directories::ProjectDirs::from("", "", "mailpull")
+    project_dirs()
         .map(|d| d.data_dir().join("ledger.sqlite"))
         .ok_or_else(|| {
             ConfigError::Invalid(
@@ -234,98 +295,569 @@ pub fn default_ledger() -> Result<PathBuf, ConfigError> {
         })
 }
 
-/// The run options from the global flags.
-pub fn options(cli: &Cli, lock_wait: u64) -> Result<Options, ConfigError> {
-    let ledger = match &cli.ledger {
-        Some(p) => expand_tilde(p),
-        None => default_ledger()?,
-    };
-    let verbosity = match (cli.quiet, cli.verbose) {
-        (true, _) => Verbosity::Quiet,
-        (false, 0) => Verbosity::Normal,
-        (false, 1) => Verbosity::Verbose,
-        (false, _) => Verbosity::Trace,
-    };
-    Ok(Options {
-        ledger,
-        verbosity,
-        lock_wait: Duration::from_secs(lock_wait),
-    })
+/// The default configuration file: `$XDG_CONFIG_HOME/mailpull/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    project_dirs().map(|d| d.config_dir().join("config.toml"))
 }
 
-/// Builds the account of a one-shot `mailpull fetch URL ...`. `password_env` is the value of
-/// `MAILPULL_PASSWORD`, if set.
-pub fn from_fetch_args(
-    args: &FetchArgs,
+// ---------------------------------------------------------------------------------------------
+// The file.
+
+/// A value checked while the file is parsed; its error carries the line and key.
+#[derive(Clone, Debug)]
+pub struct Checked<T>(pub T);
+
+fn checked<'de, D, T, F>(d: D, f: F) -> Result<Checked<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    F: FnOnce(Raw) -> Result<T, String>,
+{
+    let raw = Raw::deserialize(d)?;
+    f(raw).map(Checked).map_err(de::Error::custom)
+}
+
+/// A scalar as written in the file.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Raw {
+    Int(i64),
+    Str(String),
+    Bool(bool),
+    Float(f64),
+}
+
+impl Raw {
+    fn describe(&self) -> String {
+        match self {
+            Raw::Int(i) => i.to_string(),
+            Raw::Str(s) => format!("{s:?}"),
+            Raw::Bool(b) => b.to_string(),
+            Raw::Float(f) => f.to_string(),
+        }
+    }
+}
+
+/// A server URL.
+#[derive(Clone, Debug)]
+pub struct UrlValue(pub ServerUrl);
+
+impl<'de> Deserialize<'de> for UrlValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_url(&s).map(UrlValue).map_err(de::Error::custom)
+    }
+}
+
+/// A size (`10MB` or a number of bytes).
+#[derive(Clone, Copy, Debug)]
+pub struct SizeValue(pub u64);
+
+impl<'de> Deserialize<'de> for SizeValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked(d, |raw| match raw {
+            Raw::Int(i) if i >= 0 => Ok(i as u64),
+            Raw::Str(s) => parse_size(&s),
+            other => Err(format!(
+                "{} is not a size (examples: 500k, 10MB, 2048)",
+                other.describe()
+            )),
+        })
+        .map(|c| SizeValue(c.0))
+    }
+}
+
+/// A duration (`30` seconds, or `30s`, `5m`).
+#[derive(Clone, Copy, Debug)]
+pub struct DurationValue(pub Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        checked(d, |raw| match raw {
+            Raw::Int(i) if i > 0 => Ok(Duration::from_secs(i as u64)),
+            Raw::Str(s) => humantime::parse_duration(&s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| format!("{s:?} is not a duration (examples: 30, \"30s\", \"5m\")")),
+            other => Err(format!(
+                "{} is not a duration (examples: 30, \"30s\", \"5m\")",
+                other.describe()
+            )),
+        })
+        .map(|c| DurationValue(c.0))
+    }
+}
+
+/// A certificate fingerprint.
+#[derive(Clone, Copy, Debug)]
+pub struct FingerprintValue(pub [u8; 32]);
+
+impl<'de> Deserialize<'de> for FingerprintValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_fingerprint(&s)
+            .map(FingerprintValue)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// An authentication method.
+#[derive(Clone, Copy, Debug)]
+pub struct AuthValue(pub AuthMethod);
+
+impl<'de> Deserialize<'de> for AuthValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "auto" => Ok(AuthValue(AuthMethod::Auto)),
+            "user" => Ok(AuthValue(AuthMethod::User)),
+            "plain" => Ok(AuthValue(AuthMethod::Plain)),
+            "apop" => Ok(AuthValue(AuthMethod::Apop)),
+            other => Err(de::Error::custom(format!(
+                "{other:?} is not an authentication method (auto, user, plain, apop)"
+            ))),
+        }
+    }
+}
+
+/// `deliver = { maildir = "…" }`, `{ mbox = "…" }`, `{ mda = "…" }` or `{ stdout = true }`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum DeliverValue {
+    Maildir(PathBuf),
+    Mbox(PathBuf),
+    Mda(String),
+    Stdout(bool),
+}
+
+/// The keys of `[defaults]` and `[account.NAME]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountFile {
+    /// `pop3s://USER@HOST[:PORT]` or `pop3://USER@HOST[:PORT]` (accounts only).
+    pub url: Option<toml::Spanned<UrlValue>>,
+    /// The password itself; the file must then not be readable by group or others.
+    pub password: Option<String>,
+    pub password_command: Option<String>,
+    pub auth: Option<AuthValue>,
+    pub tls_ca_file: Option<PathBuf>,
+    pub tls_fingerprint: Option<FingerprintValue>,
+    pub insecure_no_tls: Option<bool>,
+    pub timeout: Option<DurationValue>,
+    pub keep: Option<bool>,
+    pub delete_after_days: Option<u32>,
+    pub skip_larger_than: Option<SizeValue>,
+    pub delete_larger_than: Option<SizeValue>,
+    pub max_messages: Option<usize>,
+    pub deliver: Option<DeliverValue>,
+    pub mda_timeout: Option<DurationValue>,
+}
+
+impl AccountFile {
+    /// `self` with unset keys taken from `defaults`.
+    fn or(self, d: &AccountFile) -> AccountFile {
+        AccountFile {
+            url: self.url,
+            password: self.password.or_else(|| d.password.clone()),
+            password_command: self.password_command.or_else(|| d.password_command.clone()),
+            auth: self.auth.or(d.auth),
+            tls_ca_file: self.tls_ca_file.or_else(|| d.tls_ca_file.clone()),
+            tls_fingerprint: self.tls_fingerprint.or(d.tls_fingerprint),
+            insecure_no_tls: self.insecure_no_tls.or(d.insecure_no_tls),
+            timeout: self.timeout.or(d.timeout),
+            keep: self.keep.or(d.keep),
+            delete_after_days: self.delete_after_days.or(d.delete_after_days),
+            skip_larger_than: self.skip_larger_than.or(d.skip_larger_than),
+            delete_larger_than: self.delete_larger_than.or(d.delete_larger_than),
+            max_messages: self.max_messages.or(d.max_messages),
+            deliver: self.deliver.or_else(|| d.deliver.clone()),
+            mda_timeout: self.mda_timeout.or(d.mda_timeout),
+        }
+    }
+}
+
+/// The configuration file's contents.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub defaults: AccountFile,
+    #[serde(default)]
+    pub account: BTreeMap<String, AccountFile>,
+}
+
+/// A loaded configuration file.
+#[derive(Clone, Debug, Default)]
+pub struct ConfigFile {
+    /// Where it was read from (`None`: no file).
+    pub path: Option<PathBuf>,
+    pub config: FileConfig,
+    source: String,
+}
+
+impl ConfigFile {
+    /// The 1-based line of a byte offset, for messages.
+    fn line_of(&self, offset: usize) -> usize {
+        self.source[..offset.min(self.source.len())]
+            .bytes()
+            .filter(|b| *b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn where_(&self) -> String {
+        self.path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the configuration".into())
+    }
+}
+
+/// Reads the configuration: `explicit` (from `--config`/`MAILPULL_CONFIG`) must exist; the
+/// default file may be absent.
+pub fn load(explicit: Option<&Path>) -> Result<ConfigFile, ConfigError> {
+    let (path, required) = match explicit {
+        Some(p) => (expand_tilde(p), true),
+        None => match default_config_path() {
+            Some(p) => (p, false),
+            None => return Ok(ConfigFile::default()),
+        },
+    };
+    let source = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            return Ok(ConfigFile::default())
+        }
+        Err(e) => {
+            return Err(ConfigError::Invalid(format!(
+                "cannot read the configuration file {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    parse_file(&path, source)
+}
+
+/// Parses and checks a configuration file's text.
+pub fn parse_file(path: &Path, source: String) -> Result<ConfigFile, ConfigError> {
+    let config: FileConfig = toml::from_str(&source).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "error in {}: {}",
+            path.display(),
+            e.to_string().trim_end()
+        ))
+    })?;
+    let file = ConfigFile {
+        path: Some(path.to_path_buf()),
+        config,
+        source,
+    };
+    if let Some(url) = &file.config.defaults.url {
+        return Err(ConfigError::Invalid(format!(
+            "error in {}, line {}: key `url` belongs in an [account.NAME] table, not in [defaults]",
+            path.display(),
+            file.line_of(url.span().start)
+        )));
+    }
+    for (name, acc) in &file.config.account {
+        if acc.url.is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "error in {}: [account.{name}] has no `url` (e.g. url = \"pop3s://alice@mail.example.org\")",
+                path.display()
+            )));
+        }
+        if name.contains("://") || name.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "error in {}: {name:?} is not a usable account name",
+                path.display()
+            )));
+        }
+    }
+    let holds_password = file.config.defaults.password.is_some()
+        || file.config.account.values().any(|a| a.password.is_some());
+    if holds_password {
+        let mode = std::fs::metadata(path)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0);
+        if mode & 0o077 != 0 {
+            return Err(ConfigError::Invalid(format!(
+                "{} holds a password and is readable by other users (mode {:o}); \
+                 run `chmod 600 {}` (or use password_command instead)",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            )));
+        }
+    }
+    Ok(file)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Merging file and flags.
+
+/// Overrides from the command line, shared by `fetch` and `check`.
+#[derive(Debug, Default)]
+pub struct Overrides<'a> {
+    pub server: Option<&'a ServerArgs>,
+    pub deliver: Option<&'a DeliverArgs>,
+    pub keep: Option<bool>,
+    pub skip_larger_than: Option<&'a str>,
+    pub delete_larger_than: Option<&'a str>,
+    pub max_messages: Option<usize>,
+}
+
+/// Resolves command-line targets (account names or URLs; none = every account) into accounts.
+pub fn accounts(
+    file: &ConfigFile,
+    targets: &[String],
+    ov: &Overrides<'_>,
+    password_env: Option<String>,
+) -> Result<Vec<Account>, ConfigError> {
+    let mut out = Vec::new();
+    if targets.is_empty() {
+        if file.config.account.is_empty() {
+            return Err(ConfigError::Invalid(match &file.path {
+                Some(p) => format!(
+                    "{} defines no accounts; add an [account.NAME] table or give a server URL",
+                    p.display()
+                ),
+                None => format!(
+                    "no accounts configured: give a server URL (mailpull fetch pop3s://USER@HOST) \
+                     or create {}",
+                    default_config_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "a configuration file".into())
+                ),
+            }));
+        }
+        for (name, acc) in &file.config.account {
+            out.push(build(
+                file,
+                Some(name),
+                acc.clone(),
+                None,
+                ov,
+                password_env.clone(),
+            )?);
+        }
+        return Ok(out);
+    }
+    for t in targets {
+        if t.contains("://") {
+            let url = parse_url(t)?;
+            out.push(build(
+                file,
+                None,
+                AccountFile::default(),
+                Some(url),
+                ov,
+                password_env.clone(),
+            )?);
+        } else {
+            let Some(acc) = file.config.account.get(t) else {
+                let known: Vec<&str> = file.config.account.keys().map(String::as_str).collect();
+                let accounts = if known.is_empty() {
+                    "no accounts are configured".to_string()
+                } else {
+                    format!("accounts in {}: {}", file.where_(), known.join(", "))
+                };
+                return Err(ConfigError::Usage(format!(
+                    "{t:?} is neither a server URL nor a configured account ({accounts}); server \
+                     URLs look like pop3s://USER@HOST[:PORT] or pop3://USER@HOST[:PORT]"
+                )));
+            };
+            if out.iter().any(|a: &Account| a.name.as_deref() == Some(t)) {
+                continue;
+            }
+            out.push(build(
+                file,
+                Some(t),
+                acc.clone(),
+                None,
+                ov,
+                password_env.clone(),
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+fn build(
+    file: &ConfigFile,
+    name: Option<&str>,
+    acc: AccountFile,
+    url: Option<ServerUrl>,
+    ov: &Overrides<'_>,
     password_env: Option<String>,
 ) -> Result<Account, ConfigError> {
-    let url = parse_url(&args.url)?;
-    let security = match (url.implicit_tls, args.insecure_no_tls) {
+    let acc = acc.or(&file.config.defaults);
+    let url = match url {
+        Some(u) => u,
+        None => acc
+            .url
+            .as_ref()
+            .map(|u| u.get_ref().0.clone())
+            .expect("accounts without url are refused at load"),
+    };
+    let server_args = ov.server;
+    let where_ = |what: &str| match name {
+        Some(n) => format!("account {n}: {what}"),
+        None => what.to_string(),
+    };
+    let insecure =
+        server_args.is_some_and(|s| s.insecure_no_tls) || acc.insecure_no_tls == Some(true);
+    let security = match (url.implicit_tls, insecure) {
         (true, false) => Security::Implicit,
         (false, false) => Security::StartTls,
         (false, true) => Security::None,
         (true, true) => {
-            return Err(ConfigError::Usage(
-                "--insecure-no-tls only applies to pop3:// URLs; pop3s:// always uses TLS".into(),
-            ))
+            return Err(ConfigError::Usage(where_(
+                "--insecure-no-tls only applies to pop3:// URLs; pop3s:// always uses TLS",
+            )))
         }
     };
-    if security == Security::None && (args.tls_ca_file.is_some() || args.tls_fingerprint.is_some())
-    {
-        return Err(ConfigError::Usage(
-            "--tls-ca-file and --tls-fingerprint make no sense with --insecure-no-tls".into(),
-        ));
+    let ca_file = server_args
+        .and_then(|s| s.tls_ca_file.clone())
+        .or(acc.tls_ca_file.clone())
+        .map(|p| expand_tilde(&p));
+    let fingerprint = match server_args.and_then(|s| s.tls_fingerprint.as_deref()) {
+        Some(f) => Some(
+            parse_fingerprint(f)
+                .map_err(|e| ConfigError::Usage(format!("--tls-fingerprint: {e}")))?,
+        ),
+        None => acc.tls_fingerprint.map(|f| f.0),
+    };
+    if security == Security::None && (ca_file.is_some() || fingerprint.is_some()) {
+        return Err(ConfigError::Usage(where_(
+            "--tls-ca-file and --tls-fingerprint make no sense with --insecure-no-tls",
+        )));
     }
-    let fingerprint = args
-        .tls_fingerprint
-        .as_deref()
-        .map(parse_fingerprint)
-        .transpose()
-        .map_err(|e| ConfigError::Usage(format!("--tls-fingerprint: {e}")))?;
-    let ca_file = args.tls_ca_file.as_deref().map(expand_tilde);
     if let Some(p) = &ca_file {
         if !p.is_file() {
-            return Err(ConfigError::Usage(format!(
+            return Err(ConfigError::Usage(where_(&format!(
                 "--tls-ca-file: {} is not a readable file",
                 p.display()
-            )));
+            ))));
         }
     }
-    if args.timeout == 0 {
-        return Err(ConfigError::Usage(
-            "--timeout must be at least 1 second".into(),
-        ));
-    }
-    let password = match (
-        password_env.filter(|p| !p.is_empty()),
-        &args.password_command,
-    ) {
-        (_, Some(cmd)) if cmd.trim().is_empty() => {
-            return Err(ConfigError::Usage("--password-command is empty".into()))
+    let timeout = match server_args.and_then(|s| s.timeout) {
+        Some(0) => {
+            return Err(ConfigError::Usage(
+                "--timeout must be at least 1 second".into(),
+            ))
         }
-        (_, Some(cmd)) => PasswordSource::Command(cmd.clone()),
-        (Some(p), None) => PasswordSource::Given(p),
-        (None, None) => PasswordSource::Prompt,
+        Some(t) => Duration::from_secs(t),
+        None => acc.timeout.map(|t| t.0).unwrap_or(Duration::from_secs(60)),
     };
-    let maildir = match &args.maildir {
-        Some(p) => expand_tilde(p),
-        None => home().map(|h| h.join("Maildir")).ok_or_else(|| {
-            ConfigError::Invalid("cannot find your home directory; use --maildir".into())
-        })?,
+    let flag_command = server_args.and_then(|s| s.password_command.clone());
+    if flag_command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(ConfigError::Usage("--password-command is empty".into()));
+    }
+    let password = if let Some(cmd) = flag_command {
+        PasswordSource::Command(cmd)
+    } else if let Some(p) = password_env.filter(|p| !p.is_empty()) {
+        PasswordSource::Given(p)
+    } else if let Some(cmd) = acc
+        .password_command
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+    {
+        PasswordSource::Command(cmd)
+    } else if let Some(p) = acc.password.clone() {
+        PasswordSource::Given(p)
+    } else {
+        PasswordSource::Prompt
     };
-    let auth = match args.auth {
-        AuthArg::Auto => AuthMethod::Auto,
-        AuthArg::User => AuthMethod::User,
-        AuthArg::Plain => AuthMethod::Plain,
-        AuthArg::Apop => AuthMethod::Apop,
+    let auth = match server_args.and_then(|s| s.auth) {
+        Some(AuthArg::Auto) => AuthMethod::Auto,
+        Some(AuthArg::User) => AuthMethod::User,
+        Some(AuthArg::Plain) => AuthMethod::Plain,
+        Some(AuthArg::Apop) => AuthMethod::Apop,
+        None => acc.auth.map(|a| a.0).unwrap_or(AuthMethod::Auto),
     };
-    let label = if url.port == if url.implicit_tls { 995 } else { 110 } {
+    let mda_timeout = acc
+        .mda_timeout
+        .map(|d| d.0)
+        .unwrap_or(Duration::from_secs(300));
+    let target = match ov.deliver {
+        Some(d) if d.maildir.is_some() => {
+            Target::Maildir(expand_tilde(d.maildir.as_ref().unwrap()))
+        }
+        Some(d) if d.mbox.is_some() => Target::Mbox(expand_tilde(d.mbox.as_ref().unwrap())),
+        Some(d) if d.mda.is_some() => Target::Mda {
+            command: d.mda.clone().unwrap(),
+            timeout: mda_timeout,
+        },
+        Some(d) if d.stdout => Target::Stdout,
+        _ => match &acc.deliver {
+            Some(DeliverValue::Maildir(p)) => Target::Maildir(expand_tilde(p)),
+            Some(DeliverValue::Mbox(p)) => Target::Mbox(expand_tilde(p)),
+            Some(DeliverValue::Mda(c)) if !c.trim().is_empty() => Target::Mda {
+                command: c.clone(),
+                timeout: mda_timeout,
+            },
+            Some(DeliverValue::Mda(_)) => {
+                return Err(ConfigError::Invalid(where_("deliver.mda is empty")))
+            }
+            Some(DeliverValue::Stdout(true)) => Target::Stdout,
+            Some(DeliverValue::Stdout(false)) | None => {
+                Target::Maildir(home().map(|h| h.join("Maildir")).ok_or_else(|| {
+                    ConfigError::Invalid("cannot find your home directory; use --maildir".into())
+                })?)
+            }
+        },
+    };
+    if let Target::Mda { command, .. } = &target {
+        if command.trim().is_empty() {
+            return Err(ConfigError::Usage("--mda is empty".into()));
+        }
+    }
+    let keep = ov.keep.or(acc.keep).unwrap_or(false);
+    let size = |flag: Option<&str>,
+                name: &str,
+                file: Option<SizeValue>|
+     -> Result<Option<u64>, ConfigError> {
+        match flag {
+            Some(s) => parse_size(s)
+                .map(Some)
+                .map_err(|e| ConfigError::Usage(format!("--{name}: {e}"))),
+            None => Ok(file.map(|s| s.0)),
+        }
+    };
+    let skip_larger_than = size(
+        ov.skip_larger_than,
+        "skip-larger-than",
+        acc.skip_larger_than,
+    )?;
+    let delete_larger_than = size(
+        ov.delete_larger_than,
+        "delete-larger-than",
+        acc.delete_larger_than,
+    )?;
+    let max_messages = ov.max_messages.or(acc.max_messages);
+    if max_messages == Some(0) {
+        return Err(ConfigError::Usage(where_(
+            "max_messages must be at least 1",
+        )));
+    }
+    let delete_after = match acc.delete_after_days {
+        Some(0) => {
+            return Err(ConfigError::Invalid(where_(
+                "delete_after_days must be at least 1",
+            )))
+        }
+        Some(d) => Some(Duration::from_secs(u64::from(d) * 86_400)),
+        None => None,
+    };
+    let default_port = if url.implicit_tls { 995 } else { 110 };
+    let server = if url.port == default_port {
         format!("{}@{}", url.user, url.host)
     } else {
         format!("{}@{}:{}", url.user, url.host, url.port)
     };
     Ok(Account {
-        label,
+        name: name.map(str::to_string),
+        label: name.map(str::to_string).unwrap_or_else(|| server.clone()),
+        server,
         protocol: url.protocol,
         security,
         host: url.host,
@@ -337,9 +869,44 @@ pub fn from_fetch_args(
             ca_file,
             fingerprint,
         },
-        timeout: Duration::from_secs(args.timeout),
-        keep: args.keep,
-        target: Target::Maildir(maildir),
+        timeout,
+        keep,
+        delete_after,
+        skip_larger_than,
+        delete_larger_than,
+        max_messages,
+        target,
+    })
+}
+
+/// The run options from the global flags.
+pub fn options(
+    verbose: u8,
+    quiet: bool,
+    ledger: Option<&Path>,
+    lock_wait: u64,
+    jobs: Option<usize>,
+    json: bool,
+) -> Result<Options, ConfigError> {
+    let ledger = match ledger {
+        Some(p) => expand_tilde(p),
+        None => default_ledger()?,
+    };
+    let verbosity = match (quiet, verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        (false, 1) => Verbosity::Verbose,
+        (false, _) => Verbosity::Trace,
+    };
+    if jobs == Some(0) {
+        return Err(ConfigError::Usage("--jobs must be at least 1".into()));
+    }
+    Ok(Options {
+        ledger,
+        verbosity,
+        lock_wait: Duration::from_secs(lock_wait),
+        jobs: jobs.unwrap_or(4),
+        json,
     })
 }
 
@@ -377,5 +944,83 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
+        assert_eq!(parse_size("10 MiB").unwrap(), 10 << 20);
+        assert_eq!(parse_size("2048").unwrap(), 2048);
+        assert!(parse_size("ten").is_err());
+    }
+
+    fn parse(text: &str) -> Result<ConfigFile, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        parse_file(&path, text.to_string()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let e =
+            parse("[account.work]\nurl = \"pop3s://alice@example.org\"\nkep = true\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("kep"), "{e}");
+        let e = parse(
+            "[account.work]\nurl = \"pop3s://alice@example.org\"\nskip_larger_than = \"huge\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("line 3") && e.contains("huge"), "{e}");
+        let e = parse("[account.work]\n\nurl = \"htp://alice@example.org\"\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("url"), "{e}");
+        let e = parse("[account.work]\nurl = \"pop3s://a@b\"\nkeep = \"yes\"\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("keep"), "{e}");
+        let e = parse("[defaults]\nurl = \"pop3s://a@b\"\n").unwrap_err();
+        assert!(e.contains("line 2") && e.contains("url"), "{e}");
+        let e = parse("[account.work]\nkeep = true\n").unwrap_err();
+        assert!(e.contains("work") && e.contains("url"), "{e}");
+        let e = parse(
+            "[account.w]\nurl = \"pop3s://a@b\"\ndeliver = { maildir = \"x\", mbox = \"y\" }\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
+    }
+
+    #[test]
+    fn defaults_apply_and_flags_override() {
+        let f = parse(
+            "[defaults]\nkeep = true\ndeliver = { mbox = \"/tmp/box\" }\ntimeout = \"2m\"\n\
+             [account.a]\nurl = \"pop3s://alice@example.org\"\n\
+             [account.b]\nurl = \"pop3://bob@example.net:1110\"\nkeep = false\nskip_larger_than = \"10MB\"\n",
+        )
+        .unwrap();
+        let accs = accounts(&f, &[], &Overrides::default(), None).unwrap();
+        assert_eq!(accs.len(), 2);
+        assert!(accs[0].keep && !accs[1].keep);
+        assert_eq!(accs[0].target, Target::Mbox("/tmp/box".into()));
+        assert_eq!(accs[0].timeout, Duration::from_secs(120));
+        assert_eq!(accs[1].skip_larger_than, Some(10_000_000));
+        assert_eq!(accs[1].server, "bob@example.net:1110");
+        let ov = Overrides {
+            keep: Some(false),
+            ..Default::default()
+        };
+        let accs = accounts(&f, &["a".into()], &ov, None).unwrap();
+        assert!(!accs[0].keep);
+        assert!(accounts(&f, &["nope".into()], &ov, None).is_err());
+    }
+
+    #[test]
+    fn world_readable_password_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let text = "[account.a]\nurl = \"pop3s://a@b\"\npassword = \"hunter2\"\n";
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = parse_file(&path, text.into()).unwrap_err().to_string();
+        assert!(e.contains("chmod 600") && !e.contains("hunter2"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(parse_file(&path, text.into()).is_ok());
     }
 }

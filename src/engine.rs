@@ -30,6 +30,9 @@
 //!    server no longer lists pruned. If the session dies before that, the rows are still
 //!    `delivered`, so step 3 of the next run deletes them again without downloading them.
 //!
+//! Targets whose deliveries cannot be verified after a crash (an MDA, stdout) are recorded one
+//! message at a time, so that a kill can at worst repeat the one message in flight.
+//!
 //! Killing the process therefore costs at most a repeated delete: never a lost message (no
 //! delete before durable delivery and record) and never a second copy (every delivered
 //! message is either recorded or found by recovery before anything is fetched).
@@ -112,8 +115,14 @@ pub struct Summary {
     pub new: usize,
     /// Bytes delivered in this run.
     pub bytes: u64,
-    /// Deletions the server confirmed (at the end of the session).
+    /// Deletions the server confirmed (at the end of the session), all reasons together.
     pub deleted: usize,
+    /// Of those, messages deleted without being downloaded (`delete_larger_than`).
+    pub deleted_unread: usize,
+    /// New messages left on the server because they are larger than `skip_larger_than`.
+    pub skipped: usize,
+    /// New messages left for a later run by `max_messages`.
+    pub deferred: usize,
     /// Messages delivered before an interruption and found again at recovery.
     pub recovered: usize,
 }
@@ -127,10 +136,29 @@ pub struct Outcome {
 }
 
 /// Settings of one fetch.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct FetchSettings {
     /// Leave messages on the server.
     pub keep: bool,
+    /// Keep mode: delete messages delivered at least this long ago.
+    pub delete_after: Option<Duration>,
+    /// Leave new messages larger than this on the server.
+    pub skip_larger_than: Option<u64>,
+    /// Delete new messages larger than this without downloading them.
+    pub delete_larger_than: Option<u64>,
+    /// Download at most this many new messages.
+    pub max_messages: Option<usize>,
+}
+
+/// What `check` found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckSummary {
+    /// Messages on the server.
+    pub listed: usize,
+    /// Messages not yet delivered.
+    pub new: usize,
+    /// Their size in bytes.
+    pub bytes: u64,
 }
 
 fn now() -> i64 {
@@ -180,6 +208,32 @@ pub fn recover(
     Ok(delivered.len())
 }
 
+/// Counts the messages on the server that the ledger does not know as delivered, without
+/// downloading or changing anything, and ends the session.
+pub fn check(
+    source: &mut dyn Source,
+    ledger: &Ledger,
+    account: i64,
+) -> Result<CheckSummary, EngineError> {
+    let listing = source.list()?;
+    let known = ledger.entries(account, "")?;
+    let mut summary = CheckSummary {
+        listed: listing.len(),
+        ..Default::default()
+    };
+    for m in &listing {
+        if !known
+            .get(&m.uid)
+            .is_some_and(|e| e.state == State::Delivered)
+        {
+            summary.new += 1;
+            summary.bytes += m.size;
+        }
+    }
+    source.finish()?;
+    Ok(summary)
+}
+
 /// Steps 2–8 over a logged-in `source`. Call [`recover`] first.
 pub fn fetch(
     source: &mut dyn Source,
@@ -220,12 +274,25 @@ fn run(
     // 3. Plan.
     let mut delete_now = Vec::new();
     let mut retrieve = Vec::new();
+    let mut unread: HashSet<String> = HashSet::new();
+    let now_secs = now();
     for m in listing.iter() {
         match known.get(&m.uid) {
             Some(e) if e.state == State::Delivered => {
-                if !settings.keep {
+                let aged = settings.delete_after.is_some_and(|age| {
+                    now_secs.saturating_sub(e.delivered_at) >= age.as_secs() as i64
+                });
+                if !settings.keep || aged {
                     delete_now.push(m.clone());
                 }
+            }
+            _ if settings.delete_larger_than.is_some_and(|l| m.size > l) => {
+                unread.insert(m.uid.clone());
+                delete_now.push(m.clone());
+            }
+            _ if settings.skip_larger_than.is_some_and(|l| m.size > l) => summary.skipped += 1,
+            _ if settings.max_messages.is_some_and(|n| retrieve.len() >= n) => {
+                summary.deferred += 1
             }
             _ => retrieve.push(m.clone()),
         }
@@ -261,12 +328,18 @@ fn run(
 
     // 5–7. Retrieve, deliver, record, delete.
     progress.start(retrieve.len() as u64, retrieve.iter().map(|m| m.size).sum());
+    let batch_limit = if target.verifiable() {
+        BATCH_MESSAGES
+    } else {
+        1
+    };
     let mut sink = EngineSink {
         ledger: &mut *ledger,
         account,
         target: &mut *target,
         locations,
         keep: settings.keep,
+        batch_limit,
         progress: &mut *progress,
         unrecorded: Vec::new(),
         oldest_unrecorded: None,
@@ -303,6 +376,11 @@ fn run(
         let keys: Vec<MessageKey> = report.deleted.iter().map(|m| pop3_key(&m.uid)).collect();
         ledger.mark_deleted(account, &keys, now())?;
         summary.deleted = keys.len();
+        summary.deleted_unread = report
+            .deleted
+            .iter()
+            .filter(|m| unread.contains(&m.uid))
+            .count();
     }
     let present: HashSet<String> = listing.iter().map(|m| m.uid.clone()).collect();
     let pruned = ledger.prune(account, "", &present)?;
@@ -329,6 +407,8 @@ struct EngineSink<'a> {
     target: &'a mut dyn Deliver,
     locations: HashMap<String, String>,
     keep: bool,
+    /// Record after this many deliveries.
+    batch_limit: usize,
     progress: &'a mut dyn Progress,
     /// Written to the target, not yet synced and recorded (with their sizes).
     unrecorded: Vec<(RemoteMessage, u64)>,
@@ -412,7 +492,7 @@ impl Sink for EngineSink<'_> {
                 self.delivered.insert(msg.uid.clone());
                 self.unrecorded.push((msg.clone(), bytes));
                 let oldest = *self.oldest_unrecorded.get_or_insert_with(Instant::now);
-                if self.unrecorded.len() >= BATCH_MESSAGES || oldest.elapsed() >= BATCH_INTERVAL {
+                if self.unrecorded.len() >= self.batch_limit || oldest.elapsed() >= BATCH_INTERVAL {
                     self.record();
                 }
                 if self.failure.is_some() {

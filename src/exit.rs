@@ -7,8 +7,10 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Exit {
-    /// 0: success, with or without new mail.
+    /// 0: success, with or without new mail (`check`: there is new mail).
     Ok = 0,
+    /// 1: `check` only: no new mail.
+    NoNewMail = 1,
     /// 64: the command line was wrong.
     Usage = 64,
     /// 69: the server is unavailable (LOGIN-DELAY, IN-USE, SYS/PERM, no secure channel possible).
@@ -36,13 +38,14 @@ impl Exit {
     pub fn severity(self) -> u8 {
         match self {
             Exit::Ok => 0,
-            Exit::TempFail => 1,
-            Exit::Unavailable => 2,
-            Exit::Protocol => 3,
-            Exit::IoErr => 4,
-            Exit::NoPerm => 5,
-            Exit::Usage => 6,
-            Exit::Config => 7,
+            Exit::NoNewMail => 1,
+            Exit::TempFail => 2,
+            Exit::Unavailable => 3,
+            Exit::Protocol => 4,
+            Exit::IoErr => 5,
+            Exit::NoPerm => 6,
+            Exit::Usage => 7,
+            Exit::Config => 8,
         }
     }
 
@@ -80,6 +83,10 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         }
         if let Some(e) = cause.downcast_ref::<crate::deliver::DeliverError>() {
             return e.exit();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::tls::TlsSetupError>() {
+            let _ = e;
+            return Exit::Usage;
         }
     }
     Exit::IoErr

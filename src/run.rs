@@ -1,23 +1,29 @@
-//! Running a command: turns a validated configuration into work. It resolves the password,
-//! takes the per-account lock, opens the ledger and the delivery target, recovers from an
-//! interrupted run, connects and logs in (once), and hands over to the engine.
+//! Running a command: turns the validated configuration into work.
+//!
+//! For each account it resolves the password (prompts happen one at a time, before any work
+//! starts), takes the account's lock, opens the ledger and the delivery target, recovers from
+//! an interrupted run, connects and logs in (once), and hands over to the engine. Accounts run
+//! in parallel up to `--jobs`; one failing account never stops the others, every failure is
+//! named on stderr, and the exit status is the most serious one.
 
 use std::fs::{File, TryLockError};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{Cli, Command as CliCommand};
+use crate::cli::{CheckArgs, Cli, Command as CliCommand, ConfigCommand, FetchArgs};
 use crate::config::{
-    self, Account, ConfigError, Options, PasswordSource, Security, Target, Verbosity,
+    self, Account, ConfigError, Options, Overrides, PasswordSource, Security, Target, Verbosity,
 };
 use crate::deliver::maildir::Maildir;
-use crate::deliver::Deliver;
-use crate::engine::{self, EngineError, FetchSettings, Summary};
+use crate::deliver::{Deliver, DeliverError};
+use crate::engine::{self, CheckSummary, EngineError, FetchSettings, Summary};
 use crate::exit::{exit_for, Exit};
 use crate::ledger::{AccountKey, Ledger};
 use crate::pop3::Session;
@@ -27,34 +33,21 @@ use crate::ui;
 
 /// Runs the parsed command line and returns the exit status. Errors are reported on stderr.
 pub fn main(cli: Cli) -> Exit {
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (false, 0) => Verbosity::Normal,
+        (false, 1) => Verbosity::Verbose,
+        (false, _) => Verbosity::Trace,
+    };
+    ui::init_logging(verbosity);
     let result = match &cli.command {
-        CliCommand::Fetch(args) => config::options(&cli, args.lock_wait).and_then(|opts| {
-            let account = config::from_fetch_args(args, std::env::var("MAILPULL_PASSWORD").ok())?;
-            Ok((opts, account))
-        }),
+        CliCommand::Fetch(args) => cmd_fetch(&cli, args),
+        CliCommand::Check(args) => cmd_check(&cli, args),
+        CliCommand::Accounts => cmd_accounts(&cli),
+        CliCommand::Config(ConfigCommand::Check) => cmd_config_check(&cli),
     };
-    let (opts, account) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let e = anyhow::Error::new(e);
-            report_error(&e);
-            return exit_for(&e);
-        }
-    };
-    ui::init_logging(opts.verbosity);
-    let (summary, result) = fetch_account(&account, &opts);
-    let show_summary = match opts.verbosity {
-        Verbosity::Quiet => false,
-        Verbosity::Normal => ui::stderr_is_terminal(),
-        Verbosity::Verbose | Verbosity::Trace => true,
-    };
-    if let Some(summary) = &summary {
-        if show_summary {
-            eprintln!("{}", ui::summary_line(summary, &account.label));
-        }
-    }
     match result {
-        Ok(()) => Exit::Ok,
+        Ok(exit) => exit,
         Err(e) => {
             report_error(&e);
             exit_for(&e)
@@ -64,6 +57,10 @@ pub fn main(cli: Cli) -> Exit {
 
 /// Prints an error and its causes on stderr.
 pub fn report_error(e: &anyhow::Error) {
+    eprintln!("{}", error_text(e));
+}
+
+fn error_text(e: &anyhow::Error) -> String {
     let mut msg = format!("mailpull: error: {e}");
     for cause in e.chain().skip(1) {
         let c = cause.to_string();
@@ -71,46 +68,434 @@ pub fn report_error(e: &anyhow::Error) {
             msg.push_str(&format!("\n  caused by: {c}"));
         }
     }
-    eprintln!("{msg}");
+    msg
+}
+
+fn password_env() -> Option<String> {
+    std::env::var("MAILPULL_PASSWORD").ok()
+}
+
+/// The outcome of one account.
+struct AccountResult {
+    summary: Option<Summary>,
+    check: Option<CheckSummary>,
+    error: Option<anyhow::Error>,
+    exit: Exit,
+}
+
+impl AccountResult {
+    fn failed(e: anyhow::Error) -> AccountResult {
+        let exit = exit_for(&e);
+        AccountResult {
+            summary: None,
+            check: None,
+            error: Some(e),
+            exit,
+        }
+    }
+}
+
+/// Whether an error is the reader of `--stdout` going away: a clean stop, not a failure.
+fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<DeliverError>(),
+            Some(DeliverError::Local { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe
+        )
+    })
+}
+
+/// Runs `work` for every account, up to `jobs` at a time, in account order for the results.
+fn run_accounts<F>(accounts: &[Account], jobs: usize, work: F) -> Vec<AccountResult>
+where
+    F: Fn(usize, &Account) -> AccountResult + Sync,
+{
+    let jobs = jobs.clamp(1, accounts.len().max(1));
+    let results: Vec<Mutex<Option<AccountResult>>> =
+        accounts.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(account) = accounts.get(i) else {
+                    break;
+                };
+                let r = work(i, account);
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| {
+                    AccountResult::failed(anyhow::anyhow!("internal error: account not run"))
+                })
+        })
+        .collect()
+}
+
+/// Resolves every account's password up front, one prompt at a time.
+fn passwords(accounts: &[Account]) -> Vec<Result<String, ConfigError>> {
+    accounts
+        .iter()
+        .map(|a| resolve_password(&a.password, &a.label))
+        .collect()
+}
+
+fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
+    let file = config::load(cli.config.as_deref())?;
+    let keep = match (args.keep, args.no_keep) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let ov = Overrides {
+        server: Some(&args.server),
+        deliver: Some(&args.deliver),
+        keep,
+        skip_larger_than: args.skip_larger_than.as_deref(),
+        delete_larger_than: args.delete_larger_than.as_deref(),
+        max_messages: args.max_messages,
+    };
+    let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
+    let mut opts = config::options(
+        cli.verbose,
+        cli.quiet,
+        cli.ledger.as_deref(),
+        args.lock_wait,
+        args.jobs,
+        args.json,
+    )?;
+    if accounts.iter().any(|a| a.target == Target::Stdout) {
+        if opts.json {
+            return Err(ConfigError::Usage(
+                "--json cannot be combined with delivery to stdout: both would use stdout".into(),
+            )
+            .into());
+        }
+        // One account at a time, so that messages on stdout never interleave.
+        opts.jobs = 1;
+    }
+    let passwords = passwords(&accounts);
+    let multi = ui::multi_progress(opts.verbosity, accounts.len());
+    let results = run_accounts(&accounts, opts.jobs, |i, account| {
+        let password = match &passwords[i] {
+            Ok(p) => p.clone(),
+            Err(e) => {
+                return AccountResult::failed(
+                    anyhow::Error::new(e.clone()).context(format!("account {}", account.label)),
+                )
+            }
+        };
+        let (summary, result) = fetch_account(account, &opts, &password, multi.as_ref());
+        match result {
+            Ok(()) => AccountResult {
+                summary,
+                check: None,
+                error: None,
+                exit: Exit::Ok,
+            },
+            Err(e) if is_closed_pipe(&e) => {
+                log::debug!("the reader of stdout went away; stopping {}", account.label);
+                AccountResult {
+                    summary,
+                    check: None,
+                    error: None,
+                    exit: Exit::Ok,
+                }
+            }
+            Err(e) => {
+                let exit = exit_for(&e);
+                AccountResult {
+                    summary,
+                    check: None,
+                    error: Some(e),
+                    exit,
+                }
+            }
+        }
+    });
+    Ok(finish(&accounts, &results, &opts, false))
+}
+
+fn cmd_check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
+    let file = config::load(cli.config.as_deref())?;
+    let ov = Overrides {
+        server: Some(&args.server),
+        ..Default::default()
+    };
+    let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
+    let opts = config::options(
+        cli.verbose,
+        cli.quiet,
+        cli.ledger.as_deref(),
+        args.lock_wait,
+        args.jobs,
+        args.json,
+    )?;
+    let passwords = passwords(&accounts);
+    let results = run_accounts(&accounts, opts.jobs, |i, account| {
+        let password = match &passwords[i] {
+            Ok(p) => p.clone(),
+            Err(e) => {
+                return AccountResult::failed(
+                    anyhow::Error::new(e.clone()).context(format!("account {}", account.label)),
+                )
+            }
+        };
+        match check_account(account, &opts, &password) {
+            Ok(c) => AccountResult {
+                summary: None,
+                check: Some(c),
+                error: None,
+                exit: Exit::Ok,
+            },
+            Err(e) => AccountResult::failed(e),
+        }
+    });
+    Ok(finish(&accounts, &results, &opts, true))
+}
+
+/// Reports the results (summary lines or JSON) and computes the exit status.
+fn finish(accounts: &[Account], results: &[AccountResult], opts: &Options, check: bool) -> Exit {
+    let show_summary = match opts.verbosity {
+        Verbosity::Quiet => false,
+        Verbosity::Normal => ui::stderr_is_terminal(),
+        Verbosity::Verbose | Verbosity::Trace => true,
+    };
+    let mut exit = Exit::Ok;
+    for (a, r) in accounts.iter().zip(results) {
+        if show_summary && !opts.json {
+            if let Some(s) = &r.summary {
+                eprintln!("{}", ui::summary_line(s, &a.label));
+            }
+            if let Some(c) = &r.check {
+                eprintln!("{}", ui::check_line(c, &a.label));
+            }
+        }
+        if let Some(e) = &r.error {
+            report_error(e);
+        }
+        exit = exit.max(r.exit);
+    }
+    if check && exit == Exit::Ok {
+        let new: usize = results
+            .iter()
+            .filter_map(|r| r.check.as_ref())
+            .map(|c| c.new)
+            .sum();
+        if new == 0 {
+            exit = Exit::NoNewMail;
+        }
+    }
+    if opts.json {
+        let json = ui::json_report(
+            accounts,
+            results.iter().map(|r| JsonIn {
+                summary: r.summary.as_ref(),
+                check: r.check.as_ref(),
+                error: r.error.as_ref().map(|e| {
+                    error_text(e)
+                        .trim_start_matches("mailpull: error: ")
+                        .to_string()
+                }),
+                exit: r.exit,
+            }),
+            exit,
+            check,
+        );
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{json}");
+        let _ = out.flush();
+    }
+    exit
+}
+
+/// What the JSON report needs of one account's result.
+pub struct JsonIn<'a> {
+    pub summary: Option<&'a Summary>,
+    pub check: Option<&'a CheckSummary>,
+    pub error: Option<String>,
+    pub exit: Exit,
+}
+
+fn cmd_accounts(cli: &Cli) -> anyhow::Result<Exit> {
+    let file = config::load(cli.config.as_deref())?;
+    if file.config.account.is_empty() {
+        eprintln!(
+            "mailpull: no accounts configured{}",
+            file.path
+                .as_ref()
+                .map(|p| format!(" in {}", p.display()))
+                .unwrap_or_default()
+        );
+        return Ok(Exit::Ok);
+    }
+    let accounts = config::accounts(&file, &[], &Overrides::default(), None)?;
+    let mut out = std::io::stdout().lock();
+    for a in &accounts {
+        let _ = writeln!(
+            out,
+            "{}\t{}\t{}\t{}",
+            a.label,
+            server_url(a),
+            if a.keep { "keep" } else { "delete" },
+            a.target
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+fn server_url(a: &Account) -> String {
+    let scheme = match a.security {
+        Security::Implicit => "pop3s",
+        _ => "pop3",
+    };
+    format!("{scheme}://{}", a.server)
+}
+
+fn cmd_config_check(cli: &Cli) -> anyhow::Result<Exit> {
+    let file = config::load(cli.config.as_deref())?;
+    let accounts = if file.config.account.is_empty() {
+        Vec::new()
+    } else {
+        config::accounts(&file, &[], &Overrides::default(), None)?
+    };
+    let mut out = std::io::stdout().lock();
+    match &file.path {
+        Some(p) => writeln!(out, "configuration: {} (OK)", p.display())?,
+        None => writeln!(
+            out,
+            "configuration: none ({} does not exist)",
+            config::default_config_path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "no config directory".into())
+        )?,
+    }
+    let ledger = match &cli.ledger {
+        Some(p) => config::expand_tilde(p),
+        None => config::default_ledger()?,
+    };
+    writeln!(out, "ledger: {}", ledger.display())?;
+    for a in &accounts {
+        writeln!(out, "\n[account.{}]", a.label)?;
+        writeln!(out, "  server: {}", server_url(a))?;
+        writeln!(
+            out,
+            "  security: {}",
+            match a.security {
+                Security::Implicit => "TLS",
+                Security::StartTls => "STLS (required)",
+                Security::None => "none (insecure_no_tls)",
+            }
+        )?;
+        writeln!(
+            out,
+            "  password: {}",
+            match &a.password {
+                PasswordSource::Given(_) => "set (not shown)".to_string(),
+                PasswordSource::Command(c) => format!("from `{c}`"),
+                PasswordSource::Prompt => "asked on the terminal".to_string(),
+            }
+        )?;
+        writeln!(out, "  auth: {:?}", a.auth)?;
+        if let Some(f) = &a.tls.ca_file {
+            writeln!(out, "  tls_ca_file: {}", f.display())?;
+        }
+        if let Some(f) = &a.tls.fingerprint {
+            writeln!(out, "  tls_fingerprint: sha256:{}", hex::encode(f))?;
+        }
+        writeln!(out, "  timeout: {} s", a.timeout.as_secs())?;
+        writeln!(out, "  keep: {}", a.keep)?;
+        if let Some(d) = a.delete_after {
+            writeln!(out, "  delete_after_days: {}", d.as_secs() / 86_400)?;
+        }
+        if let Some(s) = a.skip_larger_than {
+            writeln!(out, "  skip_larger_than: {s} bytes")?;
+        }
+        if let Some(s) = a.delete_larger_than {
+            writeln!(out, "  delete_larger_than: {s} bytes")?;
+        }
+        if let Some(n) = a.max_messages {
+            writeln!(out, "  max_messages: {n}")?;
+        }
+        writeln!(out, "  deliver: {}", a.target)?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// The local user name, for `%u` in MDA commands.
+fn local_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| {
+            // SAFETY: getuid has no preconditions.
+            unsafe { libc::getuid() }.to_string()
+        })
+}
+
+/// Opens an account's delivery target.
+fn open_target(target: &Target) -> anyhow::Result<Box<dyn Deliver>> {
+    Ok(match target {
+        Target::Maildir(path) => Box::new(Maildir::open(path)?),
+        other => {
+            let _ = local_user();
+            anyhow::bail!(ConfigError::Invalid(format!(
+                "delivery to {other} is not available in this build"
+            )))
+        }
+    })
 }
 
 /// Fetches one account. Returns the summary (when the fetch got as far as the server) and the
 /// error, if any. Even a failed fetch may have delivered messages.
-pub fn fetch_account(account: &Account, opts: &Options) -> (Option<Summary>, anyhow::Result<()>) {
+pub fn fetch_account(
+    account: &Account,
+    opts: &Options,
+    password: &str,
+    multi: Option<&indicatif::MultiProgress>,
+) -> (Option<Summary>, anyhow::Result<()>) {
     let mut summary = None;
-    let r = fetch_inner(account, opts, &mut summary);
+    let r = fetch_inner(account, opts, password, multi, &mut summary)
+        .with_context(|| format!("account {}", account.label));
     (summary, r)
 }
 
 fn fetch_inner(
     account: &Account,
     opts: &Options,
+    password: &str,
+    multi: Option<&indicatif::MultiProgress>,
     summary_out: &mut Option<Summary>,
 ) -> anyhow::Result<()> {
     // Everything that can be checked locally is checked before connecting.
-    let tls = match account.security {
-        Security::None => None,
-        _ => Some(Tls::new(&account.tls).map_err(|e| ConfigError::Usage(e.0))?),
-    };
-    let password = resolve_password(&account.password, &account.label)?;
+    let tls = tls_for(account)?;
     let key = account.key();
     let _lock = lock_account(&opts.ledger, &key, opts.lock_wait)?;
     let mut ledger = Ledger::open(&opts.ledger)?;
-    let mut target: Box<dyn Deliver> = match &account.target {
-        Target::Maildir(path) => Box::new(Maildir::open(path)?),
-    };
+    let mut target = open_target(&account.target)?;
     let account_id = ledger.account_id(&key)?;
     let recovered = engine::recover(&mut ledger, account_id, target.as_mut())?;
 
-    let mut session = connect(account, tls.as_ref(), &password)
-        .with_context(|| format!("fetching mail for {}", account.label))?;
-    let mut bar = ui::Bar::new(opts.verbosity, &account.label);
+    let mut session = connect(account, tls.as_ref(), password)?;
+    let mut bar = ui::Bar::new(opts.verbosity, &account.label, multi);
+    let settings = FetchSettings {
+        keep: account.keep,
+        delete_after: account.delete_after,
+        skip_larger_than: account.skip_larger_than,
+        delete_larger_than: account.delete_larger_than,
+        max_messages: account.max_messages,
+    };
     let outcome = engine::fetch(
         &mut session,
         &mut ledger,
         account_id,
         target.as_mut(),
-        FetchSettings { keep: account.keep },
+        settings,
         &mut bar,
     );
     let mut summary = outcome.summary;
@@ -118,10 +503,33 @@ fn fetch_inner(
     *summary_out = Some(summary);
     match outcome.error {
         None => Ok(()),
-        Some(e) => {
-            Err(anyhow::Error::new(e).context(format!("fetching mail for {}", account.label)))
-        }
+        Some(e) => Err(e.into()),
     }
+}
+
+fn check_account(
+    account: &Account,
+    opts: &Options,
+    password: &str,
+) -> anyhow::Result<CheckSummary> {
+    let run = || -> anyhow::Result<CheckSummary> {
+        let tls = tls_for(account)?;
+        let key = account.key();
+        // The lock keeps a check from logging in while a fetch holds the maildrop (IN-USE).
+        let _lock = lock_account(&opts.ledger, &key, opts.lock_wait)?;
+        let mut ledger = Ledger::open(&opts.ledger)?;
+        let account_id = ledger.account_id(&key)?;
+        let mut session = connect(account, tls.as_ref(), password)?;
+        Ok(engine::check(&mut session, &ledger, account_id)?)
+    };
+    run().with_context(|| format!("account {}", account.label))
+}
+
+fn tls_for(account: &Account) -> anyhow::Result<Option<Tls>> {
+    Ok(match account.security {
+        Security::None => None,
+        _ => Some(Tls::new(&account.tls).map_err(|e| ConfigError::Usage(e.0))?),
+    })
 }
 
 /// Connects, secures the connection and logs in: the one login of the run.
@@ -169,8 +577,8 @@ fn resolve_password(source: &PasswordSource, label: &str) -> Result<String, Conf
         PasswordSource::Prompt => {
             if !std::io::stdin().is_terminal() {
                 return Err(ConfigError::Invalid(format!(
-                    "no password for {label}: set MAILPULL_PASSWORD or use --password-command \
-                     (there is no terminal to ask on)"
+                    "no password for {label}: set MAILPULL_PASSWORD, password_command in the \
+                     configuration or --password-command (there is no terminal to ask on)"
                 )));
             }
             dialoguer::Password::new()

@@ -6,10 +6,13 @@
 
 use std::io::{IsTerminal, Write};
 
-use indicatif::{DecimalBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{DecimalBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
 
-use crate::config::Verbosity;
-use crate::engine::{Progress, Summary};
+use crate::config::{Account, Verbosity};
+use crate::engine::{CheckSummary, Progress, Summary};
+use crate::exit::Exit;
+use crate::run::JsonIn;
 
 /// Sets up logging to stderr for the verbosity.
 pub fn init_logging(v: Verbosity) {
@@ -47,11 +50,23 @@ pub struct Bar {
     done: u64,
 }
 
+/// A set of progress bars for accounts fetched in parallel, when bars are shown at all.
+pub fn multi_progress(verbosity: Verbosity, accounts: usize) -> Option<MultiProgress> {
+    (accounts > 1 && verbosity == Verbosity::Normal && stderr_is_terminal())
+        .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
 impl Bar {
-    pub fn new(verbosity: Verbosity, label: &str) -> Bar {
+    pub fn new(verbosity: Verbosity, label: &str, multi: Option<&MultiProgress>) -> Bar {
         let show = verbosity == Verbosity::Normal && stderr_is_terminal();
         Bar {
-            bar: show.then(|| ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr())),
+            bar: show.then(|| {
+                let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+                match multi {
+                    Some(m) => m.add(bar),
+                    None => bar,
+                }
+            }),
             label: label.to_string(),
             total_messages: 0,
             done: 0,
@@ -113,8 +128,98 @@ pub fn summary_line(s: &Summary, label: &str) -> String {
     if s.deleted > 0 {
         parts.push(format!("{} deleted", s.deleted));
     }
+    if s.deleted_unread > 0 {
+        parts.push(format!(
+            "{} of them too large and not downloaded",
+            s.deleted_unread
+        ));
+    }
+    if s.skipped > 0 {
+        parts.push(format!("{} too large, left on the server", s.skipped));
+    }
+    if s.deferred > 0 {
+        parts.push(format!(
+            "{} left for the next run (max_messages)",
+            s.deferred
+        ));
+    }
     if s.recovered > 0 {
         parts.push(format!("{} recovered from an interrupted run", s.recovered));
     }
     format!("{} — {label}", parts.join(", "))
+}
+
+/// The `check` line, e.g. `3 new messages (12.0 kB) of 40 — work`.
+pub fn check_line(c: &CheckSummary, label: &str) -> String {
+    match c.new {
+        0 => format!("no new messages ({} on the server) — {label}", c.listed),
+        n => format!(
+            "{n} new message{} ({}) of {} on the server — {label}",
+            if n == 1 { "" } else { "s" },
+            DecimalBytes(c.bytes),
+            c.listed
+        ),
+    }
+}
+
+/// The `--json` report: one object with an entry per account and totals.
+pub fn json_report<'a>(
+    accounts: &[Account],
+    results: impl Iterator<Item = JsonIn<'a>>,
+    exit: Exit,
+    check: bool,
+) -> serde_json::Value {
+    let mut entries = Vec::new();
+    let (mut new, mut bytes, mut deleted, mut skipped, mut errors) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    for (a, r) in accounts.iter().zip(results) {
+        let errs: Vec<String> = r.error.into_iter().collect();
+        errors += errs.len() as u64;
+        let mut entry = json!({
+            "account": a.label,
+            "name": a.name,
+            "server": a.server,
+            "exit_code": r.exit.code(),
+            "errors": errs,
+        });
+        if check {
+            let c = r.check.cloned().unwrap_or_default();
+            new += c.new as u64;
+            bytes += c.bytes;
+            entry["new"] = json!(c.new);
+            entry["bytes"] = json!(c.bytes);
+            entry["on_server"] = json!(c.listed);
+        } else {
+            let s = r.summary.cloned().unwrap_or_default();
+            new += s.new as u64;
+            bytes += s.bytes;
+            deleted += s.deleted as u64;
+            skipped += s.skipped as u64;
+            entry["new"] = json!(s.new);
+            entry["bytes"] = json!(s.bytes);
+            entry["deleted"] = json!(s.deleted);
+            entry["deleted_unread"] = json!(s.deleted_unread);
+            entry["skipped"] = json!(s.skipped);
+            entry["deferred"] = json!(s.deferred);
+            entry["recovered"] = json!(s.recovered);
+            entry["on_server"] = json!(s.listed);
+        }
+        entries.push(entry);
+    }
+    let totals = if check {
+        json!({ "new": new, "bytes": bytes, "errors": errors })
+    } else {
+        json!({
+            "new": new,
+            "bytes": bytes,
+            "deleted": deleted,
+            "skipped": skipped,
+            "errors": errors,
+        })
+    };
+    json!({
+        "command": if check { "check" } else { "fetch" },
+        "accounts": entries,
+        "totals": totals,
+        "exit_code": exit.code(),
+    })
 }

@@ -158,7 +158,6 @@ fn bad_urls_and_flags_exit_64_before_connecting() {
             ],
             "--password",
         ),
-        (vec!["fetch".into()], "URL"),
         (vec!["frobnicate".into()], "frobnicate"),
     ];
     for (args, needle) in cases {
@@ -177,6 +176,15 @@ fn bad_urls_and_flags_exit_64_before_connecting() {
         0,
         "a usage error must not connect"
     );
+}
+
+#[test]
+fn fetch_without_targets_or_accounts_exits_78() {
+    let sb = Sandbox::new();
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("fetch");
+    let out = run_with_limit(c, LIMIT);
+    assert_exit(&out, 78, "no accounts configured");
 }
 
 #[test]

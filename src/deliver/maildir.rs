@@ -700,7 +700,7 @@ mod tests {
         let pending = md.reserve().unwrap();
         md.deliver(&pending, &info(), &mut &b"not yet"[..]).unwrap();
         // Written, but not delivered until sync: a crash now must not count it.
-        assert_eq!(listing(&root.join("new")), [synced.clone()]);
+        assert_eq!(listing(&root.join("new")), std::slice::from_ref(&synced));
         assert_eq!(md.recover(&pending).unwrap(), Recovered::Missing);
         let again = md.reserve().unwrap();
         md.deliver(&again, &info(), &mut &b"dropped"[..]).unwrap();

@@ -89,4 +89,11 @@ pub trait Deliver {
 
     /// A short description for messages, e.g. `Maildir /home/alice/Maildir`.
     fn describe(&self) -> String;
+
+    /// Whether [`Deliver::recover`] can tell a delivered message from a missing one. Targets
+    /// that cannot (an MDA, a pipe) are recorded after every message to keep the window in
+    /// which a crash could repeat a delivery as small as possible.
+    fn verifiable(&self) -> bool {
+        true
+    }
 }
