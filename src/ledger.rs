@@ -338,11 +338,20 @@ impl Ledger {
             .pragma_update(None, "foreign_keys", true)
             .map_err(setup_err)?;
 
-        // Read the header and the schema: this is where a file that is not SQLite fails.
-        let objects = ledger.schema_objects().map_err(setup_err)?;
-        ledger.check_integrity().map_err(setup_err)??;
-        let (application_id, version) = ledger.header_ids().map_err(setup_err)?;
-        ledger.check_identity(application_id, version, &objects)?;
+        // Read the header and the schema: this is where a file that is not SQLite fails. All
+        // of it in one read transaction, so that another process creating the schema at the
+        // same moment is seen either not at all or completely.
+        ledger.conn.execute_batch("BEGIN").map_err(setup_err)?;
+        let checked = (|| {
+            let objects = ledger.schema_objects().map_err(setup_err)?;
+            ledger.check_integrity().map_err(setup_err)??;
+            let (application_id, version) = ledger.header_ids().map_err(setup_err)?;
+            ledger.check_identity(application_id, version, &objects)
+        })();
+        let end = if checked.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = ledger.conn.execute_batch(end).map_err(setup_err);
+        checked?;
+        ended?;
 
         let mode: String = ledger
             .conn
@@ -817,6 +826,26 @@ mod tests {
             .pragma_query_value(None, "foreign_keys", |r| r.get(0))
             .unwrap();
         assert_eq!(fk, 1);
+    }
+
+    #[test]
+    fn concurrent_first_opens_all_succeed() {
+        // Several runs (or --jobs threads) opening a ledger that does not exist yet.
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("ledger.sqlite");
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    let path = path.clone();
+                    std::thread::spawn(move || Ledger::open(&path).map(|_| ()))
+                })
+                .collect();
+            for h in handles {
+                if let Err(e) = h.join().unwrap() {
+                    panic!("round {round}: {e}");
+                }
+            }
+        }
     }
 
     #[test]
