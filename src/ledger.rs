@@ -227,6 +227,14 @@ const ENTRY_COLUMNS: &str =
     "mailbox, uidvalidity, uid, size, state, location, delivered_at, deleted_at, message_id";
 
 /// Whether a SQLite error says the file is damaged or not a database.
+/// Whether an error means another connection holds a lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ffi::ErrorCode::DatabaseBusy) | Some(ffi::ErrorCode::DatabaseLocked)
+    )
+}
+
 fn is_corruption(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
@@ -303,6 +311,23 @@ impl Ledger {
     /// `synchronous = FULL` (a commit survives power loss), a busy timeout so that parallel
     /// runs for different accounts wait for each other, and forward migrations.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        // A few steps of opening (changing the journal mode, the first migration) can meet a
+        // lock held by another process opening the same new file and report it at once
+        // instead of waiting; try again for as long as a busy query would wait.
+        let start = std::time::Instant::now();
+        loop {
+            match Self::open_once(path) {
+                Err(LedgerError::Open { source, .. } | LedgerError::Sql { source, .. })
+                    if is_busy(&source) && start.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Ledger, LedgerError> {
         let open_err = |source| LedgerError::Open {
             path: path.to_path_buf(),
             source,
@@ -348,7 +373,11 @@ impl Ledger {
             let (application_id, version) = ledger.header_ids().map_err(setup_err)?;
             ledger.check_identity(application_id, version, &objects)
         })();
-        let end = if checked.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let end = if checked.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
         let ended = ledger.conn.execute_batch(end).map_err(setup_err);
         checked?;
         ended?;
