@@ -92,6 +92,10 @@ pub struct FetchArgs {
     #[arg(long, value_name = "SIZE")]
     pub delete_larger_than: Option<String>,
 
+    /// Seconds an MDA may take per message before it counts as failed [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub mda_timeout: Option<u64>,
+
     /// Download at most N new messages per account in this run.
     #[arg(long, value_name = "N")]
     pub max_messages: Option<usize>,

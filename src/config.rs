@@ -603,6 +603,7 @@ pub struct Overrides<'a> {
     pub skip_larger_than: Option<&'a str>,
     pub delete_larger_than: Option<&'a str>,
     pub max_messages: Option<usize>,
+    pub mda_timeout: Option<u64>,
 }
 
 /// Resolves command-line targets (account names or URLs; none = every account) into accounts.
@@ -774,10 +775,18 @@ fn build(
         Some(AuthArg::Apop) => AuthMethod::Apop,
         None => acc.auth.map(|a| a.0).unwrap_or(AuthMethod::Auto),
     };
-    let mda_timeout = acc
-        .mda_timeout
-        .map(|d| d.0)
-        .unwrap_or(Duration::from_secs(300));
+    let mda_timeout = match ov.mda_timeout {
+        Some(0) => {
+            return Err(ConfigError::Usage(
+                "--mda-timeout must be at least 1 second".into(),
+            ))
+        }
+        Some(t) => Duration::from_secs(t),
+        None => acc
+            .mda_timeout
+            .map(|d| d.0)
+            .unwrap_or(Duration::from_secs(300)),
+    };
     let target = match ov.deliver {
         Some(d) if d.maildir.is_some() => {
             Target::Maildir(expand_tilde(d.maildir.as_ref().unwrap()))

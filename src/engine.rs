@@ -63,6 +63,10 @@ pub enum EngineError {
     /// Another run holds the account's lock.
     #[error("{0}")]
     Busy(String),
+    /// The delivery target refused some messages (e.g. the MDA failed); they stay on the
+    /// server and are tried again next run.
+    #[error("{count} message(s) could not be delivered and stay on the server (first: {first})")]
+    NotDelivered { count: usize, first: String },
     /// The server refused to hand out some messages; they stay on the server.
     #[error("the server refused to send {count} message(s); they were left on the server (first: message {first}: {reply})")]
     Refused {
@@ -79,6 +83,7 @@ impl Classify for EngineError {
             EngineError::Deliver(e) => e.exit(),
             EngineError::Ledger(e) => e.exit(),
             EngineError::Busy(_) => Exit::TempFail,
+            EngineError::NotDelivered { .. } => Exit::IoErr,
             EngineError::Refused { .. } => Exit::Protocol,
         }
     }
@@ -345,6 +350,7 @@ fn run(
         oldest_unrecorded: None,
         releasable: Vec::new(),
         delivered: HashSet::new(),
+        rejected: Vec::new(),
         failure: None,
         summary: &mut *summary,
     };
@@ -353,6 +359,7 @@ fn run(
     sink.record();
     let sink_failure = sink.failure.take();
     let delivered = std::mem::take(&mut sink.delivered);
+    let rejected = std::mem::take(&mut sink.rejected);
     drop(sink);
     progress.finish();
 
@@ -390,6 +397,12 @@ fn run(
     if let Some(e) = sink_failure {
         return Err(e);
     }
+    if let Some(first) = rejected.first() {
+        return Err(EngineError::NotDelivered {
+            count: rejected.len(),
+            first: first.clone(),
+        });
+    }
     if let Some((m, reply)) = report.refused.first() {
         return Err(EngineError::Refused {
             count: report.refused.len(),
@@ -417,6 +430,8 @@ struct EngineSink<'a> {
     releasable: Vec<RemoteMessage>,
     /// Uids delivered in this run (recorded or not).
     delivered: HashSet<String>,
+    /// Messages the target refused (not fatal for the others).
+    rejected: Vec<String>,
     /// The first fatal failure (delivery target or ledger).
     failure: Option<EngineError>,
     summary: &'a mut Summary,
@@ -502,6 +517,12 @@ impl Sink for EngineSink<'_> {
             }
             // The source knows its stream broke and reports it.
             Err(DeliverError::Body(_)) => Err(SinkError { fatal: false }),
+            // This message was refused (an MDA failed): it stays on the server; go on.
+            Err(e) if !e.is_fatal() => {
+                log::error!("message {}: {e}; it stays on the server", msg.uid);
+                self.rejected.push(format!("message {}: {e}", msg.uid));
+                Err(SinkError { fatal: false })
+            }
             Err(e) => {
                 // Record what was delivered before, then stop.
                 self.record();

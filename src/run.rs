@@ -22,6 +22,9 @@ use crate::config::{
     self, Account, ConfigError, Options, Overrides, PasswordSource, Security, Target, Verbosity,
 };
 use crate::deliver::maildir::Maildir;
+use crate::deliver::mbox::Mbox;
+use crate::deliver::mda::Mda;
+use crate::deliver::stdout::Stdout;
 use crate::deliver::{Deliver, DeliverError};
 use crate::engine::{self, CheckSummary, EngineError, FetchSettings, Summary};
 use crate::exit::{exit_for, Exit};
@@ -95,13 +98,13 @@ impl AccountResult {
     }
 }
 
-/// Whether an error is the reader of `--stdout` going away: a clean stop, not a failure.
+/// Whether an error is the reader of `--stdout` going away: a clean stop, not a failure. Only
+/// the delivery side counts; a broken pipe towards the server is a lost connection.
 fn is_closed_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<DeliverError>(),
-            Some(DeliverError::Local { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe
-        )
+    let closed = |d: &DeliverError| matches!(d, DeliverError::Local { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe);
+    e.chain().any(|c| match c.downcast_ref::<EngineError>() {
+        Some(EngineError::Deliver(d)) => closed(d),
+        _ => c.downcast_ref::<DeliverError>().is_some_and(closed),
     })
 }
 
@@ -160,6 +163,7 @@ fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
         skip_larger_than: args.skip_larger_than.as_deref(),
         delete_larger_than: args.delete_larger_than.as_deref(),
         max_messages: args.max_messages,
+        mda_timeout: args.mda_timeout,
     };
     let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
     let mut opts = config::options(
@@ -442,12 +446,11 @@ fn local_user() -> String {
 fn open_target(target: &Target) -> anyhow::Result<Box<dyn Deliver>> {
     Ok(match target {
         Target::Maildir(path) => Box::new(Maildir::open(path)?),
-        other => {
-            let _ = local_user();
-            anyhow::bail!(ConfigError::Invalid(format!(
-                "delivery to {other} is not available in this build"
-            )))
+        Target::Mbox(path) => Box::new(Mbox::open(path)?),
+        Target::Mda { command, timeout } => {
+            Box::new(Mda::new(command.clone(), *timeout, local_user()))
         }
+        Target::Stdout => Box::new(Stdout::new(Box::new(std::io::stdout()))),
     })
 }
 

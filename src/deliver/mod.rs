@@ -9,6 +9,9 @@
 //! never leaves a partial message behind.
 
 pub mod maildir;
+pub mod mbox;
+pub mod mda;
+pub mod stdout;
 
 use std::io::{self, Read};
 
@@ -44,6 +47,11 @@ pub enum DeliverError {
     },
     #[error("message stream from the server broke off: {0}")]
     Body(#[source] io::Error),
+    /// The target refused this one message (an MDA exited with an error, was killed by a
+    /// signal or timed out). Nothing was delivered; the message stays on the server, and
+    /// other messages may still be delivered.
+    #[error("cannot deliver to {target}: {detail}")]
+    Rejected { target: String, detail: String },
 }
 
 impl DeliverError {
@@ -58,6 +66,7 @@ impl Classify for DeliverError {
         match self {
             DeliverError::Local { .. } => Exit::IoErr,
             DeliverError::Body(_) => Exit::TempFail,
+            DeliverError::Rejected { .. } => Exit::IoErr,
         }
     }
 }
