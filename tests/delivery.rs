@@ -344,7 +344,7 @@ fn stdout_into_a_pipe_that_closes_early_stops_cleanly_and_loses_nothing() {
     let mut c = fetch(&sb, &d, "alice", &["--stdout"]);
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
-    let mut head = Command::new("head")
+    let head = Command::new("head")
         .args(["-c", "100"])
         .stdin(child.stdout.take().unwrap())
         .stdout(Stdio::piped())
