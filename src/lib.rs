@@ -14,6 +14,7 @@ pub mod config;
 pub mod deliver;
 pub mod engine;
 pub mod exit;
+pub mod imap;
 pub mod ledger;
 pub mod pop3;
 pub mod run;

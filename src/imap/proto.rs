@@ -1,0 +1,773 @@
+//! IMAP4rev1 wire format, with no I/O.
+//!
+//! - Command encoding (RFC 3501 §4.3 strings, §9 grammar): arguments become atoms, quoted strings
+//!   or literals; a literal is synchronizing (`{n}`, the client waits for a `+` continuation
+//!   request, §7.5) unless the server advertised LITERAL+ (RFC 7888, `{n+}`, no wait).
+//! - Modified UTF-7 mailbox names (RFC 3501 §5.1.3), both ways.
+//! - UID sets (RFC 3501 §9 `sequence-set`, RFC 4315 `uid-set`): compressed ranges, split so
+//!   that a command line stays short (RFC 7162 §4 recommends at most 8192 octets).
+//! - SASL initial responses: PLAIN (RFC 4616), XOAUTH2 (Google's profile), OAUTHBEARER
+//!   (RFC 7628 §3.1).
+//! - Framing of server responses: the only grammar written here is the literal marker `{N}`
+//!   at the end of a line (RFC 3501 §4.3), which tells the reader how many raw bytes follow.
+//!   Everything else is parsed by `imap-codec` ([`parse_response`], [`parse_greeting`]),
+//!   including the probe that tells whether a literal is a message body to stream
+//!   ([`probe_body_literal`]).
+
+use std::fmt;
+
+use imap_codec::decode::Decoder;
+use imap_codec::imap_types::fetch::MessageDataItem;
+use imap_codec::imap_types::response::{Capability, Code, Data, Greeting, Response};
+use imap_codec::{GreetingCodec, ResponseCodec};
+
+// ---------------------------------------------------------------------------------------------
+// Command encoding
+// ---------------------------------------------------------------------------------------------
+
+/// One argument of a command.
+#[derive(Clone, Copy, Debug)]
+pub enum Arg<'a> {
+    /// Sent as is (keywords, sequence sets, parenthesised item lists). Must not contain CR/LF.
+    Raw(&'a str),
+    /// A string (`astring`/`list-mailbox`): quoted when possible, else a literal.
+    Str(&'a [u8]),
+    /// Like [`Arg::Str`], but shown as `<redacted>` in logs.
+    Secret(&'a [u8]),
+}
+
+/// A piece of an encoded command: bytes to write, then (if `await_continuation`) wait for the
+/// server's `+` before sending the next piece (RFC 3501 §7.5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// The bytes to write (a line ending in CRLF, or literal data followed by the rest).
+    pub bytes: Vec<u8>,
+    /// What to log for these bytes (secrets redacted, literal data summarised).
+    pub shown: String,
+    /// The segment ends with a synchronizing literal marker `{n}\r\n`.
+    pub await_continuation: bool,
+}
+
+/// Why a command could not be encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodeError(pub String);
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether `s` can be sent as a quoted string (RFC 3501 §9 `quoted`: 7-bit TEXT-CHARs, with
+/// `"` and `\` escaped). Long strings go as literals too, to keep lines short.
+fn quotable(s: &[u8]) -> bool {
+    s.len() <= 1000
+        && s.iter()
+            .all(|&b| (0x01..=0x7f).contains(&b) && b != b'\r' && b != b'\n')
+}
+
+/// Encodes `tag SP args... CRLF` into segments. Strings are quoted when [`quotable`], else
+/// sent as literals: `{n+}` with LITERAL+ (RFC 7888), else `{n}` and a wait for the
+/// continuation request. NUL cannot be sent at all (RFC 3501 §4.3).
+pub fn encode_command(
+    tag: &str,
+    args: &[Arg<'_>],
+    literal_plus: bool,
+) -> Result<Vec<Segment>, EncodeError> {
+    let mut segments = Vec::new();
+    let mut cur = Segment {
+        bytes: tag.as_bytes().to_vec(),
+        shown: tag.to_string(),
+        await_continuation: false,
+    };
+    // Literal data goes at the start of the next segment; `pending` says what to show for it.
+    for arg in args {
+        cur.bytes.push(b' ');
+        cur.shown.push(' ');
+        let (s, secret) = match *arg {
+            Arg::Raw(r) => {
+                debug_assert!(!r.contains(['\r', '\n']));
+                cur.bytes.extend_from_slice(r.as_bytes());
+                cur.shown.push_str(r);
+                continue;
+            }
+            Arg::Str(s) => (s, false),
+            Arg::Secret(s) => (s, true),
+        };
+        if quotable(s) {
+            let mut q = Vec::with_capacity(s.len() + 2);
+            q.push(b'"');
+            for &b in s {
+                if b == b'"' || b == b'\\' {
+                    q.push(b'\\');
+                }
+                q.push(b);
+            }
+            q.push(b'"');
+            cur.bytes.extend_from_slice(&q);
+            if secret {
+                cur.shown.push_str("<redacted>");
+            } else {
+                cur.shown.push_str(&String::from_utf8_lossy(&q));
+            }
+        } else {
+            if s.contains(&0) {
+                return Err(EncodeError(
+                    "a string with a NUL byte cannot be sent over IMAP".into(),
+                ));
+            }
+            let marker = if literal_plus {
+                format!("{{{}+}}", s.len())
+            } else {
+                format!("{{{}}}", s.len())
+            };
+            cur.bytes.extend_from_slice(marker.as_bytes());
+            cur.bytes.extend_from_slice(b"\r\n");
+            cur.shown.push_str(&marker);
+            if !literal_plus {
+                cur.await_continuation = true;
+                segments.push(std::mem::replace(
+                    &mut cur,
+                    Segment {
+                        bytes: Vec::new(),
+                        shown: String::new(),
+                        await_continuation: false,
+                    },
+                ));
+            }
+            cur.bytes.extend_from_slice(s);
+            if secret {
+                cur.shown.push_str("<redacted>");
+            } else {
+                cur.shown
+                    .push_str(&format!("<literal {:?}>", String::from_utf8_lossy(s)));
+            }
+        }
+    }
+    cur.bytes.extend_from_slice(b"\r\n");
+    segments.push(cur);
+    Ok(segments)
+}
+
+/// Whether `s` is a valid flag keyword (RFC 3501 §9 `flag-keyword = atom`).
+pub fn valid_keyword(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| (0x21..0x7f).contains(&b) && !b"(){ %*\"\\]".contains(&b))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Modified UTF-7 (RFC 3501 §5.1.3)
+// ---------------------------------------------------------------------------------------------
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+
+/// Encodes a mailbox name in modified UTF-7: printable ASCII stands for itself except `&`
+/// (sent as `&-`); anything else is UTF-16BE in modified base64 (`,` for `/`, no padding)
+/// between `&` and `-`.
+pub fn utf7_encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut pending: Vec<u16> = Vec::new();
+    fn flush(out: &mut String, units: &mut Vec<u16>) {
+        if units.is_empty() {
+            return;
+        }
+        out.push('&');
+        let bytes: Vec<u8> = units.iter().flat_map(|u| u.to_be_bytes()).collect();
+        let mut bits = 0u32;
+        let mut nbits = 0;
+        for b in bytes {
+            bits = (bits << 8) | b as u32;
+            nbits += 8;
+            while nbits >= 6 {
+                nbits -= 6;
+                out.push(B64[((bits >> nbits) & 0x3f) as usize] as char);
+            }
+        }
+        if nbits > 0 {
+            out.push(B64[((bits << (6 - nbits)) & 0x3f) as usize] as char);
+        }
+        out.push('-');
+        units.clear();
+    }
+    for c in name.chars() {
+        if (' '..='~').contains(&c) {
+            flush(&mut out, &mut pending);
+            if c == '&' {
+                out.push_str("&-");
+            } else {
+                out.push(c);
+            }
+        } else {
+            let mut buf = [0u16; 2];
+            pending.extend_from_slice(c.encode_utf16(&mut buf));
+        }
+    }
+    flush(&mut out, &mut pending);
+    out
+}
+
+/// Decodes a modified UTF-7 mailbox name. Rejects bad base64, non-zero or excess padding bits,
+/// unpaired surrogates, raw non-printable bytes and unterminated shifts.
+pub fn utf7_decode(wire: &[u8]) -> Result<String, String> {
+    let mut out = String::with_capacity(wire.len());
+    let mut i = 0;
+    while i < wire.len() {
+        let b = wire[i];
+        if b != b'&' {
+            if !(0x20..=0x7e).contains(&b) {
+                return Err(format!("byte 0x{b:02x} is not allowed in modified UTF-7"));
+            }
+            out.push(b as char);
+            i += 1;
+            continue;
+        }
+        let end = wire[i + 1..]
+            .iter()
+            .position(|&c| c == b'-')
+            .map(|p| i + 1 + p)
+            .ok_or("unterminated &... sequence")?;
+        let seg = &wire[i + 1..end];
+        i = end + 1;
+        if seg.is_empty() {
+            out.push('&');
+            continue;
+        }
+        let mut bits = 0u32;
+        let mut nbits = 0;
+        let mut units = Vec::new();
+        for &c in seg {
+            let v = B64
+                .iter()
+                .position(|&x| x == c)
+                .ok_or_else(|| format!("{:?} is not modified base64", c as char))?;
+            bits = (bits << 6) | v as u32;
+            nbits += 6;
+            if nbits >= 16 {
+                nbits -= 16;
+                units.push(((bits >> nbits) & 0xffff) as u16);
+            }
+        }
+        if nbits >= 6 || bits & ((1 << nbits) - 1) != 0 {
+            return Err("bad padding in a modified base64 sequence".into());
+        }
+        for r in char::decode_utf16(units) {
+            out.push(r.map_err(|_| "unpaired UTF-16 surrogate".to_string())?);
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes a mailbox name as a server sent it: modified UTF-7, or (for servers that ignore
+/// RFC 3501 §5.1.3 or use UTF8=ACCEPT) UTF-8 as is; anything else lossily.
+pub fn mailbox_from_wire(wire: &[u8]) -> String {
+    if wire.is_ascii() {
+        if let Ok(s) = utf7_decode(wire) {
+            return s;
+        }
+    }
+    String::from_utf8_lossy(wire).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// UID sets
+// ---------------------------------------------------------------------------------------------
+
+/// Longest UID set put into one command, so that a line stays well under 8000 bytes.
+pub const MAX_SET_LEN: usize = 7000;
+
+/// Compresses UIDs (any order, duplicates allowed, 0 ignored) into `sequence-set` strings such
+/// as `1:5,7,9:12`, each at most `max_len` bytes (a single element is never split).
+pub fn uid_sets(uids: &[u32], max_len: usize) -> Vec<String> {
+    let mut v: Vec<u32> = uids.iter().copied().filter(|&u| u != 0).collect();
+    v.sort_unstable();
+    v.dedup();
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut i = 0;
+    while i < v.len() {
+        let start = v[i];
+        let mut end = start;
+        while i + 1 < v.len() && v[i + 1] == end + 1 {
+            i += 1;
+            end = v[i];
+        }
+        i += 1;
+        let elem = if start == end {
+            start.to_string()
+        } else {
+            format!("{start}:{end}")
+        };
+        if !cur.is_empty() && cur.len() + 1 + elem.len() > max_len {
+            out.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(',');
+        }
+        cur.push_str(&elem);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities and response codes
+// ---------------------------------------------------------------------------------------------
+
+/// The capabilities a server advertised (RFC 3501 §7.2.1), upper-cased.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    names: Vec<String>,
+}
+
+impl Capabilities {
+    /// Builds the set from capability names.
+    pub fn from_names<I: IntoIterator<Item = S>, S: AsRef<str>>(names: I) -> Capabilities {
+        Capabilities {
+            names: names
+                .into_iter()
+                .map(|s| s.as_ref().to_ascii_uppercase())
+                .collect(),
+        }
+    }
+
+    /// Builds the set from parsed capabilities.
+    pub fn from_parsed(caps: &[Capability<'_>]) -> Capabilities {
+        Capabilities::from_names(caps.iter().map(|c| c.to_string()))
+    }
+
+    /// Whether a capability was advertised (case-insensitive), e.g. `IDLE`, `AUTH=PLAIN`.
+    pub fn has(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether `AUTH=<mech>` was advertised.
+    pub fn auth(&self, mech: &str) -> bool {
+        self.has(&format!("AUTH={mech}"))
+    }
+
+    /// All names, upper-cased, in the server's order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Whether nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The name of a response code (RFC 3501 §7.1, RFC 5530), upper-cased: `ALERT`,
+/// `AUTHENTICATIONFAILED`, `UNAVAILABLE`, ...
+pub fn code_name(code: &Code<'_>) -> String {
+    match code {
+        Code::Alert => "ALERT".into(),
+        Code::BadCharset { .. } => "BADCHARSET".into(),
+        Code::Capability(_) => "CAPABILITY".into(),
+        Code::Parse => "PARSE".into(),
+        Code::PermanentFlags(_) => "PERMANENTFLAGS".into(),
+        Code::ReadOnly => "READ-ONLY".into(),
+        Code::ReadWrite => "READ-WRITE".into(),
+        Code::TryCreate => "TRYCREATE".into(),
+        Code::UidNext(_) => "UIDNEXT".into(),
+        Code::UidValidity(_) => "UIDVALIDITY".into(),
+        Code::Unseen(_) => "UNSEEN".into(),
+        Code::CompressionActive => "COMPRESSIONACTIVE".into(),
+        Code::OverQuota => "OVERQUOTA".into(),
+        Code::TooBig => "TOOBIG".into(),
+        Code::UnknownCte => "UNKNOWN-CTE".into(),
+        Code::AppendUid { .. } => "APPENDUID".into(),
+        Code::CopyUid { .. } => "COPYUID".into(),
+        Code::UidNotSticky => "UIDNOTSTICKY".into(),
+        Code::Other(o) => {
+            let raw = o.inner();
+            let end = raw.iter().position(|&b| b == b' ').unwrap_or(raw.len());
+            String::from_utf8_lossy(&raw[..end]).to_ascii_uppercase()
+        }
+        #[allow(unreachable_patterns)]
+        _ => "OTHER".into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SASL
+// ---------------------------------------------------------------------------------------------
+
+fn b64(raw: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// The SASL PLAIN response (RFC 4616 §2), base64-encoded: `\0user\0password`.
+pub fn sasl_plain(user: &str, password: &str) -> String {
+    b64(format!("\0{user}\0{password}").as_bytes())
+}
+
+/// The XOAUTH2 response (Google's SASL profile), base64-encoded:
+/// `user=U\x01auth=Bearer TOKEN\x01\x01`.
+pub fn sasl_xoauth2(user: &str, token: &str) -> String {
+    b64(format!("user={user}\x01auth=Bearer {token}\x01\x01").as_bytes())
+}
+
+/// The OAUTHBEARER initial response (RFC 7628 §3.1), base64-encoded:
+/// `n,a=U,\x01auth=Bearer TOKEN\x01\x01`, with `,` and `=` in the user name escaped as
+/// `=2C` and `=3D` (RFC 5801 `saslname`).
+pub fn sasl_oauthbearer(user: &str, token: &str) -> String {
+    let user = user.replace('=', "=3D").replace(',', "=2C");
+    b64(format!("n,a={user},\x01auth=Bearer {token}\x01\x01").as_bytes())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response framing and parsing
+// ---------------------------------------------------------------------------------------------
+
+/// Where a line (ending in CRLF) announces a literal: `(start, length)`, `start` being the
+/// index of `{` (RFC 3501 §4.3 `literal = "{" number "}" CRLF *CHAR8`; RFC 3516 `literal8`
+/// has a `~` before the brace, which stays in place).
+///
+/// This is the one piece of response grammar written by hand: it is what lets the session read
+/// the `length` raw bytes that follow straight from the connection (streaming them, or adding
+/// them to the response buffer) and then resume reading lines.
+pub fn literal_marker(line: &[u8]) -> Option<(usize, u64)> {
+    let body = line.strip_suffix(b"\r\n")?.strip_suffix(b"}")?;
+    let open = body.iter().rposition(|&b| b == b'{')?;
+    let digits = &body[open + 1..];
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    Some((open, n))
+}
+
+/// Parses one complete response (all its lines and literals). `None` if `imap-codec` does
+/// not accept it, or if anything is left over.
+pub fn parse_response(bytes: &[u8]) -> Option<Response<'static>> {
+    match ResponseCodec::default().decode_static(bytes) {
+        Ok(([], r)) => Some(r),
+        _ => None,
+    }
+}
+
+/// Parses the server greeting (RFC 3501 §7.1.1, §7.1.4, §7.1.5).
+pub fn parse_greeting(bytes: &[u8]) -> Option<Greeting<'static>> {
+    match GreetingCodec::default().decode_static(bytes) {
+        Ok(([], g)) => Some(g),
+        _ => None,
+    }
+}
+
+/// What a probe found out about a literal that is about to arrive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyProbe {
+    /// The message sequence number of the FETCH response.
+    pub seq: u32,
+    /// The UID, if the server sent it before the literal.
+    pub uid: Option<u32>,
+}
+
+/// Decides, before reading a literal's data, whether the literal is the value of a whole
+/// message item (`BODY[]` or `RFC822`, RFC 3501 §7.4.2) at the top level of a FETCH response.
+///
+/// `prefix` is the response so far, ending with the literal marker line; `marker` is the index
+/// of its `{`. The probe replaces the marker by an empty literal and closes the FETCH list
+/// (`{0}\r\n)\r\n`): if `imap-codec` accepts that as a FETCH response whose last item is a
+/// whole message, the literal is the body and may be streamed. Anything else (a header field
+/// literal, a literal inside an envelope, a non-FETCH response) fails the probe and is read
+/// into memory.
+pub fn probe_body_literal(prefix: &[u8], marker: usize) -> Option<BodyProbe> {
+    let mut synth = Vec::with_capacity(marker + 8);
+    synth.extend_from_slice(&prefix[..marker]);
+    synth.extend_from_slice(b"{0}\r\n)\r\n");
+    let Some(Response::Data(Data::Fetch { seq, items })) = parse_response(&synth) else {
+        return None;
+    };
+    let items = items.as_ref();
+    let whole = matches!(
+        items.last()?,
+        MessageDataItem::BodyExt {
+            section: None,
+            origin: None,
+            ..
+        } | MessageDataItem::Rfc822(_)
+    );
+    if !whole {
+        return None;
+    }
+    let uid = items.iter().find_map(|i| match i {
+        MessageDataItem::Uid(u) => Some(u.get()),
+        _ => None,
+    });
+    Some(BodyProbe {
+        seq: seq.get(),
+        uid,
+    })
+}
+
+/// The Message-ID from header bytes as returned for `BODY[HEADER.FIELDS (MESSAGE-ID)]`:
+/// the unfolded value, trimmed; `None` if there is none or it is empty.
+pub fn message_id_from_header(header: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(header);
+    let mut value: Option<String> = None;
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.starts_with([' ', '\t']) {
+            if let Some(v) = value.as_mut() {
+                v.push(' ');
+                v.push_str(line.trim());
+            }
+            continue;
+        }
+        if value.is_some() {
+            break;
+        }
+        if let Some((name, v)) = line.split_once(':') {
+            if name.trim_end().eq_ignore_ascii_case("Message-ID") {
+                value = Some(v.trim().to_string());
+            }
+        }
+    }
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf7_examples() {
+        assert_eq!(utf7_encode("Entwürfe"), "Entw&APw-rfe");
+        assert_eq!(utf7_decode(b"Entw&APw-rfe").unwrap(), "Entwürfe");
+        assert_eq!(utf7_encode("&"), "&-");
+        assert_eq!(utf7_decode(b"&-").unwrap(), "&");
+        assert_eq!(utf7_encode("日本語"), "&ZeVnLIqe-");
+        assert_eq!(utf7_decode(b"&ZeVnLIqe-").unwrap(), "日本語");
+        // RFC 3501 §5.1.3 example.
+        assert_eq!(
+            utf7_decode(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-").unwrap(),
+            "~peter/mail/台北/日本語"
+        );
+        assert_eq!(
+            utf7_encode("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
+        assert_eq!(utf7_encode("INBOX"), "INBOX");
+        assert_eq!(utf7_encode("A&B ü"), "A&-B &APw-");
+    }
+
+    #[test]
+    fn utf7_round_trips() {
+        for s in [
+            "",
+            "INBOX",
+            "a&b&&c",
+            "Entwürfe",
+            "日本語",
+            "emoji 📬 box",
+            "ü",
+            "üü",
+            "üüü",
+            "Ω&Ω",
+            "tab\there",
+            "Lists/*",
+            "%",
+        ] {
+            let enc = utf7_encode(s);
+            assert!(enc.is_ascii(), "{enc}");
+            assert_eq!(utf7_decode(enc.as_bytes()).unwrap(), s, "{enc}");
+        }
+    }
+
+    #[test]
+    fn utf7_rejects_garbage() {
+        assert!(utf7_decode(b"&APw").is_err()); // unterminated
+        assert!(utf7_decode(b"&A-").is_err()); // 6 bits: excess
+        assert!(utf7_decode(b"&APx-").is_err()); // non-zero padding bits
+        assert!(utf7_decode(b"&2D3-").is_err()); // lone surrogate
+        assert!(utf7_decode(b"&AP!-").is_err()); // not base64
+        assert!(utf7_decode("ü".as_bytes()).is_err()); // raw 8-bit
+        assert_eq!(mailbox_from_wire("Entwürfe".as_bytes()), "Entwürfe");
+        assert_eq!(mailbox_from_wire(b"Entw&APw-rfe"), "Entwürfe");
+    }
+
+    #[test]
+    fn uid_set_compression() {
+        assert_eq!(
+            uid_sets(&[9, 1, 2, 3, 4, 5, 7, 10, 11, 12, 3], 100),
+            vec!["1:5,7,9:12"]
+        );
+        assert_eq!(uid_sets(&[], 100), Vec::<String>::new());
+        assert_eq!(uid_sets(&[42], 100), vec!["42"]);
+        assert_eq!(uid_sets(&[1, 3, 5, 7], 4), vec!["1,3", "5,7"]);
+        let many: Vec<u32> = (1..100_000).step_by(2).collect();
+        let sets = uid_sets(&many, MAX_SET_LEN);
+        assert!(sets.len() > 1);
+        assert!(sets.iter().all(|s| s.len() <= MAX_SET_LEN));
+        let back: Vec<u32> = sets
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|x| x.parse::<u32>().unwrap())
+            .collect();
+        assert_eq!(back, many);
+    }
+
+    #[test]
+    fn command_quoting() {
+        let segs = encode_command(
+            "A1",
+            &[
+                Arg::Raw("LOGIN"),
+                Arg::Str(b"al\"ice"),
+                Arg::Secret(b"p\\w\"d"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(segs.len(), 1);
+        assert_eq!(segs[0].bytes, b"A1 LOGIN \"al\\\"ice\" \"p\\\\w\\\"d\"\r\n");
+        assert_eq!(segs[0].shown, "A1 LOGIN \"al\\\"ice\" <redacted>");
+        assert!(!segs[0].shown.contains("p\\"));
+    }
+
+    #[test]
+    fn command_literals() {
+        let pw = "pässword".as_bytes();
+        let segs = encode_command(
+            "A2",
+            &[Arg::Raw("LOGIN"), Arg::Str(b"bob"), Arg::Secret(pw)],
+            false,
+        )
+        .unwrap();
+        assert_eq!(segs.len(), 2);
+        assert_eq!(segs[0].bytes, b"A2 LOGIN \"bob\" {9}\r\n");
+        assert!(segs[0].await_continuation);
+        let mut want = pw.to_vec();
+        want.extend_from_slice(b"\r\n");
+        assert_eq!(segs[1].bytes, want);
+        assert!(!segs[1].await_continuation);
+        assert!(!segs[1].shown.contains("ss"));
+
+        let segs = encode_command(
+            "A3",
+            &[Arg::Raw("LOGIN"), Arg::Str(b"bob"), Arg::Secret(pw)],
+            true,
+        )
+        .unwrap();
+        assert_eq!(segs.len(), 1);
+        let mut want = b"A3 LOGIN \"bob\" {9+}\r\n".to_vec();
+        want.extend_from_slice(pw);
+        want.extend_from_slice(b"\r\n");
+        assert_eq!(segs[0].bytes, want);
+
+        assert!(encode_command("A4", &[Arg::Str(b"a\0b")], false).is_err());
+        let segs = encode_command("A5", &[Arg::Str(b"a\r\nb")], false).unwrap();
+        assert_eq!(segs[0].bytes, b"A5 {4}\r\n");
+    }
+
+    #[test]
+    fn keywords() {
+        assert!(valid_keyword("$MDNSent"));
+        assert!(!valid_keyword("a b"));
+        assert!(!valid_keyword("\\Seen"));
+        assert!(!valid_keyword(""));
+    }
+
+    #[test]
+    fn sasl() {
+        assert_eq!(
+            sasl_plain("tim", "tanstaaftanstaaf"),
+            "AHRpbQB0YW5zdGFhZnRhbnN0YWFm"
+        );
+        use base64::Engine;
+        let d = |s: String| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
+        assert_eq!(
+            d(sasl_xoauth2("u@x", "tok")),
+            b"user=u@x\x01auth=Bearer tok\x01\x01"
+        );
+        assert_eq!(
+            d(sasl_oauthbearer("a,b=c", "tok")),
+            b"n,a=a=2Cb=3Dc,\x01auth=Bearer tok\x01\x01"
+        );
+    }
+
+    #[test]
+    fn literal_markers() {
+        assert_eq!(
+            literal_marker(b"* 1 FETCH (BODY[] {123}\r\n"),
+            Some((18, 123))
+        );
+        assert_eq!(
+            literal_marker(b"* 1 FETCH (BINARY[] ~{5}\r\n"),
+            Some((21, 5))
+        );
+        assert_eq!(literal_marker(b"* 1 FETCH (BODY[] {}\r\n"), None);
+        assert_eq!(literal_marker(b"* 1 FETCH (BODY[] {1x}\r\n"), None);
+        assert_eq!(literal_marker(b"* OK done\r\n"), None);
+        assert_eq!(literal_marker(b"{0}\r\n"), Some((0, 0)));
+    }
+
+    #[test]
+    fn probes() {
+        let p = b"* 5 FETCH (UID 9 BODY[] {123}\r\n";
+        let (m, _) = literal_marker(p).unwrap();
+        assert_eq!(
+            probe_body_literal(p, m),
+            Some(BodyProbe {
+                seq: 5,
+                uid: Some(9)
+            })
+        );
+        let p = b"* 5 FETCH (BODY[] {123}\r\n";
+        let (m, _) = literal_marker(p).unwrap();
+        assert_eq!(
+            probe_body_literal(p, m),
+            Some(BodyProbe { seq: 5, uid: None })
+        );
+        let p = b"* 5 FETCH (UID 9 BODY[HEADER.FIELDS (MESSAGE-ID)] {40}\r\n";
+        let (m, _) = literal_marker(p).unwrap();
+        assert_eq!(probe_body_literal(p, m), None);
+        let p = b"* LIST () \"/\" {3}\r\n";
+        let (m, _) = literal_marker(p).unwrap();
+        assert_eq!(probe_body_literal(p, m), None);
+        // A second literal after a header literal in the same response.
+        let p = b"* 5 FETCH (BODY[HEADER] {4}\r\nab\r\n UID 3 BODY[] {10}\r\n";
+        let (m, _) = literal_marker(p).unwrap();
+        assert_eq!(
+            probe_body_literal(p, m),
+            Some(BodyProbe {
+                seq: 5,
+                uid: Some(3)
+            })
+        );
+    }
+
+    #[test]
+    fn responses_parse() {
+        let r = parse_response(b"A1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n").unwrap();
+        let Response::Status(imap_codec::imap_types::response::Status::Tagged(t)) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            code_name(t.body.code.as_ref().unwrap()),
+            "AUTHENTICATIONFAILED"
+        );
+        assert!(parse_response(b"hello world\r\n").is_none());
+        assert!(parse_response(b"* OK fine\r\n* OK two\r\n").is_none());
+    }
+
+    #[test]
+    fn message_ids() {
+        assert_eq!(
+            message_id_from_header(b"Message-ID: <a@b>\r\n\r\n").as_deref(),
+            Some("<a@b>")
+        );
+        assert_eq!(
+            message_id_from_header(b"message-id:\r\n  <folded@x>\r\n\r\n").as_deref(),
+            Some("<folded@x>")
+        );
+        assert_eq!(message_id_from_header(b"\r\n"), None);
+    }
+}
