@@ -43,8 +43,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::deliver::{Deliver, DeliverError, MessageInfo, Recovered};
 use crate::exit::{Classify, Exit};
-use crate::ledger::{Ledger, LedgerError, MessageKey, NewEntry, State};
-use crate::source::{RemoteMessage, Sink, SinkError, Source, SourceError};
+use crate::ledger::{Entry, Ledger, LedgerError, MessageKey, NewEntry, State};
+use crate::source::{Listing, RemoteMessage, Sink, SinkError, Source, SourceError};
 
 /// Close a batch after this many delivered messages…
 pub const BATCH_MESSAGES: usize = 256;
@@ -173,14 +173,6 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-fn pop3_key(uid: &str) -> MessageKey {
-    MessageKey {
-        mailbox: String::new(),
-        uidvalidity: 0,
-        uid: uid.to_string(),
-    }
-}
-
 /// Step 1: resolves the rows an interrupted run left in state `fetching`. Returns how many
 /// turned out to be delivered.
 pub fn recover(
@@ -213,6 +205,101 @@ pub fn recover(
     Ok(delivered.len())
 }
 
+/// The ledger's view of one opened mailbox: the rows under the server's current
+/// UIDVALIDITY, plus messages recognised after a UIDVALIDITY change.
+struct Known {
+    /// Rows of the current uidvalidity, by uid.
+    current: HashMap<String, Entry>,
+    /// Messages listed under a new UIDVALIDITY that match a delivered row of an earlier one
+    /// by Message-ID and size: (new row, delivered_at of the earlier delivery).
+    recognised: Vec<(NewEntry, i64)>,
+}
+
+/// Loads the ledger rows of a mailbox and, when the server's UIDVALIDITY differs from the
+/// one the ledger knows (the folder was rebuilt or the server migrated), recognises the
+/// messages that were already delivered by their Message-ID and size (headers only, no
+/// download), so that only really new messages are fetched.
+fn known(
+    source: &mut dyn Source,
+    ledger: &Ledger,
+    account: i64,
+    mailbox: &str,
+    listing: &Listing,
+) -> Result<Known, EngineError> {
+    let rows = ledger.entries_all(account, mailbox)?;
+    let mut current = HashMap::new();
+    let mut earlier: HashMap<(String, u64), Entry> = HashMap::new();
+    let mut earlier_validity = None;
+    for e in rows {
+        if e.key.uidvalidity == listing.uidvalidity {
+            current.insert(e.key.uid.clone(), e);
+        } else if e.state == State::Delivered {
+            earlier_validity = Some(e.key.uidvalidity);
+            if let Some(id) = &e.message_id {
+                earlier.insert((id.clone(), e.size), e);
+            }
+        }
+    }
+    let mut recognised = Vec::new();
+    if let Some(old) = earlier_validity {
+        let candidates: Vec<RemoteMessage> = listing
+            .messages
+            .iter()
+            .filter(|m| !current.contains_key(&m.uid))
+            .cloned()
+            .collect();
+        let ids = if earlier.is_empty() || candidates.is_empty() {
+            Vec::new()
+        } else {
+            source.message_ids(&candidates)?
+        };
+        for (m, id) in candidates.iter().zip(ids) {
+            let Some(id) = id else { continue };
+            if let Some(e) = earlier.remove(&(id.clone(), m.size)) {
+                let entry = NewEntry {
+                    key: MessageKey {
+                        mailbox: mailbox.to_string(),
+                        uidvalidity: listing.uidvalidity,
+                        uid: m.uid.clone(),
+                    },
+                    size: m.size,
+                    location: e.location.clone(),
+                    message_id: Some(id),
+                };
+                current.insert(
+                    m.uid.clone(),
+                    Entry {
+                        key: entry.key.clone(),
+                        size: m.size,
+                        state: State::Delivered,
+                        location: e.location.clone(),
+                        delivered_at: e.delivered_at,
+                        deleted_at: None,
+                        message_id: entry.message_id.clone(),
+                    },
+                );
+                recognised.push((entry, e.delivered_at));
+            }
+        }
+        log::warn!(
+            "the UIDVALIDITY of {} changed ({old} -> {}): {} message(s) recognised by \
+             Message-ID and size as already delivered, {} to fetch",
+            if mailbox.is_empty() {
+                "the mailbox"
+            } else {
+                mailbox
+            },
+            listing.uidvalidity,
+            recognised.len(),
+            candidates.len() - recognised.len()
+        );
+    }
+    Ok(Known {
+        current,
+        recognised,
+    })
+}
+
 /// Counts the messages on the server that the ledger does not know as delivered, without
 /// downloading or changing anything, and ends the session.
 pub fn check(
@@ -220,26 +307,28 @@ pub fn check(
     ledger: &Ledger,
     account: i64,
 ) -> Result<CheckSummary, EngineError> {
-    let listing = source.list()?;
-    let known = ledger.entries(account, "")?;
-    let mut summary = CheckSummary {
-        listed: listing.len(),
-        ..Default::default()
-    };
-    for m in &listing {
-        if !known
-            .get(&m.uid)
-            .is_some_and(|e| e.state == State::Delivered)
-        {
-            summary.new += 1;
-            summary.bytes += m.size;
+    let mut summary = CheckSummary::default();
+    for mailbox in source.mailboxes()? {
+        let listing = source.open(&mailbox, false)?;
+        let known = known(source, ledger, account, &mailbox, &listing)?;
+        summary.listed += listing.messages.len();
+        for m in &listing.messages {
+            if !known
+                .current
+                .get(&m.uid)
+                .is_some_and(|e| e.state == State::Delivered)
+            {
+                summary.new += 1;
+                summary.bytes += m.size;
+            }
         }
+        source.close(&[])?;
     }
     source.finish()?;
     Ok(summary)
 }
 
-/// Steps 2–8 over a logged-in `source`. Call [`recover`] first.
+/// Steps 2–8 over a logged-in `source`, for every mailbox it offers. Call [`recover`] first.
 pub fn fetch(
     source: &mut dyn Source,
     ledger: &mut Ledger,
@@ -262,6 +351,19 @@ pub fn fetch(
     Outcome { summary, error }
 }
 
+/// What a mailbox leaves for the end of the session.
+#[derive(Default)]
+struct Pending {
+    /// Deletions that take effect when the session ends (POP3).
+    at_finish: Vec<MessageKey>,
+    /// Mailboxes to prune once the session ended well: (mailbox, uidvalidity, listed uids).
+    prune: Vec<(String, u32, HashSet<String>)>,
+    /// Uids deleted without download, to tell them apart in the summary.
+    unread: HashSet<MessageKey>,
+    /// New messages planned so far (for `max_messages` across mailboxes).
+    planned: usize,
+}
+
 fn run(
     source: &mut dyn Source,
     ledger: &mut Ledger,
@@ -271,18 +373,89 @@ fn run(
     progress: &mut dyn Progress,
     summary: &mut Summary,
 ) -> Result<(), EngineError> {
+    let mut pending = Pending::default();
+    // A failure that concerns messages, not the session (the target refused one, the server
+    // refused to send one): the session still ends properly so that deletions take effect.
+    let mut deferred: Option<EngineError> = None;
+    for mailbox in source.mailboxes()? {
+        let result = fetch_mailbox(
+            source,
+            ledger,
+            account,
+            &mailbox,
+            target,
+            settings,
+            progress,
+            summary,
+            &mut pending,
+        )?;
+        if let Some(e) = result {
+            let stop = matches!(e, EngineError::Deliver(_) | EngineError::Ledger(_));
+            deferred.get_or_insert(e);
+            if stop {
+                break;
+            }
+        }
+    }
+
+    // 8. Commit: end the session; for POP3 this makes the deletions take effect.
+    source.finish()?;
+    if !pending.at_finish.is_empty() {
+        ledger.mark_deleted(account, &pending.at_finish, now())?;
+        summary.deleted += pending.at_finish.len();
+        summary.deleted_unread += pending
+            .at_finish
+            .iter()
+            .filter(|k| pending.unread.contains(*k))
+            .count();
+    }
+    for (mailbox, uidvalidity, present) in &pending.prune {
+        let pruned = ledger.prune_mailbox(account, mailbox, *uidvalidity, present)?;
+        if pruned > 0 {
+            log::debug!("pruned {pruned} ledger entries the server no longer lists");
+        }
+    }
+    match deferred {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Steps 2–7 for one mailbox. Connection-level errors are returned as `Err`; failures that
+/// leave the session usable come back as `Ok(Some(error))`.
+#[allow(clippy::too_many_arguments)]
+fn fetch_mailbox(
+    source: &mut dyn Source,
+    ledger: &mut Ledger,
+    account: i64,
+    mailbox: &str,
+    target: &mut dyn Deliver,
+    settings: FetchSettings,
+    progress: &mut dyn Progress,
+    summary: &mut Summary,
+    pending: &mut Pending,
+) -> Result<Option<EngineError>, EngineError> {
     // 2. List.
-    let listing = source.list()?;
-    summary.listed = listing.len();
-    let known = ledger.entries(account, "")?;
+    let write =
+        !settings.keep || settings.delete_after.is_some() || settings.delete_larger_than.is_some();
+    let listing = source.open(mailbox, write)?;
+    summary.listed += listing.messages.len();
+    let key = |uid: &str| MessageKey {
+        mailbox: mailbox.to_string(),
+        uidvalidity: listing.uidvalidity,
+        uid: uid.to_string(),
+    };
+    let known = known(source, ledger, account, mailbox, &listing)?;
+    if !known.recognised.is_empty() {
+        ledger.insert_delivered(account, &known.recognised)?;
+    }
 
     // 3. Plan.
     let mut delete_now = Vec::new();
     let mut retrieve = Vec::new();
-    let mut unread: HashSet<String> = HashSet::new();
     let now_secs = now();
-    for m in listing.iter() {
-        match known.get(&m.uid) {
+    for m in listing.messages.iter() {
+        match known.current.get(&m.uid) {
             Some(e) if e.state == State::Delivered => {
                 let aged = settings.delete_after.is_some_and(|age| {
                     now_secs.saturating_sub(e.delivered_at) >= age.as_secs() as i64
@@ -292,19 +465,27 @@ fn run(
                 }
             }
             _ if settings.delete_larger_than.is_some_and(|l| m.size > l) => {
-                unread.insert(m.uid.clone());
+                pending.unread.insert(key(&m.uid));
                 delete_now.push(m.clone());
             }
             _ if settings.skip_larger_than.is_some_and(|l| m.size > l) => summary.skipped += 1,
-            _ if settings.max_messages.is_some_and(|n| retrieve.len() >= n) => {
+            _ if settings.max_messages.is_some_and(|n| pending.planned >= n) => {
                 summary.deferred += 1
             }
-            _ => retrieve.push(m.clone()),
+            _ => {
+                pending.planned += 1;
+                retrieve.push(m.clone())
+            }
         }
     }
     log::debug!(
-        "{} message(s) on the server, {} new, {} already delivered to delete",
-        listing.len(),
+        "{}: {} message(s), {} new, {} already delivered to delete",
+        if mailbox.is_empty() {
+            "mailbox"
+        } else {
+            mailbox
+        },
+        listing.messages.len(),
         retrieve.len(),
         delete_now.len()
     );
@@ -317,7 +498,7 @@ fn run(
             source: e,
         })?;
         reserved.push(NewEntry {
-            key: pop3_key(&m.uid),
+            key: key(&m.uid),
             size: m.size,
             location,
             message_id: None,
@@ -341,6 +522,8 @@ fn run(
     let mut sink = EngineSink {
         ledger: &mut *ledger,
         account,
+        mailbox: mailbox.to_string(),
+        uidvalidity: listing.uidvalidity,
         target: &mut *target,
         locations,
         keep: settings.keep,
@@ -377,54 +560,60 @@ fn run(
 
     let report = transfer?;
 
-    // 8. Commit: end the session so that the deletions take effect.
-    source.finish()?;
-    if !report.deleted.is_empty() {
-        let keys: Vec<MessageKey> = report.deleted.iter().map(|m| pop3_key(&m.uid)).collect();
-        ledger.mark_deleted(account, &keys, now())?;
-        summary.deleted = keys.len();
-        summary.deleted_unread = report
-            .deleted
-            .iter()
-            .filter(|m| unread.contains(&m.uid))
-            .count();
+    // 7b. Close the mailbox: per-mailbox protocols make the deletions take effect now.
+    match source.close(&report.deleted)? {
+        Some(gone) => {
+            let keys: Vec<MessageKey> = gone.iter().map(|m| key(&m.uid)).collect();
+            if !keys.is_empty() {
+                ledger.mark_deleted(account, &keys, now())?;
+                summary.deleted += keys.len();
+                summary.deleted_unread +=
+                    keys.iter().filter(|k| pending.unread.contains(*k)).count();
+            }
+        }
+        None => pending
+            .at_finish
+            .extend(report.deleted.iter().map(|m| key(&m.uid))),
     }
-    let present: HashSet<String> = listing.iter().map(|m| m.uid.clone()).collect();
-    let pruned = ledger.prune(account, "", &present)?;
-    if pruned > 0 {
-        log::debug!("pruned {pruned} ledger entries the server no longer lists");
-    }
+    pending.prune.push((
+        mailbox.to_string(),
+        listing.uidvalidity,
+        listing.messages.iter().map(|m| m.uid.clone()).collect(),
+    ));
+
     if let Some(e) = sink_failure {
-        return Err(e);
+        return Ok(Some(e));
     }
     if let Some(first) = rejected.first() {
-        return Err(EngineError::NotDelivered {
+        return Ok(Some(EngineError::NotDelivered {
             count: rejected.len(),
             first: first.clone(),
-        });
+        }));
     }
     if let Some((m, reply)) = report.refused.first() {
-        return Err(EngineError::Refused {
+        return Ok(Some(EngineError::Refused {
             count: report.refused.len(),
             first: format!("{} ({})", m.number, m.uid),
             reply: reply.clone(),
-        });
+        }));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The engine's side of a transfer: delivers, records in batches, releases deletions.
 struct EngineSink<'a> {
     ledger: &'a mut Ledger,
     account: i64,
+    mailbox: String,
+    uidvalidity: u32,
     target: &'a mut dyn Deliver,
     locations: HashMap<String, String>,
     keep: bool,
     /// Record after this many deliveries.
     batch_limit: usize,
     progress: &'a mut dyn Progress,
-    /// Written to the target, not yet synced and recorded (with their sizes).
-    unrecorded: Vec<(RemoteMessage, u64)>,
+    /// Written to the target, not yet synced and recorded (with their sizes and Message-IDs).
+    unrecorded: Vec<(RemoteMessage, u64, Option<String>)>,
     oldest_unrecorded: Option<Instant>,
     /// Recorded, may be deleted.
     releasable: Vec<RemoteMessage>,
@@ -444,23 +633,32 @@ impl EngineSink<'_> {
         if self.unrecorded.is_empty() || self.failure.is_some() {
             return;
         }
-        let keys: Vec<MessageKey> = self
+        let items: Vec<(MessageKey, Option<String>)> = self
             .unrecorded
             .iter()
-            .map(|(m, _)| pop3_key(&m.uid))
+            .map(|(m, _, id)| {
+                (
+                    MessageKey {
+                        mailbox: self.mailbox.clone(),
+                        uidvalidity: self.uidvalidity,
+                        uid: m.uid.clone(),
+                    },
+                    id.clone(),
+                )
+            })
             .collect();
         let result = self.target.sync().map_err(EngineError::from).and_then(|_| {
             self.ledger
-                .mark_delivered(self.account, &keys, now())
+                .mark_delivered_with_ids(self.account, &items, now())
                 .map_err(EngineError::from)
         });
         match result {
             Ok(()) => {
                 let batch = std::mem::take(&mut self.unrecorded);
                 self.summary.new += batch.len();
-                self.summary.bytes += batch.iter().map(|(_, b)| b).sum::<u64>();
+                self.summary.bytes += batch.iter().map(|(_, b, _)| b).sum::<u64>();
                 if !self.keep {
-                    self.releasable.extend(batch.into_iter().map(|(m, _)| m));
+                    self.releasable.extend(batch.into_iter().map(|(m, _, _)| m));
                 }
                 self.oldest_unrecorded = None;
             }
@@ -470,18 +668,67 @@ impl EngineSink<'_> {
     }
 }
 
-/// Counts bytes for the progress bar.
+/// Counts bytes for the progress bar and keeps the header block (up to [`HEADER_LIMIT`]) to
+/// learn the Message-ID, without holding more of the message.
 struct Counted<'a> {
     inner: &'a mut dyn Read,
     progress: &'a mut dyn Progress,
+    header: Vec<u8>,
+    header_done: bool,
 }
+
+/// The most header bytes kept to find the Message-ID.
+const HEADER_LIMIT: usize = 64 * 1024;
 
 impl Read for Counted<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.progress.bytes(n as u64);
+        if !self.header_done {
+            let take = n.min(HEADER_LIMIT - self.header.len());
+            self.header.extend_from_slice(&buf[..take]);
+            if memchr::memmem::find(&self.header, b"\n\n").is_some()
+                || memchr::memmem::find(&self.header, b"\r\n\r\n").is_some()
+                || self.header.len() >= HEADER_LIMIT
+            {
+                self.header_done = true;
+            }
+        }
         Ok(n)
     }
+}
+
+/// The Message-ID header's value (unfolded, trimmed) from a message's header block.
+pub fn message_id(header: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(header);
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            return None;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if !name.eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        let mut v = value.trim().to_string();
+        while let Some(next) = lines.peek() {
+            if next.starts_with([' ', '\t']) {
+                v.push(' ');
+                v.push_str(next.trim());
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        let v = v.trim().to_string();
+        return (!v.is_empty() && v.len() <= 998).then_some(v);
+    }
+    None
 }
 
 impl Sink for EngineSink<'_> {
@@ -500,12 +747,16 @@ impl Sink for EngineSink<'_> {
         let mut counted = Counted {
             inner: body,
             progress: &mut *self.progress,
+            header: Vec::new(),
+            header_done: false,
         };
-        match self.target.deliver(location, &info, &mut counted) {
+        let result = self.target.deliver(location, &info, &mut counted);
+        let id = message_id(&counted.header);
+        match result {
             Ok(bytes) => {
                 self.progress.message_done();
                 self.delivered.insert(msg.uid.clone());
-                self.unrecorded.push((msg.clone(), bytes));
+                self.unrecorded.push((msg.clone(), bytes, id));
                 let oldest = *self.oldest_unrecorded.get_or_insert_with(Instant::now);
                 if self.unrecorded.len() >= self.batch_limit || oldest.elapsed() >= BATCH_INTERVAL {
                     self.record();
@@ -539,5 +790,25 @@ impl Sink for EngineSink<'_> {
             self.record();
         }
         std::mem::take(&mut self.releasable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_id;
+
+    #[test]
+    fn message_ids_from_headers() {
+        assert_eq!(
+            message_id(b"From: a\r\nMessage-ID: <1@x>\r\n\r\nMessage-ID: <body@x>\r\n").as_deref(),
+            Some("<1@x>")
+        );
+        assert_eq!(
+            message_id(b"message-id:\n  <folded@x>\nSubject: s\n\n").as_deref(),
+            Some("<folded@x>")
+        );
+        assert_eq!(message_id(b"Subject: s\n\nMessage-ID: <body@x>\n"), None);
+        assert_eq!(message_id(b"Message-ID:   \n\n"), None);
+        assert_eq!(message_id(b""), None);
     }
 }

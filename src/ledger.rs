@@ -65,7 +65,7 @@
 //! batch). Errors SQLite reports as `SQLITE_CORRUPT` or `SQLITE_NOTADB` become
 //! [`LedgerError::Corrupt`] wherever they occur.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -598,6 +598,140 @@ impl Ledger {
                 )?;
                 for (uidvalidity, uid) in &gone {
                     removed += st.execute(params![account, mailbox, uidvalidity, uid])?;
+                }
+            }
+            tx.commit()?;
+            Ok(removed)
+        })();
+        result.map_err(|e| self.sql_err(e))
+    }
+
+    /// All rows of an account in one mailbox, under every uidvalidity. One query.
+    pub fn entries_all(&self, account: i64, mailbox: &str) -> Result<Vec<Entry>, LedgerError> {
+        let sql =
+            format!("SELECT {ENTRY_COLUMNS} FROM messages WHERE account_id = ?1 AND mailbox = ?2");
+        let result = (|| {
+            let mut st = self.conn.prepare_cached(&sql)?;
+            let rows = st.query_map(params![account, mailbox], entry_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<Entry>>>()
+        })();
+        result.map_err(|e| self.sql_err(e))
+    }
+
+    /// Marks messages delivered at unix time `at` and stores their Message-ID where one is
+    /// known, in one transaction.
+    pub fn mark_delivered_with_ids(
+        &mut self,
+        account: i64,
+        items: &[(MessageKey, Option<String>)],
+        at: i64,
+    ) -> Result<(), LedgerError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut st = tx.prepare_cached(
+                    "UPDATE messages SET state = 'delivered', delivered_at = ?5,
+                     message_id = COALESCE(?6, message_id)
+                     WHERE account_id = ?1 AND mailbox = ?2 AND uidvalidity = ?3 AND uid = ?4",
+                )?;
+                for (key, id) in items {
+                    st.execute(params![
+                        account,
+                        key.mailbox,
+                        key.uidvalidity,
+                        key.uid,
+                        at,
+                        id
+                    ])?;
+                }
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.sql_err(e))
+    }
+
+    /// Records messages as already delivered without a download: the same message under a
+    /// new key (after a UIDVALIDITY change), with the location of the earlier delivery.
+    pub fn insert_delivered(
+        &mut self,
+        account: i64,
+        items: &[(NewEntry, i64)],
+    ) -> Result<(), LedgerError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO messages
+                     (account_id, mailbox, uidvalidity, uid, size, state, location,
+                      delivered_at, deleted_at, message_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'delivered', ?6, ?7, NULL, ?8)",
+                )?;
+                for (item, delivered_at) in items {
+                    st.execute(params![
+                        account,
+                        item.key.mailbox,
+                        item.key.uidvalidity,
+                        item.key.uid,
+                        size_to_sql(item.size),
+                        item.location,
+                        delivered_at,
+                        item.message_id,
+                    ])?;
+                }
+            }
+            tx.commit()
+        })();
+        result.map_err(|e| self.sql_err(e))
+    }
+
+    /// Removes the account's `delivered` rows in `mailbox` that belong to another
+    /// uidvalidity or whose uid is not in `present` (the server no longer has them).
+    pub fn prune_mailbox(
+        &mut self,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+        present: &HashSet<String>,
+    ) -> Result<usize, LedgerError> {
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let gone: Vec<(i64, String)> = {
+                let mut st = tx.prepare_cached(
+                    "SELECT uidvalidity, uid FROM messages
+                     WHERE account_id = ?1 AND mailbox = ?2 AND state = 'delivered'",
+                )?;
+                let rows = st.query_map(params![account, mailbox], |row| {
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                })?;
+                let mut gone = Vec::new();
+                for row in rows {
+                    let (v, uid) = row?;
+                    if v != i64::from(uidvalidity) || !present.contains(&uid) {
+                        gone.push((v, uid));
+                    }
+                }
+                gone
+            };
+            let mut removed = 0;
+            {
+                let mut st = tx.prepare_cached(
+                    "DELETE FROM messages WHERE account_id = ?1 AND mailbox = ?2
+                     AND uidvalidity = ?3 AND uid = ?4 AND state = 'delivered'",
+                )?;
+                for (v, uid) in &gone {
+                    removed += st.execute(params![account, mailbox, v, uid])?;
                 }
             }
             tx.commit()?;

@@ -6,7 +6,11 @@
 //! - [`Source::transfer`] streams every requested message to [`Sink::message`], in order, and
 //!   asks [`Sink::take_deletes`] after each one which messages may now be deleted. It deletes
 //!   exactly those (and the `delete_now` list), never anything else.
-//! - Deletions only take effect in [`Source::finish`] (POP3 QUIT, IMAP EXPUNGE).
+//! - A session may hold several mailboxes (IMAP folders; POP3 has one, named `""`). The
+//!   engine asks for [`Source::mailboxes`] and then [`Source::open`]s one after the other.
+//! - Deletions take effect only in [`Source::close`] (IMAP: UID EXPUNGE of exactly the
+//!   messages deleted in this session) or, where the protocol has no such step, in
+//!   [`Source::finish`] (POP3 QUIT).
 //! - After a [`Sink::message`] error that is fatal, the source requests no further messages but
 //!   still reads what is already on the wire, asks for the final deletes and returns `Ok`, so
 //!   that the engine can end the session properly.
@@ -90,10 +94,29 @@ pub trait Sink {
     fn take_deletes(&mut self, all: bool) -> Vec<RemoteMessage>;
 }
 
+/// The messages of an opened mailbox.
+#[derive(Clone, Debug, Default)]
+pub struct Listing {
+    /// IMAP UIDVALIDITY; 0 for POP3.
+    pub uidvalidity: u32,
+    /// The messages, in server order.
+    pub messages: Vec<RemoteMessage>,
+}
+
 /// A logged-in protocol session.
 pub trait Source {
-    /// The messages on the server, in server order.
-    fn list(&mut self) -> Result<Vec<RemoteMessage>, SourceError>;
+    /// The mailboxes to fetch, in order (POP3: just `""`).
+    fn mailboxes(&mut self) -> Result<Vec<String>, SourceError>;
+
+    /// Opens `mailbox` and lists its messages. With `write` false the mailbox is opened
+    /// read-only where the protocol allows (IMAP EXAMINE).
+    fn open(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError>;
+
+    /// The Message-ID header of each message (headers only, no body), `None` where a message
+    /// has none. Used to recognise messages after an IMAP UIDVALIDITY change.
+    fn message_ids(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<String>>, SourceError> {
+        Ok(vec![None; msgs.len()])
+    }
 
     /// Deletes `delete_now` (already delivered earlier), then streams `retrieve` to `sink`,
     /// deleting what the sink releases. See the module documentation.
@@ -104,15 +127,26 @@ pub trait Source {
         sink: &mut dyn Sink,
     ) -> Result<TransferReport, SourceError>;
 
-    /// Ends the session so that deletions take effect (POP3 QUIT). `Ok` means the server
-    /// confirmed them.
+    /// Closes the open mailbox. Where the protocol makes deletions take effect per mailbox
+    /// (IMAP), it does so for exactly `deleted` and returns the messages the server confirmed
+    /// removed; `None` means deletions take effect at [`Source::finish`] (POP3).
+    fn close(
+        &mut self,
+        deleted: &[RemoteMessage],
+    ) -> Result<Option<Vec<RemoteMessage>>, SourceError> {
+        let _ = deleted;
+        Ok(None)
+    }
+
+    /// Ends the session (POP3 QUIT: the deletions take effect; IMAP LOGOUT). `Ok` means the
+    /// server confirmed it.
     fn finish(&mut self) -> Result<(), SourceError>;
 }
 
 /// What happened during a transfer, from the protocol's point of view.
 #[derive(Clone, Debug, Default)]
 pub struct TransferReport {
-    /// Messages whose deletion the server accepted (they go at `finish`).
+    /// Messages whose deletion the server accepted (they go at `close` or `finish`).
     pub deleted: Vec<RemoteMessage>,
     /// Messages the server refused to send (e.g. `-ERR` to RETR), with its reply.
     pub refused: Vec<(RemoteMessage, String)>,

@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 use std::io::{self, BufReader, Read, Write};
 
 use super::proto::{self, Capabilities, DotReader, Status};
-use crate::source::{RemoteMessage, Sink, Source, SourceError, TransferReport};
+use crate::source::{Listing, RemoteMessage, Sink, Source, SourceError, TransferReport};
 
 /// How to authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -366,7 +366,34 @@ enum InFlight {
 }
 
 impl<S: Read + Write> Source for Session<S> {
-    fn list(&mut self) -> Result<Vec<RemoteMessage>, SourceError> {
+    fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
+        Ok(vec![String::new()])
+    }
+
+    fn open(&mut self, _mailbox: &str, _write: bool) -> Result<Listing, SourceError> {
+        Ok(Listing {
+            uidvalidity: 0,
+            messages: self.list()?,
+        })
+    }
+
+    fn transfer(
+        &mut self,
+        delete_now: &[RemoteMessage],
+        retrieve: &[RemoteMessage],
+        sink: &mut dyn Sink,
+    ) -> Result<TransferReport, SourceError> {
+        self.transfer_pipelined(delete_now, retrieve, sink)
+    }
+
+    fn finish(&mut self) -> Result<(), SourceError> {
+        self.quit()
+    }
+}
+
+impl<S: Read + Write> Session<S> {
+    /// The messages on the server (UIDL and LIST, RFC 1939 §7 and §5), in server order.
+    pub fn list(&mut self) -> Result<Vec<RemoteMessage>, SourceError> {
         let pipelining = self.caps.has("PIPELINING");
         self.send("UIDL")?;
         if pipelining {
@@ -416,7 +443,7 @@ impl<S: Read + Write> Source for Session<S> {
         Ok(out)
     }
 
-    fn transfer(
+    fn transfer_pipelined(
         &mut self,
         delete_now: &[RemoteMessage],
         retrieve: &[RemoteMessage],
@@ -519,7 +546,8 @@ impl<S: Read + Write> Source for Session<S> {
         Ok(report)
     }
 
-    fn finish(&mut self) -> Result<(), SourceError> {
+    /// QUIT (RFC 1939 §6): the deletions take effect.
+    fn quit(&mut self) -> Result<(), SourceError> {
         self.send("QUIT")?;
         self.flush("sending QUIT")?;
         let st = self.status("ending the session (QUIT)")?;
