@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-/// Fetch mail over POP3 into a Maildir, an mbox, an MDA or stdout, never losing or doubling a
-/// message.
+/// Fetch mail over POP3 or IMAP into a Maildir, an mbox, an MDA or stdout, never losing or
+/// doubling a message.
 #[derive(Debug, Parser)]
 #[command(name = "mailpull", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
@@ -66,7 +66,9 @@ Examples:
   mailpull fetch --stdout work | formail -s procmail")]
 pub struct FetchArgs {
     /// Accounts (names from the configuration) or server URLs: pop3s://USER@HOST[:PORT]
-    /// (TLS, port 995) or pop3://USER@HOST[:PORT] (port 110, STLS required).
+    /// (TLS, port 995), pop3://USER@HOST[:PORT] (port 110, STLS required),
+    /// imaps://USER@HOST[:PORT] (TLS, port 993) or imap://USER@HOST[:PORT] (port 143,
+    /// STARTTLS required).
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
 
@@ -76,13 +78,18 @@ pub struct FetchArgs {
     #[command(flatten)]
     pub deliver: DeliverArgs,
 
-    /// Leave messages on the server; the ledger makes sure they are downloaded only once.
+    /// Leave messages on the server; the ledger makes sure they are downloaded only once
+    /// [default for IMAP].
     #[arg(short, long, conflicts_with = "no_keep")]
     pub keep: bool,
 
-    /// Delete messages from the server once delivered, even if the configuration says keep.
+    /// Delete messages from the server once delivered [default for POP3].
     #[arg(long)]
     pub no_keep: bool,
+
+    /// IMAP: set \\Seen on the messages fetched (otherwise their flags are left alone).
+    #[arg(long)]
+    pub mark_seen: bool,
 
     /// Leave messages larger than SIZE on the server without downloading them (e.g. 10MB).
     #[arg(long, value_name = "SIZE")]
@@ -139,9 +146,15 @@ pub struct CheckArgs {
 /// How to reach and log in to the server.
 #[derive(Debug, Args, Default)]
 pub struct ServerArgs {
-    /// Run CMD with `sh -c` and use the first line of its output as the password.
+    /// Run CMD with `sh -c` and use the first line of its output as the password (or, with
+    /// --auth xoauth2/oauthbearer, the OAuth 2 access token).
     #[arg(long, value_name = "CMD")]
     pub password_command: Option<String>,
+
+    /// IMAP folder to fetch, or a LIST pattern such as 'Lists/*'; repeat for several
+    /// [default: INBOX].
+    #[arg(long = "folder", value_name = "NAME")]
+    pub folders: Vec<String>,
 
     /// Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS].
     #[arg(long, value_enum, value_name = "METHOD")]
@@ -190,12 +203,18 @@ pub struct DeliverArgs {
 /// `--auth` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum AuthArg {
-    /// AUTH PLAIN if advertised, else USER/PASS.
+    /// SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP).
     Auto,
-    /// USER and PASS.
+    /// POP3 USER and PASS.
     User,
-    /// SASL PLAIN (RFC 5034).
+    /// IMAP LOGIN.
+    Login,
+    /// SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN).
     Plain,
-    /// APOP (needs a timestamp in the server greeting).
+    /// POP3 APOP (needs a timestamp in the server greeting).
     Apop,
+    /// IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command.
+    Xoauth2,
+    /// IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command.
+    Oauthbearer,
 }

@@ -17,7 +17,6 @@ use serde::Deserialize;
 use crate::cli::{AuthArg, DeliverArgs, ServerArgs};
 use crate::exit::{Classify, Exit};
 use crate::ledger::AccountKey;
-use crate::pop3::session::AuthMethod;
 use crate::tls::{parse_fingerprint, TlsOptions};
 
 /// A configuration mistake. Command-line mistakes exit 64, configuration problems 78.
@@ -44,6 +43,7 @@ impl Classify for ConfigError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     Pop3,
+    Imap,
 }
 
 impl Protocol {
@@ -51,8 +51,26 @@ impl Protocol {
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Pop3 => "pop3",
+            Protocol::Imap => "imap",
         }
     }
+}
+
+/// How to authenticate; `run` maps it to the protocol's own methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// SASL PLAIN when the server offers it, else USER/PASS (POP3) or LOGIN (IMAP).
+    Auto,
+    /// POP3 USER/PASS, or IMAP LOGIN.
+    User,
+    /// SASL PLAIN.
+    Plain,
+    /// POP3 APOP.
+    Apop,
+    /// IMAP AUTHENTICATE XOAUTH2.
+    XOAuth2,
+    /// IMAP AUTHENTICATE OAUTHBEARER.
+    OAuthBearer,
 }
 
 /// How the connection is secured.
@@ -121,8 +139,12 @@ pub struct Account {
     pub host: String,
     pub port: u16,
     pub user: String,
-    pub auth: AuthMethod,
+    pub auth: Auth,
     pub password: PasswordSource,
+    /// IMAP folders or LIST patterns (UTF-8).
+    pub folders: Vec<String>,
+    /// IMAP: set \Seen on fetched messages.
+    pub mark_seen: bool,
     pub tls: TlsOptions,
     /// Connect and per-reply timeout.
     pub timeout: Duration,
@@ -183,24 +205,24 @@ pub struct ServerUrl {
     pub user: String,
 }
 
-/// Parses `pop3s://USER@HOST[:PORT]` or `pop3://USER@HOST[:PORT]`.
+/// Parses `pop3s://`, `pop3://`, `imaps://` or `imap://USER@HOST[:PORT]`.
 pub fn parse_url(s: &str) -> Result<ServerUrl, ConfigError> {
     let bad = |why: &str| ConfigError::Usage(format!("invalid server URL {s:?}: {why}"));
     let url = url::Url::parse(s).map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => {
-            bad("expected pop3s://USER@HOST[:PORT] or pop3://USER@HOST[:PORT]")
+            bad("expected pop3s://, pop3://, imaps:// or imap://USER@HOST[:PORT]")
         }
         e => bad(&e.to_string()),
     })?;
     let (protocol, implicit_tls, default_port) = match url.scheme() {
         "pop3s" => (Protocol::Pop3, true, 995),
         "pop3" => (Protocol::Pop3, false, 110),
-        "imap" | "imaps" => {
-            return Err(bad("IMAP is not supported by this version of mailpull yet"))
-        }
+        "imaps" => (Protocol::Imap, true, 993),
+        "imap" => (Protocol::Imap, false, 143),
         other => {
             return Err(bad(&format!(
-                "unknown scheme {other:?}; use pop3s:// (TLS) or pop3:// (STLS)"
+                "unknown scheme {other:?}; use pop3s:// or imaps:// (TLS), pop3:// (STLS) or \
+                 imap:// (STARTTLS)"
             )))
         }
     };
@@ -217,7 +239,7 @@ pub fn parse_url(s: &str) -> Result<ServerUrl, ConfigError> {
         .into_owned();
     if user.is_empty() {
         return Err(bad(
-            "no user name; write it before the host: pop3s://USER@HOST",
+            "no user name; write it before the host: pop3s://USER@HOST or imaps://USER@HOST",
         ));
     }
     let host = url
@@ -229,7 +251,9 @@ pub fn parse_url(s: &str) -> Result<ServerUrl, ConfigError> {
         .trim_end_matches(']')
         .to_string();
     if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("a POP3 URL has no path, query or fragment"));
+        return Err(bad(
+            "a server URL has no path, query or fragment (IMAP folders go in --folder or folders)",
+        ));
     }
     let port = url.port().unwrap_or(default_port);
     if port == 0 {
@@ -402,18 +426,21 @@ impl<'de> Deserialize<'de> for FingerprintValue {
 
 /// An authentication method.
 #[derive(Clone, Copy, Debug)]
-pub struct AuthValue(pub AuthMethod);
+pub struct AuthValue(pub Auth);
 
 impl<'de> Deserialize<'de> for AuthValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         match s.as_str() {
-            "auto" => Ok(AuthValue(AuthMethod::Auto)),
-            "user" => Ok(AuthValue(AuthMethod::User)),
-            "plain" => Ok(AuthValue(AuthMethod::Plain)),
-            "apop" => Ok(AuthValue(AuthMethod::Apop)),
+            "auto" => Ok(AuthValue(Auth::Auto)),
+            "user" | "login" => Ok(AuthValue(Auth::User)),
+            "plain" => Ok(AuthValue(Auth::Plain)),
+            "apop" => Ok(AuthValue(Auth::Apop)),
+            "xoauth2" => Ok(AuthValue(Auth::XOAuth2)),
+            "oauthbearer" => Ok(AuthValue(Auth::OAuthBearer)),
             other => Err(de::Error::custom(format!(
-                "{other:?} is not an authentication method (auto, user, plain, apop)"
+                "{other:?} is not an authentication method (auto, user, login, plain, apop, \
+                 xoauth2, oauthbearer)"
             ))),
         }
     }
@@ -450,6 +477,10 @@ pub struct AccountFile {
     pub max_messages: Option<usize>,
     pub deliver: Option<DeliverValue>,
     pub mda_timeout: Option<DurationValue>,
+    /// IMAP folders or LIST patterns.
+    pub folders: Option<Vec<String>>,
+    /// IMAP: set \Seen on fetched messages.
+    pub mark_seen: Option<bool>,
 }
 
 impl AccountFile {
@@ -471,6 +502,8 @@ impl AccountFile {
             max_messages: self.max_messages.or(d.max_messages),
             deliver: self.deliver.or_else(|| d.deliver.clone()),
             mda_timeout: self.mda_timeout.or(d.mda_timeout),
+            folders: self.folders.or_else(|| d.folders.clone()),
+            mark_seen: self.mark_seen.or(d.mark_seen),
         }
     }
 }
@@ -604,6 +637,7 @@ pub struct Overrides<'a> {
     pub delete_larger_than: Option<&'a str>,
     pub max_messages: Option<usize>,
     pub mda_timeout: Option<u64>,
+    pub mark_seen: bool,
 }
 
 /// Resolves command-line targets (account names or URLs; none = every account) into accounts.
@@ -769,12 +803,45 @@ fn build(
         PasswordSource::Prompt
     };
     let auth = match server_args.and_then(|s| s.auth) {
-        Some(AuthArg::Auto) => AuthMethod::Auto,
-        Some(AuthArg::User) => AuthMethod::User,
-        Some(AuthArg::Plain) => AuthMethod::Plain,
-        Some(AuthArg::Apop) => AuthMethod::Apop,
-        None => acc.auth.map(|a| a.0).unwrap_or(AuthMethod::Auto),
+        Some(AuthArg::Auto) => Auth::Auto,
+        Some(AuthArg::User | AuthArg::Login) => Auth::User,
+        Some(AuthArg::Plain) => Auth::Plain,
+        Some(AuthArg::Apop) => Auth::Apop,
+        Some(AuthArg::Xoauth2) => Auth::XOAuth2,
+        Some(AuthArg::Oauthbearer) => Auth::OAuthBearer,
+        None => acc.auth.map(|a| a.0).unwrap_or(Auth::Auto),
     };
+    match (url.protocol, auth) {
+        (Protocol::Imap, Auth::Apop) => return Err(ConfigError::Usage(where_(
+            "APOP is a POP3 method; IMAP accounts use auto, login, plain, xoauth2 or oauthbearer",
+        ))),
+        (Protocol::Pop3, Auth::XOAuth2 | Auth::OAuthBearer) => {
+            return Err(ConfigError::Usage(where_(
+                "xoauth2 and oauthbearer are supported for IMAP accounts only",
+            )))
+        }
+        _ => {}
+    }
+    let flag_folders = server_args.map(|s| s.folders.clone()).unwrap_or_default();
+    let folders = if flag_folders.is_empty() {
+        acc.folders.clone().unwrap_or_default()
+    } else {
+        flag_folders
+    };
+    if url.protocol == Protocol::Pop3 && !folders.is_empty() {
+        return Err(ConfigError::Usage(where_(
+            "folders apply to IMAP accounts only (a POP3 server has one mailbox)",
+        )));
+    }
+    if folders.iter().any(|f| f.trim().is_empty()) {
+        return Err(ConfigError::Usage(where_("an empty folder name")));
+    }
+    let folders = if folders.is_empty() && url.protocol == Protocol::Imap {
+        vec!["INBOX".to_string()]
+    } else {
+        folders
+    };
+    let mark_seen = ov.mark_seen || acc.mark_seen == Some(true);
     let mda_timeout = match ov.mda_timeout {
         Some(0) => {
             return Err(ConfigError::Usage(
@@ -820,7 +887,11 @@ fn build(
             return Err(ConfigError::Usage("--mda is empty".into()));
         }
     }
-    let keep = ov.keep.or(acc.keep).unwrap_or(false);
+    // POP3 users expect delete-after-retrieve, IMAP users a copy on the server.
+    let keep = ov
+        .keep
+        .or(acc.keep)
+        .unwrap_or(url.protocol == Protocol::Imap);
     let size = |flag: Option<&str>,
                 name: &str,
                 file: Option<SizeValue>|
@@ -857,7 +928,12 @@ fn build(
         Some(d) => Some(Duration::from_secs(u64::from(d) * 86_400)),
         None => None,
     };
-    let default_port = if url.implicit_tls { 995 } else { 110 };
+    let default_port = match (url.protocol, url.implicit_tls) {
+        (Protocol::Pop3, true) => 995,
+        (Protocol::Pop3, false) => 110,
+        (Protocol::Imap, true) => 993,
+        (Protocol::Imap, false) => 143,
+    };
     let server = if url.port == default_port {
         format!("{}@{}", url.user, url.host)
     } else {
@@ -874,6 +950,8 @@ fn build(
         user: url.user,
         auth,
         password,
+        folders,
+        mark_seen,
         tls: TlsOptions {
             ca_file,
             fingerprint,
@@ -945,7 +1023,7 @@ mod tests {
             "pop3s://alice@host/INBOX",
             "pop3s://alice@host:0",
             "pop3s://alice@host?x=1",
-            "imaps://alice@host",
+            "imapx://alice@host",
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }

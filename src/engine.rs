@@ -281,7 +281,7 @@ fn known(
                 recognised.push((entry, e.delivered_at));
             }
         }
-        log::warn!(
+        log::info!(
             "the UIDVALIDITY of {} changed ({old} -> {}): {} message(s) recognised by \
              Message-ID and size as already delivered, {} to fetch",
             if mailbox.is_empty() {

@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::{CheckArgs, Cli, Command as CliCommand, ConfigCommand, FetchArgs};
 use crate::config::{
-    self, Account, ConfigError, Options, Overrides, PasswordSource, Security, Target, Verbosity,
+    self, Account, Auth, ConfigError, Options, Overrides, PasswordSource, Protocol, Security,
+    Target, Verbosity,
 };
 use crate::deliver::maildir::Maildir;
 use crate::deliver::mbox::Mbox;
@@ -28,9 +29,12 @@ use crate::deliver::stdout::Stdout;
 use crate::deliver::{Deliver, DeliverError};
 use crate::engine::{self, CheckSummary, EngineError, FetchSettings, Summary};
 use crate::exit::{exit_for, Exit};
+use crate::imap::source::ImapSource;
+use crate::imap::{AuthMethod as ImapAuth, Session as ImapSession};
 use crate::ledger::{AccountKey, Ledger};
-use crate::pop3::Session;
-use crate::source::SourceError;
+use crate::pop3::session::AuthMethod as Pop3Auth;
+use crate::pop3::Session as Pop3Session;
+use crate::source::{Source, SourceError};
 use crate::tls::{self, Conn, Tls};
 use crate::ui;
 
@@ -164,6 +168,7 @@ fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
         delete_larger_than: args.delete_larger_than.as_deref(),
         max_messages: args.max_messages,
         mda_timeout: args.mda_timeout,
+        mark_seen: args.mark_seen,
     };
     let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
     let mut opts = config::options(
@@ -355,9 +360,11 @@ fn cmd_accounts(cli: &Cli) -> anyhow::Result<Exit> {
 }
 
 fn server_url(a: &Account) -> String {
-    let scheme = match a.security {
-        Security::Implicit => "pop3s",
-        _ => "pop3",
+    let scheme = match (a.protocol, a.security) {
+        (Protocol::Pop3, Security::Implicit) => "pop3s",
+        (Protocol::Pop3, _) => "pop3",
+        (Protocol::Imap, Security::Implicit) => "imaps",
+        (Protocol::Imap, _) => "imap",
     };
     format!("{scheme}://{}", a.server)
 }
@@ -494,7 +501,7 @@ fn fetch_inner(
         max_messages: account.max_messages,
     };
     let outcome = engine::fetch(
-        &mut session,
+        session.as_mut(),
         &mut ledger,
         account_id,
         target.as_mut(),
@@ -523,7 +530,7 @@ fn check_account(
         let mut ledger = Ledger::open(&opts.ledger)?;
         let account_id = ledger.account_id(&key)?;
         let mut session = connect(account, tls.as_ref(), password)?;
-        Ok(engine::check(&mut session, &ledger, account_id)?)
+        Ok(engine::check(session.as_mut(), &ledger, account_id)?)
     };
     run().with_context(|| format!("account {}", account.label))
 }
@@ -540,36 +547,70 @@ fn connect(
     account: &Account,
     tls: Option<&Tls>,
     password: &str,
-) -> Result<Session<Conn>, SourceError> {
+) -> Result<Box<dyn Source>, SourceError> {
     let host = account.host.as_str();
     log::debug!("connecting to {host} port {}", account.port);
     let tcp = tls::connect_tcp(host, account.port, account.timeout)?;
-    let mut session = match (account.security, tls) {
-        (Security::Implicit, Some(tls)) => {
-            let conn = tls.handshake(host, tcp)?;
-            let mut s = Session::start(conn)?;
-            s.capa()?;
-            s
-        }
-        (Security::StartTls, Some(tls)) => {
-            let mut s = Session::start(Conn::Plain(tcp))?;
-            s.capa()?;
-            s.stls(|conn| match conn {
-                Conn::Plain(tcp) => tls.handshake(host, tcp),
-                tls @ Conn::Tls(_) => Ok(tls),
-            })?
-        }
-        _ => {
-            log::warn!(
-                "talking to {host} without TLS (--insecure-no-tls): the password is sent in clear"
-            );
-            let mut s = Session::start(Conn::Plain(tcp))?;
-            s.capa()?;
-            s
-        }
+    if account.security == Security::None {
+        log::warn!(
+            "talking to {host} without TLS (--insecure-no-tls): the password is sent in clear"
+        );
+    }
+    let upgrade = |conn: Conn| match (conn, tls) {
+        (Conn::Plain(tcp), Some(tls)) => tls.handshake(host, tcp),
+        (conn, _) => Ok(conn),
     };
-    session.login(&account.user, password, account.auth)?;
-    Ok(session)
+    match account.protocol {
+        Protocol::Pop3 => {
+            let mut s = match (account.security, tls) {
+                (Security::Implicit, Some(tls)) => Pop3Session::start(tls.handshake(host, tcp)?)?,
+                _ => Pop3Session::start(Conn::Plain(tcp))?,
+            };
+            s.capa()?;
+            if account.security == Security::StartTls {
+                s = s.stls(upgrade)?;
+            }
+            let method = match account.auth {
+                Auth::Auto => Pop3Auth::Auto,
+                Auth::User => Pop3Auth::User,
+                Auth::Plain => Pop3Auth::Plain,
+                Auth::Apop => Pop3Auth::Apop,
+                Auth::XOAuth2 | Auth::OAuthBearer => {
+                    unreachable!("refused for POP3 accounts by config")
+                }
+            };
+            s.login(&account.user, password, method)?;
+            Ok(Box::new(s))
+        }
+        Protocol::Imap => {
+            let mut s = match (account.security, tls) {
+                (Security::Implicit, Some(tls)) => ImapSession::start(tls.handshake(host, tcp)?)?,
+                _ => ImapSession::start(Conn::Plain(tcp))?,
+            };
+            if s.capabilities().is_empty() {
+                s.capability()?;
+            }
+            if account.security == Security::StartTls {
+                s = s.starttls(upgrade)?;
+            }
+            let method = match account.auth {
+                Auth::Auto => ImapAuth::Auto,
+                Auth::User => ImapAuth::Login,
+                Auth::Plain => ImapAuth::Plain,
+                Auth::XOAuth2 => ImapAuth::XOAuth2,
+                Auth::OAuthBearer => ImapAuth::OAuthBearer,
+                Auth::Apop => unreachable!("refused for IMAP accounts by config"),
+            };
+            if !s.is_preauth() {
+                s.login(&account.user, password, method)?;
+            }
+            Ok(Box::new(ImapSource::new(
+                s,
+                account.folders.clone(),
+                account.mark_seen,
+            )))
+        }
+    }
 }
 
 /// Gets the password from its source.

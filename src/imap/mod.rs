@@ -32,6 +32,7 @@
 
 pub mod proto;
 pub mod session;
+pub mod source;
 
 pub use proto::{utf7_decode, utf7_encode, Capabilities};
 pub use session::{AuthMethod, FetchOutcome, IdleEvent, MailboxName, MailboxStatus, Session, Stop};

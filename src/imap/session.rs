@@ -940,6 +940,11 @@ impl<S: Read + Write> Session<S> {
         self.store_flag(uids, "\\Deleted")
     }
 
+    /// Marks messages `\Seen` (`UID STORE set +FLAGS.SILENT (\Seen)`, RFC 3501 §6.4.6).
+    pub fn store_seen(&mut self, uids: &[u32]) -> Result<(), SourceError> {
+        self.store_flag(uids, "\\Seen")
+    }
+
     /// Adds a keyword such as `$MDNSent` to messages (RFC 3501 §6.4.6).
     pub fn store_keyword(&mut self, uids: &[u32], keyword: &str) -> Result<(), SourceError> {
         if !proto::valid_keyword(keyword) {

@@ -1,0 +1,321 @@
+//! The IMAP session as a [`Source`] for the fetch engine.
+//!
+//! Folders are the configured names or LIST patterns (RFC 3501 §6.3.8), resolved once per
+//! session. A folder is opened with EXAMINE when nothing in it may change (keep mode without
+//! `mark_seen`) and with SELECT otherwise (§6.3.1–2). Bodies are fetched with `BODY.PEEK[]`
+//! and handed to the engine with CRLF turned into LF, like POP3 messages. Deletion is
+//! `UID STORE +FLAGS.SILENT (\Deleted)` of exactly the messages the engine releases (after
+//! durable delivery and recording), then at [`Source::close`] `UID EXPUNGE` of exactly those
+//! (RFC 4315 §2.1). Without UIDPLUS, a plain EXPUNGE (§6.4.3) is used only when every message
+//! flagged `\Deleted` in the folder is one of ours; otherwise nothing is expunged and the
+//! user is told why — mailpull never removes messages it did not mark.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+
+use super::session::{Session, Stop};
+use crate::source::{Listing, RemoteMessage, Sink, Source, SourceError, TransferReport};
+
+/// An IMAP session with the account's folder settings.
+pub struct ImapSource<S: Read + Write> {
+    session: Session<S>,
+    /// Folder names or LIST patterns, in UTF-8.
+    folders: Vec<String>,
+    /// Set `\Seen` on fetched messages.
+    mark_seen: bool,
+    /// The folder that is open.
+    open: Option<String>,
+}
+
+impl<S: Read + Write> ImapSource<S> {
+    /// Wraps a logged-in session.
+    pub fn new(session: Session<S>, folders: Vec<String>, mark_seen: bool) -> ImapSource<S> {
+        ImapSource {
+            session,
+            folders,
+            mark_seen,
+            open: None,
+        }
+    }
+}
+
+fn uids(msgs: &[RemoteMessage]) -> Vec<u32> {
+    msgs.iter().map(|m| m.number).collect()
+}
+
+impl<S: Read + Write> Source for ImapSource<S> {
+    fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
+        let found = self.session.list(&self.folders)?;
+        for pattern in &self.folders {
+            let glob = pattern.contains(['*', '%']);
+            if !glob && !found.iter().any(|m| m.name.eq_ignore_ascii_case(pattern)) {
+                log::warn!("there is no folder {pattern:?} on the server; skipping it");
+            }
+        }
+        Ok(found.into_iter().map(|m| m.name).collect())
+    }
+
+    fn open(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError> {
+        let read_only = !(write || self.mark_seen);
+        let status = self.session.select(mailbox, read_only)?;
+        self.open = Some(mailbox.to_string());
+        let messages = self
+            .session
+            .uids_and_sizes()?
+            .into_iter()
+            .map(|(uid, size)| RemoteMessage {
+                number: uid,
+                uid: uid.to_string(),
+                size,
+            })
+            .collect();
+        Ok(Listing {
+            uidvalidity: status.uidvalidity,
+            messages,
+        })
+    }
+
+    fn message_ids(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<String>>, SourceError> {
+        let found: HashMap<u32, Option<String>> = self
+            .session
+            .message_ids(&uids(msgs))?
+            .into_iter()
+            .map(|(uid, id, _)| (uid, id))
+            .collect();
+        Ok(msgs
+            .iter()
+            .map(|m| found.get(&m.number).cloned().flatten())
+            .collect())
+    }
+
+    fn transfer(
+        &mut self,
+        delete_now: &[RemoteMessage],
+        retrieve: &[RemoteMessage],
+        sink: &mut dyn Sink,
+    ) -> Result<TransferReport, SourceError> {
+        let mut report = TransferReport::default();
+        if !delete_now.is_empty() {
+            self.session.store_deleted(&uids(delete_now))?;
+            report.deleted.extend(delete_now.iter().cloned());
+        }
+        let by_uid: HashMap<u32, &RemoteMessage> = retrieve.iter().map(|m| (m.number, m)).collect();
+        let mut released: Vec<RemoteMessage> = Vec::new();
+        let mut seen: Vec<u32> = Vec::new();
+        let outcome = self
+            .session
+            .fetch_bodies(&uids(retrieve), &mut |uid, body| {
+                let Some(msg) = by_uid.get(&uid) else {
+                    return Ok(());
+                };
+                let mut lf = CrlfToLf::new(body);
+                match sink.message(msg, &mut lf) {
+                    Ok(()) => seen.push(uid),
+                    Err(e) if e.fatal => return Err(Stop),
+                    Err(_) => {}
+                }
+                released.extend(sink.take_deletes(false));
+                Ok(())
+            });
+        // Whatever happened on the wire, the messages the engine released are recorded:
+        // flag them while the connection still works.
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                let _ = self.session.store_deleted(&uids(&released));
+                return Err(e);
+            }
+        };
+        released.extend(sink.take_deletes(true));
+        if !released.is_empty() {
+            self.session.store_deleted(&uids(&released))?;
+            report.deleted.extend(released);
+        }
+        if self.mark_seen && !seen.is_empty() {
+            self.session.store_seen(&seen)?;
+        }
+        for uid in outcome.missing {
+            if let Some(m) = by_uid.get(&uid) {
+                report.refused.push((
+                    (*m).clone(),
+                    "the server did not send it (expunged by another client?)".into(),
+                ));
+            }
+        }
+        Ok(report)
+    }
+
+    fn close(
+        &mut self,
+        deleted: &[RemoteMessage],
+    ) -> Result<Option<Vec<RemoteMessage>>, SourceError> {
+        let folder = self.open.take().unwrap_or_default();
+        if deleted.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let ours = uids(deleted);
+        let gone: Vec<u32> = if self.session.has_uidplus() {
+            self.session.expunge(&ours)?
+        } else {
+            let flagged = self.session.deleted_uids_in_mailbox()?;
+            let foreign: Vec<u32> = flagged
+                .iter()
+                .copied()
+                .filter(|u| !ours.contains(u))
+                .collect();
+            if !foreign.is_empty() {
+                log::warn!(
+                    "{folder}: the server has no UIDPLUS and {} other message(s) are flagged \
+                     \\Deleted; mailpull does not expunge messages it did not mark, so its own \
+                     {} message(s) stay flagged until someone expunges the folder",
+                    foreign.len(),
+                    ours.len()
+                );
+                return Ok(Some(Vec::new()));
+            }
+            self.session.expunge_all()?;
+            ours.clone()
+        };
+        Ok(Some(
+            deleted
+                .iter()
+                .filter(|m| gone.contains(&m.number) || gone.contains(&0))
+                .cloned()
+                .collect(),
+        ))
+    }
+
+    fn finish(&mut self) -> Result<(), SourceError> {
+        self.session.logout()
+    }
+}
+
+/// Turns CRLF line ends into LF while streaming; a lone CR stays.
+pub struct CrlfToLf<'a> {
+    inner: &'a mut dyn Read,
+    /// A CR read at the end of the previous chunk, not yet known to precede an LF.
+    held_cr: bool,
+    /// A decoded byte that did not fit a one-byte read.
+    pending: Option<u8>,
+}
+
+impl<'a> CrlfToLf<'a> {
+    pub fn new(inner: &'a mut dyn Read) -> CrlfToLf<'a> {
+        CrlfToLf {
+            inner,
+            held_cr: false,
+            pending: None,
+        }
+    }
+}
+
+impl Read for CrlfToLf<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if let Some(b) = self.pending.take() {
+            out[0] = b;
+            return Ok(1);
+        }
+        if out.len() == 1 {
+            let mut two = [0u8; 2];
+            let n = self.read(&mut two)?;
+            if n == 2 {
+                self.pending = Some(two[1]);
+            }
+            out[0] = two[0];
+            return Ok(n.min(1));
+        }
+        loop {
+            // Leave room for a held CR.
+            let start = usize::from(self.held_cr);
+            let n = self.inner.read(&mut out[start..])?;
+            if n == 0 {
+                if self.held_cr {
+                    self.held_cr = false;
+                    out[0] = b'\r';
+                    return Ok(1);
+                }
+                return Ok(0);
+            }
+            if self.held_cr {
+                out[0] = b'\r';
+                self.held_cr = false;
+            }
+            let end = start + n;
+            // Compact in place, dropping the CR of every CRLF.
+            let mut w = 0;
+            let mut r = 0;
+            while r < end {
+                let b = out[r];
+                if b == b'\r' {
+                    if r + 1 == end {
+                        self.held_cr = true;
+                        r += 1;
+                        continue;
+                    }
+                    if out[r + 1] == b'\n' {
+                        r += 1;
+                        continue;
+                    }
+                }
+                out[w] = b;
+                w += 1;
+                r += 1;
+            }
+            if w > 0 {
+                return Ok(w);
+            }
+        }
+    }
+}
+
+impl<S: Read + Write> ImapSource<S> {
+    /// Gives the session back (for commands outside fetching).
+    pub fn into_inner(self) -> Session<S> {
+        self.session
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn convert(input: &[u8], chunk: usize) -> Vec<u8> {
+        struct Chunky<'a>(&'a [u8], usize);
+        impl Read for Chunky<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(self.1).min(out.len());
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut src = Chunky(input, chunk);
+        let mut r = CrlfToLf::new(&mut src);
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; if chunk % 2 == 0 { 1 } else { 7 }];
+        loop {
+            let n = r.read(&mut buf).unwrap();
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn crlf_becomes_lf_across_chunk_boundaries() {
+        let input = b"a\r\nb\r\r\nc\rd\n\r\n\r";
+        for chunk in 1..10 {
+            assert_eq!(
+                convert(input, chunk),
+                b"a\nb\r\nc\rd\n\n\r",
+                "chunk {chunk}"
+            );
+        }
+        assert_eq!(convert(b"", 3), b"");
+        assert_eq!(convert(b"\r\n", 1), b"\n");
+    }
+}
