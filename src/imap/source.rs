@@ -295,7 +295,7 @@ mod tests {
         let mut src = Chunky(input, chunk);
         let mut r = CrlfToLf::new(&mut src);
         let mut out = Vec::new();
-        let mut buf = vec![0u8; if chunk % 2 == 0 { 1 } else { 7 }];
+        let mut buf = vec![0u8; if chunk.is_multiple_of(2) { 1 } else { 7 }];
         loop {
             let n = r.read(&mut buf).unwrap();
             if n == 0 {
