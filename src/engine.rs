@@ -313,11 +313,11 @@ pub fn check(
         let known = known(source, ledger, account, &mailbox, &listing)?;
         summary.listed += listing.messages.len();
         for m in &listing.messages {
-            if !known
+            let delivered = known
                 .current
                 .get(&m.uid)
-                .is_some_and(|e| e.state == State::Delivered)
-            {
+                .is_some_and(|e| e.state == State::Delivered);
+            if !delivered && !m.flagged_deleted {
                 summary.new += 1;
                 summary.bytes += m.size;
             }
@@ -463,6 +463,13 @@ fn fetch_mailbox(
                 if !settings.keep || aged {
                     delete_now.push(m.clone());
                 }
+            }
+            // Marked for deletion by someone else: not ours to download or delete.
+            _ if m.flagged_deleted => {
+                log::debug!(
+                    "message {} is already marked deleted on the server; leaving it",
+                    m.uid
+                )
             }
             _ if settings.delete_larger_than.is_some_and(|l| m.size > l) => {
                 pending.unread.insert(key(&m.uid));

@@ -28,6 +28,9 @@ pub struct RemoteMessage {
     pub uid: String,
     /// Size in bytes as announced by the server.
     pub size: u64,
+    /// Already marked for deletion on the server by someone (IMAP `\Deleted`). The engine
+    /// neither downloads nor touches such a message unless the ledger knows it as its own.
+    pub flagged_deleted: bool,
 }
 
 /// Protocol-level failures, classified for the exit status.

@@ -238,10 +238,20 @@ fn refusal(context: &str, body: &StatusBody<'_>, default: Fail) -> SourceError {
 ///
 /// A connection that ends or fails before the last byte makes `read` return an error (kind
 /// `UnexpectedEof` for a clean close), never a short end, and sets [`LiteralReader::failed`].
+///
+/// For a message body ([`LiteralReader::body`]) the end is only reported once the byte after
+/// the literal has been seen to be `)` or a space, as the FETCH grammar requires (RFC 3501
+/// §7.4.2). A server that announces fewer bytes than it sends would otherwise have a
+/// truncated message delivered and recorded; instead `read` fails and sets
+/// [`LiteralReader::overrun`], so the message is not delivered.
 struct LiteralReader<'a, R: BufRead> {
     inner: &'a mut R,
     remaining: u64,
     failed: bool,
+    /// Check what follows the literal before reporting its end.
+    check_end: bool,
+    /// The literal was followed by something a FETCH response cannot continue with.
+    overrun: bool,
 }
 
 impl<'a, R: BufRead> LiteralReader<'a, R> {
@@ -250,6 +260,48 @@ impl<'a, R: BufRead> LiteralReader<'a, R> {
             inner,
             remaining: len,
             failed: false,
+            check_end: false,
+            overrun: false,
+        }
+    }
+
+    /// A reader for a `BODY[]` literal inside a FETCH response.
+    fn body(inner: &'a mut R, len: u64) -> Self {
+        LiteralReader {
+            check_end: true,
+            ..LiteralReader::new(inner, len)
+        }
+    }
+
+    /// Checks the byte after the literal (once).
+    fn check_end(&mut self) -> io::Result<()> {
+        self.check_end = false;
+        let next = loop {
+            match self.inner.fill_buf() {
+                Ok(b) => break b.first().copied(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+        };
+        match next {
+            Some(b')' | b' ') => Ok(()),
+            Some(_) => {
+                self.overrun = true;
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the server sent more data than the literal it announced",
+                ))
+            }
+            None => {
+                self.failed = true;
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection closed right after the message data",
+                ))
+            }
         }
     }
 
@@ -262,7 +314,13 @@ impl<'a, R: BufRead> LiteralReader<'a, R> {
 
 impl<R: BufRead> Read for LiteralReader<'_, R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.remaining == 0 || out.is_empty() {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if self.remaining == 0 {
+            if self.check_end {
+                self.check_end()?;
+            }
             return Ok(0);
         }
         let avail = loop {
@@ -1381,10 +1439,16 @@ impl<S: Read + Write> Session<S> {
                         self.buf.truncate(marker);
                         self.buf.extend_from_slice(b"{0}\r\n");
                         log::debug!("S: <message UID {uid}: {n} bytes>");
-                        let mut reader = LiteralReader::new(&mut self.conn, n);
+                        let mut reader = LiteralReader::body(&mut self.conn, n);
                         sink.deliver(uid, &mut reader);
-                        if !reader.failed && reader.remaining > 0 {
+                        if !reader.failed && !reader.overrun && reader.remaining > 0 {
                             let _ = reader.drain();
+                        }
+                        if reader.overrun {
+                            return Err(SourceError::Protocol(format!(
+                                "{ctx}: the server sent more data for message UID {uid} than \
+                                 the {n} bytes it announced; the message was not delivered"
+                            )));
                         }
                         if reader.failed {
                             return Err(closed(

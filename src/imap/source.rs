@@ -59,14 +59,24 @@ impl<S: Read + Write> Source for ImapSource<S> {
         let read_only = !(write || self.mark_seen);
         let status = self.session.select(mailbox, read_only)?;
         self.open = Some(mailbox.to_string());
-        let messages = self
-            .session
-            .uids_and_sizes()?
+        let listed = self.session.uids_and_sizes()?;
+        // Messages someone already marked \Deleted are pending removal: the engine leaves
+        // them alone unless they are its own (RFC 3501 §6.4.4 SEARCH DELETED).
+        let flagged: std::collections::HashSet<u32> = if listed.is_empty() {
+            Default::default()
+        } else {
+            self.session
+                .deleted_uids_in_mailbox()?
+                .into_iter()
+                .collect()
+        };
+        let messages = listed
             .into_iter()
             .map(|(uid, size)| RemoteMessage {
                 number: uid,
                 uid: uid.to_string(),
                 size,
+                flagged_deleted: flagged.contains(&uid),
             })
             .collect();
         Ok(Listing {

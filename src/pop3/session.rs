@@ -438,7 +438,12 @@ impl<S: Read + Write> Session<S> {
                     "message {number} is in the UIDL listing but not in LIST"
                 )));
             };
-            out.push(RemoteMessage { number, uid, size });
+            out.push(RemoteMessage {
+                number,
+                uid,
+                size,
+                flagged_deleted: false,
+            });
         }
         Ok(out)
     }

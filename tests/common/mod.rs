@@ -5,3 +5,4 @@
 pub mod dovecot;
 pub mod run;
 pub mod scripted;
+pub mod scripted_imap;
