@@ -272,21 +272,21 @@ impl<S: Read + Write> Session<S> {
         r.map_err(|e| io_error(context, e))
     }
 
+    /// Reads one line into `self.line`; a closed connection is an error saying `closed`.
+    fn read_line(&mut self, context: &str, closed: &str) -> Result<(), SourceError> {
+        match proto::read_line(&mut self.conn, &mut self.line) {
+            Ok(Some(())) => Ok(()),
+            Ok(None) => Err(SourceError::io(
+                context,
+                io::Error::new(io::ErrorKind::UnexpectedEof, closed.to_string()),
+            )),
+            Err(e) => Err(io_error(context, e)),
+        }
+    }
+
     /// Reads one status line.
     fn status(&mut self, context: &str) -> Result<Status, SourceError> {
-        match proto::read_line(&mut self.conn, &mut self.line) {
-            Ok(Some(())) => {}
-            Ok(None) => {
-                return Err(SourceError::io(
-                    context,
-                    io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection",
-                    ),
-                ))
-            }
-            Err(e) => return Err(io_error(context, e)),
-        }
+        self.read_line(context, "the server closed the connection")?;
         log::debug!("S: {}", String::from_utf8_lossy(&self.line));
         proto::parse_status(&self.line).ok_or_else(|| {
             SourceError::Protocol(format!(
@@ -300,19 +300,10 @@ impl<S: Read + Write> Session<S> {
     fn lines(&mut self, context: &str) -> Result<Vec<String>, SourceError> {
         let mut out = Vec::new();
         loop {
-            match proto::read_line(&mut self.conn, &mut self.line) {
-                Ok(Some(())) => {}
-                Ok(None) => {
-                    return Err(SourceError::io(
-                        context,
-                        io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "the server closed the connection in the middle of a listing",
-                        ),
-                    ))
-                }
-                Err(e) => return Err(io_error(context, e)),
-            }
+            self.read_line(
+                context,
+                "the server closed the connection in the middle of a listing",
+            )?;
             if self.line == b"." {
                 return Ok(out);
             }
