@@ -1,11 +1,17 @@
-//! Throughput benchmark against a private Dovecot over pop3s (keep mode, so the mailbox is
-//! reused): mailpull, mpop and fetchmail (if installed), and a minimal pipelined "wire"
-//! reader that discards the bytes, the best any client can do on this server.
+//! Throughput benchmark against a private Dovecot, on one generated mailbox, in keep mode (so
+//! the mailbox is reused; every run starts with a fresh ledger and Maildir):
+//! - over pop3s: mailpull, mpop and fetchmail (if installed), and a minimal pipelined "wire"
+//!   reader (every RETR in one write) that discards the bytes;
+//! - over imaps: mailpull, fetchmail (`proto IMAP`, if installed), and a wire reader (LOGIN,
+//!   EXAMINE, one `UID FETCH 1:* BODY.PEEK[]`, literals discarded).
+//!
+//! The wire readers are the best any client can do on this server.
 //!
 //! Run with `cargo bench --bench pop3` (or run the built binary with `--bench`).
 //! `MAILPULL_BENCH_MESSAGES` sets the number of messages (default 2000, about 70 MB);
-//! `MAILPULL_BENCH_RUNS` the runs per tool (default 3). Peak RSS is measured through GNU time
-//! when `/usr/bin/time` exists (see `measure`).
+//! `MAILPULL_BENCH_RUNS` the runs per tool (default 3); `MAILPULL_BENCH_PROTOCOLS` which
+//! protocols to measure (default `pop3,imap`). Peak RSS is measured through GNU time when
+//! `/usr/bin/time` exists (see `measure`).
 
 #[path = "../tests/common/dovecot.rs"]
 mod dovecot;
@@ -30,7 +36,7 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this without it, and should
     // not spend minutes benchmarking.
     if !std::env::args().any(|a| a == "--bench") {
-        println!("pop3 benchmark: run it with `cargo bench --bench pop3`");
+        println!("pop3/imap benchmark: run it with `cargo bench --bench pop3`");
         return;
     }
     let n: usize = env_num("MAILPULL_BENCH_MESSAGES", 2000);
@@ -52,45 +58,93 @@ fn main() {
         total_bytes += m.len() as u64;
         d.add_message("alice", &m);
     }
+    let protocols = std::env::var("MAILPULL_BENCH_PROTOCOLS").unwrap_or("pop3,imap".into());
     println!(
-        "mailbox: {n} messages, {:.1} MB on Dovecot (pop3s on 127.0.0.1:{}), {runs} runs per tool",
+        "mailbox: {n} messages, {:.1} MB on Dovecot (pop3s on 127.0.0.1:{}, imaps on \
+         127.0.0.1:{}), {runs} runs per tool",
         total_bytes as f64 / 1e6,
-        d.pop3s_port()
+        d.pop3s_port(),
+        d.imaps_port()
     );
-    // Warm-up: let Dovecot build its index and uidlist, and fill the page cache.
-    let _ = bench_wire(&d, n);
-
-    let mut results: Vec<ToolResult> = Vec::new();
     let mailpull = PathBuf::from(env!("CARGO_BIN_EXE_mailpull"));
-    results.push(run_tool("mailpull", "Maildir (new/)", runs, n, || {
-        bench_mailpull(&mailpull, &d)
-    }));
-    if which("mpop").is_some() {
-        results.push(run_tool("mpop", "Maildir (new/)", runs, n, || {
-            bench_mpop(&d)
+    if protocols.contains("pop3") {
+        // Warm-up: let Dovecot build its index and uidlist, and fill the page cache.
+        let _ = bench_wire(&d, n, Proto::Pop3);
+        let mut results: Vec<ToolResult> = Vec::new();
+        results.push(run_tool("mailpull", "Maildir (new/)", runs, n, || {
+            bench_mailpull(&mailpull, &d, Proto::Pop3)
         }));
-    } else {
-        println!("mpop not installed: skipped");
+        if which("mpop").is_some() {
+            results.push(run_tool("mpop", "Maildir (new/)", runs, n, || {
+                bench_mpop(&d)
+            }));
+        } else {
+            println!("mpop not installed: skipped");
+        }
+        if which("fetchmail").is_some() {
+            results.push(run_tool(
+                "fetchmail",
+                "mda `cat > FILE` per message",
+                runs,
+                n,
+                || bench_fetchmail(&d, Proto::Pop3),
+            ));
+        } else {
+            println!("fetchmail not installed: skipped");
+        }
+        results.push(run_tool("wire", "discarded", runs, n, || {
+            bench_wire(&d, n, Proto::Pop3)
+        }));
+        print_table("POP3 (pop3s)", &results, n, total_bytes);
+        print_ratios(
+            &results,
+            &[
+                ("mailpull", "wire"),
+                ("mailpull", "mpop"),
+                ("mailpull", "fetchmail"),
+            ],
+        );
     }
-    if which("fetchmail").is_some() {
-        results.push(run_tool(
-            "fetchmail",
-            "mda `cat > FILE` per message",
-            runs,
-            n,
-            || bench_fetchmail(&d),
-        ));
-    } else {
-        println!("fetchmail not installed: skipped");
+    if protocols.contains("imap") {
+        let _ = bench_wire(&d, n, Proto::Imap);
+        let mut results: Vec<ToolResult> = Vec::new();
+        results.push(run_tool("mailpull", "Maildir (new/)", runs, n, || {
+            bench_mailpull(&mailpull, &d, Proto::Imap)
+        }));
+        if which("fetchmail").is_some() {
+            results.push(run_tool(
+                "fetchmail",
+                "mda `cat > FILE` per message",
+                runs,
+                n,
+                || bench_fetchmail(&d, Proto::Imap),
+            ));
+        } else {
+            println!("fetchmail not installed: skipped");
+        }
+        results.push(run_tool("wire", "discarded", runs, n, || {
+            bench_wire(&d, n, Proto::Imap)
+        }));
+        print_table("IMAP (imaps, keep mode)", &results, n, total_bytes);
+        print_ratios(&results, &[("mailpull", "wire"), ("fetchmail", "mailpull")]);
     }
-    results.push(run_tool("wire", "discarded", runs, n, || bench_wire(&d, n)));
+}
 
+/// The protocol a tool is measured with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Pop3,
+    Imap,
+}
+
+fn print_table(title: &str, results: &[ToolResult], n: usize, total_bytes: u64) {
     println!();
+    println!("{title}");
     println!(
         "{:<10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10}  {:<8} delivers to",
         "tool", "best s", "median s", "cpu s", "msg/s", "MB/s", "peak RSS", "check"
     );
-    for r in &results {
+    for r in results {
         let best = r.best();
         println!(
             "{:<10} {:>8.3} {:>8.3} {:>8.2} {:>9.0} {:>8.1} {:>7.1} MiB  {:<8} {}",
@@ -112,21 +166,23 @@ fn main() {
             r.target
         );
     }
-    for r in &results {
+    for r in results {
         for p in &r.problems {
             println!("{}: {p}", r.name);
         }
     }
+}
+
+/// Prints `a/b` time ratios (best and median runs) for the pairs whose tools both ran.
+fn print_ratios(results: &[ToolResult], pairs: &[(&str, &str)]) {
     let get = |name: &str| results.iter().find(|r| r.name == name);
-    if let Some(mp) = get("mailpull") {
-        for other in ["wire", "mpop", "fetchmail"] {
-            if let Some(o) = get(other) {
-                println!(
-                    "mailpull/{other} time ratio (best): {:.2}  (median: {:.2})",
-                    mp.best().as_secs_f64() / o.best().as_secs_f64(),
-                    mp.median().as_secs_f64() / o.median().as_secs_f64()
-                );
-            }
+    for (a, b) in pairs {
+        if let (Some(x), Some(y)) = (get(a), get(b)) {
+            println!(
+                "{a}/{b} time ratio (best): {:.2}  (median: {:.2})",
+                x.best().as_secs_f64() / y.best().as_secs_f64(),
+                x.median().as_secs_f64() / y.median().as_secs_f64()
+            );
         }
     }
 }
@@ -295,7 +351,7 @@ fn check(code: i32, err: &str, got: usize, want: usize) -> Option<String> {
     }
 }
 
-fn bench_mailpull(bin: &Path, d: &Dovecot) -> Run {
+fn bench_mailpull(bin: &Path, d: &Dovecot, proto: Proto) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let maildir = tmp.path().join("Maildir");
     let mut cmd = Command::new(bin);
@@ -303,7 +359,10 @@ fn bench_mailpull(bin: &Path, d: &Dovecot) -> Run {
         .env("MAILPULL_PASSWORD", "secret")
         .env("MAILPULL_LEDGER", tmp.path().join("ledger.sqlite"))
         .arg("fetch")
-        .arg(d.pop3s_url("alice"))
+        .arg(match proto {
+            Proto::Pop3 => d.pop3s_url("alice"),
+            Proto::Imap => d.imaps_url("alice"),
+        })
         .arg("--maildir")
         .arg(&maildir)
         .arg("--tls-ca-file")
@@ -364,7 +423,9 @@ fn bench_mpop(d: &Dovecot) -> Run {
     }
 }
 
-fn bench_fetchmail(d: &Dovecot) -> Run {
+/// fetchmail in keep mode (`fetchall`, so that every run downloads everything), over pop3s or
+/// imaps.
+fn bench_fetchmail(d: &Dovecot, proto: Proto) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
@@ -373,12 +434,19 @@ fn bench_fetchmail(d: &Dovecot) -> Run {
         &rc,
         format!(
             "set no syslog\n\
-             poll 127.0.0.1 with proto POP3 port {port}\n\
+             poll 127.0.0.1 with proto {proto} port {port}\n\
              \x20 user \"alice\" there with password \"secret\" is \"root\" here\n\
              \x20 ssl sslcertck sslcertfile \"{cert}\" sslcommonname \"localhost\"\n\
              \x20 keep fetchall\n\
              \x20 mda \"cat > {out}/msg.$$\"\n",
-            port = d.pop3s_port(),
+            proto = match proto {
+                Proto::Pop3 => "POP3",
+                Proto::Imap => "IMAP",
+            },
+            port = match proto {
+                Proto::Pop3 => d.pop3s_port(),
+                Proto::Imap => d.imaps_port(),
+            },
             cert = d.ca_file().display(),
             out = out.display(),
         ),
@@ -403,14 +471,15 @@ fn bench_fetchmail(d: &Dovecot) -> Run {
     }
 }
 
-fn bench_wire(d: &Dovecot, n: usize) -> Run {
+fn bench_wire(d: &Dovecot, n: usize, proto: Proto) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut cmd = Command::new(exe);
-    cmd.env(
-        WIRE_ENV,
-        format!("{}|{}|{n}", d.pop3s_port(), d.ca_file().display()),
-    );
+    let spec = match proto {
+        Proto::Pop3 => format!("pop3|{}|{}|{n}", d.pop3s_port(), d.ca_file().display()),
+        Proto::Imap => format!("imap|{}|{}|{n}", d.imaps_port(), d.ca_file().display()),
+    };
+    cmd.env(WIRE_ENV, spec);
     let (wall, rss, cpu, code, err) = measure(cmd, tmp.path());
     let got: usize = std::fs::read_to_string(tmp.path().join("bench-stdout"))
         .ok()
@@ -424,10 +493,10 @@ fn bench_wire(d: &Dovecot, n: usize) -> Run {
     }
 }
 
-/// The wire client: TLS, USER/PASS, every RETR pipelined in one write, responses scanned for
-/// their terminator and discarded. Prints the number of messages read.
+/// The wire client (`PROTO|PORT|CA_FILE|N`): prints the number of messages read.
 fn wire_client(spec: &str) {
     let mut parts = spec.split('|');
+    let proto = parts.next().unwrap();
     let port: u16 = parts.next().unwrap().parse().unwrap();
     let ca = parts.next().unwrap();
     let n: usize = parts.next().unwrap().parse().unwrap();
@@ -439,8 +508,17 @@ fn wire_client(spec: &str) {
         .unwrap();
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     tcp.set_nodelay(true).unwrap();
-    let mut s = connector.connect("localhost", tcp).unwrap();
+    let s = connector.connect("localhost", tcp).unwrap();
+    match proto {
+        "pop3" => wire_pop3(s, n),
+        "imap" => wire_imap(s),
+        _ => panic!("unknown protocol {proto}"),
+    }
+}
 
+/// POP3: USER/PASS, every RETR pipelined in one write, responses scanned for their terminator
+/// and discarded.
+fn wire_pop3(mut s: Tls, n: usize) {
     let mut buf = vec![0u8; 256 * 1024];
     let mut have = 0usize;
     let ok = |l: Vec<u8>| assert!(l.starts_with(b"+OK"), "{}", String::from_utf8_lossy(&l));
@@ -514,5 +592,105 @@ fn line(s: &mut Tls, buf: &mut [u8], have: &mut usize) -> Vec<u8> {
         let k = s.read(&mut buf[*have..]).unwrap();
         assert!(k > 0, "connection closed");
         *have += k;
+    }
+}
+
+/// IMAP: LOGIN, EXAMINE INBOX, one `UID FETCH 1:* BODY.PEEK[]`, every literal skipped.
+fn wire_imap(s: Tls) {
+    let mut r = Reader {
+        s,
+        buf: vec![0u8; 256 * 1024],
+        pos: 0,
+        end: 0,
+    };
+    let greeting = r.line();
+    assert!(
+        greeting.starts_with(b"* OK"),
+        "{}",
+        String::from_utf8_lossy(&greeting)
+    );
+    let mut done = 0usize;
+    for (tag, cmd) in [
+        ("a", "LOGIN alice secret"),
+        ("b", "EXAMINE INBOX"),
+        ("c", "UID FETCH 1:* BODY.PEEK[]"),
+        ("d", "LOGOUT"),
+    ] {
+        r.s.write_all(format!("{tag} {cmd}\r\n").as_bytes())
+            .unwrap();
+        let ok = format!("{tag} OK");
+        loop {
+            let l = r.line();
+            if l.starts_with(ok.as_bytes()) {
+                break;
+            }
+            assert!(
+                !l.starts_with(tag.as_bytes()),
+                "{cmd}: {}",
+                String::from_utf8_lossy(&l)
+            );
+            // `* N FETCH (UID U BODY[] {SIZE}`: skip the literal; the rest of the response
+            // (`)`) is the next line.
+            if let Some(size) = literal_size(&l) {
+                r.skip(size);
+                done += 1;
+            }
+        }
+    }
+    println!("{done}");
+}
+
+/// The N of a line ending with `{N}`.
+fn literal_size(l: &[u8]) -> Option<usize> {
+    let l = l.strip_suffix(b"}")?;
+    let open = memchr::memrchr(b'{', l)?;
+    std::str::from_utf8(&l[open + 1..]).ok()?.parse().ok()
+}
+
+/// A buffered reader over the TLS stream.
+struct Reader {
+    s: Tls,
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+}
+
+impl Reader {
+    fn fill(&mut self) {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        let k = self.s.read(&mut self.buf[self.end..]).unwrap();
+        assert!(k > 0, "connection closed");
+        self.end += k;
+    }
+
+    /// One line, without its CRLF (the lines between literals are short).
+    fn line(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(i) = memchr::memmem::find(&self.buf[self.pos..self.end], b"\r\n") {
+                let l = self.buf[self.pos..self.pos + i].to_vec();
+                self.pos += i + 2;
+                return l;
+            }
+            self.fill();
+        }
+    }
+
+    /// Discards `n` bytes.
+    fn skip(&mut self, mut n: usize) {
+        while n > 0 {
+            if self.pos == self.end {
+                self.fill();
+            }
+            let k = n.min(self.end - self.pos);
+            self.pos += k;
+            n -= k;
+        }
     }
 }

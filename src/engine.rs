@@ -228,7 +228,9 @@ fn known(
 ) -> Result<Known, EngineError> {
     let rows = ledger.entries_all(account, mailbox)?;
     let mut current = HashMap::new();
-    let mut earlier: HashMap<(String, u64), Entry> = HashMap::new();
+    // Several rows may share a Message-ID and size (the same message twice in a folder):
+    // each server message uses up one of them.
+    let mut earlier: HashMap<(String, u64), Vec<Entry>> = HashMap::new();
     let mut earlier_validity = None;
     for e in rows {
         if e.key.uidvalidity == listing.uidvalidity {
@@ -236,7 +238,7 @@ fn known(
         } else if e.state == State::Delivered {
             earlier_validity = Some(e.key.uidvalidity);
             if let Some(id) = &e.message_id {
-                earlier.insert((id.clone(), e.size), e);
+                earlier.entry((id.clone(), e.size)).or_default().push(e);
             }
         }
     }
@@ -255,7 +257,8 @@ fn known(
         };
         for (m, id) in candidates.iter().zip(ids) {
             let Some(id) = id else { continue };
-            if let Some(e) = earlier.remove(&(id.clone(), m.size)) {
+            let found = earlier.get_mut(&(id.clone(), m.size)).and_then(|v| v.pop());
+            if let Some(e) = found {
                 let entry = NewEntry {
                     key: MessageKey {
                         mailbox: mailbox.to_string(),

@@ -683,3 +683,271 @@ pub fn assert_same_messages(what: &str, mut actual: Vec<Vec<u8>>, mut expected: 
     }
     panic!("{report}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// IMAP helpers: URLs, folders, UIDs, flags and logins (through `doveadm` with this instance's
+// configuration, so they work while the server runs).
+
+/// A message as Dovecot lists it: its UID, its flags, and its Maildir file's base name (the
+/// file name without the `:2,FLAGS` part).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerMessage {
+    pub uid: u32,
+    pub flags: Vec<String>,
+    pub file: String,
+}
+
+impl Dovecot {
+    /// `imap://USER@127.0.0.1:PORT` (plain port; STARTTLS offered unless started without TLS).
+    pub fn imap_url(&self, user: &str) -> String {
+        format!("imap://{user}@127.0.0.1:{}", self.imap)
+    }
+
+    /// `imaps://USER@127.0.0.1:PORT` (implicit TLS).
+    pub fn imaps_url(&self, user: &str) -> String {
+        format!("imaps://{user}@127.0.0.1:{}", self.imaps)
+    }
+
+    /// The server's configuration file (for `doveadm -c`).
+    pub fn conf_path(&self) -> &Path {
+        &self.conf
+    }
+
+    /// Runs `doveadm -c CONF ARGS...` and returns its stdout; panics if it fails.
+    pub fn doveadm(&self, args: &[&str]) -> String {
+        let out = Command::new("doveadm")
+            .arg("-c")
+            .arg(&self.conf)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run doveadm: {e}"));
+        assert!(
+            out.status.success(),
+            "doveadm {args:?} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates the folder `name` (UTF-8; hierarchy separator `.` with the default Maildir++
+    /// layout) unless it is INBOX, and returns its Maildir directory.
+    pub fn create_mailbox(&self, user: &str, name: &str) -> PathBuf {
+        if name != "INBOX" {
+            self.doveadm(&["mailbox", "create", "-u", user, name]);
+        }
+        self.mailbox_dir(user, name)
+    }
+
+    /// The Maildir directory of a folder (`INBOX` is the user's Maildir root).
+    pub fn mailbox_dir(&self, user: &str, name: &str) -> PathBuf {
+        if name == "INBOX" {
+            return self.maildir(user);
+        }
+        let out = self.doveadm(&["mailbox", "path", "-u", user, name]);
+        PathBuf::from(out.trim())
+    }
+
+    /// Puts a message into the Maildir directory `dir` of a folder (see
+    /// [`Dovecot::mailbox_dir`]), like [`Dovecot::add_message`] does for INBOX.
+    pub fn add_message_in_dir(&self, dir: &Path, raw: &[u8]) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let name = format!(
+            "{}.M{}P{}Q{n}.harness",
+            t.as_secs(),
+            t.subsec_micros(),
+            std::process::id()
+        );
+        let tmp = dir.join("tmp").join(&name);
+        std::fs::write(&tmp, raw).unwrap();
+        chown(&tmp, self.mail_uid, self.mail_gid);
+        let dest = dir.join("new").join(&name);
+        std::fs::rename(&tmp, &dest).unwrap();
+        dest
+    }
+
+    /// Puts a message into folder `mailbox` of `user` (which must exist).
+    pub fn add_message_in(&self, user: &str, mailbox: &str, raw: &[u8]) -> PathBuf {
+        self.add_message_in_dir(&self.mailbox_dir(user, mailbox), raw)
+    }
+
+    /// Every message (file) in a folder's Maildir directory, sorted; messages flagged
+    /// `\Deleted` but not expunged are still there.
+    pub fn mailbox_messages(&self, user: &str, mailbox: &str) -> Vec<Vec<u8>> {
+        let dir = self.mailbox_dir(user, mailbox);
+        let mut v = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(rd) = std::fs::read_dir(dir.join(sub)) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                if let Ok(b) = std::fs::read(e.path()) {
+                    v.push(b);
+                }
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// The folder's UIDVALIDITY, as Dovecot reports it.
+    pub fn uidvalidity(&self, user: &str, mailbox: &str) -> u32 {
+        let out = self.doveadm(&[
+            "-f",
+            "tab",
+            "mailbox",
+            "status",
+            "-u",
+            user,
+            "uidvalidity",
+            mailbox,
+        ]);
+        let line = out
+            .lines()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no status: {out:?}"));
+        line.rsplit('\t')
+            .next()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {line:?}"))
+    }
+
+    /// The folder's messages as Dovecot lists them (UID order).
+    pub fn server_uids(&self, user: &str, mailbox: &str) -> Vec<ServerMessage> {
+        let out = self.doveadm(&[
+            "-f",
+            "tab",
+            "fetch",
+            "-u",
+            user,
+            "uid flags guid",
+            "mailbox",
+            mailbox,
+            "ALL",
+        ]);
+        out.lines()
+            .skip(1)
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                assert_eq!(f.len(), 3, "bad doveadm fetch line {l:?}");
+                ServerMessage {
+                    uid: f[0].parse().unwrap(),
+                    flags: f[1].split_whitespace().map(str::to_owned).collect(),
+                    file: f[2].to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// Adds `flags` (e.g. `\Deleted`) to message `uid` of a folder, as another client would.
+    pub fn add_flags(&self, user: &str, mailbox: &str, uid: u32, flags: &str) {
+        let uid = uid.to_string();
+        self.doveadm(&[
+            "flags", "add", "-u", user, flags, "mailbox", mailbox, "uid", &uid,
+        ]);
+    }
+
+    /// Gives a folder a new UIDVALIDITY and its messages new UIDs (`uid_of(content)`, called
+    /// once per message file in no particular order; the UIDs must be distinct and non-zero),
+    /// as a server does after rebuilding its indexes: rewrites the Maildir's `dovecot-uidlist`
+    /// and removes the indexes. No session may be open. Checks
+    /// through doveadm that Dovecot took the new numbers.
+    pub fn reassign_uids(
+        &self,
+        user: &str,
+        mailbox: &str,
+        uidvalidity: u32,
+        mut uid_of: impl FnMut(&[u8]) -> u32,
+    ) {
+        let dir = self.mailbox_dir(user, mailbox);
+        let mut rows: Vec<(u32, String)> = Vec::new();
+        for sub in ["new", "cur"] {
+            for e in std::fs::read_dir(dir.join(sub)).unwrap().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let base = name.split(':').next().unwrap().to_string();
+                rows.push((uid_of(&std::fs::read(e.path()).unwrap()), base));
+            }
+        }
+        rows.sort();
+        let mut uids: Vec<u32> = rows.iter().map(|r| r.0).collect();
+        uids.dedup();
+        assert!(
+            uids.len() == rows.len() && uids.first() != Some(&0),
+            "reassign_uids: UIDs must be distinct and non-zero"
+        );
+        let next = uids.last().copied().unwrap_or(0) + 1;
+        let mut text = format!("3 V{uidvalidity} N{next}\n");
+        for (uid, base) in &rows {
+            text.push_str(&format!("{uid} :{base}\n"));
+        }
+        let list = dir.join("dovecot-uidlist");
+        std::fs::write(&list, text).unwrap();
+        chown(&list, self.mail_uid, self.mail_gid);
+        // The folder's indexes, and the mailbox list index (it caches UIDVALIDITYs).
+        for (d, prefix) in [
+            (dir.clone(), "dovecot.index"),
+            (self.maildir(user), "dovecot.list.index"),
+        ] {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                if e.file_name().to_string_lossy().starts_with(prefix) {
+                    std::fs::remove_file(e.path()).unwrap();
+                }
+            }
+        }
+        assert_eq!(
+            self.uidvalidity(user, mailbox),
+            uidvalidity,
+            "UIDVALIDITY not taken"
+        );
+        let got: Vec<(u32, String)> = self
+            .server_uids(user, mailbox)
+            .into_iter()
+            .map(|m| (m.uid, m.file))
+            .collect();
+        assert_eq!(got, rows, "Dovecot did not take the new UIDs");
+    }
+
+    /// How many IMAP logins of `user` the server has logged so far.
+    pub fn imap_logins(&self, user: &str) -> usize {
+        let log = std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default();
+        let needle = format!("Login: user=<{user}>");
+        log.lines()
+            .filter(|l| l.contains("imap-login:") && l.contains(&needle))
+            .count()
+    }
+}
+
+/// Messages that exercise IMAP literals and the conversion to LF: lines starting with dots
+/// and `From `, lines that look like IMAP responses or literal announcements, CRLF and bare
+/// LF input, 8-bit headers, long lines, no final newline, an empty body. Each has a distinct
+/// Message-ID.
+pub fn tricky_imap_messages() -> Vec<Vec<u8>> {
+    let mut v: Vec<Vec<u8>> = vec![
+        b"From: a@example.org\r\nSubject: dots\r\nMessage-ID: <dots@t>\r\n\r\n.leading dot\r\n..two dots\r\n.\r\n...\r\nend\r\n.\r\n".to_vec(),
+        b"From: b@example.org\r\nSubject: from lines\r\nMessage-ID: <from@t>\r\n\r\nFrom the start\r\nFrom someone@example.org Mon Jan  1 00:00:00 2024\r\n>From quoted\r\n>>From twice\r\n".to_vec(),
+        // Body lines that an IMAP reader could mistake for protocol.
+        b"From: c@example.org\r\nSubject: protocol lookalikes\r\nMessage-ID: <proto@t>\r\n\r\n* 1 FETCH (UID 1 BODY[] {12}\r\nA0001 OK done\r\n)\r\n* BYE\r\nliteral at the end {5}\r\n{0}\r\n".to_vec(),
+        b"From: d@example.org\nSubject: bare lf\nMessage-ID: <lf@t>\n\nline one\n.dotted\nFrom here\nlast\n".to_vec(),
+        "From: Jürgen Groß <j@example.org>\r\nSubject: Grüße aus Köln – ✓\r\nMessage-ID: <utf8@t>\r\n\r\nUTF-8 body: naïve café\r\n"
+            .as_bytes()
+            .to_vec(),
+        b"From: Fran\xe7ois <f@example.org>\r\nSubject: caf\xe9 cr\xe8me\r\nMessage-ID: <latin1@t>\r\n\r\nLatin-1 body: \xe0 bient\xf4t\r\n".to_vec(),
+        b"From: g@example.org\r\nSubject: no final newline\r\nMessage-ID: <nofinal@t>\r\n\r\nthe last line has no end".to_vec(),
+        b"From: h@example.org\r\nSubject: empty body\r\nMessage-ID: <empty@t>\r\n\r\n".to_vec(),
+    ];
+    let mut long =
+        b"From: i@example.org\r\nSubject: long line\r\nMessage-ID: <long@t>\r\n\r\n.".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 9999));
+    long.extend_from_slice(b"\r\nshort line\r\n");
+    v.push(long);
+    let mut long_lf = b"From: j@example.org\nSubject: long lf\nMessage-ID: <longlf@t>\n\n".to_vec();
+    long_lf.extend((0..6000).map(|i| b"abcdefghij"[i % 10]));
+    v.push(long_lf);
+    v
+}
