@@ -44,6 +44,10 @@ pub fn stderr_is_terminal() -> bool {
 
 /// A progress bar on stderr, shown only on a terminal at normal verbosity.
 pub struct Bar {
+    /// Whether bars are shown at all (a terminal, normal verbosity).
+    show: bool,
+    multi: Option<MultiProgress>,
+    /// The bar of the mailbox being fetched.
     bar: Option<ProgressBar>,
     label: String,
     total_messages: u64,
@@ -58,15 +62,10 @@ pub fn multi_progress(verbosity: Verbosity, accounts: usize) -> Option<MultiProg
 
 impl Bar {
     pub fn new(verbosity: Verbosity, label: &str, multi: Option<&MultiProgress>) -> Bar {
-        let show = verbosity == Verbosity::Normal && stderr_is_terminal();
         Bar {
-            bar: show.then(|| {
-                let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-                match multi {
-                    Some(m) => m.add(bar),
-                    None => bar,
-                }
-            }),
+            show: verbosity == Verbosity::Normal && stderr_is_terminal(),
+            multi: multi.cloned(),
+            bar: None,
             label: label.to_string(),
             total_messages: 0,
             done: 0,
@@ -75,13 +74,19 @@ impl Bar {
 }
 
 impl Progress for Bar {
+    /// Starts a bar for one mailbox; a mailbox with nothing to fetch shows none.
     fn start(&mut self, messages: u64, bytes: u64) {
-        let Some(bar) = &self.bar else { return };
-        if messages == 0 {
-            self.bar = None;
+        if let Some(old) = self.bar.take() {
+            old.finish_and_clear();
+        }
+        if !self.show || messages == 0 {
             return;
         }
-        bar.set_length(bytes);
+        let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
+        let bar = match &self.multi {
+            Some(m) => m.add(bar),
+            None => bar,
+        };
         bar.set_style(
             ProgressStyle::with_template(
                 "{prefix} {wide_bar} {decimal_bytes}/{decimal_total_bytes} {msg} {decimal_bytes_per_sec}",
@@ -90,8 +95,9 @@ impl Progress for Bar {
         );
         bar.set_prefix(self.label.clone());
         bar.set_message(format!("0/{messages} messages"));
-        bar.set_position(0);
         self.total_messages = messages;
+        self.done = 0;
+        self.bar = Some(bar);
     }
 
     fn bytes(&mut self, n: u64) {
