@@ -8,7 +8,14 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 /// Fetch mail over POP3 or IMAP into a Maildir, an mbox, an MDA or stdout, never losing or
 /// doubling a message.
 #[derive(Debug, Parser)]
-#[command(name = "mailpull", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "mailpull",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_long_help = AFTER_LONG_HELP
+)]
 pub struct Cli {
     /// Log protocol steps to stderr (passwords redacted); twice for more detail.
     #[arg(short, long, action = ArgAction::Count, global = true)]
@@ -30,6 +37,55 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The reference part of `mailpull --help` and of the man page (`src/docs.rs` turns each
+/// "Heading:" into a man page section). Keep the exit codes in step with README.md.
+const AFTER_LONG_HELP: &str = "\
+Exit status:
+  0   Success, with or without new mail (check: there is new mail).
+  1   check only: no new mail.
+  64  Usage error: bad flag or argument, bad URL.
+  69  Server unavailable: connection refused, LOGIN-DELAY, IN-USE, SYS/PERM,
+      IMAP BYE or [INUSE] at login, or no secure channel (no STLS/STARTTLS,
+      certificate not trusted, pin mismatch).
+  74  Local I/O or delivery failure (disk full, Maildir not writable, ledger
+      damaged).
+  75  Temporary failure: connection lost or reset, timeout, SYS/TEMP,
+      [UNAVAILABLE], another run holds the account. Try again later.
+  76  Protocol error: the server answered something the protocol does not
+      allow, or refused to send a message.
+  77  Authentication failed.
+  78  Configuration error: bad configuration file, no accounts, no password
+      source, password command failed, ledger from a newer mailpull.
+
+When several things fail, the most serious one decides. Messages delivered \
+before an error stay delivered and recorded.
+
+Environment:
+  MAILPULL_PASSWORD  The password (or OAuth 2 token). --password-command wins
+                     over it; it wins over the configuration file.
+  MAILPULL_CONFIG    The configuration file, like --config.
+  MAILPULL_LEDGER    The ledger database, like --ledger.
+
+Files:
+  ~/.config/mailpull/config.toml
+      The configuration file ($XDG_CONFIG_HOME/mailpull/config.toml):
+      [defaults] and [account.NAME] tables; mailpull config check validates it.
+  ~/.local/share/mailpull/ledger.sqlite
+      The ledger ($XDG_DATA_HOME/mailpull/ledger.sqlite, mode 0600): one row
+      per message per account, so that kept messages are fetched only once.
+  ~/.local/share/mailpull/locks/
+      Lock files beside the ledger, one per account, so that overlapping runs
+      for the same account wait for each other (--lock-wait).
+
+Examples:
+  MAILPULL_PASSWORD=secret mailpull fetch pop3s://alice@mail.example.org
+  mailpull fetch imaps://alice@mail.example.org --folder INBOX --folder 'Lists/*'
+  mailpull fetch                     # every account in the configuration file
+  mailpull fetch work --keep --password-command 'pass show mail/work'
+  mailpull check work && echo 'new mail'
+  mailpull fetch --json work lists
+  */10 * * * * mailpull fetch        # crontab: silent unless something fails";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Download new messages and deliver them.
@@ -41,6 +97,13 @@ pub enum Command {
     /// Inspect the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Write the shell completions and man pages into DIR/completions and DIR/man.
+    #[command(hide = true)]
+    Generate {
+        /// The directory to write into (the repository root: `cargo run -- generate .`).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

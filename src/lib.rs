@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod config;
 pub mod deliver;
+pub mod docs;
 pub mod engine;
 pub mod exit;
 pub mod imap;

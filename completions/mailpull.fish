@@ -1,0 +1,120 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_mailpull_global_optspecs
+    string join \n v/verbose q/quiet config= ledger= h/help V/version
+end
+
+function __fish_mailpull_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_mailpull_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_mailpull_using_subcommand
+    set -l cmd (__fish_mailpull_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c mailpull -n "__fish_mailpull_needs_command" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_needs_command" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_needs_command" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_needs_command" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailpull -n "__fish_mailpull_needs_command" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "fetch" -d 'Download new messages and deliver them'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "config" -d 'Inspect the configuration file'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
+user\t'POP3 USER and PASS'
+login\t'IMAP LOGIN'
+plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
+apop\t'POP3 APOP (needs a timestamp in the server greeting)'
+xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
+oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l timeout -d 'Seconds to wait for the connection and for each server reply [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mbox -d 'Append to this mbox file (mboxrd, locked like mutt and procmail do)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda -d 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l skip-larger-than -d 'Leave messages larger than SIZE on the server without downloading them (e.g. 10MB)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l delete-larger-than -d 'Delete messages larger than SIZE from the server WITHOUT downloading them' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda-timeout -d 'Seconds an MDA may take per message before it counts as failed [default: 300]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l max-messages -d 'Download at most N new messages per account in this run' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same account' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l stdout -d 'Write every new message to stdout as an mboxrd stream'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s k -l keep -d 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l no-keep -d 'Delete messages from the server once delivered [default for POP3]'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mark-seen -d 'IMAP: set \\\\Seen on the messages fetched (otherwise their flags are left alone)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l json -d 'Print a JSON summary on stdout (and nothing else on stdout)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
+user\t'POP3 USER and PASS'
+login\t'IMAP LOGIN'
+plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
+apop\t'POP3 APOP (needs a timestamp in the server greeting)'
+xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
+oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l timeout -d 'Seconds to wait for the connection and for each server reply [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s j -l jobs -d 'Check up to N accounts in parallel [default: up to 4]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same account' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l json -d 'Print a JSON summary on stdout'
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "fetch" -d 'Download new messages and deliver them'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "config" -d 'Inspect the configuration file'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
