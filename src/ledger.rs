@@ -569,6 +569,18 @@ impl Ledger {
         mailbox: &str,
         present: &std::collections::HashSet<String>,
     ) -> Result<usize, LedgerError> {
+        self.prune_where(account, mailbox, None, present)
+    }
+
+    /// Removes the account's `delivered` rows in `mailbox` whose uid is not in `present`, and,
+    /// when `uidvalidity` is given, those of any other uidvalidity. One transaction.
+    fn prune_where(
+        &mut self,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: Option<u32>,
+        present: &HashSet<String>,
+    ) -> Result<usize, LedgerError> {
         let result = (|| {
             let tx = self
                 .conn
@@ -583,9 +595,10 @@ impl Ledger {
                 })?;
                 let mut gone = Vec::new();
                 for row in rows {
-                    let (uidvalidity, uid) = row?;
-                    if !present.contains(&uid) {
-                        gone.push((uidvalidity, uid));
+                    let (v, uid) = row?;
+                    let other_validity = uidvalidity.is_some_and(|cur| v != i64::from(cur));
+                    if other_validity || !present.contains(&uid) {
+                        gone.push((v, uid));
                     }
                 }
                 gone
@@ -596,8 +609,8 @@ impl Ledger {
                     "DELETE FROM messages WHERE account_id = ?1 AND mailbox = ?2
                      AND uidvalidity = ?3 AND uid = ?4 AND state = 'delivered'",
                 )?;
-                for (uidvalidity, uid) in &gone {
-                    removed += st.execute(params![account, mailbox, uidvalidity, uid])?;
+                for (v, uid) in &gone {
+                    removed += st.execute(params![account, mailbox, v, uid])?;
                 }
             }
             tx.commit()?;
@@ -703,41 +716,7 @@ impl Ledger {
         uidvalidity: u32,
         present: &HashSet<String>,
     ) -> Result<usize, LedgerError> {
-        let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let gone: Vec<(i64, String)> = {
-                let mut st = tx.prepare_cached(
-                    "SELECT uidvalidity, uid FROM messages
-                     WHERE account_id = ?1 AND mailbox = ?2 AND state = 'delivered'",
-                )?;
-                let rows = st.query_map(params![account, mailbox], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-                })?;
-                let mut gone = Vec::new();
-                for row in rows {
-                    let (v, uid) = row?;
-                    if v != i64::from(uidvalidity) || !present.contains(&uid) {
-                        gone.push((v, uid));
-                    }
-                }
-                gone
-            };
-            let mut removed = 0;
-            {
-                let mut st = tx.prepare_cached(
-                    "DELETE FROM messages WHERE account_id = ?1 AND mailbox = ?2
-                     AND uidvalidity = ?3 AND uid = ?4 AND state = 'delivered'",
-                )?;
-                for (v, uid) in &gone {
-                    removed += st.execute(params![account, mailbox, v, uid])?;
-                }
-            }
-            tx.commit()?;
-            Ok(removed)
-        })();
-        result.map_err(|e| self.sql_err(e))
+        self.prune_where(account, mailbox, Some(uidvalidity), present)
     }
 
     /// Runs `sql` (parameters: account, mailbox, uidvalidity, uid and optionally `extra` as
@@ -1325,6 +1304,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.entries(a, "INBOX").unwrap()["9"].key, big);
+    }
+
+    #[test]
+    fn prune_mailbox_drops_rows_of_another_uidvalidity() {
+        let (_dir, mut l) = open_temp();
+        let a = l.account_id(&account("alice")).unwrap();
+        let row = |uidvalidity: u32, uid: &str| {
+            (
+                NewEntry {
+                    key: MessageKey {
+                        mailbox: "INBOX".into(),
+                        uidvalidity,
+                        uid: uid.into(),
+                    },
+                    size: 10,
+                    location: format!("loc-{uidvalidity}-{uid}"),
+                    message_id: Some(format!("<{uid}@x>")),
+                },
+                5,
+            )
+        };
+        l.insert_delivered(a, &[row(1, "1"), row(1, "2"), row(2, "1"), row(2, "7")])
+            .unwrap();
+        let present: HashSet<String> = ["1".to_string()].into_iter().collect();
+        // Under uidvalidity 2 only UID 1 is listed: both old rows and UID 7 go.
+        assert_eq!(l.prune_mailbox(a, "INBOX", 2, &present).unwrap(), 3);
+        let left = l.entries_all(a, "INBOX").unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(
+            (left[0].key.uidvalidity, left[0].key.uid.as_str()),
+            (2, "1")
+        );
+        assert_eq!(left[0].message_id.as_deref(), Some("<1@x>"));
     }
 
     #[test]
