@@ -403,15 +403,13 @@ fn run(
 
     // 8. Commit: end the session; for POP3 this makes the deletions take effect.
     source.finish()?;
-    if !pending.at_finish.is_empty() {
-        ledger.mark_deleted(account, &pending.at_finish, now())?;
-        summary.deleted += pending.at_finish.len();
-        summary.deleted_unread += pending
-            .at_finish
-            .iter()
-            .filter(|k| pending.unread.contains(*k))
-            .count();
-    }
+    confirm_deleted(
+        ledger,
+        account,
+        &pending.at_finish,
+        &pending.unread,
+        summary,
+    )?;
     for (mailbox, uidvalidity, present) in &pending.prune {
         let pruned = ledger.prune_mailbox(account, mailbox, *uidvalidity, present)?;
         if pruned > 0 {
@@ -422,6 +420,24 @@ fn run(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Records deletions the server confirmed and counts them (and those of them that were never
+/// downloaded) in the summary.
+fn confirm_deleted(
+    ledger: &mut Ledger,
+    account: i64,
+    keys: &[MessageKey],
+    unread: &HashSet<MessageKey>,
+    summary: &mut Summary,
+) -> Result<(), EngineError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    ledger.mark_deleted(account, keys, now())?;
+    summary.deleted += keys.len();
+    summary.deleted_unread += keys.iter().filter(|k| unread.contains(*k)).count();
+    Ok(())
 }
 
 /// Steps 2–7 for one mailbox. Connection-level errors are returned as `Err`; failures that
@@ -574,12 +590,7 @@ fn fetch_mailbox(
     match source.close(&report.deleted)? {
         Some(gone) => {
             let keys: Vec<MessageKey> = gone.iter().map(|m| key(&m.uid)).collect();
-            if !keys.is_empty() {
-                ledger.mark_deleted(account, &keys, now())?;
-                summary.deleted += keys.len();
-                summary.deleted_unread +=
-                    keys.iter().filter(|k| pending.unread.contains(*k)).count();
-            }
+            confirm_deleted(ledger, account, &keys, &pending.unread, summary)?;
         }
         None => pending
             .at_finish
@@ -695,10 +706,13 @@ impl Read for Counted<'_> {
         let n = self.inner.read(buf)?;
         self.progress.bytes(n as u64);
         if !self.header_done {
+            // Only the new bytes (and the 3 before them) can complete a blank line.
+            let from = self.header.len().saturating_sub(3);
             let take = n.min(HEADER_LIMIT - self.header.len());
             self.header.extend_from_slice(&buf[..take]);
-            if memchr::memmem::find(&self.header, b"\n\n").is_some()
-                || memchr::memmem::find(&self.header, b"\r\n\r\n").is_some()
+            let fresh = &self.header[from..];
+            if memchr::memmem::find(fresh, b"\n\n").is_some()
+                || memchr::memmem::find(fresh, b"\r\n\r\n").is_some()
                 || self.header.len() >= HEADER_LIMIT
             {
                 self.header_done = true;

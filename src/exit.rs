@@ -84,10 +84,6 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         if let Some(e) = cause.downcast_ref::<crate::deliver::DeliverError>() {
             return e.exit();
         }
-        if let Some(e) = cause.downcast_ref::<crate::tls::TlsSetupError>() {
-            let _ = e;
-            return Exit::Usage;
-        }
     }
     Exit::IoErr
 }

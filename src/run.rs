@@ -148,6 +148,17 @@ where
         .collect()
 }
 
+/// The password resolved for account `i`, or the result that reports why there is none.
+fn password_for(
+    passwords: &[Result<String, ConfigError>],
+    i: usize,
+    account: &Account,
+) -> Result<String, AccountResult> {
+    passwords[i].clone().map_err(|e| {
+        AccountResult::failed(anyhow::Error::new(e).context(format!("account {}", account.label)))
+    })
+}
+
 /// Resolves every account's password up front, one prompt at a time.
 fn passwords(accounts: &[Account]) -> Vec<Result<String, ConfigError>> {
     accounts
@@ -195,13 +206,9 @@ fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
     let passwords = passwords(&accounts);
     let multi = ui::multi_progress(opts.verbosity, accounts.len());
     let results = run_accounts(&accounts, opts.jobs, |i, account| {
-        let password = match &passwords[i] {
-            Ok(p) => p.clone(),
-            Err(e) => {
-                return AccountResult::failed(
-                    anyhow::Error::new(e.clone()).context(format!("account {}", account.label)),
-                )
-            }
+        let password = match password_for(&passwords, i, account) {
+            Ok(p) => p,
+            Err(failed) => return failed,
         };
         let (summary, result) = fetch_account(account, &opts, &password, multi.as_ref());
         match result {
@@ -251,13 +258,9 @@ fn cmd_check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     )?;
     let passwords = passwords(&accounts);
     let results = run_accounts(&accounts, opts.jobs, |i, account| {
-        let password = match &passwords[i] {
-            Ok(p) => p.clone(),
-            Err(e) => {
-                return AccountResult::failed(
-                    anyhow::Error::new(e.clone()).context(format!("account {}", account.label)),
-                )
-            }
+        let password = match password_for(&passwords, i, account) {
+            Ok(p) => p,
+            Err(failed) => return failed,
         };
         match check_account(account, &opts, &password) {
             Ok(c) => AccountResult {

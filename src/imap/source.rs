@@ -281,13 +281,6 @@ impl Read for CrlfToLf<'_> {
     }
 }
 
-impl<S: Read + Write> ImapSource<S> {
-    /// Gives the session back (for commands outside fetching).
-    pub fn into_inner(self) -> Session<S> {
-        self.session
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

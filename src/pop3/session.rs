@@ -116,7 +116,7 @@ impl<S: Read + Write> Session<S> {
 
     /// Asks for the capability list (RFC 2449 §5). A server without CAPA gets an empty list.
     pub fn capa(&mut self) -> Result<(), SourceError> {
-        self.send("CAPA")?;
+        self.send("CAPA");
         self.flush("sending CAPA")?;
         let st = self.status("reading the CAPA reply")?;
         self.caps = if st.ok {
@@ -141,7 +141,7 @@ impl<S: Read + Write> Session<S> {
                     .into(),
             ));
         }
-        self.send("STLS")?;
+        self.send("STLS");
         self.flush("sending STLS")?;
         let st = self.status("reading the STLS reply")?;
         if !st.ok {
@@ -186,7 +186,7 @@ impl<S: Read + Write> Session<S> {
         match method {
             AuthMethod::Plain => {
                 let resp = proto::sasl_plain(user, password);
-                self.send_secret(&format!("AUTH PLAIN {resp}"), "AUTH PLAIN <redacted>")?;
+                self.send_secret(&format!("AUTH PLAIN {resp}"), "AUTH PLAIN <redacted>");
                 self.flush("sending AUTH PLAIN")?;
                 let st = self.status("authenticating")?;
                 if !st.ok {
@@ -205,7 +205,7 @@ impl<S: Read + Write> Session<S> {
                 self.send_secret(
                     &format!("APOP {user} {digest}"),
                     &format!("APOP {user} <redacted>"),
-                )?;
+                );
                 self.flush("sending APOP")?;
                 let st = self.status("authenticating")?;
                 if !st.ok {
@@ -214,7 +214,7 @@ impl<S: Read + Write> Session<S> {
             }
             AuthMethod::User | AuthMethod::Auto => {
                 let pipelining = self.caps.has("PIPELINING");
-                self.send(&format!("USER {user}"))?;
+                self.send(&format!("USER {user}"));
                 if !pipelining {
                     self.flush("sending USER")?;
                     let st = self.status("sending the user name")?;
@@ -222,7 +222,7 @@ impl<S: Read + Write> Session<S> {
                         return Err(refusal("the server refused the login", &st, true));
                     }
                 }
-                self.send_secret(&format!("PASS {password}"), "PASS <redacted>")?;
+                self.send_secret(&format!("PASS {password}"), "PASS <redacted>");
                 self.flush("sending PASS")?;
                 if pipelining {
                     let st = self.status("sending the user name")?;
@@ -248,18 +248,16 @@ impl<S: Read + Write> Session<S> {
         Ok(())
     }
 
-    fn send(&mut self, cmd: &str) -> Result<(), SourceError> {
-        log::debug!("C: {cmd}");
-        self.out.extend_from_slice(cmd.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
-        Ok(())
+    /// Queues a command (sent at the next `flush`).
+    fn send(&mut self, cmd: &str) {
+        self.send_secret(cmd, cmd);
     }
 
-    fn send_secret(&mut self, cmd: &str, shown: &str) -> Result<(), SourceError> {
+    /// Queues a command, logging `shown` instead of it (passwords, SASL data).
+    fn send_secret(&mut self, cmd: &str, shown: &str) {
         log::debug!("C: {shown}");
         self.out.extend_from_slice(cmd.as_bytes());
         self.out.extend_from_slice(b"\r\n");
-        Ok(())
     }
 
     fn flush(&mut self, context: &str) -> Result<(), SourceError> {
@@ -386,9 +384,9 @@ impl<S: Read + Write> Session<S> {
     /// The messages on the server (UIDL and LIST, RFC 1939 §7 and §5), in server order.
     pub fn list(&mut self) -> Result<Vec<RemoteMessage>, SourceError> {
         let pipelining = self.caps.has("PIPELINING");
-        self.send("UIDL")?;
+        self.send("UIDL");
         if pipelining {
-            self.send("LIST")?;
+            self.send("LIST");
         }
         self.flush("sending UIDL")?;
         let st = self.status("reading the UIDL reply")?;
@@ -398,7 +396,7 @@ impl<S: Read + Write> Session<S> {
             None
         };
         if !pipelining {
-            self.send("LIST")?;
+            self.send("LIST");
             self.flush("sending LIST")?;
         }
         let st_list = self.status("reading the LIST reply")?;
@@ -460,13 +458,13 @@ impl<S: Read + Write> Session<S> {
         loop {
             while in_flight.len() < max_cmds {
                 if let Some(m) = deletes.pop_front() {
-                    self.send(&format!("DELE {}", m.number))?;
+                    self.send(&format!("DELE {}", m.number));
                     in_flight.push_back(InFlight::Dele(m));
                 } else if !stopped
                     && next < retrieve.len()
                     && (bytes_in_flight == 0 || bytes_in_flight + retrieve[next].size <= max_bytes)
                 {
-                    self.send(&format!("RETR {}", retrieve[next].number))?;
+                    self.send(&format!("RETR {}", retrieve[next].number));
                     bytes_in_flight += retrieve[next].size;
                     in_flight.push_back(InFlight::Retr(next));
                     next += 1;
@@ -533,9 +531,7 @@ impl<S: Read + Write> Session<S> {
                             log::debug!("stopping retrieval after a delivery failure");
                         }
                     }
-                    if !stopped || !final_deletes_taken {
-                        deletes.extend(sink.take_deletes(false));
-                    }
+                    deletes.extend(sink.take_deletes(false));
                 }
             }
         }
@@ -544,7 +540,7 @@ impl<S: Read + Write> Session<S> {
 
     /// QUIT (RFC 1939 §6): the deletions take effect.
     fn quit(&mut self) -> Result<(), SourceError> {
-        self.send("QUIT")?;
+        self.send("QUIT");
         self.flush("sending QUIT")?;
         let st = self.status("ending the session (QUIT)")?;
         if !st.ok {
