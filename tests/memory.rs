@@ -18,13 +18,14 @@
 mod common;
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
 use common::dovecot::Dovecot;
+use common::measure::{sha256_file, status_kib, wait_sampling, Peak};
 use common::run::{maildir_messages, tmp_count, Sandbox};
 
 /// Peak anonymous memory (heap and stacks: what a buffered message would use) allowed while
@@ -37,63 +38,6 @@ const MAX_RSS_KIB: i64 = 20 * 1024;
 const MAX_GROWTH_KIB: i64 = 2 * 1024;
 
 const BIG: usize = 20 << 20;
-
-/// The anonymous resident memory of a running process, in KiB (`RssAnon` in its status).
-fn rss_anon_kib(pid: libc::pid_t) -> Option<i64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// Waits for `pid` with wait4, polling so that a hung child is killed after `limit`, and
-/// sampling its anonymous memory every 2 ms meanwhile (a buffered message would show for the
-/// whole transfer). Returns (exit code or -signal, peak RSS in KiB, peak RssAnon in KiB).
-fn wait4_with_limit(pid: u32, limit: Duration) -> (i32, i64, i64) {
-    let start = Instant::now();
-    let pid = pid as libc::pid_t;
-    let mut peak_anon = 0;
-    loop {
-        if let Some(anon) = rss_anon_kib(pid) {
-            peak_anon = peak_anon.max(anon);
-        }
-        let mut status: libc::c_int = 0;
-        // SAFETY: plain syscall with valid out-pointers.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut ru) };
-        if r == pid {
-            let code = if libc::WIFEXITED(status) {
-                libc::WEXITSTATUS(status)
-            } else {
-                -libc::WTERMSIG(status)
-            };
-            return (code, ru.ru_maxrss, peak_anon);
-        }
-        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
-        if start.elapsed() > limit {
-            // SAFETY: the child has not been reaped, so the pid is still ours.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-            panic!("mailpull did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// This process's own peak RSS in KiB: the high-water mark of its memory image (`VmHWM`),
-/// which is what a spawned child inherits. (`getrusage(RUSAGE_SELF)` would also include the
-/// image of whatever spawned this test, e.g. cargo.)
-fn self_hwm_kib() -> i64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 /// Writes a message of about `size` bytes (CRLF lines, some dot-stuffable) to `w`, and
 /// returns the SHA-256 of what mailpull must deliver (the same with LF line ends).
@@ -132,19 +76,6 @@ fn write_message(w: &mut dyn Write, size: usize, seed: u64) -> std::io::Result<[
     Ok(delivered.finalize().into())
 }
 
-fn sha256_file(p: &std::path::Path) -> [u8; 32] {
-    let mut f = File::open(p).unwrap();
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            return h.finalize().into();
-        }
-        h.update(&buf[..n]);
-    }
-}
-
 /// Puts one message of `size` bytes on a fresh Dovecot, fetches it over pop3s and returns
 /// mailpull's peak RSS and peak anonymous memory in KiB (see the module doc), after checking
 /// the delivery.
@@ -167,9 +98,14 @@ fn peak_rss_fetching(size: usize) -> Option<(i64, i64)> {
         .arg(d.ca_file())
         .stdout(Stdio::null())
         .stderr(File::create(&errf).unwrap());
-    let parent_before = self_hwm_kib();
+    // This process's own peak (`VmHWM`), which a spawned child's `ru_maxrss` can inherit.
+    let parent_before = status_kib("/proc/self/status", "VmHWM").unwrap_or(0);
     let child = cmd.spawn().expect("spawn mailpull");
-    let (code, maxrss_kib, anon_kib) = wait4_with_limit(child.id(), Duration::from_secs(300));
+    let Peak {
+        code,
+        rss_kib: maxrss_kib,
+        anon_kib,
+    } = wait_sampling(child.id(), Duration::from_secs(300));
     // The child is reaped; std must not wait for it again.
     std::mem::forget(child);
     let stderr = std::fs::read_to_string(&errf).unwrap_or_default();

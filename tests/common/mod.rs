@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dovecot;
+pub mod measure;
 pub mod run;
 pub mod scripted;
 pub mod scripted_imap;
