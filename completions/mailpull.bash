@@ -31,6 +31,9 @@ _mailpull() {
             mailpull,help)
                 cmd="mailpull__subcmd__help"
                 ;;
+            mailpull,list)
+                cmd="mailpull__subcmd__list"
+                ;;
             mailpull__subcmd__config,check)
                 cmd="mailpull__subcmd__config__subcmd__check"
                 ;;
@@ -58,6 +61,9 @@ _mailpull() {
             mailpull__subcmd__help,help)
                 cmd="mailpull__subcmd__help__subcmd__help"
                 ;;
+            mailpull__subcmd__help,list)
+                cmd="mailpull__subcmd__help__subcmd__list"
+                ;;
             mailpull__subcmd__help__subcmd__config,check)
                 cmd="mailpull__subcmd__help__subcmd__config__subcmd__check"
                 ;;
@@ -68,7 +74,7 @@ _mailpull() {
 
     case "${cmd}" in
         mailpull)
-            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check accounts config help"
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check list accounts config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -256,7 +262,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__fetch)
-            opts="-k -j -v -q -h -V --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --jobs --json --lock-wait --verbose --quiet --config --ledger --help --version"
+            opts="-k -j -v -q -h -V --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --jobs --json --lock-wait --filter --pick --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -326,6 +332,10 @@ _mailpull() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --filter)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -342,7 +352,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help)
-            opts="fetch check accounts config help"
+            opts="fetch check list accounts config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -432,6 +442,70 @@ _mailpull() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__list)
+            opts="-v -q -h -V --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --new --json --lock-wait --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --folder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --tls-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand --version 'Print version'
             cand fetch 'Download new messages and deliver them'
             cand check 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+            cand list 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
             cand accounts 'List the configured accounts and where their mail goes'
             cand config 'Inspect the configuration file'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -51,6 +52,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand -j 'Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts]'
             cand --jobs 'Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts]'
             cand --lock-wait 'Seconds to wait for another mailpull that is fetching the same account'
+            cand --filter 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. '''' turns a configured filter off'
             cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
             cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
             cand --insecure-no-tls 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
@@ -60,6 +62,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand --no-keep 'Delete messages from the server once delivered [default for POP3]'
             cand --mark-seen 'IMAP: set \\Seen on the messages fetched (otherwise their flags are left alone)'
             cand --json 'Print a JSON summary on stdout (and nothing else on stdout)'
+            cand --pick 'Choose on the terminal which new messages to download; the others stay on the server and stay new. Accounts are then fetched one at a time'
             cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
             cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
             cand -q 'Print nothing but errors (no progress bar, no summary)'
@@ -83,6 +86,28 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
             cand --insecure-no-tls 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
             cand --json 'Print a JSON summary on stdout'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;list'= {
+            cand --password-command 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)'
+            cand --folder 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]'
+            cand --auth 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]'
+            cand --tls-ca-file 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)'
+            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name'
+            cand --timeout 'Seconds to wait for the connection and for each server reply [default: 60]'
+            cand --lock-wait 'Seconds to wait for another mailpull that is fetching the same account'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --insecure-no-tls 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+            cand --new 'Show only messages not fetched yet'
+            cand --json 'Print a JSON array of messages on stdout instead of the table'
             cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
             cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
             cand -q 'Print nothing but errors (no progress bar, no summary)'
@@ -141,6 +166,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;help'= {
             cand fetch 'Download new messages and deliver them'
             cand check 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+            cand list 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
             cand accounts 'List the configured accounts and where their mail goes'
             cand config 'Inspect the configuration file'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -148,6 +174,8 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;help;fetch'= {
         }
         &'mailpull;help;check'= {
+        }
+        &'mailpull;help;list'= {
         }
         &'mailpull;help;accounts'= {
         }

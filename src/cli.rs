@@ -83,6 +83,8 @@ Examples:
   mailpull fetch                     # every account in the configuration file
   mailpull fetch work --keep --password-command 'pass show mail/work'
   mailpull check work && echo 'new mail'
+  mailpull list --new work           # what would be fetched, headers only
+  mailpull fetch --pick work         # choose on the terminal
   mailpull fetch --json work lists
   */10 * * * * mailpull fetch        # crontab: silent unless something fails";
 
@@ -92,6 +94,9 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Count new messages without downloading them (exit 0: new mail, 1: none).
     Check(CheckArgs),
+    /// Show what is on the server (date, sender, subject, size, new or fetched) from the
+    /// headers alone, without downloading or changing anything.
+    List(ListArgs),
     /// List the configured accounts and where their mail goes.
     Accounts,
     /// Inspect the configuration file.
@@ -178,6 +183,43 @@ pub struct FetchArgs {
     #[arg(long, conflicts_with = "stdout")]
     pub json: bool,
 
+    /// Seconds to wait for another mailpull that is fetching the same account.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub lock_wait: u64,
+    /// Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit
+    /// 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the
+    /// server; anything else is an error that leaves it alone. '' turns a configured filter off.
+    #[arg(long, value_name = "CMD")]
+    pub filter: Option<String>,
+    /// Choose on the terminal which new messages to download; the others stay on the server
+    /// and stay new. Accounts are then fetched one at a time.
+    #[arg(long, conflicts_with = "json")]
+    pub pick: bool,
+}
+
+/// Arguments of `mailpull list`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Columns: the message's number (POP3) or UID (IMAP), NEW or FETCHED (in the ledger), date, \
+sender, subject and size. Long fields are cut to the terminal's width; when stdout is not a \
+terminal, lines are not cut. Headers are read with TOP (POP3) or BODY.PEEK[HEADER] (IMAP): \
+nothing is downloaded, marked or deleted.
+
+Examples:
+  mailpull list work
+  mailpull list --new --json imaps://alice@mail.example.org | jq -r '.[].subject'")]
+pub struct ListArgs {
+    /// Accounts (names from the configuration) or server URLs; without any, every account.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Show only messages not fetched yet.
+    #[arg(long)]
+    pub new: bool,
+    /// Print a JSON array of messages on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
     /// Seconds to wait for another mailpull that is fetching the same account.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub lock_wait: u64,

@@ -158,7 +158,17 @@ pub struct Account {
     pub delete_larger_than: Option<u64>,
     /// Download at most this many new messages per run.
     pub max_messages: Option<usize>,
+    /// A command deciding from each new message's headers whether to fetch it.
+    pub filter: Option<Filter>,
     pub target: Target,
+}
+
+/// The `filter` command: run with `sh -c`, the headers of a new message on its stdin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Filter {
+    pub command: String,
+    /// How long it may take per message before it counts as failed.
+    pub timeout: Duration,
 }
 
 impl Account {
@@ -193,6 +203,8 @@ pub struct Options {
     pub jobs: usize,
     /// JSON summary on stdout.
     pub json: bool,
+    /// `fetch --pick`: ask on the terminal which new messages to download.
+    pub pick: bool,
 }
 
 /// The parsed pieces of a server URL.
@@ -477,6 +489,9 @@ pub struct AccountFile {
     pub max_messages: Option<usize>,
     pub deliver: Option<DeliverValue>,
     pub mda_timeout: Option<DurationValue>,
+    /// Command run on the headers of each new message: exit 0 fetch, 1 delete, 2 leave.
+    pub filter: Option<String>,
+    pub filter_timeout: Option<DurationValue>,
     /// IMAP folders or LIST patterns.
     pub folders: Option<Vec<String>>,
     /// IMAP: set \Seen on fetched messages.
@@ -502,6 +517,8 @@ impl AccountFile {
             max_messages: self.max_messages.or(d.max_messages),
             deliver: self.deliver.or_else(|| d.deliver.clone()),
             mda_timeout: self.mda_timeout.or(d.mda_timeout),
+            filter: self.filter.or_else(|| d.filter.clone()),
+            filter_timeout: self.filter_timeout.or(d.filter_timeout),
             folders: self.folders.or_else(|| d.folders.clone()),
             mark_seen: self.mark_seen.or(d.mark_seen),
         }
@@ -638,6 +655,8 @@ pub struct Overrides<'a> {
     pub max_messages: Option<usize>,
     pub mda_timeout: Option<u64>,
     pub mark_seen: bool,
+    /// `--filter CMD` (an empty command turns a configured filter off).
+    pub filter: Option<&'a str>,
 }
 
 /// Resolves command-line targets (account names or URLs; none = every account) into accounts.
@@ -913,6 +932,25 @@ fn build(
         "delete-larger-than",
         acc.delete_larger_than,
     )?;
+    let filter = match (ov.filter, acc.filter.as_deref()) {
+        // `--filter ''` turns a configured filter off for this run.
+        (Some(""), _) | (None, None) => None,
+        (Some(c), _) | (None, Some(c)) if c.trim().is_empty() => {
+            return Err(ConfigError::Invalid(where_("filter is empty")))
+        }
+        (Some(c), _) | (None, Some(c)) => Some(Filter {
+            command: c.to_string(),
+            timeout: match acc.filter_timeout.map(|d| d.0) {
+                Some(t) if t.is_zero() => {
+                    return Err(ConfigError::Invalid(where_(
+                        "filter_timeout must be more than 0 seconds",
+                    )))
+                }
+                Some(t) => t,
+                None => Duration::from_secs(60),
+            },
+        }),
+    };
     let max_messages = ov.max_messages.or(acc.max_messages);
     if max_messages == Some(0) {
         return Err(ConfigError::Usage(where_(
@@ -962,6 +1000,7 @@ fn build(
         skip_larger_than,
         delete_larger_than,
         max_messages,
+        filter,
         target,
     })
 }
@@ -994,6 +1033,7 @@ pub fn options(
         lock_wait: Duration::from_secs(lock_wait),
         jobs: jobs.unwrap_or(4),
         json,
+        pick: false,
     })
 }
 

@@ -12,7 +12,9 @@
 //! 2. **List** the server's messages and load the account's ledger rows in one query.
 //! 3. **Plan.** A listed message with a `delivered` row is never downloaded again; in delete
 //!    mode it is deleted straight away (this finishes a session that died before QUIT took
-//!    effect, without a second download). Every other message is new.
+//!    effect, without a second download). Every other message is new. When a [`Select`]or is
+//!    given (a filter command, `--pick`), the headers of the new messages are read (no body)
+//!    and it decides which to download, which to leave, and which to delete unread.
 //! 4. **Reserve.** One transaction writes a `fetching` row with a reserved location for every
 //!    new message, before any download starts. From here on, a kill leaves either nothing at
 //!    the location (→ fetched again next time; nothing was deleted) or a complete message
@@ -44,7 +46,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::deliver::{Deliver, DeliverError, MessageInfo, Recovered};
 use crate::exit::{Classify, Exit};
 use crate::ledger::{Entry, Ledger, LedgerError, MessageKey, NewEntry, State};
-use crate::source::{Listing, RemoteMessage, Sink, SinkError, Source, SourceError};
+use crate::source::{
+    Listing, RemoteMessage, Sink, SinkError, Source, SourceError, HEADER_LIMIT,
+};
 
 /// Close a batch after this many delivered messages…
 pub const BATCH_MESSAGES: usize = 256;
@@ -67,6 +71,9 @@ pub enum EngineError {
     /// server and are tried again next run.
     #[error("{count} message(s) could not be delivered and stay on the server (first: {first})")]
     NotDelivered { count: usize, first: String },
+    /// The filter failed for some messages; they were left on the server untouched.
+    #[error("the filter failed for {count} message(s); they were left on the server (first: {first})")]
+    FilterFailed { count: usize, first: String },
     /// The server refused to hand out some messages; they stay on the server.
     #[error("the server refused to send {count} message(s); they were left on the server (first: message {first}: {reply})")]
     Refused {
@@ -83,7 +90,7 @@ impl Classify for EngineError {
             EngineError::Deliver(e) => e.exit(),
             EngineError::Ledger(e) => e.exit(),
             EngineError::Busy(_) => Exit::TempFail,
-            EngineError::NotDelivered { .. } => Exit::IoErr,
+            EngineError::NotDelivered { .. } | EngineError::FilterFailed { .. } => Exit::IoErr,
             EngineError::Refused { .. } => Exit::Protocol,
         }
     }
@@ -111,6 +118,37 @@ impl Progress for NoProgress {
     fn finish(&mut self) {}
 }
 
+/// How many messages' headers are read at a time for a [`Select`]or or [`list`].
+pub const HEADER_BATCH: usize = 256;
+
+/// A new message offered to a [`Select`]or.
+pub struct Candidate<'a> {
+    pub message: &'a RemoteMessage,
+    /// Its header block (local line ends), when the server sent it.
+    pub header: Option<&'a [u8]>,
+}
+
+/// What to do with a new message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Download it.
+    Fetch,
+    /// Delete it on the server without downloading it (honoured in delete mode only; in
+    /// keep mode the message is left).
+    Delete,
+    /// Leave it on the server; it stays new.
+    Leave,
+    /// Leave it on the server and report this failure (the filter could not decide).
+    Fail(String),
+}
+
+/// Decides from their headers which new messages to download: a filter command, the
+/// `--pick` prompt. The engine asks in batches of at most [`HEADER_BATCH`] messages.
+pub trait Select {
+    /// One choice for each candidate, in order.
+    fn select(&mut self, mailbox: &str, candidates: &[Candidate<'_>]) -> Vec<Choice>;
+}
+
 /// What a fetch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
@@ -128,6 +166,8 @@ pub struct Summary {
     pub skipped: usize,
     /// New messages left for a later run by `max_messages`.
     pub deferred: usize,
+    /// New messages left on the server by the filter or `--pick` (they stay new).
+    pub left: usize,
     /// Messages delivered before an interruption and found again at recovery.
     pub recovered: usize,
 }
@@ -331,7 +371,50 @@ pub fn check(
     Ok(summary)
 }
 
+/// A message as [`list`] reports it.
+pub struct Listed<'a> {
+    pub mailbox: &'a str,
+    pub message: &'a RemoteMessage,
+    /// Its header block (local line ends), when the server sent it.
+    pub header: Option<&'a [u8]>,
+    /// The ledger knows it as delivered: `fetch` will not download it again.
+    pub fetched: bool,
+}
+
+/// Reads the header block of every message on the server (no body; nothing is changed,
+/// mailboxes are opened read-only) and hands each to `each`, mailbox by mailbox in server
+/// order, [`HEADER_BATCH`] messages at a time; then ends the session.
+pub fn list(
+    source: &mut dyn Source,
+    ledger: &Ledger,
+    account: i64,
+    each: &mut dyn FnMut(Listed<'_>),
+) -> Result<(), EngineError> {
+    for mailbox in source.mailboxes()? {
+        let listing = source.open(&mailbox, false)?;
+        let known = known(source, ledger, account, &mailbox, &listing)?;
+        for chunk in listing.messages.chunks(HEADER_BATCH) {
+            let headers = source.headers(chunk)?;
+            for (message, header) in chunk.iter().zip(&headers) {
+                each(Listed {
+                    mailbox: &mailbox,
+                    message,
+                    header: header.as_deref(),
+                    fetched: known
+                        .current
+                        .get(&message.uid)
+                        .is_some_and(|e| e.state == State::Delivered),
+                });
+            }
+        }
+        source.close(&[])?;
+    }
+    source.finish()?;
+    Ok(())
+}
+
 /// Steps 2–8 over a logged-in `source`, for every mailbox it offers. Call [`recover`] first.
+/// `select`, when given, decides from the headers which new messages to download.
 pub fn fetch(
     source: &mut dyn Source,
     ledger: &mut Ledger,
@@ -339,6 +422,7 @@ pub fn fetch(
     target: &mut dyn Deliver,
     settings: FetchSettings,
     progress: &mut dyn Progress,
+    select: Option<&mut dyn Select>,
 ) -> Outcome {
     let mut summary = Summary::default();
     let error = run(
@@ -348,6 +432,7 @@ pub fn fetch(
         target,
         settings,
         progress,
+        select,
         &mut summary,
     )
     .err();
@@ -367,6 +452,7 @@ struct Pending {
     planned: usize,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     source: &mut dyn Source,
     ledger: &mut Ledger,
@@ -374,6 +460,7 @@ fn run(
     target: &mut dyn Deliver,
     settings: FetchSettings,
     progress: &mut dyn Progress,
+    mut select: Option<&mut dyn Select>,
     summary: &mut Summary,
 ) -> Result<(), EngineError> {
     let mut pending = Pending::default();
@@ -391,6 +478,7 @@ fn run(
             progress,
             summary,
             &mut pending,
+            select.as_deref_mut(),
         )?;
         if let Some(e) = result {
             let stop = matches!(e, EngineError::Deliver(_) | EngineError::Ledger(_));
@@ -453,6 +541,7 @@ fn fetch_mailbox(
     progress: &mut dyn Progress,
     summary: &mut Summary,
     pending: &mut Pending,
+    select: Option<&mut (dyn Select + '_)>,
 ) -> Result<Option<EngineError>, EngineError> {
     // 2. List.
     let write =
@@ -471,6 +560,7 @@ fn fetch_mailbox(
 
     // 3. Plan.
     let mut delete_now = Vec::new();
+    let mut candidates = Vec::new();
     let mut retrieve = Vec::new();
     let now_secs = now();
     for m in listing.messages.iter() {
@@ -495,13 +585,69 @@ fn fetch_mailbox(
                 delete_now.push(m.clone());
             }
             _ if settings.skip_larger_than.is_some_and(|l| m.size > l) => summary.skipped += 1,
-            _ if settings.max_messages.is_some_and(|n| pending.planned >= n) => {
-                summary.deferred += 1
+            _ => candidates.push(m.clone()),
+        }
+    }
+
+    // 3b. Let the selector decide from the headers, then cap at `max_messages`.
+    let mut filter_failures: Vec<String> = Vec::new();
+    let cap_reached =
+        |planned: usize| settings.max_messages.is_some_and(|n| planned >= n);
+    let chosen = match select {
+        None => candidates,
+        Some(select) => {
+            let mut chosen = Vec::new();
+            let mut offered = 0;
+            for chunk in candidates.chunks(HEADER_BATCH) {
+                if cap_reached(pending.planned + chosen.len()) {
+                    break;
+                }
+                offered += chunk.len();
+                let headers = source.headers(chunk)?;
+                let offer: Vec<Candidate<'_>> = chunk
+                    .iter()
+                    .zip(&headers)
+                    .map(|(message, header)| Candidate {
+                        message,
+                        header: header.as_deref(),
+                    })
+                    .collect();
+                let choices = select.select(mailbox, &offer);
+                let undecided = std::iter::repeat(Choice::Fail("no decision".into()));
+                for (m, choice) in chunk.iter().zip(choices.into_iter().chain(undecided)) {
+                    match choice {
+                        Choice::Fetch => chosen.push(m.clone()),
+                        Choice::Delete if !settings.keep => {
+                            pending.unread.insert(key(&m.uid));
+                            delete_now.push(m.clone());
+                        }
+                        Choice::Delete => {
+                            log::warn!(
+                                "message {}: the filter asked to delete it, but the account \
+                                 keeps mail on the server; it was left there",
+                                m.uid
+                            );
+                            summary.left += 1;
+                        }
+                        Choice::Leave => summary.left += 1,
+                        Choice::Fail(e) => {
+                            log::error!("message {}: {e}; it was left on the server", m.uid);
+                            filter_failures.push(format!("message {}: {e}", m.uid));
+                        }
+                    }
+                }
             }
-            _ => {
-                pending.planned += 1;
-                retrieve.push(m.clone())
-            }
+            // Candidates not offered because the cap was reached wait for a later run.
+            summary.deferred += candidates.len() - offered;
+            chosen
+        }
+    };
+    for m in chosen {
+        if cap_reached(pending.planned) {
+            summary.deferred += 1;
+        } else {
+            pending.planned += 1;
+            retrieve.push(m);
         }
     }
     log::debug!(
@@ -611,6 +757,12 @@ fn fetch_mailbox(
             first: first.clone(),
         }));
     }
+    if let Some(first) = filter_failures.first() {
+        return Ok(Some(EngineError::FilterFailed {
+            count: filter_failures.len(),
+            first: first.clone(),
+        }));
+    }
     if let Some((m, reply)) = report.refused.first() {
         return Ok(Some(EngineError::Refused {
             count: report.refused.len(),
@@ -697,9 +849,6 @@ struct Counted<'a> {
     header: Vec<u8>,
     header_done: bool,
 }
-
-/// The most header bytes kept to find the Message-ID.
-const HEADER_LIMIT: usize = 64 * 1024;
 
 impl Read for Counted<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

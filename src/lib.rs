@@ -10,6 +10,7 @@
 //! - [`exit`] maps every failure to a sysexits status.
 
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod deliver;
 pub mod docs;
@@ -19,6 +20,7 @@ pub mod imap;
 pub mod ledger;
 pub mod pop3;
 pub mod run;
+pub mod select;
 pub mod source;
 pub mod tls;
 pub mod ui;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{CheckArgs, Cli, Command as CliCommand, ConfigCommand, FetchArgs};
+use crate::cli::{CheckArgs, Cli, Command as CliCommand, ConfigCommand, FetchArgs, ListArgs};
 use crate::config::{
     self, Account, Auth, ConfigError, Options, Overrides, PasswordSource, Protocol, Security,
     Target, Verbosity,
@@ -27,13 +27,16 @@ use crate::deliver::mbox::Mbox;
 use crate::deliver::mda::Mda;
 use crate::deliver::stdout::Stdout;
 use crate::deliver::{Deliver, DeliverError};
-use crate::engine::{self, CheckSummary, EngineError, FetchSettings, Summary};
+use crate::engine::{self, CheckSummary, EngineError, FetchSettings, Select, Summary};
 use crate::exit::{exit_for, Exit};
 use crate::imap::source::ImapSource;
 use crate::imap::{AuthMethod as ImapAuth, Session as ImapSession};
 use crate::ledger::{AccountKey, Ledger};
 use crate::pop3::session::AuthMethod as Pop3Auth;
 use crate::pop3::Session as Pop3Session;
+use crate::select::filter::FilterCommand;
+use crate::select::pick::Picker;
+use crate::select::Chain;
 use crate::source::{Source, SourceError};
 use crate::tls::{self, Conn, Tls};
 use crate::ui;
@@ -50,6 +53,7 @@ pub fn main(cli: Cli) -> Exit {
     let result = match &cli.command {
         CliCommand::Fetch(args) => cmd_fetch(&cli, args),
         CliCommand::Check(args) => cmd_check(&cli, args),
+        CliCommand::List(args) => cmd_list(&cli, args),
         CliCommand::Accounts => cmd_accounts(&cli),
         CliCommand::Config(ConfigCommand::Check) => cmd_config_check(&cli),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
@@ -153,9 +157,11 @@ fn password_for(
     passwords: &[Result<String, ConfigError>],
     i: usize,
     account: &Account,
-) -> Result<String, AccountResult> {
+) -> Result<String, Box<AccountResult>> {
     passwords[i].clone().map_err(|e| {
-        AccountResult::failed(anyhow::Error::new(e).context(format!("account {}", account.label)))
+        Box::new(AccountResult::failed(
+            anyhow::Error::new(e).context(format!("account {}", account.label)),
+        ))
     })
 }
 
@@ -183,6 +189,7 @@ fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
         max_messages: args.max_messages,
         mda_timeout: args.mda_timeout,
         mark_seen: args.mark_seen,
+        filter: args.filter.as_deref(),
     };
     let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
     let mut opts = config::options(
@@ -203,12 +210,30 @@ fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
         // One account at a time, so that messages on stdout never interleave.
         opts.jobs = 1;
     }
+    if args.pick {
+        let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        if !terminal {
+            return Err(ConfigError::Usage(
+                "--pick asks on the terminal, but stdin or stderr is not one; use a filter \
+                 (--filter) to choose messages without a terminal"
+                    .into(),
+            )
+            .into());
+        }
+        // One prompt at a time, with no other account's progress bar drawing over it.
+        opts.pick = true;
+        opts.jobs = 1;
+    }
     let passwords = passwords(&accounts);
-    let multi = ui::multi_progress(opts.verbosity, accounts.len());
+    let multi = if opts.pick {
+        None
+    } else {
+        ui::multi_progress(opts.verbosity, accounts.len())
+    };
     let results = run_accounts(&accounts, opts.jobs, |i, account| {
         let password = match password_for(&passwords, i, account) {
             Ok(p) => p,
-            Err(failed) => return failed,
+            Err(failed) => return *failed,
         };
         let (summary, result) = fetch_account(account, &opts, &password, multi.as_ref());
         match result {
@@ -260,7 +285,7 @@ fn cmd_check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
     let results = run_accounts(&accounts, opts.jobs, |i, account| {
         let password = match password_for(&passwords, i, account) {
             Ok(p) => p,
-            Err(failed) => return failed,
+            Err(failed) => return *failed,
         };
         match check_account(account, &opts, &password) {
             Ok(c) => AccountResult {
@@ -506,6 +531,7 @@ fn fetch_inner(
         delete_larger_than: account.delete_larger_than,
         max_messages: account.max_messages,
     };
+    let mut select = selector(account, opts);
     let outcome = engine::fetch(
         session.as_mut(),
         &mut ledger,
@@ -513,6 +539,7 @@ fn fetch_inner(
         target.as_mut(),
         settings,
         &mut bar,
+        select.as_mut().map(|s| s as &mut dyn Select),
     );
     let mut summary = outcome.summary;
     summary.recovered = recovered;
@@ -520,6 +547,84 @@ fn fetch_inner(
     match outcome.error {
         None => Ok(()),
         Some(e) => Err(e.into()),
+    }
+}
+
+/// The account's filter and `--pick`, in that order; `None` when neither applies.
+fn selector(account: &Account, opts: &Options) -> Option<Chain> {
+    let mut chain: Vec<Box<dyn Select>> = Vec::new();
+    if let Some(f) = &account.filter {
+        chain.push(Box::new(FilterCommand::new(
+            f.command.clone(),
+            f.timeout,
+            account.label.clone(),
+        )));
+    }
+    if opts.pick {
+        chain.push(Box::new(Picker::new(account.label.clone())));
+    }
+    (!chain.is_empty()).then_some(Chain(chain))
+}
+
+fn cmd_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
+    let file = config::load(cli.config.as_deref())?;
+    let ov = Overrides {
+        server: Some(&args.server),
+        ..Default::default()
+    };
+    let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
+    let opts = config::options(
+        cli.verbose,
+        cli.quiet,
+        cli.ledger.as_deref(),
+        args.lock_wait,
+        Some(1),
+        args.json,
+    )?;
+    let passwords = passwords(&accounts);
+    let mut out = ui::ListOutput::new(args.json, args.new);
+    let mut exit = Exit::Ok;
+    // One account after the other, so that the output keeps the accounts' order.
+    for (i, account) in accounts.iter().enumerate() {
+        let result = password_for(&passwords, i, account)
+            .map_err(|failed| failed.error.unwrap_or_else(|| anyhow::anyhow!("no password")))
+            .and_then(|password| {
+                list_account(account, &opts, &password, &mut out)
+                    .with_context(|| format!("account {}", account.label))
+            });
+        if let Err(e) = result {
+            report_error(&e);
+            exit = exit.max(exit_for(&e));
+        }
+    }
+    out.finish()
+        .context("cannot write the list to stdout")?;
+    Ok(exit)
+}
+
+/// Lists one account's messages into `out`.
+fn list_account(
+    account: &Account,
+    opts: &Options,
+    password: &str,
+    out: &mut ui::ListOutput,
+) -> anyhow::Result<()> {
+    let tls = tls_for(account)?;
+    let key = account.key();
+    // Like check: never log in while a fetch holds the maildrop (IN-USE).
+    let _lock = lock_account(&opts.ledger, &key, opts.lock_wait)?;
+    let mut ledger = Ledger::open(&opts.ledger)?;
+    let account_id = ledger.account_id(&key)?;
+    let mut session = connect(account, tls.as_ref(), password)?;
+    let mut write_error = None;
+    engine::list(session.as_mut(), &ledger, account_id, &mut |listed| {
+        if write_error.is_none() {
+            write_error = out.message(&account.label, &listed).err();
+        }
+    })?;
+    match write_error {
+        Some(e) => Err(anyhow::Error::new(e).context("cannot write the list to stdout")),
+        None => Ok(()),
     }
 }
 

@@ -19,6 +19,10 @@ use std::io::{self, Read};
 
 use crate::exit::{Classify, Exit};
 
+/// The most bytes of a message's header block that mailpull reads or keeps: enough for any
+/// real header block; a longer one is cut here.
+pub const HEADER_LIMIT: usize = 64 * 1024;
+
 /// A message as listed by the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RemoteMessage {
@@ -120,6 +124,11 @@ pub trait Source {
     fn message_ids(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<String>>, SourceError> {
         Ok(vec![None; msgs.len()])
     }
+
+    /// The header block of each message (up to [`HEADER_LIMIT`] bytes, no body), in the order
+    /// of `msgs`; `None` where the server would not send it. Used by `list`, filters and
+    /// `--pick`. Callers ask for a few hundred messages at a time.
+    fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError>;
 
     /// Deletes `delete_now` (already delivered earlier), then streams `retrieve` to `sink`,
     /// deleting what the sink releases. See the module documentation.

@@ -4,13 +4,14 @@
 //! shows messages and bytes; on a pipe or in cron nothing is printed but errors (and, with
 //! `-v`, the protocol log).
 
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 
 use indicatif::{DecimalBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::config::{Account, Verbosity};
-use crate::engine::{CheckSummary, Progress, Summary};
+use crate::engine::{CheckSummary, Listed, Progress, Summary};
+use crate::select::{fit, HeaderSummary};
 use crate::exit::Exit;
 use crate::run::JsonIn;
 
@@ -136,7 +137,7 @@ pub fn summary_line(s: &Summary, label: &str) -> String {
     }
     if s.deleted_unread > 0 {
         parts.push(format!(
-            "{} of them too large and not downloaded",
+            "{} of them not downloaded (too large or filtered)",
             s.deleted_unread
         ));
     }
@@ -148,6 +149,9 @@ pub fn summary_line(s: &Summary, label: &str) -> String {
             "{} left for the next run (max_messages)",
             s.deferred
         ));
+    }
+    if s.left > 0 {
+        parts.push(format!("{} left on the server by the filter or --pick", s.left));
     }
     if s.recovered > 0 {
         parts.push(format!("{} recovered from an interrupted run", s.recovered));
@@ -206,6 +210,7 @@ pub fn json_report<'a>(
             entry["deleted_unread"] = json!(s.deleted_unread);
             entry["skipped"] = json!(s.skipped);
             entry["deferred"] = json!(s.deferred);
+            entry["left"] = json!(s.left);
             entry["recovered"] = json!(s.recovered);
             entry["on_server"] = json!(s.listed);
         }
@@ -228,4 +233,112 @@ pub fn json_report<'a>(
         "totals": totals,
         "exit_code": exit.code(),
     })
+}
+
+/// The output of `mailpull list` on stdout: a table (cut to the terminal's width when stdout
+/// is one) or, with `--json`, one JSON array of messages written at the end.
+pub struct ListOutput {
+    json: bool,
+    only_new: bool,
+    rows: Vec<serde_json::Value>,
+    /// The account and mailbox of the last table line.
+    place: Option<(String, String)>,
+    /// The terminal's width, when stdout is a terminal.
+    width: Option<usize>,
+    out: io::BufWriter<io::Stdout>,
+    /// The reader went away (`mailpull list | head`): stop writing, quietly.
+    closed: bool,
+}
+
+impl ListOutput {
+    pub fn new(json: bool, only_new: bool) -> ListOutput {
+        let stdout = io::stdout();
+        let width = stdout
+            .is_terminal()
+            .then(|| dialoguer::console::Term::stdout().size().1 as usize);
+        ListOutput {
+            json,
+            only_new,
+            rows: Vec::new(),
+            place: None,
+            width,
+            out: io::BufWriter::new(stdout),
+            closed: false,
+        }
+    }
+
+    /// Adds one message.
+    pub fn message(&mut self, account: &str, l: &Listed<'_>) -> io::Result<()> {
+        if self.closed || (self.only_new && l.fetched) {
+            return Ok(());
+        }
+        let s = l.header.map(HeaderSummary::parse).unwrap_or_default();
+        if self.json {
+            self.rows.push(json!({
+                "account": account,
+                "folder": l.mailbox,
+                "number": l.message.number,
+                "uid": l.message.uid,
+                "size": l.message.size,
+                "fetched": l.fetched,
+                "date": s.date_rfc3339,
+                "from": s.from,
+                "subject": s.subject,
+            }));
+            return Ok(());
+        }
+        let r = self.line(account, l, &s);
+        self.check(r)
+    }
+
+    fn line(&mut self, account: &str, l: &Listed<'_>, s: &HeaderSummary) -> io::Result<()> {
+        let place = (account.to_string(), l.mailbox.to_string());
+        if self.place.as_ref() != Some(&place) {
+            if self.place.is_some() {
+                writeln!(self.out)?;
+            }
+            match l.mailbox {
+                "" => writeln!(self.out, "{account}")?,
+                m => writeln!(self.out, "{account} {m}")?,
+            }
+            self.place = Some(place);
+        }
+        let state = if l.fetched { "fetched" } else { "new" };
+        let size = indicatif::BinaryBytes(l.message.size).to_string();
+        let (from, subject) = match self.width {
+            Some(w) => {
+                let room = w.saturating_sub(8 + 9 + 18 + 26 + 11).max(10);
+                (fit(&s.from, 24), fit(&s.subject, room))
+            }
+            None => (s.from.clone(), s.subject.clone()),
+        };
+        writeln!(
+            self.out,
+            "{:>6}  {state:<7}  {:<16}  {from:<24}  {subject}  ({size})",
+            l.message.number, s.date,
+        )
+    }
+
+    /// Turns a closed pipe into a quiet stop.
+    fn check(&mut self, r: io::Result<()>) -> io::Result<()> {
+        match r {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// Writes the JSON array (with `--json`) and flushes.
+    pub fn finish(mut self) -> io::Result<()> {
+        let r = (|| {
+            if self.json && !self.closed {
+                serde_json::to_writer_pretty(&mut self.out, &self.rows)?;
+                writeln!(self.out)?;
+            }
+            self.out.flush()
+        })();
+        self.check(r)
+    }
 }

@@ -55,21 +55,14 @@
 //! to the instant between the MDA's exit and one ledger write.
 
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::mbox::{CopyError, Spool};
+use crate::command::{self, Finished};
 use super::{Deliver, DeliverError, MessageInfo, Recovered};
-
-/// How much of the command's standard error is kept for the error message.
-const STDERR_TAIL: usize = 4096;
-/// After the command exits, how long to wait for its pipes to be done with.
-const PIPE_GRACE: Duration = Duration::from_secs(1);
 
 /// Per-process counter making tokens unique.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -129,87 +122,20 @@ impl Mda {
         let size = spool.len();
         let sender = spool.sender().unwrap_or_default();
         let command = expand(&self.command, &sender, self.local_user.as_bytes());
-        let mut input = spool.into_reader()?;
-        let mut child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(OsString::from_vec(command))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot run /bin/sh: {e}")))?;
-        let pgid = child.id() as libc::pid_t;
-        let kill_group = || {
-            // SAFETY: sends a signal; a negative pid names the process group we created.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        };
-
-        let mut stdin = child.stdin.take().expect("piped");
-        let (in_tx, in_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut written: u64 = 0;
-            let result = loop {
-                let n = match input.read(&mut buf) {
-                    Ok(0) => break Ok(()),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => break Err(CopyError::Read(e)),
-                };
-                if let Err(e) = stdin.write_all(&buf[..n]) {
-                    break Err(CopyError::Write(e));
-                }
-                written += n as u64;
-            };
-            drop(stdin);
-            let _ = in_tx.send((result, written));
-        });
-        let mut stderr = child.stderr.take().expect("piped");
-        let (err_tx, err_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = err_tx.send(read_tail(&mut stderr, STDERR_TAIL));
-        });
-
-        let deadline = Instant::now() + self.timeout;
-        let mut pause = Duration::from_millis(1);
-        let status: Option<ExitStatus> = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) => {}
-                Err(e) => {
-                    kill_group();
-                    let _ = child.wait();
-                    return Err(e);
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                kill_group();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(pause.min(deadline - now));
-            pause = (pause * 2).min(Duration::from_millis(50));
-        };
-
-        let fed = match in_rx.recv_timeout(PIPE_GRACE) {
-            Ok(fed) => Some(fed),
-            Err(_) => {
-                // Something left behind still holds its input open without reading.
-                kill_group();
-                None
-            }
-        };
-        let stderr = err_rx.recv_timeout(PIPE_GRACE).unwrap_or_default();
+        let input = spool.into_reader()?;
+        let Finished {
+            status,
+            fed,
+            stderr,
+        } = command::run(OsString::from_vec(command), input, &[], self.timeout)?;
         let stderr = if stderr.is_empty() {
             String::new()
         } else {
             format!("; stderr: {stderr}")
         };
         let what = match status {
-            None => format!("timed out after {}", seconds(self.timeout)),
-            Some(status) if !status.success() => describe_status(status),
+            None => format!("timed out after {}", command::seconds(self.timeout)),
+            Some(status) if !status.success() => command::describe_status(status),
             Some(_) => match fed {
                 Some((Ok(()), _)) => return Ok(Ok(())),
                 Some((Err(CopyError::Read(e)), _)) => return Err(e),
@@ -231,69 +157,6 @@ impl Mda {
             },
         };
         Ok(Err(format!("command `{}` {what}{stderr}", self.command)))
-    }
-}
-
-/// A duration for messages: `30 s`, `1.5 s`.
-fn seconds(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} s", d.as_secs_f64())
-    }
-}
-
-fn describe_status(status: ExitStatus) -> String {
-    if let Some(code) = status.code() {
-        return format!("exited with status {code}");
-    }
-    if let Some(sig) = status.signal() {
-        let name = match sig {
-            libc::SIGHUP => " (SIGHUP)",
-            libc::SIGINT => " (SIGINT)",
-            libc::SIGQUIT => " (SIGQUIT)",
-            libc::SIGABRT => " (SIGABRT)",
-            libc::SIGKILL => " (SIGKILL)",
-            libc::SIGSEGV => " (SIGSEGV)",
-            libc::SIGPIPE => " (SIGPIPE)",
-            libc::SIGTERM => " (SIGTERM)",
-            _ => "",
-        };
-        return format!("killed by signal {sig}{name}");
-    }
-    format!("ended with {status}")
-}
-
-/// Reads `r` to its end, keeping only the last `keep` bytes; returned as trimmed text, with
-/// `…` in front if something was dropped.
-fn read_tail(r: &mut dyn Read, keep: usize) -> String {
-    let mut tail: Vec<u8> = Vec::new();
-    let mut dropped = false;
-    let mut buf = [0u8; 8192];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                tail.extend_from_slice(&buf[..n]);
-                if tail.len() > 2 * keep {
-                    tail.drain(..tail.len() - keep);
-                    dropped = true;
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
-    if tail.len() > keep {
-        tail.drain(..tail.len() - keep);
-        dropped = true;
-    }
-    let text = String::from_utf8_lossy(&tail);
-    let text = text.trim();
-    if dropped {
-        format!("…{text}")
-    } else {
-        text.to_string()
     }
 }
 
@@ -433,7 +296,9 @@ impl Deliver for Mda {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::STDERR_TAIL;
     use std::fs;
+    use std::time::Instant;
     use std::path::Path;
 
     fn info() -> MessageInfo {
@@ -712,23 +577,5 @@ mod tests {
             assert!(seen.insert(a.reserve().unwrap()));
             assert!(seen.insert(b.reserve().unwrap()));
         }
-    }
-
-    #[test]
-    fn status_descriptions() {
-        assert_eq!(seconds(Duration::from_secs(30)), "30 s");
-        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
-        assert_eq!(
-            describe_status(ExitStatus::from_raw(1 << 8)),
-            "exited with status 1"
-        );
-        assert_eq!(
-            describe_status(ExitStatus::from_raw(libc::SIGTERM)),
-            "killed by signal 15 (SIGTERM)"
-        );
-        let mut long = io::repeat(b'e').take(10_000);
-        let tail = read_tail(&mut long, 100);
-        assert_eq!(tail, format!("…{}", "e".repeat(100)));
-        assert_eq!(read_tail(&mut &b"  short\n"[..], 100), "short");
     }
 }

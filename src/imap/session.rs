@@ -40,7 +40,7 @@ use imap_codec::imap_types::response::{
 };
 
 use super::proto::{self, Arg, Capabilities};
-use crate::source::SourceError;
+use crate::source::{SourceError, HEADER_LIMIT};
 
 /// How to authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,6 +131,9 @@ const FETCH_BYTES_IN_FLIGHT: u64 = 4 << 20;
 const UNKNOWN_SIZE: u64 = 64 * 1024;
 /// Commands in flight at most for STORE and metadata FETCH batches.
 const WINDOW: usize = 16;
+
+/// A header section as fetched: (UID, the section's bytes if the server sent them, size).
+type HeaderSection = (u32, Option<Vec<u8>>, u64);
 
 /// Default classification of a `NO` without a telling response code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1077,20 +1080,50 @@ impl<S: Read + Write> Session<S> {
         &mut self,
         uids: &[u32],
     ) -> Result<Vec<(u32, Option<String>, u64)>, SourceError> {
+        let found =
+            self.fetch_header_section(uids, "HEADER.FIELDS (MESSAGE-ID)", "reading Message-IDs")?;
+        Ok(found
+            .into_iter()
+            .map(|(u, h, s)| (u, h.and_then(|h| proto::message_id_from_header(&h)), s))
+            .collect())
+    }
+
+    /// The header block of each of `uids` (`BODY.PEEK[HEADER]`, RFC 3501 §6.4.5; the `\Seen`
+    /// flag is not set), cut at [`HEADER_LIMIT`] bytes: (uid, header, size) in UID order.
+    /// UIDs the server does not answer for (expunged meanwhile) are missing.
+    pub fn headers(&mut self, uids: &[u32]) -> Result<Vec<(u32, Vec<u8>, u64)>, SourceError> {
+        let found = self.fetch_header_section(uids, "HEADER", "reading message headers")?;
+        Ok(found
+            .into_iter()
+            .map(|(u, h, s)| {
+                let mut h = h.unwrap_or_default();
+                h.truncate(HEADER_LIMIT);
+                (u, h, s)
+            })
+            .collect())
+    }
+
+    /// `UID FETCH set (UID RFC822.SIZE BODY.PEEK[section])`, pipelined: (uid, section data,
+    /// size) in UID order. Also remembers the sizes.
+    fn fetch_header_section(
+        &mut self,
+        uids: &[u32],
+        section: &str,
+        ctx: &str,
+    ) -> Result<Vec<HeaderSection>, SourceError> {
         let cmds: Vec<String> = proto::uid_sets(uids, proto::MAX_SET_LEN)
             .into_iter()
-            .map(|set| {
-                format!("UID FETCH {set} (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
-            })
+            .map(|set| format!("UID FETCH {set} (UID RFC822.SIZE BODY.PEEK[{section}])"))
             .collect();
-        let mut found: std::collections::BTreeMap<u32, (Option<String>, u64)> = Default::default();
-        self.pipeline(&cmds, "reading Message-IDs", &mut |r| {
+        let mut found: std::collections::BTreeMap<u32, (Option<Vec<u8>>, u64)> =
+            Default::default();
+        self.pipeline(&cmds, ctx, &mut |r| {
             if let Response::Data(Data::Fetch { items, .. }) = r {
                 let items = items.as_ref();
                 let Some(uid) = fetch_uid(items) else {
                     return Ok(());
                 };
-                let header = items.iter().find_map(|i| match i {
+                let data = items.iter().find_map(|i| match i {
                     MessageDataItem::BodyExt {
                         section: Some(_),
                         data,
@@ -1101,15 +1134,13 @@ impl<S: Read + Write> Session<S> {
                 let Some(size) = fetch_size(items) else {
                     return Ok(());
                 };
-                let id = header
-                    .and_then(|h| h.into_option())
-                    .and_then(|h| proto::message_id_from_header(&h));
-                found.insert(uid, (id, size));
+                let data = data.and_then(|d| d.into_option()).map(|d| d.into_owned());
+                found.insert(uid, (data, size));
             }
             Ok(())
         })?;
         self.sizes.extend(found.iter().map(|(&u, (_, s))| (u, *s)));
-        Ok(found.into_iter().map(|(u, (id, s))| (u, id, s)).collect())
+        Ok(found.into_iter().map(|(u, (h, s))| (u, h, s)).collect())
     }
 
     /// Waits for changes to the selected mailbox with IDLE (RFC 2177) for at most `timeout`

@@ -39,6 +39,15 @@ impl<S: Read + Write> ImapSource<S> {
     }
 }
 
+/// `data` with every CRLF turned into LF.
+fn crlf_to_lf(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut src = data;
+    // Reading from a slice cannot fail.
+    let _ = CrlfToLf::new(&mut src).read_to_end(&mut out);
+    out
+}
+
 fn uids(msgs: &[RemoteMessage]) -> Vec<u32> {
     msgs.iter().map(|m| m.number).collect()
 }
@@ -95,6 +104,20 @@ impl<S: Read + Write> Source for ImapSource<S> {
         Ok(msgs
             .iter()
             .map(|m| found.get(&m.number).cloned().flatten())
+            .collect())
+    }
+
+    fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
+        let mut found: HashMap<u32, Vec<u8>> = self
+            .session
+            .headers(&uids(msgs))?
+            .into_iter()
+            .map(|(uid, header, _)| (uid, header))
+            .collect();
+        // Local line ends, as the message will be delivered.
+        Ok(msgs
+            .iter()
+            .map(|m| found.remove(&m.number).map(|h| crlf_to_lf(&h)))
             .collect())
     }
 

@@ -15,7 +15,9 @@ use std::collections::VecDeque;
 use std::io::{self, BufReader, Read, Write};
 
 use super::proto::{self, Capabilities, DotReader, Status};
-use crate::source::{Listing, RemoteMessage, Sink, Source, SourceError, TransferReport};
+use crate::source::{
+    Listing, RemoteMessage, Sink, Source, SourceError, TransferReport, HEADER_LIMIT,
+};
 
 /// How to authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -366,6 +368,10 @@ impl<S: Read + Write> Source for Session<S> {
         })
     }
 
+    fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
+        self.top_headers(msgs)
+    }
+
     fn transfer(
         &mut self,
         delete_now: &[RemoteMessage],
@@ -433,6 +439,67 @@ impl<S: Read + Write> Session<S> {
                 size,
                 flagged_deleted: false,
             });
+        }
+        Ok(out)
+    }
+
+    /// The header block of each message (`TOP n 0`, RFC 1939 §7), pipelined when the server
+    /// offers PIPELINING, cut at [`HEADER_LIMIT`] bytes. `None` for a message the server
+    /// refuses; an error when it refuses them all and does not announce TOP (RFC 2449 §6.2).
+    pub fn top_headers(
+        &mut self,
+        msgs: &[RemoteMessage],
+    ) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
+        let window = if self.caps.has("PIPELINING") {
+            MAX_IN_FLIGHT
+        } else {
+            1
+        };
+        let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(msgs.len());
+        let mut sent = 0;
+        let mut refused = None;
+        while out.len() < msgs.len() {
+            while sent < msgs.len() && sent - out.len() < window {
+                self.send(&format!("TOP {} 0", msgs[sent].number));
+                sent += 1;
+            }
+            self.flush("sending TOP")?;
+            let m = &msgs[out.len()];
+            let context = format!("reading the headers of message {}", m.number);
+            let st = self.status(&context)?;
+            if !st.ok {
+                log::debug!("the server refused TOP {}: {}", m.number, st.text);
+                refused.get_or_insert(st.text);
+                out.push(None);
+                continue;
+            }
+            let mut body = DotReader::new(&mut self.conn);
+            let mut header = Vec::new();
+            let read = (&mut body)
+                .take(HEADER_LIMIT as u64)
+                .read_to_end(&mut header);
+            if read.is_ok() && !body.is_done() {
+                // Longer than HEADER_LIMIT (or a server that sent body lines): skip the rest.
+                let _ = body.drain();
+            }
+            if read.is_err() || body.failed() {
+                return Err(SourceError::io(
+                    context,
+                    io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the connection broke in the middle of the headers",
+                    ),
+                ));
+            }
+            out.push(Some(header));
+        }
+        if let Some(text) = refused {
+            if !self.caps.has("TOP") && out.iter().all(Option::is_none) {
+                return Err(SourceError::Unavailable(format!(
+                    "the server does not support TOP ({text}), which reading headers without \
+                     downloading needs (list, filters, --pick)"
+                )));
+            }
         }
         Ok(out)
     }
