@@ -48,7 +48,7 @@ Exit status:
       IMAP BYE or [INUSE] at login, or no secure channel (no STLS/STARTTLS,
       certificate not trusted, pin mismatch).
   74  Local I/O or delivery failure (disk full, Maildir not writable, ledger
-      damaged).
+      damaged, an MDA or a filter failed for a message).
   75  Temporary failure: connection lost or reset, timeout, SYS/TEMP,
       [UNAVAILABLE], another run holds the account. Try again later.
   76  Protocol error: the server answered something the protocol does not

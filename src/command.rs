@@ -186,7 +186,6 @@ fn read_tail(r: &mut dyn Read, keep: usize) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

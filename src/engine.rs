@@ -46,9 +46,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::deliver::{Deliver, DeliverError, MessageInfo, Recovered};
 use crate::exit::{Classify, Exit};
 use crate::ledger::{Entry, Ledger, LedgerError, MessageKey, NewEntry, State};
-use crate::source::{
-    Listing, RemoteMessage, Sink, SinkError, Source, SourceError, HEADER_LIMIT,
-};
+use crate::source::{Listing, RemoteMessage, Sink, SinkError, Source, SourceError, HEADER_LIMIT};
 
 /// Close a batch after this many delivered messages…
 pub const BATCH_MESSAGES: usize = 256;
@@ -72,7 +70,9 @@ pub enum EngineError {
     #[error("{count} message(s) could not be delivered and stay on the server (first: {first})")]
     NotDelivered { count: usize, first: String },
     /// The filter failed for some messages; they were left on the server untouched.
-    #[error("the filter failed for {count} message(s); they were left on the server (first: {first})")]
+    #[error(
+        "the filter failed for {count} message(s); they were left on the server (first: {first})"
+    )]
     FilterFailed { count: usize, first: String },
     /// The server refused to hand out some messages; they stay on the server.
     #[error("the server refused to send {count} message(s); they were left on the server (first: message {first}: {reply})")]
@@ -591,8 +591,7 @@ fn fetch_mailbox(
 
     // 3b. Let the selector decide from the headers, then cap at `max_messages`.
     let mut filter_failures: Vec<String> = Vec::new();
-    let cap_reached =
-        |planned: usize| settings.max_messages.is_some_and(|n| planned >= n);
+    let cap_reached = |planned: usize| settings.max_messages.is_some_and(|n| planned >= n);
     let chosen = match select {
         None => candidates,
         Some(select) => {

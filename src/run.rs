@@ -587,7 +587,11 @@ fn cmd_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
     // One account after the other, so that the output keeps the accounts' order.
     for (i, account) in accounts.iter().enumerate() {
         let result = password_for(&passwords, i, account)
-            .map_err(|failed| failed.error.unwrap_or_else(|| anyhow::anyhow!("no password")))
+            .map_err(|failed| {
+                failed
+                    .error
+                    .unwrap_or_else(|| anyhow::anyhow!("no password"))
+            })
             .and_then(|password| {
                 list_account(account, &opts, &password, &mut out)
                     .with_context(|| format!("account {}", account.label))
@@ -597,8 +601,7 @@ fn cmd_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
             exit = exit.max(exit_for(&e));
         }
     }
-    out.finish()
-        .context("cannot write the list to stdout")?;
+    out.finish().context("cannot write the list to stdout")?;
     Ok(exit)
 }
 

@@ -11,9 +11,9 @@ use serde_json::json;
 
 use crate::config::{Account, Verbosity};
 use crate::engine::{CheckSummary, Listed, Progress, Summary};
-use crate::select::{fit, HeaderSummary};
 use crate::exit::Exit;
 use crate::run::JsonIn;
+use crate::select::{fit, HeaderSummary};
 
 /// Sets up logging to stderr for the verbosity.
 pub fn init_logging(v: Verbosity) {
@@ -151,7 +151,10 @@ pub fn summary_line(s: &Summary, label: &str) -> String {
         ));
     }
     if s.left > 0 {
-        parts.push(format!("{} left on the server by the filter or --pick", s.left));
+        parts.push(format!(
+            "{} left on the server by the filter or --pick",
+            s.left
+        ));
     }
     if s.recovered > 0 {
         parts.push(format!("{} recovered from an interrupted run", s.recovered));

@@ -1485,3 +1485,42 @@ fn dele_check_catches_a_premature_dele() {
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].contains("m4-uid") && v[0].contains("before"), "{v:?}");
 }
+
+/// A server without TOP (it is optional in RFC 1939): `list` and a filter cannot read headers.
+/// The error says so; nothing is downloaded or deleted, and there is one login.
+#[test]
+fn no_top_means_no_headers_and_nothing_touched() {
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        let fx = Fx::new(standard_messages(), capa, Mode::Delete);
+        let maildir = fx.sandbox.maildir();
+        let runs: [Vec<&std::ffi::OsStr>; 2] = [
+            vec!["list".as_ref()],
+            vec![
+                "fetch".as_ref(),
+                "--filter".as_ref(),
+                "exit 0".as_ref(),
+                "--maildir".as_ref(),
+                maildir.as_os_str(),
+            ],
+        ];
+        for args in runs {
+            let ctx = format!("{args:?}, CAPA {capa:?}");
+            let before = fx.server.stats();
+            let mut cmd = fx.sandbox.cmd(Some(scripted::PASSWORD));
+            cmd.args(&args)
+                .arg(fx.server.url())
+                .args(["--insecure-no-tls", "--timeout", "3"]);
+            let out = run::run_with_limit(cmd, LIMIT);
+            fx.server.wait_idle(Duration::from_secs(10));
+            let stats = fx.server.stats().since(&before);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(run::code(&out), 69, "{ctx}\n{stderr}");
+            assert!(stderr.contains("does not support TOP"), "{ctx}\n{stderr}");
+            assert!(out.stdout.is_empty(), "{ctx}");
+            assert_eq!(stats.logins, 1, "{ctx}");
+            assert!(stats.retr.is_empty(), "{ctx}: {:?}", stats.retr);
+            assert_eq!(fx.server.uidls().len(), 5, "{ctx}");
+            assert!(run::maildir_messages(&maildir).is_empty(), "{ctx}");
+        }
+    }
+}

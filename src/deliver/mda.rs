@@ -61,8 +61,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::mbox::{CopyError, Spool};
-use crate::command::{self, Finished};
 use super::{Deliver, DeliverError, MessageInfo, Recovered};
+use crate::command::{self, Finished};
 
 /// Per-process counter making tokens unique.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -298,8 +298,8 @@ mod tests {
     use super::*;
     use crate::command::STDERR_TAIL;
     use std::fs;
-    use std::time::Instant;
     use std::path::Path;
+    use std::time::Instant;
 
     fn info() -> MessageInfo {
         MessageInfo {

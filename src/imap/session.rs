@@ -1115,8 +1115,7 @@ impl<S: Read + Write> Session<S> {
             .into_iter()
             .map(|set| format!("UID FETCH {set} (UID RFC822.SIZE BODY.PEEK[{section}])"))
             .collect();
-        let mut found: std::collections::BTreeMap<u32, (Option<Vec<u8>>, u64)> =
-            Default::default();
+        let mut found: std::collections::BTreeMap<u32, (Option<Vec<u8>>, u64)> = Default::default();
         self.pipeline(&cmds, ctx, &mut |r| {
             if let Response::Data(Data::Fetch { items, .. }) = r {
                 let items = items.as_ref();

@@ -43,7 +43,9 @@ impl FilterCommand {
     /// Runs the command for one message.
     fn decide(&self, mailbox: &str, c: &Candidate<'_>) -> Choice {
         let Some(header) = c.header else {
-            return Choice::Fail("the server did not send its headers, so the filter could not run".into());
+            return Choice::Fail(
+                "the server did not send its headers, so the filter could not run".into(),
+            );
         };
         let uid = OsString::from(&c.message.uid);
         let size = OsString::from(c.message.size.to_string());
@@ -99,7 +101,10 @@ mod tests {
             flagged_deleted: false,
         };
         let mut f = FilterCommand::new(cmd.into(), Duration::from_secs(10), "work".into());
-        let c = Candidate { message: &m, header };
+        let c = Candidate {
+            message: &m,
+            header,
+        };
         let mut got = f.select("Lists/rust", &[c]);
         assert_eq!(got.len(), 1);
         got.remove(0)

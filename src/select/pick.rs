@@ -27,7 +27,9 @@ pub fn item_line(c: &Candidate<'_>, width: usize) -> String {
     let s = c.header.map(HeaderSummary::parse).unwrap_or_default();
     let size = bytesize::ByteSize(c.message.size).to_string();
     // Room for the checkbox and spaces that dialoguer adds.
-    let room = width.saturating_sub(4 + 16 + 2 + 24 + 2 + 2 + size.len()).max(10);
+    let room = width
+        .saturating_sub(4 + 16 + 2 + 24 + 2 + 2 + size.len())
+        .max(10);
     format!(
         "{:<16}  {:<24}  {:<room$}  {size}",
         fit(&s.date, 16),
@@ -66,7 +68,9 @@ impl Select for Picker {
                 out
             }
             Ok(None) => vec![Choice::Leave; candidates.len()],
-            Err(e) => vec![Choice::Fail(format!("the --pick prompt failed: {e}")); candidates.len()],
+            Err(e) => {
+                vec![Choice::Fail(format!("the --pick prompt failed: {e}")); candidates.len()]
+            }
         }
     }
 }
