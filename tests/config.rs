@@ -259,6 +259,36 @@ fn config_errors_name_file_line_and_key_and_exit_78() {
 }
 
 #[test]
+fn bad_filter_settings_exit_78_before_connecting() {
+    let sb = Sandbox::new();
+    // Port 1: nothing listens there, so reaching the network would give 69/75, not 78.
+    let url = "url = \"pop3s://alice@127.0.0.1:1\"\n";
+    let cases = [
+        ("filter = 3\n", "filter"),
+        ("filter = \"  \"\n", "filter is empty"),
+        (
+            "filter = \"exit 0\"\nfilter_timeout = \"0s\"\n",
+            "filter_timeout",
+        ),
+        (
+            "filter = \"exit 0\"\nfilter_timeout = \"soon\"\n",
+            "filter_timeout",
+        ),
+    ];
+    for (keys, want) in cases {
+        let text = format!("[account.a]\n{url}{keys}");
+        let cfg = write_config(&sb, &text);
+        let mut c = sb.cmd(Some("secret"));
+        c.env("MAILPULL_CONFIG", &cfg).arg("fetch");
+        let out = run_with_limit(c, LIMIT);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 78, "{text}\n{err}");
+        assert!(err.contains(want), "{want} named:\n{err}");
+        assert!(err.contains("account a") || err.contains("line"), "{err}");
+    }
+}
+
+#[test]
 fn readable_config_with_password_is_refused() {
     let sb = Sandbox::new();
     let a = Scripted::start(messages("a", 1, 300));
