@@ -148,6 +148,8 @@ impl Run {
 struct Invocation<'a> {
     password: &'a str,
     verbosity: &'a str,
+    /// More arguments for `fetch`.
+    args: &'a [&'a str],
 }
 
 impl Default for Invocation<'_> {
@@ -155,6 +157,7 @@ impl Default for Invocation<'_> {
         Invocation {
             password: imap::PASSWORD,
             verbosity: "-v",
+            args: &[],
         }
     }
 }
@@ -229,6 +232,7 @@ impl Fx {
         for f in &self.folder_args {
             cmd.arg("--folder").arg(f);
         }
+        cmd.args(inv.args);
         let start = Instant::now();
         let (out, cpu) = run_measured(cmd, LIMIT);
         let elapsed = start.elapsed();
@@ -907,6 +911,7 @@ fn wrong_password_is_77_and_not_shown() {
     let r = fx.fetch_with(Invocation {
         password: "hunter2-wrong",
         verbosity: "-vv",
+        ..Invocation::default()
     });
     assert_eq!(r.code, 77, "{}", r.describe());
     assert_eq!(r.stats.failed_logins, 1);
@@ -1708,4 +1713,35 @@ fn scripted_server_faults() {
     assert_eq!(st.bodies_of(INBOX, 5), 1);
     assert_eq!(st.complete_of(INBOX, 5), 0);
     assert_eq!(st.complete_of(INBOX, 3), 1);
+}
+
+/// With a filter, headers are fetched (BODY.PEEK[HEADER]) before any body. A connection cut
+/// at any of the session's UID FETCH commands, before or in its reply, loses and doubles
+/// nothing: a clean re-run delivers every message exactly once and empties the server.
+#[test]
+fn cut_while_reading_headers_for_a_filter() {
+    for n in 1..=3 {
+        for fault in [
+            Fault::CutBefore(Step::Reply("UID FETCH", n), Close::Fin),
+            Fault::CutBeforeTagged(Step::Reply("UID FETCH", n), Close::Rst),
+        ] {
+            let ctx = format!("{fault:?} with a filter");
+            let fx = Fx::new(vec![inbox()], CAPS_FULL, Mode::Delete);
+            let filter = Invocation {
+                args: &["--filter", "cat >/dev/null; exit 0"],
+                ..Invocation::default()
+            };
+            fx.server.fault_next(fault.clone());
+            let r1 = fx.fetch_with(filter);
+            assert_ne!(r1.code, 0, "{ctx}\n{}", r1.describe());
+            fx.check(&ctx);
+            let r2 = fx.fetch_with(Invocation {
+                args: &["--filter", "cat >/dev/null; exit 0"],
+                ..Invocation::default()
+            });
+            assert_eq!(r2.code, 0, "{ctx}: re-run\n{}", r2.describe());
+            assert_eq!(fx.check(&ctx), fx.all(), "{ctx}\n{}", r2.describe());
+            assert!(fx.server.keys().is_empty(), "{ctx}: server not emptied");
+        }
+    }
 }
