@@ -519,9 +519,9 @@ pub fn cmd_import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Exit> {
         Some(p) => config::expand_tilde(p),
         None => config::default_ledger()?,
     };
-    let mut ledger = if opts.dry_run && !ledger_path.exists() {
-        None
-    } else if plan.accounts.is_empty() {
+    // Nothing to write, or a dry run with no ledger yet: leave the ledger alone.
+    let untouched = plan.accounts.is_empty() || (opts.dry_run && !ledger_path.exists());
+    let mut ledger = if untouched {
         None
     } else {
         Some(Ledger::open(&ledger_path)?)
