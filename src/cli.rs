@@ -128,7 +128,7 @@ is not the tool's exits 65, and then nothing is imported. Records that match no 
 listed on stderr (and in --json).
 
 In delete mode (keep = false) the next fetch deletes the imported messages that are still on \
-the server without downloading them; import before the first fetch, with --keep if unsure.
+the server without downloading them: import before the first fetch, and fetch with --keep if unsure.
 
 Examples:
   mailpull import fetchmail                      # ~/.fetchids
