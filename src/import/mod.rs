@@ -856,6 +856,41 @@ url = "pop3s://jane-doe@pop-3.example.org:1995"
     }
 
     #[test]
+    fn reading_files_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // getmail: a directory stands for its oldmail-* files only.
+        std::fs::write(d.join("getmailrc"), "[retriever]\n").unwrap();
+        std::fs::write(d.join("oldmail-h-995-u"), "a\x001\n").unwrap();
+        std::fs::write(d.join("oldmail-h-993-u-INBOX"), "5/1\x002\n").unwrap();
+        let (files, lists) = read_lists(Tool::Getmail, &[d.to_path_buf()]).unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(lists.len(), 2);
+        // fetchmail's idfile is a file; an empty directory holds nothing to import.
+        let empty = d.join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        for (tool, path) in [
+            (Tool::Fetchmail, d.to_path_buf()),
+            (Tool::Mpop, empty.clone()),
+        ] {
+            match read_lists(tool, &[path]) {
+                Err(e @ ImportError::NoInput { .. }) => assert_eq!(e.exit(), Exit::NoInput),
+                other => panic!("{other:?}"),
+            }
+        }
+        match read_lists(Tool::Mpop, &[d.join("missing")]) {
+            Err(ImportError::NoInput { path, .. }) => assert!(path.ends_with("missing")),
+            other => panic!("{other:?}"),
+        }
+        // Binary data is garbled, at the line it starts on.
+        std::fs::write(d.join("bin"), b" 1 h u\nok\n\xff\xfe\n").unwrap();
+        match read_lists(Tool::Mpop, &[d.join("bin")]) {
+            Err(e @ ImportError::Garbled { line: 3, .. }) => assert_eq!(e.exit(), Exit::DataErr),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn list_patterns() {
         assert!(list_match("*", "a/b.c"));
         assert!(list_match("Lists/*", "Lists/rust"));
