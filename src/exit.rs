@@ -48,8 +48,7 @@ impl Exit {
             Exit::Protocol => 4,
             Exit::IoErr => 5,
             Exit::NoPerm => 6,
-            Exit::DataErr | Exit::NoInput => 7,
-            Exit::Usage => 7,
+            Exit::Usage | Exit::DataErr | Exit::NoInput => 7,
             Exit::Config => 8,
         }
     }
