@@ -226,7 +226,7 @@ fn fetchmail_pop3_state_is_imported() {
     let report = import_json(&sb, &d, &["fetchmail", ids.to_str().unwrap()]);
     assert_eq!(counts(&report), (3, 0), "{report}");
     assert_eq!(report["unmatched"].as_array().unwrap().len(), 0, "{report}");
-    assert_eq!(report["accounts"][0]["accounts"][0], "home");
+    assert_eq!(report["accounts"][0]["names"][0], "home");
     // Twice is harmless.
     let report = import_json(&sb, &d, &["fetchmail", ids.to_str().unwrap()]);
     assert_eq!(counts(&report), (0, 3), "{report}");

@@ -650,7 +650,7 @@ fn json_report(
         "ledger": ledger.display().to_string(),
         "dry_run": dry_run,
         "accounts": plan.accounts.iter().zip(added).map(|(a, n)| json!({
-            "accounts": a.labels,
+            "names": a.labels,
             "protocol": a.key.protocol,
             "host": a.key.host,
             "port": a.key.port,
