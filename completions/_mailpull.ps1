@@ -163,7 +163,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('fetchmail', 'fetchmail', [CompletionResultType]::ParameterValue, 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)')
-            [CompletionResult]::new('mpop', 'mpop', [CompletionResultType]::ParameterValue, 'mpop''s UIDLS file, or a directory of them (mpop''s default is ~/.mpop_uidls/)')
+            [CompletionResult]::new('mpop', 'mpop', [CompletionResultType]::ParameterValue, 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)')
             [CompletionResult]::new('getmail', 'getmail', [CompletionResultType]::ParameterValue, 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -224,7 +224,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         }
         'mailpull;import;help' {
             [CompletionResult]::new('fetchmail', 'fetchmail', [CompletionResultType]::ParameterValue, 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)')
-            [CompletionResult]::new('mpop', 'mpop', [CompletionResultType]::ParameterValue, 'mpop''s UIDLS file, or a directory of them (mpop''s default is ~/.mpop_uidls/)')
+            [CompletionResult]::new('mpop', 'mpop', [CompletionResultType]::ParameterValue, 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)')
             [CompletionResult]::new('getmail', 'getmail', [CompletionResultType]::ParameterValue, 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -268,7 +268,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         }
         'mailpull;help;import' {
             [CompletionResult]::new('fetchmail', 'fetchmail', [CompletionResultType]::ParameterValue, 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)')
-            [CompletionResult]::new('mpop', 'mpop', [CompletionResultType]::ParameterValue, 'mpop''s UIDLS file, or a directory of them (mpop''s default is ~/.mpop_uidls/)')
+            [CompletionResult]::new('mpop', 'mpop', [CompletionResultType]::ParameterValue, 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)')
             [CompletionResult]::new('getmail', 'getmail', [CompletionResultType]::ParameterValue, 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)')
             break
         }

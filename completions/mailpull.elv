@@ -151,7 +151,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand fetchmail 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
-            cand mpop 'mpop''s UIDLS file, or a directory of them (mpop''s default is ~/.mpop_uidls/)'
+            cand mpop 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)'
             cand getmail 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -208,7 +208,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;import;help'= {
             cand fetchmail 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
-            cand mpop 'mpop''s UIDLS file, or a directory of them (mpop''s default is ~/.mpop_uidls/)'
+            cand mpop 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)'
             cand getmail 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -241,7 +241,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;help;import'= {
             cand fetchmail 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
-            cand mpop 'mpop''s UIDLS file, or a directory of them (mpop''s default is ~/.mpop_uidls/)'
+            cand mpop 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)'
             cand getmail 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'
         }
         &'mailpull;help;import;fetchmail'= {

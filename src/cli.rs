@@ -132,9 +132,9 @@ the server without downloading them: import before the first fetch, and fetch wi
 
 Examples:
   mailpull import fetchmail                      # ~/.fetchids
-  mailpull import mpop ~/.mpop_uidls --dry-run
+  mailpull import mpop --dry-run                 # ~/.mpop_uidls/
   mailpull import getmail ~/.getmail/oldmail-* --json
-  mailpull import getmail ~/.getmail --account work")]
+  mailpull import getmail --account work         # ~/.config/getmail or ~/.getmail")]
 pub struct ImportArgs {
     #[command(subcommand)]
     pub tool: ImportTool,
@@ -151,18 +151,20 @@ pub enum ImportTool {
         #[command(flatten)]
         opts: ImportOptions,
     },
-    /// mpop's UIDLS file, or a directory of them (mpop's default is ~/.mpop_uidls/).
+    /// mpop's UIDLS file, or a directory of them (POP3 UIDLs).
     Mpop {
-        /// A UIDLS file (uidls_file in ~/.mpoprc) or a directory of them.
+        /// A UIDLS file (uidls_file in ~/.mpoprc) or a directory of them [default:
+        /// ~/.mpop_uidls, mpop's default directory].
         #[arg(value_name = "FILE_OR_DIR")]
-        path: PathBuf,
+        path: Option<PathBuf>,
         #[command(flatten)]
         opts: ImportOptions,
     },
     /// getmail's oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder).
     Getmail {
-        /// oldmail-SERVER-PORT-USER[-FOLDER] files, or getmail's directory (~/.getmail).
-        #[arg(value_name = "FILE", required = true)]
+        /// oldmail-SERVER-PORT-USER[-FOLDER] files, or getmail's directory [default: getmail's
+        /// own: $XDG_CONFIG_HOME/getmail if it exists, else ~/.getmail].
+        #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
         #[command(flatten)]
         opts: ImportOptions,

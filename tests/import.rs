@@ -374,7 +374,8 @@ fn mpop_state_directory_is_imported() {
         &format!("pop3s://alice@127.0.0.1:{}", d.pop3s_port()),
         "keep = true\n",
     );
-    let report = import_json(&sb, &d, &["mpop", uidls.to_str().unwrap()]);
+    // ~/.mpop_uidls is mpop's default directory, and so mailpull's.
+    let report = import_json(&sb, &d, &["mpop"]);
     assert_eq!(counts(&report), (4, 0), "{report}");
     let report = import_json(&sb, &d, &["mpop", uidls.to_str().unwrap()]);
     assert_eq!(counts(&report), (0, 4), "{report}");
@@ -510,9 +511,11 @@ fn getmail_pop3_state_is_imported() {
         &format!("pop3s://alice@127.0.0.1:{}", d.pop3s_port()),
         "keep = true\n",
     );
-    // The directory stands for its oldmail-* files (the rc file is not one).
-    let report = import_json(&sb, &d, &["getmail", gdir.to_str().unwrap()]);
+    // ~/.getmail is getmail's default directory (there is no ~/.config/getmail), and so
+    // mailpull's; a directory stands for its oldmail-* files (the rc file is not one).
+    let report = import_json(&sb, &d, &["getmail"]);
     assert_eq!(counts(&report), (3, 0), "{report}");
+    assert_eq!(report["files"][0], oldmail.to_str().unwrap(), "{report}");
     let report = import_json(&sb, &d, &["getmail", oldmail.to_str().unwrap()]);
     assert_eq!(counts(&report), (0, 3), "{report}");
 

@@ -30,9 +30,7 @@ pub fn default_path() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("FETCHMAILHOME").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join(".fetchids"));
     }
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(|h| PathBuf::from(h).join(".fetchids"))
+    super::home().map(|h| h.join(".fetchids"))
 }
 
 /// Parses an idfile's contents into one list per `user@host`, in order of first appearance.

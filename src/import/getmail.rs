@@ -23,9 +23,25 @@
 //!
 //! getmail skips malformed lines; mailpull refuses the whole file instead.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{ImportError, Owner, SeenId, StateList};
+
+/// getmail's default directory, as getmail 6 chooses it: `$XDG_CONFIG_HOME/getmail` (or
+/// `~/.config/getmail`) if it exists, else `~/.getmail`.
+pub fn default_dir() -> Option<PathBuf> {
+    let home = super::home()?;
+    let xdg = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".config"))
+        .join("getmail");
+    Some(if xdg.exists() {
+        xdg
+    } else {
+        home.join(".getmail")
+    })
+}
 
 /// The prefix of every oldmail file name.
 pub const PREFIX: &str = "oldmail-";

@@ -138,6 +138,13 @@ pub struct StateList {
     pub ids: Vec<SeenId>,
 }
 
+/// `$HOME`, where the tools keep their state by default.
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
 /// A POP3 UIDL as RFC 1939 §7 allows it: 1 to 70 characters in 0x21..=0x7E.
 pub fn valid_uidl(s: &str) -> bool {
     !s.is_empty() && s.len() <= 70 && s.bytes().all(|b| (0x21..=0x7e).contains(&b))
@@ -488,20 +495,34 @@ fn now() -> i64 {
 
 /// `mailpull import TOOL ...`.
 pub fn cmd_import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Exit> {
+    let no_home = |what: &str| {
+        ConfigError::Usage(format!(
+            "HOME is not set: name the {what} on the command line"
+        ))
+    };
     let (tool, paths, opts): (Tool, Vec<PathBuf>, &ImportOptions) = match &args.tool {
         ImportTool::Fetchmail { file, opts } => {
             let file = match file {
                 Some(f) => f.clone(),
-                None => fetchmail::default_path().ok_or_else(|| {
-                    ConfigError::Usage(
-                        "no HOME: give the idfile (mailpull import fetchmail FILE)".into(),
-                    )
-                })?,
+                None => fetchmail::default_path().ok_or_else(|| no_home("idfile"))?,
             };
             (Tool::Fetchmail, vec![file], opts)
         }
-        ImportTool::Mpop { path, opts } => (Tool::Mpop, vec![path.clone()], opts),
-        ImportTool::Getmail { files, opts } => (Tool::Getmail, files.clone(), opts),
+        ImportTool::Mpop { path, opts } => {
+            let path = match path {
+                Some(p) => p.clone(),
+                None => mpop::default_path().ok_or_else(|| no_home("UIDLS file"))?,
+            };
+            (Tool::Mpop, vec![path], opts)
+        }
+        ImportTool::Getmail { files, opts } => {
+            let files = if files.is_empty() {
+                vec![getmail::default_dir().ok_or_else(|| no_home("oldmail files"))?]
+            } else {
+                files.clone()
+            };
+            (Tool::Getmail, files, opts)
+        }
     };
     let verbosity = match (cli.quiet, cli.verbose) {
         (true, _) => Verbosity::Quiet,

@@ -23,9 +23,15 @@
 //!
 //! Like mpop's own reader, a file that breaks these rules is refused as a whole.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{ImportError, Owner, SeenId, StateList};
+
+/// mpop's default UIDLS location, `~/.mpop_uidls` (mpop's default `uidls_file` is
+/// `~/.mpop_uidls/%U_at_%H`, so this is usually a directory; a file is read as well).
+pub fn default_path() -> Option<PathBuf> {
+    super::home().map(|h| h.join(".mpop_uidls"))
+}
 
 /// Parses one UIDLS file.
 pub fn parse(path: &Path, text: &str) -> Result<Vec<StateList>, ImportError> {
