@@ -145,10 +145,9 @@ fn home() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-/// A POP3 UIDL as RFC 1939 §7 allows it: 1 to 70 characters in 0x21..=0x7E.
-pub fn valid_uidl(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 70 && s.bytes().all(|b| (0x21..=0x7e).contains(&b))
-}
+/// A POP3 UIDL as mailpull's POP3 client accepts it (RFC 1939 §7: 1 to 70 characters in
+/// 0x21..=0x7E); an id it could never see in a listing makes a state file garbled.
+pub use crate::pop3::proto::valid_uidl;
 
 /// Reads a state file as text; errors name the file.
 fn read(path: &Path) -> Result<String, ImportError> {
