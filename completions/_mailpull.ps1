@@ -36,6 +36,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'List the configured accounts and where their mail goes')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration file')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -176,12 +177,103 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         'mailpull;config;help;help' {
             break
         }
+        'mailpull;import' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('fetchmail', 'fetchmail', [CompletionResultType]::ParameterValue, 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)')
+            [CompletionResult]::new('mpop', 'mpop', [CompletionResultType]::ParameterValue, 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)')
+            [CompletionResult]::new('getmail', 'getmail', [CompletionResultType]::ParameterValue, 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailpull;import;fetchmail' {
+            [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
+            [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Show what would be imported without writing to the ledger')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be imported without writing to the ledger')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON report on stdout (and nothing else on stdout)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;import;mpop' {
+            [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
+            [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Show what would be imported without writing to the ledger')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be imported without writing to the ledger')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON report on stdout (and nothing else on stdout)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;import;getmail' {
+            [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
+            [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Show what would be imported without writing to the ledger')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would be imported without writing to the ledger')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON report on stdout (and nothing else on stdout)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;import;help' {
+            [CompletionResult]::new('fetchmail', 'fetchmail', [CompletionResultType]::ParameterValue, 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)')
+            [CompletionResult]::new('mpop', 'mpop', [CompletionResultType]::ParameterValue, 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)')
+            [CompletionResult]::new('getmail', 'getmail', [CompletionResultType]::ParameterValue, 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailpull;import;help;fetchmail' {
+            break
+        }
+        'mailpull;import;help;mpop' {
+            break
+        }
+        'mailpull;import;help;getmail' {
+            break
+        }
+        'mailpull;import;help;help' {
+            break
+        }
         'mailpull;help' {
             [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Download new messages and deliver them')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages without downloading them (exit 0: new mail, 1: none)')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'List the configured accounts and where their mail goes')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration file')
+            [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -202,6 +294,21 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             break
         }
         'mailpull;help;config;check' {
+            break
+        }
+        'mailpull;help;import' {
+            [CompletionResult]::new('fetchmail', 'fetchmail', [CompletionResultType]::ParameterValue, 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)')
+            [CompletionResult]::new('mpop', 'mpop', [CompletionResultType]::ParameterValue, 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)')
+            [CompletionResult]::new('getmail', 'getmail', [CompletionResultType]::ParameterValue, 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)')
+            break
+        }
+        'mailpull;help;import;fetchmail' {
+            break
+        }
+        'mailpull;help;import;mpop' {
+            break
+        }
+        'mailpull;help;import;getmail' {
             break
         }
         'mailpull;help;help' {

@@ -33,6 +33,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand list 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
             cand accounts 'List the configured accounts and where their mail goes'
             cand config 'Inspect the configuration file'
+            cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;fetch'= {
@@ -163,12 +164,94 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;config;help;help'= {
         }
+        &'mailpull;import'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand fetchmail 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
+            cand mpop 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)'
+            cand getmail 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailpull;import;fetchmail'= {
+            cand -a 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
+            cand --account 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -n 'Show what would be imported without writing to the ledger'
+            cand --dry-run 'Show what would be imported without writing to the ledger'
+            cand --json 'Print a JSON report on stdout (and nothing else on stdout)'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;import;mpop'= {
+            cand -a 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
+            cand --account 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -n 'Show what would be imported without writing to the ledger'
+            cand --dry-run 'Show what would be imported without writing to the ledger'
+            cand --json 'Print a JSON report on stdout (and nothing else on stdout)'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;import;getmail'= {
+            cand -a 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
+            cand --account 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -n 'Show what would be imported without writing to the ledger'
+            cand --dry-run 'Show what would be imported without writing to the ledger'
+            cand --json 'Print a JSON report on stdout (and nothing else on stdout)'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;import;help'= {
+            cand fetchmail 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
+            cand mpop 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)'
+            cand getmail 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailpull;import;help;fetchmail'= {
+        }
+        &'mailpull;import;help;mpop'= {
+        }
+        &'mailpull;import;help;getmail'= {
+        }
+        &'mailpull;import;help;help'= {
+        }
         &'mailpull;help'= {
             cand fetch 'Download new messages and deliver them'
             cand check 'Count new messages without downloading them (exit 0: new mail, 1: none)'
             cand list 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
             cand accounts 'List the configured accounts and where their mail goes'
             cand config 'Inspect the configuration file'
+            cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;help;fetch'= {
@@ -183,6 +266,17 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand check 'Validate the configuration file and print what it resolves to (never passwords)'
         }
         &'mailpull;help;config;check'= {
+        }
+        &'mailpull;help;import'= {
+            cand fetchmail 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
+            cand mpop 'mpop''s UIDLS file, or a directory of them (POP3 UIDLs)'
+            cand getmail 'getmail''s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'
+        }
+        &'mailpull;help;import;fetchmail'= {
+        }
+        &'mailpull;help;import;mpop'= {
+        }
+        &'mailpull;help;import;getmail'= {
         }
         &'mailpull;help;help'= {
         }

@@ -35,6 +35,7 @@ complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "check" -d 'Count 
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "config" -d 'Inspect the configuration file'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
@@ -137,10 +138,55 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config help" -f -a "fetch" -d 'Download new messages and deliver them'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config help" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config help" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config help" -f -a "config" -d 'Inspect the configuration file'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -f -a "fetchmail" -d 'fetchmail\'s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -f -a "mpop" -d 'mpop\'s UIDLS file, or a directory of them (POP3 UIDLs)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -f -a "getmail" -d 'getmail\'s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s a -l account -d 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s n -l dry-run -d 'Show what would be imported without writing to the ledger'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -l json -d 'Print a JSON report on stdout (and nothing else on stdout)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s a -l account -d 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s n -l dry-run -d 'Show what would be imported without writing to the ledger'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -l json -d 'Print a JSON report on stdout (and nothing else on stdout)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s a -l account -d 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s n -l dry-run -d 'Show what would be imported without writing to the ledger'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -l json -d 'Print a JSON report on stdout (and nothing else on stdout)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "fetchmail" -d 'fetchmail\'s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "mpop" -d 'mpop\'s UIDLS file, or a directory of them (POP3 UIDLs)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "getmail" -d 'getmail\'s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "fetch" -d 'Download new messages and deliver them'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "config" -d 'Inspect the configuration file'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "fetchmail" -d 'fetchmail\'s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "mpop" -d 'mpop\'s UIDLS file, or a directory of them (POP3 UIDLs)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "getmail" -d 'getmail\'s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'

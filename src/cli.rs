@@ -44,6 +44,8 @@ Exit status:
   0   Success, with or without new mail (check: there is new mail).
   1   check only: no new mail.
   64  Usage error: bad flag or argument, bad URL.
+  65  import: the state file is not what the tool writes (nothing imported).
+  66  import: the state file is missing or unreadable (nothing imported).
   69  Server unavailable: connection refused, LOGIN-DELAY, IN-USE, SYS/PERM,
       IMAP BYE or [INUSE] at login, or no secure channel (no STLS/STARTTLS,
       certificate not trusted, pin mismatch).
@@ -102,6 +104,9 @@ pub enum Command {
     /// Inspect the configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never
+    /// downloads them again.
+    Import(ImportArgs),
     /// Write the shell completions and man pages into DIR/completions and DIR/man.
     #[command(hide = true)]
     Generate {
@@ -115,6 +120,77 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Validate the configuration file and print what it resolves to (never passwords).
     Check,
+}
+
+/// Arguments of `mailpull import`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each tool's record of the messages it fetched is matched to the configured accounts by \
+protocol, server, user (and port, where the tool records it), and seeded into the ledger as \
+delivered: the first `mailpull fetch` then downloads none of them. Importing twice is \
+harmless; rows already in the ledger are never changed. A missing file exits 66, a file that \
+is not the tool's exits 65, and then nothing is imported. Records that match no account are \
+listed on stderr (and in --json).
+
+In delete mode (keep = false) the next fetch deletes the imported messages that are still on \
+the server without downloading them: import before the first fetch, and fetch with --keep if unsure.
+
+Examples:
+  mailpull import fetchmail                      # ~/.fetchids
+  mailpull import mpop --dry-run                 # ~/.mpop_uidls/
+  mailpull import getmail ~/.getmail/oldmail-* --json
+  mailpull import getmail --account work         # ~/.config/getmail or ~/.getmail")]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub tool: ImportTool,
+}
+
+/// The tools `mailpull import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportTool {
+    /// fetchmail's idfile (POP3 UIDLs; fetchmail keeps no IMAP state).
+    Fetchmail {
+        /// The idfile [default: $FETCHMAILHOME/.fetchids or ~/.fetchids].
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        opts: ImportOptions,
+    },
+    /// mpop's UIDLS file, or a directory of them (POP3 UIDLs).
+    Mpop {
+        /// A UIDLS file (uidls_file in ~/.mpoprc) or a directory of them [default:
+        /// ~/.mpop_uidls, mpop's default directory].
+        #[arg(value_name = "FILE_OR_DIR")]
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        opts: ImportOptions,
+    },
+    /// getmail's oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder).
+    Getmail {
+        /// oldmail-SERVER-PORT-USER[-FOLDER] files, or getmail's directory [default: getmail's
+        /// own: $XDG_CONFIG_HOME/getmail if it exists, else ~/.getmail].
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        opts: ImportOptions,
+    },
+}
+
+/// Options shared by the `mailpull import` tools.
+#[derive(Debug, Args)]
+pub struct ImportOptions {
+    /// Import only into these accounts (names from the configuration, or server URLs);
+    /// repeat for several [default: every configured account].
+    #[arg(short, long = "account", value_name = "TARGET")]
+    pub accounts: Vec<String>,
+
+    /// Show what would be imported without writing to the ledger.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Print a JSON report on stdout (and nothing else on stdout).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `mailpull fetch`.

@@ -13,6 +13,10 @@ pub enum Exit {
     NoNewMail = 1,
     /// 64: the command line was wrong.
     Usage = 64,
+    /// 65: input data was garbled (`import`: not the tool's state file).
+    DataErr = 65,
+    /// 66: an input file is missing or unreadable (`import`).
+    NoInput = 66,
     /// 69: the server is unavailable (LOGIN-DELAY, IN-USE, SYS/PERM, no secure channel possible).
     Unavailable = 69,
     /// 74: local I/O or delivery failure (disk full, unwritable Maildir, ledger unreadable).
@@ -44,7 +48,7 @@ impl Exit {
             Exit::Protocol => 4,
             Exit::IoErr => 5,
             Exit::NoPerm => 6,
-            Exit::Usage => 7,
+            Exit::Usage | Exit::DataErr | Exit::NoInput => 7,
             Exit::Config => 8,
         }
     }
@@ -82,6 +86,9 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
             return e.exit();
         }
         if let Some(e) = cause.downcast_ref::<crate::deliver::DeliverError>() {
+            return e.exit();
+        }
+        if let Some(e) = cause.downcast_ref::<crate::import::ImportError>() {
             return e.exit();
         }
     }

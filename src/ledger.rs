@@ -172,6 +172,16 @@ pub struct NewEntry {
     pub message_id: Option<String>,
 }
 
+/// A message another program already fetched, for [`Ledger::import_delivered`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRow {
+    pub key: MessageKey,
+    /// Where the row came from, e.g. `imported:fetchmail`.
+    pub location: String,
+    /// Unix time the other program fetched it (or of the import, when it did not say).
+    pub delivered_at: i64,
+}
+
 /// The open ledger database.
 pub struct Ledger {
     conn: rusqlite::Connection,
@@ -717,6 +727,67 @@ impl Ledger {
         present: &HashSet<String>,
     ) -> Result<usize, LedgerError> {
         self.prune_where(account, mailbox, Some(uidvalidity), present)
+    }
+
+    /// Seeds the ledger with messages another program already fetched (`mailpull import`):
+    /// for each account, every row is inserted as `delivered` at its own time, with no size
+    /// (0), no Message-ID and no deletion, unless a row with the same key exists, which is
+    /// left exactly as it is (never downgraded or overwritten). Everything, account rows
+    /// included, happens in one `IMMEDIATE` transaction, so an import is all or nothing;
+    /// with `dry_run` the transaction is rolled back and nothing is written.
+    ///
+    /// Returns, per account in `accounts` order, how many rows were new.
+    pub fn import_delivered(
+        &mut self,
+        accounts: &[(AccountKey, Vec<ImportRow>)],
+        dry_run: bool,
+    ) -> Result<Vec<usize>, LedgerError> {
+        let result = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut counts = Vec::with_capacity(accounts.len());
+            {
+                let mut add_account = tx.prepare_cached(
+                    "INSERT INTO accounts (protocol, host, port, user) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (protocol, host, port, user) DO NOTHING",
+                )?;
+                let mut find_account = tx.prepare_cached(
+                    "SELECT id FROM accounts
+                     WHERE protocol = ?1 AND host = ?2 AND port = ?3 AND user = ?4",
+                )?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO messages
+                     (account_id, mailbox, uidvalidity, uid, size, state, location,
+                      delivered_at, deleted_at, message_id)
+                     VALUES (?1, ?2, ?3, ?4, 0, 'delivered', ?5, ?6, NULL, NULL)",
+                )?;
+                for (account, rows) in accounts {
+                    let args = params![account.protocol, account.host, account.port, account.user];
+                    add_account.execute(args)?;
+                    let id: i64 = find_account.query_row(args, |row| row.get(0))?;
+                    let mut added = 0;
+                    for row in rows {
+                        added += insert.execute(params![
+                            id,
+                            row.key.mailbox,
+                            row.key.uidvalidity,
+                            row.key.uid,
+                            row.location,
+                            row.delivered_at,
+                        ])?;
+                    }
+                    counts.push(added);
+                }
+            }
+            if dry_run {
+                tx.rollback()?;
+            } else {
+                tx.commit()?;
+            }
+            Ok(counts)
+        })();
+        result.map_err(|e| self.sql_err(e))
     }
 
     /// Runs `sql` (parameters: account, mailbox, uidvalidity, uid and optionally `extra` as
@@ -1420,5 +1491,151 @@ mod tests {
         let present: HashSet<String> = (0..n).step_by(2).map(|i| format!("uid{i}")).collect();
         assert_eq!(l.prune(a, "", &present).unwrap(), n / 2);
         assert_eq!(l.entries(a, "").unwrap().len(), n / 2);
+    }
+
+    fn import_row(mailbox: &str, uidvalidity: u32, uid: &str, at: i64) -> ImportRow {
+        ImportRow {
+            key: MessageKey {
+                mailbox: mailbox.into(),
+                uidvalidity,
+                uid: uid.into(),
+            },
+            location: "imported:test".into(),
+            delivered_at: at,
+        }
+    }
+
+    #[test]
+    fn import_inserts_delivered_rows_once() {
+        let (_dir, mut l) = open_temp();
+        let rows = vec![import_row("", 0, "u1", 100), import_row("", 0, "u2", 200)];
+        let counts = l
+            .import_delivered(&[(account("alice"), rows.clone())], false)
+            .unwrap();
+        assert_eq!(counts, vec![2]);
+        let a = l.account_id(&account("alice")).unwrap();
+        let got = l.entries(a, "").unwrap();
+        assert_eq!(got.len(), 2);
+        let u1 = &got["u1"];
+        assert_eq!(u1.state, State::Delivered);
+        assert_eq!(u1.location, "imported:test");
+        assert_eq!(u1.delivered_at, 100);
+        assert_eq!(u1.deleted_at, None);
+        assert_eq!(u1.message_id, None);
+        // Importing again changes nothing and says so.
+        let again = l
+            .import_delivered(&[(account("alice"), rows)], false)
+            .unwrap();
+        assert_eq!(again, vec![0]);
+        assert_eq!(l.entries(a, "").unwrap(), got);
+    }
+
+    #[test]
+    fn import_never_overwrites_existing_rows() {
+        let (_dir, mut l) = open_temp();
+        let a = l.account_id(&account("alice")).unwrap();
+        // A delivered row with a real location, and a reservation in flight.
+        l.begin_fetch(
+            a,
+            &[
+                new_entry("done", "maildir:1"),
+                new_entry("busy", "maildir:2"),
+            ],
+        )
+        .unwrap();
+        l.mark_delivered(a, &[key("done")], 5).unwrap();
+        l.mark_deleted(a, &[key("done")], 6).unwrap();
+        let before = l.entries(a, "").unwrap();
+        let counts = l
+            .import_delivered(
+                &[(
+                    account("alice"),
+                    vec![
+                        import_row("", 0, "done", 100),
+                        import_row("", 0, "busy", 100),
+                        import_row("", 0, "new", 100),
+                    ],
+                )],
+                false,
+            )
+            .unwrap();
+        assert_eq!(counts, vec![1]);
+        let after = l.entries(a, "").unwrap();
+        assert_eq!(after["done"], before["done"]);
+        assert_eq!(after["busy"], before["busy"]);
+        assert_eq!(after["busy"].state, State::Fetching);
+        assert_eq!(after["new"].state, State::Delivered);
+    }
+
+    #[test]
+    fn import_dry_run_writes_nothing() {
+        let (_dir, mut l) = open_temp();
+        let imap = AccountKey {
+            protocol: "imap".into(),
+            host: "mail.example.org".into(),
+            port: 993,
+            user: "alice".into(),
+        };
+        let counts = l
+            .import_delivered(
+                &[
+                    (account("alice"), vec![import_row("", 0, "u1", 1)]),
+                    (imap.clone(), vec![import_row("INBOX", 7, "3", 1)]),
+                ],
+                true,
+            )
+            .unwrap();
+        assert_eq!(counts, vec![1, 1]);
+        let n: i64 = l
+            .conn
+            .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "a dry run must not even create account rows");
+        let n: i64 = l
+            .conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        // For real, IMAP rows keep their mailbox and UIDVALIDITY.
+        l.import_delivered(
+            &[(imap.clone(), vec![import_row("INBOX", 7, "3", 1)])],
+            false,
+        )
+        .unwrap();
+        let b = l.account_id(&imap).unwrap();
+        let rows = l.entries_all(b, "INBOX").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].key.uidvalidity, 7);
+        assert_eq!(rows[0].key.uid, "3");
+    }
+
+    #[test]
+    fn import_is_all_or_nothing() {
+        let (_dir, mut l) = open_temp();
+        // Make the second row of the second account fail half-way through.
+        l.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER boom BEFORE INSERT ON messages WHEN NEW.uid = 'bad'
+                 BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+            )
+            .unwrap();
+        let err = l.import_delivered(
+            &[
+                (account("alice"), vec![import_row("", 0, "u1", 1)]),
+                (
+                    account("bob"),
+                    vec![import_row("", 0, "u2", 1), import_row("", 0, "bad", 1)],
+                ),
+            ],
+            false,
+        );
+        assert!(err.is_err());
+        for table in ["messages", "accounts"] {
+            let n: i64 = l
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table} must be untouched after a failed import");
+        }
     }
 }

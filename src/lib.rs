@@ -22,6 +22,7 @@ pub mod docs;
 pub mod engine;
 pub mod exit;
 pub mod imap;
+pub mod import;
 pub mod ledger;
 pub mod pop3;
 pub mod run;

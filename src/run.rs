@@ -56,6 +56,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::List(args) => cmd_list(&cli, args),
         CliCommand::Accounts => cmd_accounts(&cli),
         CliCommand::Config(ConfigCommand::Check) => cmd_config_check(&cli),
+        CliCommand::Import(args) => crate::import::cmd_import(&cli, args),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
             .with_context(|| format!("cannot write the documentation into {}", dir.display()))
             .map(|()| Exit::Ok),

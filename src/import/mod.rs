@@ -1,0 +1,931 @@
+//! `mailpull import`: seeds the ledger from another fetcher's record of the messages it already
+//! fetched, so that switching to mailpull downloads none of them again.
+//!
+//! Each tool has its own parser ([`fetchmail`], [`mpop`], [`getmail`]: the formats are
+//! described there) producing [`StateList`]s: lists of message ids of one mailbox, with what
+//! the file says about whose mailbox it is. [`plan`] matches every list against the configured
+//! accounts (protocol, host, user, and port where the file records one) and turns the ids into
+//! ledger keys; the ledger write is one transaction ([`Ledger::import_delivered`]): all or
+//! nothing, never touching a row that exists already, so importing twice is harmless.
+//!
+//! What the tools record, and so what can be imported:
+//!
+//! | tool      | POP3                     | IMAP                                        | port |
+//! |-----------|--------------------------|---------------------------------------------|------|
+//! | fetchmail | UIDLs per `user@host`    | nothing (fetchmail relies on `\Seen` flags) | no   |
+//! | mpop      | UIDLs per host and user  | (POP3 only)                                 | no   |
+//! | getmail   | UIDLs per file           | `UIDVALIDITY/UID` per folder file           | yes  |
+//!
+//! Where no port is recorded, a list goes to every configured POP3 account with that host and
+//! user (whatever the port: POP3 and POP3S reach the same mailbox). getmail's IMAP ids carry
+//! the UIDVALIDITY, so they are imported exactly as mailpull would have recorded them, and no
+//! connection to the server is needed for any tool. A getmail folder is matched to a folder the
+//! account fetches: a literal entry of `folders` (the file name mangles `/` and a few other
+//! characters, so the configured spelling is restored), or a LIST pattern the name matches if
+//! the name holds no `.` (which might stand for a mangled `/`).
+//!
+//! Imported rows are `delivered` at the time the tool says it fetched the message (getmail),
+//! else at the time of the import, with the location `imported:TOOL`, no size and no
+//! Message-ID. Like any delivered row, in delete mode (`keep = false`) the next fetch deletes
+//! those still on the server without downloading them; `delete_after_days` counts from that
+//! time.
+
+pub mod fetchmail;
+pub mod getmail;
+pub mod mpop;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::cli::{Cli, ImportArgs, ImportOptions, ImportTool};
+use crate::config::{self, Account, ConfigError, Overrides, Protocol, Verbosity};
+use crate::exit::{Classify, Exit};
+use crate::ledger::{AccountKey, ImportRow, Ledger, MessageKey};
+
+/// Why a state file cannot be imported. Nothing is written in either case.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file is missing or unreadable (EX_NOINPUT).
+    #[error("cannot read {}: {source}", path.display())]
+    NoInput {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not what the tool writes (EX_DATAERR). `line` 0 means the file as a whole.
+    #[error("{}{}: {detail}\n  (nothing was imported; is this the right file for this tool?)", path.display(), if *line > 0 { format!(", line {line}") } else { String::new() })]
+    Garbled {
+        path: PathBuf,
+        line: usize,
+        detail: String,
+    },
+}
+
+impl Classify for ImportError {
+    fn exit(&self) -> Exit {
+        match self {
+            ImportError::NoInput { .. } => Exit::NoInput,
+            ImportError::Garbled { .. } => Exit::DataErr,
+        }
+    }
+}
+
+/// The tools whose state can be imported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    Fetchmail,
+    Mpop,
+    Getmail,
+}
+
+impl Tool {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Fetchmail => "fetchmail",
+            Tool::Mpop => "mpop",
+            Tool::Getmail => "getmail",
+        }
+    }
+
+    /// The ledger location of the rows imported from this tool.
+    pub fn location(self) -> String {
+        format!("imported:{}", self.name())
+    }
+}
+
+/// Whose mailbox a [`StateList`] belongs to, as far as the file says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A POP3 mailbox named by server user and host, without a port (fetchmail, mpop).
+    Pop3 { user: String, host: String },
+    /// A getmail oldmail file name without `oldmail-`: `SERVER-PORT-USER` (POP3) or
+    /// `SERVER-PORT-USER-MAILBOX` (IMAP, `imap` true), mangled by getmail.
+    Getmail { name: String, imap: bool },
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Pop3 { user, host } => write!(f, "{user}@{host}"),
+            Owner::Getmail { name, .. } => write!(f, "{}{name}", getmail::PREFIX),
+        }
+    }
+}
+
+/// One message id in a state file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenId {
+    /// IMAP UIDVALIDITY; 0 for POP3.
+    pub uidvalidity: u32,
+    /// POP3 UIDL or IMAP UID (decimal).
+    pub uid: String,
+    /// Unix time the tool fetched it, when recorded.
+    pub at: Option<i64>,
+}
+
+/// The ids of one mailbox found in a state file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateList {
+    pub file: PathBuf,
+    /// The line the list starts at (1-based).
+    pub line: usize,
+    pub owner: Owner,
+    pub ids: Vec<SeenId>,
+}
+
+/// `$HOME`, where the tools keep their state by default.
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// A POP3 UIDL as mailpull's POP3 client accepts it (RFC 1939 §7: 1 to 70 characters in
+/// 0x21..=0x7E); an id it could never see in a listing makes a state file garbled.
+pub use crate::pop3::proto::valid_uidl;
+
+/// Reads a state file as text; errors name the file.
+fn read(path: &Path) -> Result<String, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::NoInput {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        ImportError::Garbled {
+            path: path.to_path_buf(),
+            line: upto.iter().filter(|b| **b == b'\n').count() + 1,
+            detail: "not text (invalid UTF-8): this is not a state file".into(),
+        }
+    })
+}
+
+/// The regular files of a directory whose names satisfy `want`, sorted.
+fn files_in(dir: &Path, want: impl Fn(&str) -> bool) -> Result<Vec<PathBuf>, ImportError> {
+    let no_input = |source| ImportError::NoInput {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(no_input)? {
+        let entry = entry.map_err(no_input)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if want(&name) && entry.path().is_file() {
+            out.push(entry.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads and parses the state files a command names. A directory stands for the files in it
+/// the tool would have written (mpop: all but hidden ones; getmail: `oldmail-*`).
+pub fn read_lists(
+    tool: Tool,
+    paths: &[PathBuf],
+) -> Result<(Vec<PathBuf>, Vec<StateList>), ImportError> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let found = match tool {
+                Tool::Fetchmail => {
+                    return Err(ImportError::NoInput {
+                        path: p.clone(),
+                        source: std::io::Error::other(
+                            "is a directory; fetchmail's idfile is a file (~/.fetchids)",
+                        ),
+                    })
+                }
+                Tool::Mpop => files_in(p, |n| !n.starts_with('.'))?,
+                Tool::Getmail => files_in(p, |n| n.starts_with(getmail::PREFIX))?,
+            };
+            if found.is_empty() {
+                return Err(ImportError::NoInput {
+                    path: p.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        match tool {
+                            Tool::Getmail => "no oldmail-* files in this directory",
+                            _ => "no files in this directory",
+                        },
+                    ),
+                });
+            }
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut lists = Vec::new();
+    for f in &files {
+        let text = read(f)?;
+        lists.extend(match tool {
+            Tool::Fetchmail => fetchmail::parse(f, &text)?,
+            Tool::Mpop => mpop::parse(f, &text)?,
+            Tool::Getmail => getmail::parse(f, &text)?,
+        });
+    }
+    Ok((files, lists))
+}
+
+/// The rows to import into one account.
+#[derive(Clone, Debug)]
+pub struct AccountPlan {
+    /// Labels of the configured accounts with this ledger identity.
+    pub labels: Vec<String>,
+    pub key: AccountKey,
+    /// Whether the account deletes from the server (so imported messages will be deleted).
+    pub deletes: bool,
+    /// Distinct rows (the same id listed twice counts once).
+    pub rows: Vec<ImportRow>,
+}
+
+/// Records no account matched, and why.
+#[derive(Clone, Debug)]
+pub struct Unmatched {
+    pub file: PathBuf,
+    pub line: usize,
+    pub owner: String,
+    pub records: usize,
+    pub reason: String,
+}
+
+/// What an import would do.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub accounts: Vec<AccountPlan>,
+    pub unmatched: Vec<Unmatched>,
+}
+
+/// Whether `name` matches the IMAP LIST pattern `pattern` (`*` anything, `%` anything but
+/// the hierarchy delimiter, which is unknown here, so `%` does not cross `/` or `.`).
+fn list_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
+            Some('%') => (0..=n.len())
+                .take_while(|i| *i == 0 || !matches!(n[i - 1], '/' | '.'))
+                .any(|i| go(&p[1..], &n[i..])),
+            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
+        }
+    }
+    go(&p, &n)
+}
+
+/// The folder of `account` a getmail IMAP file for (mangled) `mailbox` belongs to.
+fn getmail_folder(account: &Account, mailbox: &str) -> Result<String, String> {
+    for f in &account.folders {
+        if f.contains(['*', '%']) {
+            continue;
+        }
+        if f.eq_ignore_ascii_case("INBOX") && mailbox.eq_ignore_ascii_case("INBOX") {
+            return Ok("INBOX".into());
+        }
+        if getmail::strip_chars(f, '.') == mailbox {
+            return Ok(f.clone());
+        }
+    }
+    let patterns: Vec<&String> = account
+        .folders
+        .iter()
+        .filter(|f| f.contains(['*', '%']))
+        .collect();
+    if patterns.iter().any(|p| list_match(p, mailbox)) {
+        if mailbox.contains('.') {
+            return Err(format!(
+                "folder {mailbox:?} matches a folder pattern of account {}, but getmail's file \
+                 name may stand for another spelling (it turns '/' into '.'): add the folder to \
+                 the account's folders by its real name and import again",
+                account.label
+            ));
+        }
+        return Ok(mailbox.to_string());
+    }
+    Err(format!(
+        "account {} does not fetch folder {mailbox:?} (folders: {})",
+        account.label,
+        account.folders.join(", ")
+    ))
+}
+
+/// The remainder of a getmail name after the part `account` produces (`SERVER-PORT-USER`),
+/// or `None` if the name is not the account's.
+fn getmail_rest<'a>(account: &Account, name: &'a str) -> Option<&'a str> {
+    let host = getmail::strip_chars(&account.host, '-');
+    let head = name.get(..host.len())?;
+    if !head.eq_ignore_ascii_case(&host) {
+        return None;
+    }
+    let tail = getmail::strip_chars(&format!("-{}-{}", account.port, account.user), '-');
+    name[host.len()..].strip_prefix(tail.as_str())
+}
+
+/// Where the ids of one list go: (account index, mailbox) pairs, or why nowhere.
+fn targets(
+    tool: Tool,
+    list: &StateList,
+    accounts: &[Account],
+) -> Result<Vec<(usize, String)>, String> {
+    match &list.owner {
+        Owner::Pop3 { user, host } => {
+            let same = |a: &Account| a.host.eq_ignore_ascii_case(host) && a.user == *user;
+            let found: Vec<(usize, String)> = accounts
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.protocol == Protocol::Pop3 && same(a))
+                .map(|(i, _)| (i, String::new()))
+                .collect();
+            if !found.is_empty() {
+                return Ok(found);
+            }
+            if let Some(a) = accounts.iter().find(|a| same(a)) {
+                return Err(format!(
+                    "{} records POP3 UIDLs, and the account for {user}@{host} ({}) is IMAP; \
+                     POP3 UIDLs mean nothing to IMAP",
+                    tool.name(),
+                    a.label
+                ));
+            }
+            let on_host: Vec<String> = accounts
+                .iter()
+                .filter(|a| a.host.eq_ignore_ascii_case(host))
+                .map(|a| format!("{} ({})", a.label, a.user))
+                .collect();
+            Err(if on_host.is_empty() {
+                format!("no configured POP3 account on {host} for user {user}")
+            } else {
+                format!(
+                    "no configured POP3 account on {host} for user {user} (accounts there: {})",
+                    on_host.join(", ")
+                )
+            })
+        }
+        Owner::Getmail { name, imap } => {
+            let mut found = Vec::new();
+            let mut why = Vec::new();
+            for (i, a) in accounts.iter().enumerate() {
+                let Some(rest) = getmail_rest(a, name) else {
+                    continue;
+                };
+                match (a.protocol, *imap) {
+                    (Protocol::Pop3, false) if rest.is_empty() => found.push((i, String::new())),
+                    (Protocol::Imap, true) => {
+                        if let Some(mailbox) = rest.strip_prefix('-').filter(|m| !m.is_empty()) {
+                            match getmail_folder(a, mailbox) {
+                                Ok(f) => found.push((i, f)),
+                                Err(e) => why.push(e),
+                            }
+                        }
+                    }
+                    (Protocol::Pop3, true) if !rest.is_empty() => why.push(format!(
+                        "the file holds IMAP UIDVALIDITY/UID ids, and account {} is POP3",
+                        a.label
+                    )),
+                    (Protocol::Imap, false) if rest.is_empty() => why.push(format!(
+                        "the file holds POP3 UIDLs, and account {} is IMAP",
+                        a.label
+                    )),
+                    _ => {}
+                }
+            }
+            if !found.is_empty() {
+                return Ok(found);
+            }
+            if !why.is_empty() {
+                return Err(why.join("; "));
+            }
+            Err(format!(
+                "no configured {} account whose server, port and user give this file name \
+                 (getmail names it oldmail-SERVER-PORT-USER{})",
+                if *imap { "IMAP" } else { "POP3" },
+                if *imap { "-FOLDER" } else { "" }
+            ))
+        }
+    }
+}
+
+/// Matches the lists against the accounts. Accounts with the same ledger identity are merged;
+/// every id appears at most once per account.
+pub fn plan(tool: Tool, lists: &[StateList], accounts: &[Account], now: i64) -> Plan {
+    let mut out = Plan::default();
+    let mut by_key: HashMap<AccountKey, usize> = HashMap::new();
+    let mut seen: Vec<std::collections::HashSet<MessageKey>> = Vec::new();
+    for list in lists {
+        match targets(tool, list, accounts) {
+            Err(reason) => out.unmatched.push(Unmatched {
+                file: list.file.clone(),
+                line: list.line,
+                owner: list.owner.to_string(),
+                records: list.ids.len(),
+                reason,
+            }),
+            Ok(found) => {
+                for (i, mailbox) in found {
+                    let a = &accounts[i];
+                    let key = a.key();
+                    let slot = *by_key.entry(key.clone()).or_insert_with(|| {
+                        out.accounts.push(AccountPlan {
+                            labels: Vec::new(),
+                            key,
+                            deletes: false,
+                            rows: Vec::new(),
+                        });
+                        seen.push(Default::default());
+                        out.accounts.len() - 1
+                    });
+                    let plan = &mut out.accounts[slot];
+                    if !plan.labels.contains(&a.label) {
+                        plan.labels.push(a.label.clone());
+                    }
+                    plan.deletes |= !a.keep;
+                    for id in &list.ids {
+                        let key = MessageKey {
+                            mailbox: mailbox.clone(),
+                            uidvalidity: id.uidvalidity,
+                            uid: id.uid.clone(),
+                        };
+                        if seen[slot].insert(key.clone()) {
+                            plan.rows.push(ImportRow {
+                                key,
+                                location: tool.location(),
+                                delivered_at: id.at.unwrap_or(now),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What the ledger did with a plan: new rows per account (in plan order).
+pub fn apply(
+    plan: &Plan,
+    ledger: Option<&mut Ledger>,
+    dry_run: bool,
+) -> anyhow::Result<Vec<usize>> {
+    let batch: Vec<(AccountKey, Vec<ImportRow>)> = plan
+        .accounts
+        .iter()
+        .map(|a| (a.key.clone(), a.rows.clone()))
+        .collect();
+    match ledger {
+        Some(l) => Ok(l.import_delivered(&batch, dry_run)?),
+        // A dry run against a ledger that does not exist yet: everything would be new.
+        None => Ok(plan.accounts.iter().map(|a| a.rows.len()).collect()),
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `mailpull import TOOL ...`.
+pub fn cmd_import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Exit> {
+    let no_home = |what: &str| {
+        ConfigError::Usage(format!(
+            "HOME is not set: name the {what} on the command line"
+        ))
+    };
+    let (tool, paths, opts): (Tool, Vec<PathBuf>, &ImportOptions) = match &args.tool {
+        ImportTool::Fetchmail { file, opts } => {
+            let file = match file {
+                Some(f) => f.clone(),
+                None => fetchmail::default_path().ok_or_else(|| no_home("idfile"))?,
+            };
+            (Tool::Fetchmail, vec![file], opts)
+        }
+        ImportTool::Mpop { path, opts } => {
+            let path = match path {
+                Some(p) => p.clone(),
+                None => mpop::default_path().ok_or_else(|| no_home("UIDLS file"))?,
+            };
+            (Tool::Mpop, vec![path], opts)
+        }
+        ImportTool::Getmail { files, opts } => {
+            let files = if files.is_empty() {
+                vec![getmail::default_dir().ok_or_else(|| no_home("oldmail files"))?]
+            } else {
+                files.clone()
+            };
+            (Tool::Getmail, files, opts)
+        }
+    };
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        _ => Verbosity::Normal,
+    };
+    let paths: Vec<PathBuf> = paths.iter().map(|p| config::expand_tilde(p)).collect();
+
+    // Parse everything first: a bad file stops the import before the ledger is touched.
+    let (files, lists) = read_lists(tool, &paths)?;
+    let file = config::load(cli.config.as_deref())?;
+    let accounts = config::accounts(&file, &opts.accounts, &Overrides::default(), None)?;
+    let plan = plan(tool, &lists, &accounts, now());
+
+    let ledger_path = match &cli.ledger {
+        Some(p) => config::expand_tilde(p),
+        None => config::default_ledger()?,
+    };
+    // Nothing to write, or a dry run with no ledger yet: leave the ledger alone.
+    let untouched = plan.accounts.is_empty() || (opts.dry_run && !ledger_path.exists());
+    let mut ledger = if untouched {
+        None
+    } else {
+        Some(Ledger::open(&ledger_path)?)
+    };
+    let added = apply(&plan, ledger.as_mut(), opts.dry_run)
+        .with_context(|| format!("nothing was imported into {}", ledger_path.display()))?;
+
+    let records: usize = lists.iter().map(|l| l.ids.len()).sum();
+    let exit = if records > 0 && plan.accounts.is_empty() {
+        Exit::Config
+    } else {
+        Exit::Ok
+    };
+    report(tool, &files, &ledger_path, &plan, &added, opts, verbosity);
+    if opts.json {
+        let value = json_report(
+            tool,
+            &files,
+            &ledger_path,
+            &plan,
+            &added,
+            opts.dry_run,
+            exit,
+        );
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{value}");
+        let _ = out.flush();
+    }
+    if exit == Exit::Config {
+        eprintln!(
+            "mailpull: error: none of the {records} message id(s) in {} belongs to a configured \
+             account: configure the account(s) first (mailpull accounts lists them), or name \
+             them with --account",
+            files_text(&files)
+        );
+    }
+    Ok(exit)
+}
+
+fn files_text(files: &[PathBuf]) -> String {
+    match files {
+        [one] => one.display().to_string(),
+        _ => format!("{} files", files.len()),
+    }
+}
+
+/// The human report on stderr.
+fn report(
+    tool: Tool,
+    files: &[PathBuf],
+    ledger: &Path,
+    plan: &Plan,
+    added: &[usize],
+    opts: &ImportOptions,
+    verbosity: Verbosity,
+) {
+    let quiet = verbosity == Verbosity::Quiet;
+    let verb = if opts.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
+    if !quiet {
+        if plan.accounts.is_empty() && plan.unmatched.is_empty() {
+            eprintln!(
+                "mailpull: {} lists no fetched messages: nothing to import",
+                files_text(files)
+            );
+        }
+        for (a, n) in plan.accounts.iter().zip(added) {
+            let known = a.rows.len() - n;
+            eprintln!(
+                "mailpull: {verb} {n} message(s) from {} into account {} ({} {}@{}:{}){}",
+                tool.name(),
+                a.labels.join(", "),
+                a.key.protocol,
+                a.key.user,
+                a.key.host,
+                a.key.port,
+                if known > 0 {
+                    format!("; {known} were already in the ledger")
+                } else {
+                    String::new()
+                }
+            );
+            if a.deletes && *n > 0 {
+                eprintln!(
+                    "mailpull: note: account {} deletes fetched mail from the server (keep is \
+                     off): its next fetch deletes the imported messages still on the server \
+                     without downloading them again; use --keep to leave them there",
+                    a.labels.join(", ")
+                );
+            }
+        }
+        if opts.dry_run {
+            eprintln!(
+                "mailpull: dry run: nothing was written to {}",
+                ledger.display()
+            );
+        }
+    }
+    for u in &plan.unmatched {
+        eprintln!(
+            "mailpull: not imported: {} message id(s) of {} ({}, line {}): {}",
+            u.records,
+            u.owner,
+            u.file.display(),
+            u.line,
+            u.reason
+        );
+    }
+}
+
+fn json_report(
+    tool: Tool,
+    files: &[PathBuf],
+    ledger: &Path,
+    plan: &Plan,
+    added: &[usize],
+    dry_run: bool,
+    exit: Exit,
+) -> serde_json::Value {
+    json!({
+        "tool": tool.name(),
+        "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        "ledger": ledger.display().to_string(),
+        "dry_run": dry_run,
+        "accounts": plan.accounts.iter().zip(added).map(|(a, n)| json!({
+            "names": a.labels,
+            "protocol": a.key.protocol,
+            "host": a.key.host,
+            "port": a.key.port,
+            "user": a.key.user,
+            "records": a.rows.len(),
+            "imported": n,
+            "already_known": a.rows.len() - n,
+            "deletes_from_server": a.deletes,
+        })).collect::<Vec<_>>(),
+        "unmatched": plan.unmatched.iter().map(|u| json!({
+            "file": u.file.display().to_string(),
+            "line": u.line,
+            "owner": u.owner,
+            "records": u.records,
+            "reason": u.reason,
+        })).collect::<Vec<_>>(),
+        "exit": exit.code(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn accounts(text: &str) -> Vec<Account> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let file = config::parse_file(&path, text.to_string()).unwrap();
+        config::accounts(&file, &[], &Overrides::default(), None).unwrap()
+    }
+
+    fn pop3_list(user: &str, host: &str, uids: &[&str]) -> StateList {
+        StateList {
+            file: "ids".into(),
+            line: 1,
+            owner: Owner::Pop3 {
+                user: user.into(),
+                host: host.into(),
+            },
+            ids: uids
+                .iter()
+                .map(|u| SeenId {
+                    uidvalidity: 0,
+                    uid: u.to_string(),
+                    at: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn getmail_list(name: &str, ids: &[(u32, &str)]) -> StateList {
+        StateList {
+            file: format!("oldmail-{name}").into(),
+            line: 1,
+            owner: Owner::Getmail {
+                name: name.into(),
+                imap: ids.iter().any(|(v, _)| *v > 0),
+            },
+            ids: ids
+                .iter()
+                .map(|(v, u)| SeenId {
+                    uidvalidity: *v,
+                    uid: u.to_string(),
+                    at: Some(1000),
+                })
+                .collect(),
+        }
+    }
+
+    const CONFIG: &str = r#"
+[account.tls]
+url = "pop3s://alice@Mail.Example.org"
+keep = true
+[account.plain]
+url = "pop3://alice@mail.example.org"
+[account.imap]
+url = "imaps://alice@mail.example.org"
+folders = ["INBOX", "Lists/rust", "Archive*"]
+[account.hyphen]
+url = "pop3s://jane-doe@pop-3.example.org:1995"
+"#;
+
+    #[test]
+    fn pop3_lists_go_to_every_pop3_account_of_host_and_user() {
+        let acc = accounts(CONFIG);
+        let lists = [
+            pop3_list("alice", "mail.example.org", &["u1", "u2", "u1"]),
+            pop3_list("bob", "mail.example.org", &["b1"]),
+            pop3_list("alice", "elsewhere.example", &["e1"]),
+        ];
+        let plan = plan(Tool::Fetchmail, &lists, &acc, 77);
+        // pop3s:995 and pop3:110 are two ledger accounts; the IMAP one gets nothing.
+        assert_eq!(plan.accounts.len(), 2);
+        let ports: Vec<u16> = plan.accounts.iter().map(|a| a.key.port).collect();
+        assert_eq!(ports, [110, 995]);
+        for a in &plan.accounts {
+            assert_eq!(a.key.protocol, "pop3");
+            let uids: Vec<&str> = a.rows.iter().map(|r| r.key.uid.as_str()).collect();
+            assert_eq!(uids, ["u1", "u2"], "listed twice, imported once");
+            assert!(a.rows.iter().all(|r| r.delivered_at == 77
+                && r.location == "imported:fetchmail"
+                && r.key.mailbox.is_empty()
+                && r.key.uidvalidity == 0));
+        }
+        assert!(plan.accounts[0].deletes, "pop3:// defaults to delete mode");
+        assert!(!plan.accounts[1].deletes);
+        assert_eq!(plan.unmatched.len(), 2);
+        assert!(
+            plan.unmatched[0].reason.contains("user bob"),
+            "{:?}",
+            plan.unmatched
+        );
+        assert_eq!(plan.unmatched[0].records, 1);
+        assert!(plan.unmatched[1].reason.contains("elsewhere.example"));
+    }
+
+    #[test]
+    fn pop3_list_for_an_imap_account_is_refused() {
+        let acc = accounts("[account.i]\nurl = \"imaps://carol@mail.example.org\"\n");
+        let plan = plan(
+            Tool::Mpop,
+            &[pop3_list("carol", "mail.example.org", &["x"])],
+            &acc,
+            0,
+        );
+        assert!(plan.accounts.is_empty());
+        assert!(
+            plan.unmatched[0].reason.contains("IMAP"),
+            "{:?}",
+            plan.unmatched
+        );
+    }
+
+    #[test]
+    fn getmail_names_are_matched_against_accounts_not_split() {
+        let acc = accounts(CONFIG);
+        let lists = [
+            getmail_list("pop-3.example.org-1995-jane-doe", &[(0, "a")]),
+            // Same server and user, another port: not this account.
+            getmail_list("pop-3.example.org-995-jane-doe", &[(0, "b")]),
+            getmail_list("mail.example.org-995-alice", &[(0, "c")]),
+        ];
+        let plan = plan(Tool::Getmail, &lists, &acc, 5);
+        assert_eq!(plan.accounts.len(), 2);
+        assert_eq!(plan.accounts[0].key.user, "jane-doe");
+        assert_eq!(plan.accounts[0].rows[0].key.uid, "a");
+        assert_eq!(
+            plan.accounts[0].rows[0].delivered_at, 1000,
+            "getmail's own time"
+        );
+        assert_eq!(plan.accounts[1].labels, ["tls"]);
+        assert_eq!(plan.unmatched.len(), 1);
+        assert!(plan.unmatched[0].owner.ends_with("-995-jane-doe"));
+    }
+
+    #[test]
+    fn getmail_imap_folders() {
+        let acc = accounts(CONFIG);
+        let lists = [
+            getmail_list("mail.example.org-993-alice-INBOX", &[(7, "1"), (7, "2")]),
+            // "Lists/rust" as getmail spells it in a file name.
+            getmail_list("mail.example.org-993-alice-Lists.rust", &[(9, "3")]),
+            // Matches the pattern "Archive*" and has no '.' that might stand for a '/'.
+            getmail_list("mail.example.org-993-alice-Archive2024", &[(11, "4")]),
+            getmail_list("mail.example.org-993-alice-Archive.2023", &[(12, "5")]),
+            getmail_list("mail.example.org-993-alice-Spam", &[(13, "6")]),
+            // IMAP ids in a file named like the POP3 account's.
+            getmail_list("mail.example.org-995-alice-INBOX", &[(14, "7")]),
+        ];
+        let plan = plan(Tool::Getmail, &lists, &acc, 0);
+        assert_eq!(plan.accounts.len(), 1);
+        let got: Vec<(&str, u32, &str)> = plan.accounts[0]
+            .rows
+            .iter()
+            .map(|r| {
+                (
+                    r.key.mailbox.as_str(),
+                    r.key.uidvalidity,
+                    r.key.uid.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("INBOX", 7, "1"),
+                ("INBOX", 7, "2"),
+                ("Lists/rust", 9, "3"),
+                ("Archive2024", 11, "4"),
+            ]
+        );
+        let reasons: Vec<&str> = plan.unmatched.iter().map(|u| u.reason.as_str()).collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert!(reasons[0].contains("another spelling"), "{reasons:?}");
+        assert!(
+            reasons[1].contains("does not fetch folder \"Spam\""),
+            "{reasons:?}"
+        );
+        assert!(reasons[2].contains("is POP3"), "{reasons:?}");
+    }
+
+    #[test]
+    fn reading_files_and_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // getmail: a directory stands for its oldmail-* files only.
+        std::fs::write(d.join("getmailrc"), "[retriever]\n").unwrap();
+        std::fs::write(d.join("oldmail-h-995-u"), "a\x001\n").unwrap();
+        std::fs::write(d.join("oldmail-h-993-u-INBOX"), "5/1\x002\n").unwrap();
+        let (files, lists) = read_lists(Tool::Getmail, &[d.to_path_buf()]).unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(lists.len(), 2);
+        // fetchmail's idfile is a file; an empty directory holds nothing to import.
+        let empty = d.join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        for (tool, path) in [
+            (Tool::Fetchmail, d.to_path_buf()),
+            (Tool::Mpop, empty.clone()),
+        ] {
+            match read_lists(tool, &[path]) {
+                Err(e @ ImportError::NoInput { .. }) => assert_eq!(e.exit(), Exit::NoInput),
+                other => panic!("{other:?}"),
+            }
+        }
+        match read_lists(Tool::Mpop, &[d.join("missing")]) {
+            Err(ImportError::NoInput { path, .. }) => assert!(path.ends_with("missing")),
+            other => panic!("{other:?}"),
+        }
+        // Binary data is garbled, at the line it starts on.
+        std::fs::write(d.join("bin"), b" 1 h u\nok\n\xff\xfe\n").unwrap();
+        match read_lists(Tool::Mpop, &[d.join("bin")]) {
+            Err(e @ ImportError::Garbled { line: 3, .. }) => assert_eq!(e.exit(), Exit::DataErr),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_patterns() {
+        assert!(list_match("*", "a/b.c"));
+        assert!(list_match("Lists/*", "Lists/rust"));
+        assert!(list_match("%", "INBOX"));
+        assert!(!list_match("%", "a/b"));
+        assert!(!list_match("Lists/%", "Lists/a/b"));
+        assert!(!list_match("INBOX", "Archive"));
+    }
+
+    #[test]
+    fn uidls() {
+        assert!(valid_uidl("000000016b02674f"));
+        assert!(valid_uidl("<x@y>"));
+        assert!(!valid_uidl(""));
+        assert!(!valid_uidl("a b"));
+        assert!(!valid_uidl(&"x".repeat(71)));
+    }
+}
