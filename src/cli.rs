@@ -92,6 +92,8 @@ pub enum Command {
     Fetch(FetchArgs),
     /// Count new messages without downloading them (exit 0: new mail, 1: none).
     Check(CheckArgs),
+    /// Keep fetching until stopped: IMAP IDLE, else polling every --every.
+    Watch(WatchArgs),
     /// List the configured accounts and where their mail goes.
     Accounts,
     /// Inspect the configuration file.
@@ -179,6 +181,71 @@ pub struct FetchArgs {
     pub json: bool,
 
     /// Seconds to wait for another mailpull that is fetching the same account.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub lock_wait: u64,
+}
+
+/// Arguments of `mailpull watch`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Runs until SIGINT or SIGTERM. IMAP folders are watched with IDLE (one connection per folder) \
+when the server offers it, and new mail is fetched within seconds; without IDLE, and for POP3, \
+every account is fetched every --every. A lost connection is retried after 5 s, then 10 s, \
+20 s... up to 5 min; a refused login is retried every 30 min. One failing account never stops \
+the others. On SIGINT/SIGTERM the message in flight is finished, the session is ended \
+properly (IMAP: DONE, LOGOUT; POP3: QUIT) and mailpull exits 0; a second signal exits at \
+once. Each account is locked for the whole watch, so `mailpull fetch` of a watched account \
+waits --lock-wait seconds and fails with status 75.
+
+Examples:
+  mailpull watch                       # every configured account, polling every 5 min
+  mailpull watch work --every 2m
+  mailpull watch imaps://alice@mail.example.org --maildir ~/Maildir --password-command 'pass mail'")]
+pub struct WatchArgs {
+    /// Accounts (names from the configuration) or server URLs; without any, every account.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m,
+    /// 1h. IMAP folders that IDLE are also fetched this often, as a safety net.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub every: String,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub deliver: DeliverArgs,
+
+    /// Leave messages on the server [default for IMAP].
+    #[arg(short, long, conflicts_with = "no_keep")]
+    pub keep: bool,
+
+    /// Delete messages from the server once delivered [default for POP3].
+    #[arg(long)]
+    pub no_keep: bool,
+
+    /// IMAP: set \\Seen on the messages fetched.
+    #[arg(long)]
+    pub mark_seen: bool,
+
+    /// Leave messages larger than SIZE on the server without downloading them (e.g. 10MB).
+    #[arg(long, value_name = "SIZE")]
+    pub skip_larger_than: Option<String>,
+
+    /// Delete messages larger than SIZE from the server WITHOUT downloading them.
+    #[arg(long, value_name = "SIZE")]
+    pub delete_larger_than: Option<String>,
+
+    /// Seconds an MDA may take per message before it counts as failed [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub mda_timeout: Option<u64>,
+
+    /// Download at most N new messages per account per fetch.
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<usize>,
+
+    /// Seconds to wait at start for another mailpull that is fetching the same account.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub lock_wait: u64,
 }

@@ -22,3 +22,4 @@ pub mod run;
 pub mod source;
 pub mod tls;
 pub mod ui;
+pub mod watch;
