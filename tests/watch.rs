@@ -434,3 +434,97 @@ fn bad_every_is_a_usage_error() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("--every"));
     }
 }
+
+#[test]
+fn imap_without_idle_is_polled() {
+    // The server's capabilities after login, without IDLE.
+    let Some(d) = Dovecot::start_with(
+        "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+ UIDPLUS\n",
+    ) else {
+        return;
+    };
+    let sb = Sandbox::new();
+    d.add_message("alice", &message(1));
+    let args = imaps_args(&d, &sb, "1s");
+    let mut w = Watch::start(&sb, &strs(&args));
+    w.wait_until("first poll", &d, SOON, || count(&sb) == 1);
+    d.add_message("alice", &message(2));
+    w.wait_until("a later poll", &d, SOON, || count(&sb) == 2);
+    let out = w.stop(libc::SIGTERM);
+    assert_clean_exit(&out, &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not offer IDLE; fetching every 1 s"),
+        "{err}"
+    );
+    assert!(!err.contains("with IDLE"), "{err}");
+    assert_eq!(d.server_count("alice"), 2, "IMAP keeps by default");
+}
+
+/// SIGTERM in the middle of a fetch: the message in flight is finished, no further one is
+/// started, the session ends with QUIT (so the delivered messages are deleted) and the watch
+/// exits 0; the next run fetches the rest, and nothing is delivered twice.
+#[test]
+fn sigterm_during_a_fetch_finishes_the_message_in_flight() {
+    let Some(d) = dovecot() else { return };
+    let sb = Sandbox::new();
+    const N: u32 = 20;
+    for n in 1..=N {
+        d.add_message("alice", &message(n));
+    }
+    let out_dir = sb.path().join("delivered");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    // A slow MDA: every message takes a while, so the signal lands mid-fetch.
+    let mda = format!(
+        "sleep 0.3; cat > \"$(mktemp {}/m.XXXXXX)\"",
+        out_dir.display()
+    );
+    let url = d.pop3s_url("alice");
+    let ca = d.ca_file();
+    let args = [
+        url.as_str(),
+        "--every",
+        "1h",
+        "--mda",
+        mda.as_str(),
+        "--tls-ca-file",
+        ca.to_str().unwrap(),
+    ];
+    let delivered = || std::fs::read_dir(&out_dir).unwrap().count();
+    let mut w = Watch::start(&sb, &args);
+    w.wait_until("a few deliveries", &d, SOON, || delivered() >= 2);
+    let out = w.stop(libc::SIGTERM);
+    assert_clean_exit(&out, &d);
+    let first = delivered();
+    assert!(
+        first < N as usize,
+        "the watch did not stop early: {first} of {N} delivered"
+    );
+    // What was delivered was deleted on the server (QUIT), the rest is still there.
+    assert_eq!(d.server_count("alice"), N as usize - first);
+
+    // The next run fetches the rest, nothing twice.
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("fetch")
+        .arg(&url)
+        .args(["--mda", &mda, "--tls-ca-file", ca.to_str().unwrap()]);
+    let out = run_with_limit(c, Duration::from_secs(120));
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let mut bodies: Vec<Vec<u8>> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    bodies.sort();
+    let mut want: Vec<Vec<u8>> = (1..=N)
+        .map(|n| {
+            String::from_utf8(message(n))
+                .unwrap()
+                .replace("\r\n", "\n")
+                .into_bytes()
+        })
+        .collect();
+    want.sort();
+    assert_eq!(bodies.len(), want.len(), "a message lost or doubled");
+    assert!(bodies == want, "the delivered messages differ");
+    assert_eq!(d.server_count("alice"), 0);
+}
