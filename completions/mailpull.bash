@@ -31,6 +31,9 @@ _mailpull() {
             mailpull,help)
                 cmd="mailpull__subcmd__help"
                 ;;
+            mailpull,watch)
+                cmd="mailpull__subcmd__watch"
+                ;;
             mailpull__subcmd__config,check)
                 cmd="mailpull__subcmd__config__subcmd__check"
                 ;;
@@ -58,6 +61,9 @@ _mailpull() {
             mailpull__subcmd__help,help)
                 cmd="mailpull__subcmd__help__subcmd__help"
                 ;;
+            mailpull__subcmd__help,watch)
+                cmd="mailpull__subcmd__help__subcmd__watch"
+                ;;
             mailpull__subcmd__help__subcmd__config,check)
                 cmd="mailpull__subcmd__help__subcmd__config__subcmd__check"
                 ;;
@@ -68,7 +74,7 @@ _mailpull() {
 
     case "${cmd}" in
         mailpull)
-            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check accounts config help"
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check watch accounts config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,7 +348,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help)
-            opts="fetch check accounts config help"
+            opts="fetch check watch accounts config help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -432,6 +438,102 @@ _mailpull() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__watch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__watch)
+            opts="-k -v -q -h -V --every --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --lock-wait --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --folder)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --tls-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --maildir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mbox)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mda)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --skip-larger-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --delete-larger-than)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mda-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-messages)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

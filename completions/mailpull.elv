@@ -30,6 +30,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand --version 'Print version'
             cand fetch 'Download new messages and deliver them'
             cand check 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+            cand watch 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
             cand accounts 'List the configured accounts and where their mail goes'
             cand config 'Inspect the configuration file'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -92,6 +93,39 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mailpull;watch'= {
+            cand --every 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h. IMAP folders that IDLE are also fetched this often, as a safety net'
+            cand --password-command 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)'
+            cand --folder 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]'
+            cand --auth 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]'
+            cand --tls-ca-file 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)'
+            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name'
+            cand --timeout 'Seconds to wait for the connection and for each server reply [default: 60]'
+            cand --maildir 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)'
+            cand --mbox 'Append to this mbox file (mboxrd, locked like mutt and procmail do)'
+            cand --mda 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered'
+            cand --skip-larger-than 'Leave messages larger than SIZE on the server without downloading them (e.g. 10MB)'
+            cand --delete-larger-than 'Delete messages larger than SIZE from the server WITHOUT downloading them'
+            cand --mda-timeout 'Seconds an MDA may take per message before it counts as failed [default: 300]'
+            cand --max-messages 'Download at most N new messages per account per fetch'
+            cand --lock-wait 'Seconds to wait at start for another mailpull that is fetching the same account'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --insecure-no-tls 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+            cand --stdout 'Write every new message to stdout as an mboxrd stream'
+            cand -k 'Leave messages on the server [default for IMAP]'
+            cand --keep 'Leave messages on the server [default for IMAP]'
+            cand --no-keep 'Delete messages from the server once delivered [default for POP3]'
+            cand --mark-seen 'IMAP: set \\Seen on the messages fetched'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mailpull;accounts'= {
             cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
             cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
@@ -141,6 +175,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;help'= {
             cand fetch 'Download new messages and deliver them'
             cand check 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+            cand watch 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
             cand accounts 'List the configured accounts and where their mail goes'
             cand config 'Inspect the configuration file'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -148,6 +183,8 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;help;fetch'= {
         }
         &'mailpull;help;check'= {
+        }
+        &'mailpull;help;watch'= {
         }
         &'mailpull;help;accounts'= {
         }

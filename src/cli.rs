@@ -84,6 +84,7 @@ Examples:
   mailpull fetch work --keep --password-command 'pass show mail/work'
   mailpull check work && echo 'new mail'
   mailpull fetch --json work lists
+  mailpull watch --every 5m          # until stopped: IMAP IDLE, else polling
   */10 * * * * mailpull fetch        # crontab: silent unless something fails";
 
 #[derive(Debug, Subcommand)]
