@@ -462,10 +462,9 @@ fn imap_without_idle_is_polled() {
 }
 
 /// SIGTERM in the middle of a fetch: the message in flight is finished, no further one is
-/// started, the session ends with QUIT (so the delivered messages are deleted) and the watch
-/// exits 0; the next run fetches the rest, and nothing is delivered twice.
-#[test]
-fn sigterm_during_a_fetch_finishes_the_message_in_flight() {
+/// started, the session ends properly (POP3: QUIT, so the delivered messages are deleted; IMAP:
+/// LOGOUT) and the watch exits 0; the next run fetches the rest, and nothing is delivered twice.
+fn stop_during_a_fetch(imap: bool) {
     let Some(d) = dovecot() else { return };
     let sb = Sandbox::new();
     const N: u32 = 20;
@@ -479,7 +478,11 @@ fn sigterm_during_a_fetch_finishes_the_message_in_flight() {
         "sleep 0.3; cat > \"$(mktemp {}/m.XXXXXX)\"",
         out_dir.display()
     );
-    let url = d.pop3s_url("alice");
+    let url = if imap {
+        d.imaps_url("alice")
+    } else {
+        d.pop3s_url("alice")
+    };
     let ca = d.ca_file();
     let args = [
         url.as_str(),
@@ -500,8 +503,18 @@ fn sigterm_during_a_fetch_finishes_the_message_in_flight() {
         first < N as usize,
         "the watch did not stop early: {first} of {N} delivered"
     );
-    // What was delivered was deleted on the server (QUIT), the rest is still there.
-    assert_eq!(d.server_count("alice"), N as usize - first);
+    if imap {
+        // Kept on the server; the session was logged out, not dropped.
+        assert_eq!(d.server_count("alice"), N as usize);
+        let (logged_out, disconnected) = wait_for_endings(&d, "alice", 1);
+        assert!(
+            logged_out >= 1 && disconnected == 0,
+            "logged out {logged_out}, disconnected {disconnected}"
+        );
+    } else {
+        // What was delivered was deleted on the server (QUIT), the rest is still there.
+        assert_eq!(d.server_count("alice"), N as usize - first);
+    }
 
     // The next run fetches the rest, nothing twice.
     let mut c = sb.cmd(Some("secret"));
@@ -526,5 +539,126 @@ fn sigterm_during_a_fetch_finishes_the_message_in_flight() {
     want.sort();
     assert_eq!(bodies.len(), want.len(), "a message lost or doubled");
     assert!(bodies == want, "the delivered messages differ");
-    assert_eq!(d.server_count("alice"), 0);
+    assert_eq!(d.server_count("alice"), if imap { N as usize } else { 0 });
+}
+
+#[test]
+fn sigterm_during_a_pop3_fetch_finishes_the_message_in_flight() {
+    stop_during_a_fetch(false);
+}
+
+#[test]
+fn sigterm_during_an_imap_fetch_finishes_the_message_in_flight() {
+    stop_during_a_fetch(true);
+}
+
+/// A refused login is logged and retried slowly; the other account goes on.
+#[test]
+fn a_refused_login_is_retried_slowly_and_the_others_go_on() {
+    let Some(d) = dovecot() else { return };
+    let sb = Sandbox::new();
+    let cfg = sb.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[defaults]\ntls_ca_file = \"{}\"\n\n\
+             [account.wrong]\nurl = \"{}\"\npassword_command = \"echo wrong\"\n\
+             deliver = {{ maildir = \"{}\" }}\n\n\
+             [account.good]\nurl = \"{}\"\npassword_command = \"echo secret\"\n\
+             deliver = {{ maildir = \"{}\" }}\n",
+            d.ca_file().display(),
+            d.imaps_url("bob"),
+            sb.path().join("bob").display(),
+            d.imaps_url("alice"),
+            sb.maildir().display(),
+        ),
+    )
+    .unwrap();
+    d.add_message("bob", &message(1));
+    let mut cmd = sb.cmd(None);
+    cmd.env("MAILPULL_CONFIG", &cfg);
+    let mut w = Watch::start_cmd(cmd, &sb, &["--every", "1h"]);
+    w.wait_until("the refused login logged", &d, SOON, || {
+        w_stderr_has(&sb, "account wrong") && w_stderr_has(&sb, "trying again in 30 min")
+    });
+    w.wait_until("IDLE on the good account", &d, SOON, || {
+        w_stderr_has(&sb, "good: watching INBOX with IDLE")
+    });
+    d.add_message("alice", &message(2));
+    w.wait_until("the good account's fetch", &d, SOON, || count(&sb) == 1);
+    let out = w.stop(libc::SIGTERM);
+    assert_clean_exit(&out, &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("authentication failed"), "{err}");
+    // One attempt only so far: no hammering of the server with a wrong password.
+    let log = std::fs::read_to_string(d.dir().join("dovecot.log")).unwrap_or_default();
+    let failures = log
+        .lines()
+        .filter(|l| {
+            l.contains("imap-login") && l.contains("user=<bob>") && l.contains("auth failed")
+        })
+        .count();
+    assert!(failures <= 1, "{failures} failed logins:\n{log}");
+    assert!(maildir_messages(&sb.path().join("bob")).is_empty());
+}
+
+/// `Session::idle_until` ends an IDLE soon after the stop request, long before its timeout,
+/// with DONE (the session stays usable), and gives the connection its read timeout back.
+#[test]
+fn idle_until_wakes_up_for_a_stop_request() {
+    use mailpull::imap::{AuthMethod, IdleEvent, Session};
+    use mailpull::tls::{connect_tcp, ReadTimeout, Tls, TlsOptions};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let Some(d) = dovecot() else { return };
+    let tls = Tls::new(&TlsOptions {
+        ca_file: Some(d.ca_file()),
+        fingerprint: None,
+    })
+    .unwrap();
+    let timeout = Duration::from_secs(20);
+    let tcp = connect_tcp("127.0.0.1", d.imaps_port(), timeout).unwrap();
+    let mut s = Session::start(tls.handshake("localhost", tcp).unwrap()).unwrap();
+    s.login("alice", "secret", AuthMethod::Auto).unwrap();
+    s.select("INBOX", true).unwrap();
+    let stop = AtomicBool::new(false);
+    let start = Instant::now();
+    let ev = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_secs(1));
+            stop.store(true, Ordering::SeqCst);
+        });
+        s.idle_until(
+            Duration::from_secs(600),
+            Duration::from_millis(200),
+            &mut || stop.load(Ordering::SeqCst),
+        )
+        .unwrap()
+    });
+    let took = start.elapsed();
+    assert_eq!(ev, IdleEvent::Timeout);
+    assert!(
+        took < Duration::from_secs(15),
+        "IDLE ended {took:?} after the start, long after the stop request"
+    );
+    // DONE was answered: the session goes on, with its own read timeout.
+    assert_eq!(s.stream().read_timeout().unwrap(), Some(timeout));
+    assert_eq!(s.uids_and_sizes().unwrap().len(), 0);
+    // New mail still ends it, as with idle().
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(500));
+            d.add_message("alice", &message(1));
+        });
+        let ev = s
+            .idle_until(
+                Duration::from_secs(25),
+                Duration::from_millis(200),
+                &mut || false,
+            )
+            .unwrap();
+        assert_eq!(ev, IdleEvent::NewMail { exists: 1 });
+    });
+    assert_eq!(s.stream().read_timeout().unwrap(), Some(timeout));
+    s.logout().unwrap();
 }

@@ -483,6 +483,12 @@ impl<S: Read + Write> Session<S> {
         Ok(s)
     }
 
+    /// The underlying stream (e.g. to look at its settings; reading or writing it directly
+    /// would confuse the session).
+    pub fn stream(&self) -> &S {
+        self.conn.get_ref()
+    }
+
     /// The greeting text.
     pub fn greeting(&self) -> &str {
         &self.greeting
