@@ -341,7 +341,7 @@ fn watch_account(
             Ok(l) => break l,
             Err(e) => {
                 let e = e.context(format!("account {label}"));
-                if !on_failure(ctx, account, &e, &mut retry, &mut password)? {
+                if !on_failure(ctx, account, e, &mut retry, &mut password)? {
                     return Ok(());
                 }
             }
@@ -382,7 +382,7 @@ fn watch_account(
             }
             Err(e) => {
                 failing = true;
-                if !on_failure(ctx, account, &e, &mut retry, &mut password)? {
+                if !on_failure(ctx, account, e, &mut retry, &mut password)? {
                     return Ok(());
                 }
             }
@@ -395,7 +395,7 @@ fn watch_account(
 fn on_failure(
     ctx: &Ctx<'_>,
     account: &Account,
-    e: &anyhow::Error,
+    e: anyhow::Error,
     retry: &mut Backoff,
     password: &mut String,
 ) -> anyhow::Result<bool> {
@@ -403,18 +403,20 @@ fn on_failure(
         return Ok(false);
     }
     let label = &account.label;
-    let delay = match retry_for(exit_for(e)) {
+    let delay = match retry_for(exit_for(&e)) {
         Retry::GiveUp => {
             ctx.out
-                .error(&format!("{}; giving up {label}", one_line(e)));
-            return Err(anyhow::anyhow!("{}", one_line(e))
-                .context(ConfigError::Invalid(format!("{label} was given up"))));
+                .error(&format!("{}; giving up {label}", one_line(&e)));
+            return Err(e);
         }
         Retry::Slowly => AUTH_RETRY,
         Retry::Backoff => retry.next_delay(),
     };
-    ctx.out
-        .error(&format!("{}; trying again in {}", one_line(e), show(delay)));
+    ctx.out.error(&format!(
+        "{}; trying again in {}",
+        one_line(&e),
+        show(delay)
+    ));
     if sleep(delay) {
         return Ok(false);
     }
@@ -449,7 +451,8 @@ fn poll_once(
 }
 
 /// Watches an IMAP account with IDLE. `Ok(false)`: the server cannot IDLE (or no folder
-/// matched): poll instead. `Ok(true)`: stopped. `Err`: the first connection failed.
+/// matched): poll instead. `Ok(true)`: stopped. `Err`: the first connection failed, or every
+/// folder was given up.
 fn watch_imap(
     ctx: &Ctx<'_>,
     account: &Account,
@@ -485,7 +488,8 @@ fn watch_imap(
     let turn = Mutex::new(());
     let several = folders.len() > 1;
     let mut first = Some(first);
-    std::thread::scope(|scope| {
+    let ends: Vec<Option<anyhow::Error>> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
         for folder in &folders {
             let conn = first.take();
             let turn = &turn;
@@ -494,7 +498,7 @@ fn watch_imap(
             } else {
                 label.clone()
             };
-            scope.spawn(move || {
+            handles.push(scope.spawn(move || {
                 let w = FolderWatch {
                     ctx,
                     account,
@@ -504,11 +508,35 @@ fn watch_imap(
                     label: name,
                     turn,
                 };
-                w.run(conn);
-            });
+                w.run(conn).err()
+            }));
         }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Some(anyhow::anyhow!("internal error: a watch panicked")))
+            })
+            .collect()
     });
-    Ok(true)
+    if stopped() {
+        return Ok(true);
+    }
+    Err(ends
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or_else(|| anyhow::anyhow!("internal error: the folders ended by themselves")))
+}
+
+/// Whether an error is a lost or broken connection (no point in logging out over it).
+fn is_connection_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<SourceError>(),
+            Some(SourceError::Connection { .. })
+        )
+    })
 }
 
 /// One IMAP folder watched with IDLE over its own connection.
@@ -525,17 +553,18 @@ struct FolderWatch<'a> {
 }
 
 impl FolderWatch<'_> {
-    /// Runs until a stop is requested. A failing folder is retried with backoff for ever (the
-    /// login worked when the watch started).
-    fn run(&self, mut conn: Option<ImapSource<Conn>>) {
+    /// Runs until a stop is requested (`Ok`) or the folder is given up (`Err`, already
+    /// reported). Failures are retried like those of an account.
+    fn run(&self, mut conn: Option<ImapSource<Conn>>) -> anyhow::Result<()> {
         let mut retry = Backoff::new(RETRY_FIRST, RETRY_CAP);
         let mut failing = false;
+        let context = || format!("account {}", self.label);
         loop {
             if stopped() {
                 if let Some(mut c) = conn {
                     let _ = c.finish();
                 }
-                return;
+                return Ok(());
             }
             let mut source = match conn.take() {
                 Some(c) => c,
@@ -543,9 +572,7 @@ impl FolderWatch<'_> {
                     Ok(c) => c,
                     Err(e) => {
                         failing = true;
-                        if self.failed(&anyhow::Error::new(e), &mut retry) {
-                            return;
-                        }
+                        self.failed(anyhow::Error::new(e).context(context()), &mut retry)?;
                         continue;
                     }
                 },
@@ -556,36 +583,45 @@ impl FolderWatch<'_> {
                     if let Err(e) = source.finish() {
                         log::debug!("{}: logging out: {e}", self.label);
                     }
-                    return;
+                    return Ok(());
                 }
                 Err(e) => {
                     failing = true;
-                    // Best effort: the connection may still work (e.g. a delivery failure).
-                    let _ = source.finish();
-                    if self.failed(&e, &mut retry) {
-                        return;
+                    // The connection may still work (e.g. after a delivery failure): end the
+                    // session properly, unless the connection is what failed.
+                    if !is_connection_error(&e) {
+                        let _ = source.finish();
                     }
+                    drop(source);
+                    self.failed(e, &mut retry)?;
                 }
             }
         }
     }
 
-    /// Reports a failure and waits; returns whether a stop was requested meanwhile.
-    fn failed(&self, e: &anyhow::Error, retry: &mut Backoff) -> bool {
+    /// Reports a failure and waits before the next attempt (`Ok`, also when a stop was
+    /// requested meanwhile); `Err` gives the folder up.
+    fn failed(&self, e: anyhow::Error, retry: &mut Backoff) -> anyhow::Result<()> {
         if stopped() {
-            return true;
+            return Ok(());
         }
-        let delay = match retry_for(exit_for(e)) {
+        let delay = match retry_for(exit_for(&e)) {
+            Retry::GiveUp => {
+                self.ctx
+                    .out
+                    .error(&format!("{}; giving up {}", one_line(&e), self.label));
+                return Err(e);
+            }
             Retry::Slowly => AUTH_RETRY,
-            _ => retry.next_delay(),
+            Retry::Backoff => retry.next_delay(),
         };
         self.ctx.out.error(&format!(
-            "{}: {}; trying again in {}",
-            self.label,
-            one_line(e),
+            "{}; trying again in {}",
+            one_line(&e),
             show(delay)
         ));
-        sleep(delay)
+        sleep(delay);
+        Ok(())
     }
 
     /// Fetches and IDLEs over one session until a stop is requested (`Ok`) or something
@@ -624,7 +660,8 @@ impl FolderWatch<'_> {
                 .clamp(Duration::from_millis(1), IDLE_RENEW);
             let event = session
                 .idle_until(wait, IDLE_TICK, &mut stopped)
-                .map_err(anyhow::Error::new)?;
+                .map_err(anyhow::Error::new)
+                .with_context(|| format!("account {}", self.label))?;
             recheck = true;
             match event {
                 IdleEvent::NewMail { exists } => {
