@@ -100,7 +100,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             break
         }
         'mailpull;watch' {
-            [CompletionResult]::new('--every', '--every', [CompletionResultType]::ParameterName, 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h. IMAP folders that IDLE are also fetched this often, as a safety net')
+            [CompletionResult]::new('--every', '--every', [CompletionResultType]::ParameterName, 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]')
             [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
             [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
             [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')

@@ -94,7 +94,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand --version 'Print version'
         }
         &'mailpull;watch'= {
-            cand --every 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h. IMAP folders that IDLE are also fetched this often, as a safety net'
+            cand --every 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]'
             cand --password-command 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)'
             cand --folder 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]'
             cand --auth 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]'

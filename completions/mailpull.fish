@@ -91,7 +91,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s v -l verbose
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s V -l version -d 'Print version'
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l every -d 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h. IMAP folders that IDLE are also fetched this often, as a safety net' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l every -d 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'

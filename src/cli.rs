@@ -199,7 +199,7 @@ once. Each account is locked for the whole watch, so `mailpull fetch` of a watch
 waits --lock-wait seconds and fails with status 75.
 
 Examples:
-  mailpull watch                       # every configured account, polling every 5 min
+  mailpull watch                       # every configured account
   mailpull watch work --every 2m
   mailpull watch imaps://alice@mail.example.org --maildir ~/Maildir --password-command 'pass mail'")]
 pub struct WatchArgs {
@@ -208,9 +208,10 @@ pub struct WatchArgs {
     pub targets: Vec<String>,
 
     /// How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m,
-    /// 1h. IMAP folders that IDLE are also fetched this often, as a safety net.
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
-    pub every: String,
+    /// 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default:
+    /// poll_interval from the configuration, else 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
 
     #[command(flatten)]
     pub server: ServerArgs,

@@ -159,6 +159,8 @@ pub struct Account {
     /// Download at most this many new messages per run.
     pub max_messages: Option<usize>,
     pub target: Target,
+    /// `mailpull watch`: how often to fetch when IDLE is not available (`--every` wins).
+    pub poll_interval: Option<Duration>,
 }
 
 impl Account {
@@ -481,6 +483,8 @@ pub struct AccountFile {
     pub folders: Option<Vec<String>>,
     /// IMAP: set \Seen on fetched messages.
     pub mark_seen: Option<bool>,
+    /// `mailpull watch`: the poll interval.
+    pub poll_interval: Option<DurationValue>,
 }
 
 impl AccountFile {
@@ -504,6 +508,7 @@ impl AccountFile {
             mda_timeout: self.mda_timeout.or(d.mda_timeout),
             folders: self.folders.or_else(|| d.folders.clone()),
             mark_seen: self.mark_seen.or(d.mark_seen),
+            poll_interval: self.poll_interval.or(d.poll_interval),
         }
     }
 }
@@ -963,6 +968,7 @@ fn build(
         delete_larger_than,
         max_messages,
         target,
+        poll_interval: acc.poll_interval.map(|d| d.0),
     })
 }
 

@@ -442,6 +442,9 @@ fn cmd_config_check(cli: &Cli) -> anyhow::Result<Exit> {
             writeln!(out, "  max_messages: {n}")?;
         }
         writeln!(out, "  deliver: {}", a.target)?;
+        if let Some(p) = a.poll_interval {
+            writeln!(out, "  poll_interval: {} s", p.as_secs())?;
+        }
     }
     Ok(Exit::Ok)
 }

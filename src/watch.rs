@@ -5,7 +5,8 @@
 //! as it would during any other run, and two watches never fetch the same account.
 //!
 //! - **POP3**, and IMAP servers without IDLE: one complete fetch ([`run::fetch_locked`]: one
-//!   login, QUIT/LOGOUT) every `--every`.
+//!   login, QUIT/LOGOUT) every `--every` (else the account's `poll_interval`, else
+//!   [`DEFAULT_EVERY`]).
 //! - **IMAP with IDLE** (RFC 2177): the configured folders (names or LIST patterns) are
 //!   resolved once, when the watch starts; each folder gets its own connection, because IDLE
 //!   watches only the selected mailbox. A folder's connection fetches the folder (the engine
@@ -61,6 +62,8 @@ pub const IDLE_RENEW: Duration = Duration::from_secs(10 * 60);
 pub const IDLE_TICK: Duration = Duration::from_millis(500);
 /// The shortest `--every`.
 const MIN_EVERY: Duration = Duration::from_secs(1);
+/// The poll interval without `--every` or `poll_interval`.
+pub const DEFAULT_EVERY: Duration = Duration::from_secs(5 * 60);
 
 /// Retry delays: `first`, doubling up to `cap`; [`Backoff::reset`] after a success.
 #[derive(Clone, Debug)]
@@ -208,27 +211,43 @@ impl Out {
 /// What every account's thread shares.
 struct Ctx<'a> {
     opts: &'a Options,
-    every: Duration,
+    /// `--every`, if given.
+    every: Option<Duration>,
     out: &'a Out,
     /// Taken around fetches that deliver to stdout, so that their messages never interleave.
     stdout: Mutex<()>,
 }
 
+impl Ctx<'_> {
+    /// How often `account` is fetched when it cannot IDLE: `--every`, else its
+    /// `poll_interval`, else [`DEFAULT_EVERY`].
+    fn every(&self, account: &Account) -> Duration {
+        self.every
+            .or(account.poll_interval)
+            .unwrap_or(DEFAULT_EVERY)
+            .max(MIN_EVERY)
+    }
+}
+
 /// Runs `mailpull watch`.
 pub fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
-    let every = humantime::parse_duration(&args.every).map_err(|e| {
-        ConfigError::Usage(format!(
-            "invalid --every {:?}: {e} (write e.g. 30s, 5m or 1h)",
-            args.every
-        ))
-    })?;
-    if every < MIN_EVERY {
-        return Err(ConfigError::Usage(format!(
-            "--every {} is too short: at least 1s",
-            args.every
-        ))
-        .into());
-    }
+    let every = match &args.every {
+        None => None,
+        Some(text) => {
+            let every = humantime::parse_duration(text).map_err(|e| {
+                ConfigError::Usage(format!(
+                    "invalid --every {text:?}: {e} (write e.g. 30s, 5m or 1h)"
+                ))
+            })?;
+            if every < MIN_EVERY {
+                return Err(ConfigError::Usage(format!(
+                    "--every {text} is too short: at least 1s"
+                ))
+                .into());
+            }
+            Some(every)
+        }
+    };
     let file = config::load(cli.config.as_deref())?;
     let keep = match (args.keep, args.no_keep) {
         (true, _) => Some(true),
@@ -349,8 +368,10 @@ fn watch_account(
     };
 
     if polling {
-        ctx.out
-            .info(&format!("{label}: fetching every {}", show(ctx.every)));
+        ctx.out.info(&format!(
+            "{label}: fetching every {}",
+            show(ctx.every(account))
+        ));
     }
     loop {
         if stopped() {
@@ -376,7 +397,7 @@ fn watch_account(
                     failing = false;
                 }
                 retry.reset();
-                if sleep(ctx.every) {
+                if sleep(ctx.every(account)) {
                     return Ok(());
                 }
             }
@@ -472,7 +493,7 @@ fn watch_imap(
         if !idle {
             ctx.out.info(&format!(
                 "{label}: the server does not offer IDLE; fetching every {}",
-                show(ctx.every)
+                show(ctx.every(account))
             ));
         }
         return Ok(false);
@@ -632,7 +653,7 @@ impl FolderWatch<'_> {
         retry: &mut Backoff,
         failing: &mut bool,
     ) -> anyhow::Result<()> {
-        let every = self.ctx.every;
+        let every = self.ctx.every(self.account);
         let mut last_fetch;
         let mut expected = self.fetch(source)?;
         last_fetch = Instant::now();

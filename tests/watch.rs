@@ -662,3 +662,40 @@ fn idle_until_wakes_up_for_a_stop_request() {
     assert_eq!(s.stream().read_timeout().unwrap(), Some(timeout));
     s.logout().unwrap();
 }
+
+/// Without `--every`, the account's `poll_interval` from the configuration applies.
+#[test]
+fn poll_interval_from_the_configuration() {
+    let Some(d) = dovecot() else { return };
+    let sb = Sandbox::new();
+    let cfg = sb.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[defaults]\ntls_ca_file = \"{}\"\npoll_interval = \"1s\"\n\n\
+             [account.pop]\nurl = \"{}\"\ndeliver = {{ maildir = \"{}\" }}\n",
+            d.ca_file().display(),
+            d.pop3s_url("alice"),
+            sb.maildir().display(),
+        ),
+    )
+    .unwrap();
+    let mut check = sb.cmd(None);
+    check.env("MAILPULL_CONFIG", &cfg).args(["config", "check"]);
+    let out = run_with_limit(check, SOON);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("poll_interval: 1 s"));
+
+    let mut cmd = sb.cmd(Some("secret"));
+    cmd.env("MAILPULL_CONFIG", &cfg);
+    let mut w = Watch::start_cmd(cmd, &sb, &[]);
+    w.wait_until("polling", &d, SOON, || {
+        w_stderr_has(&sb, "pop: fetching every 1 s")
+    });
+    d.add_message("alice", &message(1));
+    w.wait_until("a poll", &d, SOON, || count(&sb) == 1);
+    d.add_message("alice", &message(2));
+    w.wait_until("another poll", &d, SOON, || count(&sb) == 2);
+    let out = w.stop(libc::SIGTERM);
+    assert_clean_exit(&out, &d);
+}
