@@ -490,12 +490,15 @@ fn watch_imap(
     let idle = first.session_mut().capabilities().has("IDLE");
     if !idle || folders.is_empty() {
         let _ = first.finish();
-        if !idle {
-            ctx.out.info(&format!(
-                "{label}: the server does not offer IDLE; fetching every {}",
-                show(ctx.every(account))
-            ));
-        }
+        let why = if idle {
+            "no folder to watch"
+        } else {
+            "the server does not offer IDLE"
+        };
+        ctx.out.info(&format!(
+            "{label}: {why}; fetching every {}",
+            show(ctx.every(account))
+        ));
         return Ok(false);
     }
     if *failing {
