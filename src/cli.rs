@@ -191,7 +191,7 @@ pub struct FetchArgs {
 #[command(after_help = "\
 Runs until SIGINT or SIGTERM. IMAP folders are watched with IDLE (one connection per folder) \
 when the server offers it, and new mail is fetched within seconds; without IDLE, and for POP3, \
-every account is fetched every --every. A lost connection is retried after 5 s, then 10 s, \
+every account is fetched every --every (else its poll_interval, else 5 min). A lost connection is retried after 5 s, then 10 s, \
 20 s... up to 5 min; a refused login is retried every 30 min. One failing account never stops \
 the others. On SIGINT/SIGTERM the message in flight is finished, the session is ended \
 properly (IMAP: DONE, LOGOUT; POP3: QUIT) and mailpull exits 0; a second signal exits at \
