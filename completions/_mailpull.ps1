@@ -34,6 +34,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Download new messages and deliver them')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages without downloading them (exit 0: new mail, 1: none)')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Keep fetching until stopped: IMAP IDLE, else polling every --every')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'List the configured accounts and where their mail goes')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration file')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again')
@@ -53,11 +54,11 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('--skip-larger-than', '--skip-larger-than', [CompletionResultType]::ParameterName, 'Leave messages larger than SIZE on the server without downloading them (e.g. 10MB)')
             [CompletionResult]::new('--delete-larger-than', '--delete-larger-than', [CompletionResultType]::ParameterName, 'Delete messages larger than SIZE from the server WITHOUT downloading them')
             [CompletionResult]::new('--mda-timeout', '--mda-timeout', [CompletionResultType]::ParameterName, 'Seconds an MDA may take per message before it counts as failed [default: 300]')
-            [CompletionResult]::new('--max-messages', '--max-messages', [CompletionResultType]::ParameterName, 'Download at most N new messages per account in this run')
+            [CompletionResult]::new('--max-messages', '--max-messages', [CompletionResultType]::ParameterName, 'Download at most N new messages per account per fetch')
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. '''' turns a configured filter off')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts]')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts]')
             [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait for another mailpull that is fetching the same account')
-            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. '''' turns a configured filter off')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
             [CompletionResult]::new('--insecure-no-tls', '--insecure-no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing')
@@ -115,6 +116,41 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('--insecure-no-tls', '--insecure-no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing')
             [CompletionResult]::new('--new', '--new', [CompletionResultType]::ParameterName, 'Show only messages not fetched yet')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON array of messages on stdout instead of the table')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;watch' {
+            [CompletionResult]::new('--every', '--every', [CompletionResultType]::ParameterName, 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]')
+            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
+            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')
+            [CompletionResult]::new('--tls-ca-file', '--tls-ca-file', [CompletionResultType]::ParameterName, 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)')
+            [CompletionResult]::new('--tls-fingerprint', '--tls-fingerprint', [CompletionResultType]::ParameterName, 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds to wait for the connection and for each server reply [default: 60]')
+            [CompletionResult]::new('--maildir', '--maildir', [CompletionResultType]::ParameterName, 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)')
+            [CompletionResult]::new('--mbox', '--mbox', [CompletionResultType]::ParameterName, 'Append to this mbox file (mboxrd, locked like mutt and procmail do)')
+            [CompletionResult]::new('--mda', '--mda', [CompletionResultType]::ParameterName, 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered')
+            [CompletionResult]::new('--skip-larger-than', '--skip-larger-than', [CompletionResultType]::ParameterName, 'Leave messages larger than SIZE on the server without downloading them (e.g. 10MB)')
+            [CompletionResult]::new('--delete-larger-than', '--delete-larger-than', [CompletionResultType]::ParameterName, 'Delete messages larger than SIZE from the server WITHOUT downloading them')
+            [CompletionResult]::new('--mda-timeout', '--mda-timeout', [CompletionResultType]::ParameterName, 'Seconds an MDA may take per message before it counts as failed [default: 300]')
+            [CompletionResult]::new('--max-messages', '--max-messages', [CompletionResultType]::ParameterName, 'Download at most N new messages per account per fetch')
+            [CompletionResult]::new('--filter', '--filter', [CompletionResultType]::ParameterName, 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. '''' turns a configured filter off')
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait at start for another mailpull that is fetching the same account')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('--insecure-no-tls', '--insecure-no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing')
+            [CompletionResult]::new('--stdout', '--stdout', [CompletionResultType]::ParameterName, 'Write every new message to stdout as an mboxrd stream')
+            [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]')
+            [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]')
+            [CompletionResult]::new('--no-keep', '--no-keep', [CompletionResultType]::ParameterName, 'Delete messages from the server once delivered [default for POP3]')
+            [CompletionResult]::new('--mark-seen', '--mark-seen', [CompletionResultType]::ParameterName, 'IMAP: set \\Seen on the messages fetched (otherwise their flags are left alone)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
@@ -271,6 +307,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Download new messages and deliver them')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages without downloading them (exit 0: new mail, 1: none)')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Keep fetching until stopped: IMAP IDLE, else polling every --every')
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'List the configured accounts and where their mail goes')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration file')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again')
@@ -284,6 +321,9 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             break
         }
         'mailpull;help;list' {
+            break
+        }
+        'mailpull;help;watch' {
             break
         }
         'mailpull;help;accounts' {

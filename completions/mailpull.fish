@@ -33,6 +33,7 @@ complete -c mailpull -n "__fish_mailpull_needs_command" -s V -l version -d 'Prin
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "fetch" -d 'Download new messages and deliver them'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "watch" -d 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "config" -d 'Inspect the configuration file'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
@@ -55,10 +56,10 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda -d 'Pipe
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l skip-larger-than -d 'Leave messages larger than SIZE on the server without downloading them (e.g. 10MB)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l delete-larger-than -d 'Delete messages larger than SIZE from the server WITHOUT downloading them' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda-timeout -d 'Seconds an MDA may take per message before it counts as failed [default: 300]' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l max-messages -d 'Download at most N new messages per account in this run' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l max-messages -d 'Download at most N new messages per account per fetch' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l filter -d 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. \'\' turns a configured filter off' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same account' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l filter -d 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. \'\' turns a configured filter off' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
@@ -116,6 +117,39 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s v -l verbose 
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l every -d 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
+user\t'POP3 USER and PASS'
+login\t'IMAP LOGIN'
+plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
+apop\t'POP3 APOP (needs a timestamp in the server greeting)'
+xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
+oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l timeout -d 'Seconds to wait for the connection and for each server reply [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l maildir -d 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mbox -d 'Append to this mbox file (mboxrd, locked like mutt and procmail do)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mda -d 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l skip-larger-than -d 'Leave messages larger than SIZE on the server without downloading them (e.g. 10MB)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l delete-larger-than -d 'Delete messages larger than SIZE from the server WITHOUT downloading them' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mda-timeout -d 'Seconds an MDA may take per message before it counts as failed [default: 300]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l max-messages -d 'Download at most N new messages per account per fetch' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l filter -d 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. \'\' turns a configured filter off' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l lock-wait -d 'Seconds to wait at start for another mailpull that is fetching the same account' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l stdout -d 'Write every new message to stdout as an mboxrd stream'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s k -l keep -d 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l no-keep -d 'Delete messages from the server once delivered [default for POP3]'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mark-seen -d 'IMAP: set \\\\Seen on the messages fetched (otherwise their flags are left alone)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
@@ -179,13 +213,14 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "mpop" -d 'mpop\'s UIDLS file, or a directory of them (POP3 UIDLs)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "getmail" -d 'getmail\'s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "fetch" -d 'Download new messages and deliver them'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "config" -d 'Inspect the configuration file'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list accounts config import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import help" -f -a "fetch" -d 'Download new messages and deliver them'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import help" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import help" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import help" -f -a "watch" -d 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import help" -f -a "config" -d 'Inspect the configuration file'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import help" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "fetchmail" -d 'fetchmail\'s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "mpop" -d 'mpop\'s UIDLS file, or a directory of them (POP3 UIDLs)'

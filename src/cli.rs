@@ -88,6 +88,7 @@ Examples:
   mailpull list --new work           # what would be fetched, headers only
   mailpull fetch --pick work         # choose on the terminal
   mailpull fetch --json work lists
+  mailpull watch --every 5m          # until stopped: IMAP IDLE, else polling
   */10 * * * * mailpull fetch        # crontab: silent unless something fails";
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +100,8 @@ pub enum Command {
     /// Show what is on the server (date, sender, subject, size, new or fetched) from the
     /// headers alone, without downloading or changing anything.
     List(ListArgs),
+    /// Keep fetching until stopped: IMAP IDLE, else polling every --every.
+    Watch(WatchArgs),
     /// List the configured accounts and where their mail goes.
     Accounts,
     /// Inspect the configuration file.
@@ -222,6 +225,30 @@ pub struct FetchArgs {
     #[command(flatten)]
     pub deliver: DeliverArgs,
 
+    #[command(flatten)]
+    pub options: FetchOptions,
+
+    /// Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts].
+    #[arg(short, long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print a JSON summary on stdout (and nothing else on stdout).
+    #[arg(long, conflicts_with = "stdout")]
+    pub json: bool,
+
+    /// Seconds to wait for another mailpull that is fetching the same account.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub lock_wait: u64,
+
+    /// Choose on the terminal which new messages to download; the others stay on the server
+    /// and stay new. Accounts are then fetched one at a time.
+    #[arg(long, conflicts_with = "json")]
+    pub pick: bool,
+}
+
+/// What to fetch and what to leave: the options `fetch` and `watch` share.
+#[derive(Debug, Args, Default)]
+pub struct FetchOptions {
     /// Leave messages on the server; the ledger makes sure they are downloaded only once
     /// [default for IMAP].
     #[arg(short, long, conflicts_with = "no_keep")]
@@ -247,30 +274,15 @@ pub struct FetchArgs {
     #[arg(long, value_name = "SECS")]
     pub mda_timeout: Option<u64>,
 
-    /// Download at most N new messages per account in this run.
+    /// Download at most N new messages per account per fetch.
     #[arg(long, value_name = "N")]
     pub max_messages: Option<usize>,
 
-    /// Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts].
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
-
-    /// Print a JSON summary on stdout (and nothing else on stdout).
-    #[arg(long, conflicts_with = "stdout")]
-    pub json: bool,
-
-    /// Seconds to wait for another mailpull that is fetching the same account.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
-    pub lock_wait: u64,
     /// Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit
     /// 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the
     /// server; anything else is an error that leaves it alone. '' turns a configured filter off.
     #[arg(long, value_name = "CMD")]
     pub filter: Option<String>,
-    /// Choose on the terminal which new messages to download; the others stay on the server
-    /// and stay new. Accounts are then fetched one at a time.
-    #[arg(long, conflicts_with = "json")]
-    pub pick: bool,
 }
 
 /// Arguments of `mailpull list`.
@@ -297,6 +309,47 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     /// Seconds to wait for another mailpull that is fetching the same account.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub lock_wait: u64,
+}
+
+/// Arguments of `mailpull watch`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Runs until SIGINT or SIGTERM. IMAP folders are watched with IDLE (one connection per folder) \
+when the server offers it, and new mail is fetched within seconds; without IDLE, and for POP3, \
+every account is fetched every --every (else its poll_interval, else 5 min). A lost connection is retried after 5 s, then 10 s, \
+20 s... up to 5 min; a refused login is retried every 30 min. One failing account never stops \
+the others. On SIGINT/SIGTERM the message in flight is finished, the session is ended \
+properly (IMAP: DONE, LOGOUT; POP3: QUIT) and mailpull exits 0; a second signal exits at \
+once. Each account is locked for the whole watch, so `mailpull fetch` of a watched account \
+waits --lock-wait seconds and fails with status 75.
+
+Examples:
+  mailpull watch                       # every configured account
+  mailpull watch work --every 2m
+  mailpull watch imaps://alice@mail.example.org --maildir ~/Maildir --password-command 'pass mail'")]
+pub struct WatchArgs {
+    /// Accounts (names from the configuration) or server URLs; without any, every account.
+    #[arg(value_name = "TARGET")]
+    pub targets: Vec<String>,
+
+    /// How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m,
+    /// 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default:
+    /// poll_interval from the configuration, else 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    #[command(flatten)]
+    pub deliver: DeliverArgs,
+
+    #[command(flatten)]
+    pub options: FetchOptions,
+
+    /// Seconds to wait at start for another mailpull that is fetching the same account.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub lock_wait: u64,
 }

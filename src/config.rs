@@ -161,6 +161,8 @@ pub struct Account {
     /// A command deciding from each new message's headers whether to fetch it.
     pub filter: Option<Filter>,
     pub target: Target,
+    /// `mailpull watch`: how often to fetch when IDLE is not available (`--every` wins).
+    pub poll_interval: Option<Duration>,
 }
 
 /// The `filter` command: run with `sh -c`, the headers of a new message on its stdin.
@@ -496,6 +498,8 @@ pub struct AccountFile {
     pub folders: Option<Vec<String>>,
     /// IMAP: set \Seen on fetched messages.
     pub mark_seen: Option<bool>,
+    /// `mailpull watch`: the poll interval.
+    pub poll_interval: Option<DurationValue>,
 }
 
 impl AccountFile {
@@ -521,6 +525,7 @@ impl AccountFile {
             filter_timeout: self.filter_timeout.or(d.filter_timeout),
             folders: self.folders.or_else(|| d.folders.clone()),
             mark_seen: self.mark_seen.or(d.mark_seen),
+            poll_interval: self.poll_interval.or(d.poll_interval),
         }
     }
 }
@@ -1002,6 +1007,7 @@ fn build(
         max_messages,
         filter,
         target,
+        poll_interval: acc.poll_interval.map(|d| d.0),
     })
 }
 

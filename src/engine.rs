@@ -41,6 +41,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::deliver::{Deliver, DeliverError, MessageInfo, Recovered};
@@ -204,6 +206,20 @@ pub struct CheckSummary {
     pub new: usize,
     /// Their size in bytes.
     pub bytes: u64,
+}
+
+/// The process-wide stop request (set on SIGINT/SIGTERM by `mailpull watch`). Once it is set,
+/// a fetch finishes the message in flight, requests no further ones (the fatal [`SinkError`]
+/// path: the source drains what is on the wire) and ends the session properly; the fetch is
+/// not an error, and messages not delivered stay on the server for the next run.
+pub fn stop_flag() -> &'static Arc<AtomicBool> {
+    static FLAG: LazyLock<Arc<AtomicBool>> = LazyLock::new(|| Arc::new(AtomicBool::new(false)));
+    &FLAG
+}
+
+/// Whether a stop was requested (see [`stop_flag`]).
+pub fn stop_requested() -> bool {
+    stop_flag().load(Ordering::SeqCst)
 }
 
 fn now() -> i64 {
@@ -468,6 +484,9 @@ fn run(
     // refused to send one): the session still ends properly so that deletions take effect.
     let mut deferred: Option<EngineError> = None;
     for mailbox in source.mailboxes()? {
+        if stop_requested() {
+            break;
+        }
         let result = fetch_mailbox(
             source,
             ledger,
@@ -905,7 +924,7 @@ pub fn message_id(header: &[u8]) -> Option<String> {
 
 impl Sink for EngineSink<'_> {
     fn message(&mut self, msg: &RemoteMessage, body: &mut dyn Read) -> Result<(), SinkError> {
-        if self.failure.is_some() {
+        if self.failure.is_some() || stop_requested() {
             return Err(SinkError { fatal: true });
         }
         let Some(location) = self.locations.get(&msg.uid) else {

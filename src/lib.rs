@@ -30,3 +30,4 @@ pub mod select;
 pub mod source;
 pub mod tls;
 pub mod ui;
+pub mod watch;

@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{CheckArgs, Cli, Command as CliCommand, ConfigCommand, FetchArgs, ListArgs};
+use crate::cli::{
+    CheckArgs, Cli, Command as CliCommand, ConfigCommand, DeliverArgs, FetchArgs, FetchOptions,
+    ListArgs, ServerArgs,
+};
 use crate::config::{
     self, Account, Auth, ConfigError, Options, Overrides, PasswordSource, Protocol, Security,
     Target, Verbosity,
@@ -54,6 +57,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Fetch(args) => cmd_fetch(&cli, args),
         CliCommand::Check(args) => cmd_check(&cli, args),
         CliCommand::List(args) => cmd_list(&cli, args),
+        CliCommand::Watch(args) => crate::watch::cmd_watch(&cli, args),
         CliCommand::Accounts => cmd_accounts(&cli),
         CliCommand::Config(ConfigCommand::Check) => cmd_config_check(&cli),
         CliCommand::Import(args) => crate::import::cmd_import(&cli, args),
@@ -86,7 +90,7 @@ fn error_text(e: &anyhow::Error) -> String {
     msg
 }
 
-fn password_env() -> Option<String> {
+pub(crate) fn password_env() -> Option<String> {
     std::env::var("MAILPULL_PASSWORD").ok()
 }
 
@@ -167,7 +171,7 @@ fn password_for(
 }
 
 /// Resolves every account's password up front, one prompt at a time.
-fn passwords(accounts: &[Account]) -> Vec<Result<String, ConfigError>> {
+pub(crate) fn passwords(accounts: &[Account]) -> Vec<Result<String, ConfigError>> {
     accounts
         .iter()
         .map(|a| resolve_password(&a.password, &a.label))
@@ -176,22 +180,7 @@ fn passwords(accounts: &[Account]) -> Vec<Result<String, ConfigError>> {
 
 fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
     let file = config::load(cli.config.as_deref())?;
-    let keep = match (args.keep, args.no_keep) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
-    };
-    let ov = Overrides {
-        server: Some(&args.server),
-        deliver: Some(&args.deliver),
-        keep,
-        skip_larger_than: args.skip_larger_than.as_deref(),
-        delete_larger_than: args.delete_larger_than.as_deref(),
-        max_messages: args.max_messages,
-        mda_timeout: args.mda_timeout,
-        mark_seen: args.mark_seen,
-        filter: args.filter.as_deref(),
-    };
+    let ov = overrides(&args.server, &args.deliver, &args.options);
     let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
     let mut opts = config::options(
         cli.verbose,
@@ -467,6 +456,9 @@ fn cmd_config_check(cli: &Cli) -> anyhow::Result<Exit> {
             writeln!(out, "  max_messages: {n}")?;
         }
         writeln!(out, "  deliver: {}", a.target)?;
+        if let Some(p) = a.poll_interval {
+            writeln!(out, "  poll_interval: {} s", p.as_secs())?;
+        }
     }
     Ok(Exit::Ok)
 }
@@ -482,7 +474,7 @@ fn local_user() -> String {
 }
 
 /// Opens an account's delivery target.
-fn open_target(target: &Target) -> anyhow::Result<Box<dyn Deliver>> {
+pub(crate) fn open_target(target: &Target) -> anyhow::Result<Box<dyn Deliver>> {
     Ok(match target {
         Target::Maildir(path) => Box::new(Maildir::open(path)?),
         Target::Mbox(path) => Box::new(Mbox::open(path)?),
@@ -518,27 +510,34 @@ fn fetch_inner(
     let tls = tls_for(account)?;
     let key = account.key();
     let _lock = lock_account(&opts.ledger, &key, opts.lock_wait)?;
+    fetch_locked(account, opts, tls.as_ref(), password, multi, summary_out)
+}
+
+/// One fetch of an account whose lock the caller holds (`mailpull watch` holds it for as long
+/// as it watches the account).
+pub(crate) fn fetch_locked(
+    account: &Account,
+    opts: &Options,
+    tls: Option<&Tls>,
+    password: &str,
+    multi: Option<&indicatif::MultiProgress>,
+    summary_out: &mut Option<Summary>,
+) -> anyhow::Result<()> {
+    let key = account.key();
     let mut ledger = Ledger::open(&opts.ledger)?;
     let mut target = open_target(&account.target)?;
     let account_id = ledger.account_id(&key)?;
     let recovered = engine::recover(&mut ledger, account_id, target.as_mut())?;
 
-    let mut session = connect(account, tls.as_ref(), password)?;
+    let mut session = connect(account, tls, password)?;
     let mut bar = ui::Bar::new(opts.verbosity, &account.label, multi);
-    let settings = FetchSettings {
-        keep: account.keep,
-        delete_after: account.delete_after,
-        skip_larger_than: account.skip_larger_than,
-        delete_larger_than: account.delete_larger_than,
-        max_messages: account.max_messages,
-    };
     let mut select = selector(account, opts);
     let outcome = engine::fetch(
         session.as_mut(),
         &mut ledger,
         account_id,
         target.as_mut(),
-        settings,
+        settings_for(account),
         &mut bar,
         select.as_mut().map(|s| s as &mut dyn Select),
     );
@@ -551,8 +550,31 @@ fn fetch_inner(
     }
 }
 
+/// The configuration overrides of the flags `fetch` and `watch` share.
+pub(crate) fn overrides<'a>(
+    server: &'a ServerArgs,
+    deliver: &'a DeliverArgs,
+    o: &'a FetchOptions,
+) -> Overrides<'a> {
+    Overrides {
+        server: Some(server),
+        deliver: Some(deliver),
+        keep: match (o.keep, o.no_keep) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        skip_larger_than: o.skip_larger_than.as_deref(),
+        delete_larger_than: o.delete_larger_than.as_deref(),
+        max_messages: o.max_messages,
+        mda_timeout: o.mda_timeout,
+        mark_seen: o.mark_seen,
+        filter: o.filter.as_deref(),
+    }
+}
+
 /// The account's filter and `--pick`, in that order; `None` when neither applies.
-fn selector(account: &Account, opts: &Options) -> Option<Chain> {
+pub(crate) fn selector(account: &Account, opts: &Options) -> Option<Chain> {
     let mut chain: Vec<Box<dyn Select>> = Vec::new();
     if let Some(f) = &account.filter {
         chain.push(Box::new(FilterCommand::new(
@@ -632,6 +654,17 @@ fn list_account(
     }
 }
 
+/// The engine settings of an account.
+pub(crate) fn settings_for(account: &Account) -> FetchSettings {
+    FetchSettings {
+        keep: account.keep,
+        delete_after: account.delete_after,
+        skip_larger_than: account.skip_larger_than,
+        delete_larger_than: account.delete_larger_than,
+        max_messages: account.max_messages,
+    }
+}
+
 fn check_account(
     account: &Account,
     opts: &Options,
@@ -650,7 +683,7 @@ fn check_account(
     run().with_context(|| format!("account {}", account.label))
 }
 
-fn tls_for(account: &Account) -> anyhow::Result<Option<Tls>> {
+pub(crate) fn tls_for(account: &Account) -> anyhow::Result<Option<Tls>> {
     Ok(match account.security {
         Security::None => None,
         _ => Some(Tls::new(&account.tls).map_err(|e| ConfigError::Usage(e.0))?),
@@ -697,35 +730,64 @@ fn connect(
             s.login(&account.user, password, method)?;
             Ok(Box::new(s))
         }
-        Protocol::Imap => {
-            let mut s = match (account.security, tls) {
-                (Security::Implicit, Some(tls)) => ImapSession::start(tls.handshake(host, tcp)?)?,
-                _ => ImapSession::start(Conn::Plain(tcp))?,
-            };
-            if s.capabilities().is_empty() {
-                s.capability()?;
-            }
-            if account.security == Security::StartTls {
-                s = s.starttls(upgrade)?;
-            }
-            let method = match account.auth {
-                Auth::Auto => ImapAuth::Auto,
-                Auth::User => ImapAuth::Login,
-                Auth::Plain => ImapAuth::Plain,
-                Auth::XOAuth2 => ImapAuth::XOAuth2,
-                Auth::OAuthBearer => ImapAuth::OAuthBearer,
-                Auth::Apop => unreachable!("refused for IMAP accounts by config"),
-            };
-            if !s.is_preauth() {
-                s.login(&account.user, password, method)?;
-            }
-            Ok(Box::new(ImapSource::new(
-                s,
-                account.folders.clone(),
-                account.mark_seen,
-            )))
-        }
+        Protocol::Imap => Ok(Box::new(imap_login(account, tcp, tls, password)?)),
     }
+}
+
+/// Connects to an IMAP account and logs in (`mailpull watch` keeps the session to IDLE).
+pub(crate) fn connect_imap(
+    account: &Account,
+    tls: Option<&Tls>,
+    password: &str,
+) -> Result<ImapSource<Conn>, SourceError> {
+    log::debug!("connecting to {} port {}", account.host, account.port);
+    let tcp = tls::connect_tcp(&account.host, account.port, account.timeout)?;
+    if account.security == Security::None {
+        log::warn!(
+            "talking to {} without TLS (--insecure-no-tls): the password is sent in clear",
+            account.host
+        );
+    }
+    imap_login(account, tcp, tls, password)
+}
+
+fn imap_login(
+    account: &Account,
+    tcp: std::net::TcpStream,
+    tls: Option<&Tls>,
+    password: &str,
+) -> Result<ImapSource<Conn>, SourceError> {
+    let host = account.host.as_str();
+    let upgrade = |conn: Conn| match (conn, tls) {
+        (Conn::Plain(tcp), Some(tls)) => tls.handshake(host, tcp),
+        (conn, _) => Ok(conn),
+    };
+    let mut s = match (account.security, tls) {
+        (Security::Implicit, Some(tls)) => ImapSession::start(tls.handshake(host, tcp)?)?,
+        _ => ImapSession::start(Conn::Plain(tcp))?,
+    };
+    if s.capabilities().is_empty() {
+        s.capability()?;
+    }
+    if account.security == Security::StartTls {
+        s = s.starttls(upgrade)?;
+    }
+    let method = match account.auth {
+        Auth::Auto => ImapAuth::Auto,
+        Auth::User => ImapAuth::Login,
+        Auth::Plain => ImapAuth::Plain,
+        Auth::XOAuth2 => ImapAuth::XOAuth2,
+        Auth::OAuthBearer => ImapAuth::OAuthBearer,
+        Auth::Apop => unreachable!("refused for IMAP accounts by config"),
+    };
+    if !s.is_preauth() {
+        s.login(&account.user, password, method)?;
+    }
+    Ok(ImapSource::new(
+        s,
+        account.folders.clone(),
+        account.mark_seen,
+    ))
 }
 
 /// Gets the password from its source.
@@ -811,7 +873,11 @@ pub fn lock_path(ledger: &Path, key: &AccountKey) -> PathBuf {
 }
 
 /// Takes the account's lock, waiting up to `wait` for another run to finish.
-fn lock_account(ledger: &Path, key: &AccountKey, wait: Duration) -> anyhow::Result<File> {
+pub(crate) fn lock_account(
+    ledger: &Path,
+    key: &AccountKey,
+    wait: Duration,
+) -> anyhow::Result<File> {
     let path = lock_path(ledger, key);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)

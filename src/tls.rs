@@ -271,6 +271,45 @@ impl Write for Conn {
     }
 }
 
+/// A stream whose read timeout can be changed while it is in use: an IMAP IDLE
+/// ([`crate::imap::Session::idle_until`]) shortens it to wake up regularly and check whether
+/// it should stop, and restores it before reading a response.
+pub trait ReadTimeout {
+    /// The current read timeout (`None`: reads block forever).
+    fn read_timeout(&self) -> io::Result<Option<Duration>>;
+    /// Sets the read timeout of the underlying socket.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl ReadTimeout for TcpStream {
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        TcpStream::read_timeout(self)
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl Conn {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => &s.get_ref().tcp,
+        }
+    }
+}
+
+impl ReadTimeout for Conn {
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.tcp().read_timeout()
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.tcp().set_read_timeout(timeout)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

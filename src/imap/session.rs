@@ -41,6 +41,7 @@ use imap_codec::imap_types::response::{
 
 use super::proto::{self, Arg, Capabilities};
 use crate::source::{SourceError, HEADER_LIMIT};
+use crate::tls::ReadTimeout;
 
 /// How to authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -408,6 +409,32 @@ fn mailbox_wire(m: &Mailbox<'_>) -> Vec<u8> {
     }
 }
 
+impl<S: Read + Write + ReadTimeout> Session<S> {
+    /// Like [`Session::idle`], but also ends (as [`IdleEvent::Timeout`], after DONE) once
+    /// `stop()` returns true. While nothing arrives the socket's read timeout is shortened to
+    /// `tick`, so `stop` is checked at least that often; the connection's own read timeout is
+    /// restored before any response is read, so a slow server is not mistaken for a dead one.
+    pub fn idle_until(
+        &mut self,
+        timeout: Duration,
+        tick: Duration,
+        stop: &mut dyn FnMut() -> bool,
+    ) -> Result<IdleEvent, SourceError> {
+        let normal = self
+            .conn
+            .get_ref()
+            .read_timeout()
+            .map_err(|e| io_error("setting up IDLE", e))?;
+        let tick = tick.max(Duration::from_millis(1));
+        let result = self.idle_inner(timeout, stop, &mut |s, waiting| {
+            s.set_read_timeout(if waiting { Some(tick) } else { normal })
+        });
+        // Whatever happened, the connection gets its own timeout back.
+        let _ = self.conn.get_ref().set_read_timeout(normal);
+        result
+    }
+}
+
 impl<S: Read + Write> Session<S> {
     /// Reads the greeting (RFC 3501 §7.1.1 OK, §7.1.4 PREAUTH, §7.1.5 BYE) and learns the
     /// capabilities (from its `[CAPABILITY ...]` code, else with CAPABILITY).
@@ -457,6 +484,12 @@ impl<S: Read + Write> Session<S> {
             s.capability()?;
         }
         Ok(s)
+    }
+
+    /// The underlying stream (e.g. to look at its settings; reading or writing it directly
+    /// would confuse the session).
+    pub fn stream(&self) -> &S {
+        self.conn.get_ref()
     }
 
     /// The greeting text.
@@ -1148,14 +1181,28 @@ impl<S: Read + Write> Session<S> {
     /// The wait is measured in reads: a read that times out on the connection (its read
     /// timeout) counts as "nothing happened yet", so the effective wait is `timeout` rounded up
     /// to the connection's read timeout; without a read timeout, it lasts until the server
-    /// says something.
+    /// says something. New mail is counted from the number of messages known before IDLE was
+    /// sent, so an `EXISTS` that arrives with the continuation request counts too.
     pub fn idle(&mut self, timeout: Duration) -> Result<IdleEvent, SourceError> {
+        self.idle_inner(timeout, &mut || false, &mut |_, _| Ok(()))
+    }
+
+    /// Sends IDLE, waits for an event, the `timeout` or `stop()`, and ends the IDLE with DONE.
+    /// `wait(stream, true)` is called before each wait for the server and `wait(stream,
+    /// false)` after it, before a response is read.
+    fn idle_inner(
+        &mut self,
+        timeout: Duration,
+        stop: &mut dyn FnMut() -> bool,
+        wait: &mut dyn FnMut(&S, bool) -> io::Result<()>,
+    ) -> Result<IdleEvent, SourceError> {
         if !self.caps.has("IDLE") {
             return Err(SourceError::Unavailable(
                 "the server does not offer IDLE".into(),
             ));
         }
         let ctx = "waiting for new mail (IDLE)";
+        let start_exists = self.exists;
         let tag = self.tag();
         self.write_line(&format!("{tag} IDLE"), &format!("{tag} IDLE"));
         self.flush(ctx)?;
@@ -1172,7 +1219,6 @@ impl<S: Read + Write> Session<S> {
                 _ => {}
             }
         }
-        let start_exists = self.exists;
         self.expunged.clear();
         let deadline = Instant::now() + timeout;
         let event = loop {
@@ -1184,12 +1230,18 @@ impl<S: Read + Write> Session<S> {
             if !self.expunged.is_empty() {
                 break IdleEvent::Expunged;
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline || stop() {
                 break IdleEvent::Timeout;
             }
-            match self.conn.fill_buf() {
-                Ok([]) => return Err(closed(ctx, "the server closed the connection")),
-                Ok(_) => {
+            wait(self.conn.get_ref(), true).map_err(|e| io_error(ctx, e))?;
+            let got = match self.conn.fill_buf() {
+                Ok(b) => Ok(!b.is_empty()),
+                Err(e) => Err(e),
+            };
+            wait(self.conn.get_ref(), false).map_err(|e| io_error(ctx, e))?;
+            match got {
+                Ok(false) => return Err(closed(ctx, "the server closed the connection")),
+                Ok(true) => {
                     let (resp, _) = self.next_response(ctx, None)?;
                     if let Response::Status(Status::Tagged(t)) = resp {
                         return Err(SourceError::Protocol(format!(

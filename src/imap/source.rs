@@ -37,6 +37,11 @@ impl<S: Read + Write> ImapSource<S> {
             open: None,
         }
     }
+
+    /// The session, e.g. to IDLE on the folder the engine left selected (`mailpull watch`).
+    pub fn session_mut(&mut self) -> &mut Session<S> {
+        &mut self.session
+    }
 }
 
 /// `data` with every CRLF turned into LF.

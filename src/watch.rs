@@ -1,0 +1,842 @@
+//! `mailpull watch`: keeps fetching until SIGINT or SIGTERM.
+//!
+//! Every account runs in its own thread and holds its lock (see [`run::lock_account`]) for
+//! the whole watch, so a `mailpull fetch` of a watched account waits `--lock-wait` and fails
+//! as it would during any other run, and two watches never fetch the same account.
+//!
+//! - **POP3**, and IMAP servers without IDLE: one complete fetch ([`run::fetch_locked`]: one
+//!   login, QUIT/LOGOUT) every `--every` (else the account's `poll_interval`, else
+//!   [`DEFAULT_EVERY`]).
+//! - **IMAP with IDLE** (RFC 2177): the configured folders (names or LIST patterns) are
+//!   resolved once, when the watch starts; each folder gets its own connection, because IDLE
+//!   watches only the selected mailbox. A folder's connection fetches the folder (the engine
+//!   over a [`Watched`] source that does not end the session), then IDLEs on it; new mail
+//!   (`EXISTS`) is fetched at once, in the same session. IDLE is re-issued every
+//!   [`IDLE_RENEW`] at most (RFC 2177 §3: servers may drop a client idle for 30 minutes), and
+//!   the folder is fetched every `--every` anyway, as a safety net. The fetches of one
+//!   account's folders take turns, so the ledger and the target see one fetch at a time.
+//! - **Failures** never stop the other accounts. A lost connection, a refused connection, a
+//!   busy account or a delivery failure is logged and retried after [`RETRY_FIRST`], doubling
+//!   up to [`RETRY_CAP`], and the delay starts over after a fetch succeeds. A refused login is
+//!   retried every [`AUTH_RETRY`] only (the password command, if any, is run again first), so
+//!   that a wrong password does not lock the account on the server. A configuration error
+//!   (no password source, a bad CA file, a ledger from a newer mailpull) gives the account up
+//!   with a clear message; when every account has given up, the watch exits with that status.
+//! - **Stopping**: SIGINT or SIGTERM sets [`engine::stop_flag`]. The engine finishes the
+//!   message in flight, requests no more and ends the fetch properly; an IDLE wakes up within
+//!   [`IDLE_TICK`], sends DONE and the session ends with LOGOUT; POP3 ends with QUIT. Then
+//!   mailpull exits 0. Messages not fetched stay on the server for the next run. A second
+//!   signal ends the process at once (exit 1), which is still safe (see [`engine`]).
+//!
+//! Output is one line per event on stderr, without progress bars: a line per fetch that
+//! delivered or deleted something (every fetch with `-v`), and a line per failure, retry and
+//! reconnection. On a terminal the lines carry the time; under systemd, journald adds it.
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+
+use crate::cli::{Cli, WatchArgs};
+use crate::config::{self, Account, ConfigError, Options, Protocol, Target, Verbosity};
+use crate::engine::{self, NoProgress, Summary};
+use crate::exit::{exit_for, Exit};
+use crate::imap::source::ImapSource;
+use crate::imap::IdleEvent;
+use crate::ledger::Ledger;
+use crate::run;
+use crate::source::{Listing, RemoteMessage, Sink, Source, SourceError, TransferReport};
+use crate::tls::{Conn, Tls};
+use crate::ui;
+
+/// The first delay before retrying after a failure.
+pub const RETRY_FIRST: Duration = Duration::from_secs(5);
+/// The longest delay between retries.
+pub const RETRY_CAP: Duration = Duration::from_secs(300);
+/// The delay before trying again after a refused login.
+pub const AUTH_RETRY: Duration = Duration::from_secs(30 * 60);
+/// IDLE is ended and re-issued at least this often (RFC 2177 asks for less than 29 minutes).
+pub const IDLE_RENEW: Duration = Duration::from_secs(10 * 60);
+/// How often an IDLE wakes up to see whether it should stop.
+pub const IDLE_TICK: Duration = Duration::from_millis(500);
+/// The shortest `--every`.
+const MIN_EVERY: Duration = Duration::from_secs(1);
+/// The poll interval without `--every` or `poll_interval`.
+pub const DEFAULT_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Retry delays: `first`, doubling up to `cap`; [`Backoff::reset`] after a success.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    first: Duration,
+    cap: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    pub fn new(first: Duration, cap: Duration) -> Backoff {
+        Backoff {
+            first,
+            cap,
+            next: first.min(cap),
+        }
+    }
+
+    /// The delay before the next attempt; the one after it is twice as long (at most `cap`).
+    pub fn next_delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = self.next.saturating_mul(2).min(self.cap);
+        d
+    }
+
+    /// Starts over after a success.
+    pub fn reset(&mut self) {
+        self.next = self.first.min(self.cap);
+    }
+}
+
+/// What to do after a failure, by its exit class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Try again after the backoff delay.
+    Backoff,
+    /// The login was refused: try again after [`AUTH_RETRY`].
+    Slowly,
+    /// Nothing will change by waiting: give the account up.
+    GiveUp,
+}
+
+/// How the watch reacts to a failure with this exit status.
+pub fn retry_for(exit: Exit) -> Retry {
+    match exit {
+        Exit::Config | Exit::Usage => Retry::GiveUp,
+        Exit::NoPerm => Retry::Slowly,
+        _ => Retry::Backoff,
+    }
+}
+
+/// Whether SIGINT or SIGTERM arrived.
+fn stopped() -> bool {
+    engine::stop_requested()
+}
+
+/// Sleeps for `d`, waking early when a stop is requested. Returns whether it was.
+fn sleep(d: Duration) -> bool {
+    let end = Instant::now() + d;
+    loop {
+        if stopped() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return false;
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(100)));
+    }
+}
+
+/// Shows a duration briefly: `5 s`, `2 min`, `1 h 30 min`.
+fn show(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 120 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min", s / 60)
+    } else {
+        match (s / 3600, (s % 3600) / 60) {
+            (h, 0) => format!("{h} h"),
+            (h, m) => format!("{h} h {m} min"),
+        }
+    }
+}
+
+/// An error (with its causes) on one line, for the log.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string().replace('\n', " ");
+        if !msg.contains(&c) {
+            if !msg.is_empty() {
+                msg.push_str(": ");
+            }
+            msg.push_str(&c);
+        }
+    }
+    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Where the watch writes its lines.
+struct Out {
+    verbosity: Verbosity,
+    /// Prefix lines with the time (on a terminal; journald adds its own).
+    stamp: bool,
+}
+
+impl Out {
+    fn line(&self, text: &str) {
+        if self.stamp {
+            let t = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+            eprintln!("{} {text}", t.get(11..19).unwrap_or(&t));
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    /// A status line (not shown with `--quiet`).
+    fn info(&self, text: &str) {
+        if self.verbosity != Verbosity::Quiet {
+            self.line(&format!("mailpull: {text}"));
+        }
+    }
+
+    /// A failure (always shown).
+    fn error(&self, text: &str) {
+        self.line(&format!("mailpull: error: {text}"));
+    }
+
+    /// The line of one fetch: shown when it did something, or always with `-v`.
+    fn fetched(&self, s: &Summary, label: &str) {
+        let busy = s.new + s.deleted + s.skipped + s.deferred + s.recovered > 0;
+        let show = match self.verbosity {
+            Verbosity::Quiet => false,
+            Verbosity::Normal => busy,
+            Verbosity::Verbose | Verbosity::Trace => true,
+        };
+        if show {
+            self.line(&ui::summary_line(s, label));
+        }
+    }
+}
+
+/// What every account's thread shares.
+struct Ctx<'a> {
+    opts: &'a Options,
+    /// `--every`, if given.
+    every: Option<Duration>,
+    out: &'a Out,
+    /// Taken around fetches that deliver to stdout, so that their messages never interleave.
+    stdout: Mutex<()>,
+}
+
+impl Ctx<'_> {
+    /// How often `account` is fetched when it cannot IDLE: `--every`, else its
+    /// `poll_interval`, else [`DEFAULT_EVERY`].
+    fn every(&self, account: &Account) -> Duration {
+        self.every
+            .or(account.poll_interval)
+            .unwrap_or(DEFAULT_EVERY)
+            .max(MIN_EVERY)
+    }
+}
+
+/// Runs `mailpull watch`.
+pub fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
+    let every = match &args.every {
+        None => None,
+        Some(text) => {
+            let every = humantime::parse_duration(text).map_err(|e| {
+                ConfigError::Usage(format!(
+                    "invalid --every {text:?}: {e} (write e.g. 30s, 5m or 1h)"
+                ))
+            })?;
+            if every < MIN_EVERY {
+                return Err(ConfigError::Usage(format!(
+                    "--every {text} is too short: at least 1s"
+                ))
+                .into());
+            }
+            Some(every)
+        }
+    };
+    let file = config::load(cli.config.as_deref())?;
+    let ov = run::overrides(&args.server, &args.deliver, &args.options);
+    let accounts = config::accounts(&file, &args.targets, &ov, run::password_env())?;
+    let opts = config::options(
+        cli.verbose,
+        cli.quiet,
+        cli.ledger.as_deref(),
+        args.lock_wait,
+        None,
+        false,
+    )?;
+    let passwords = run::passwords(&accounts);
+
+    // The first SIGINT/SIGTERM asks for a clean stop; a second one ends the process at once.
+    let flag = engine::stop_flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(flag))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(flag)))
+            .context("cannot install the signal handlers")?;
+    }
+
+    let out = Out {
+        verbosity: opts.verbosity,
+        stamp: std::io::stderr().is_terminal(),
+    };
+    let ctx = Ctx {
+        opts: &opts,
+        every,
+        out: &out,
+        stdout: Mutex::new(()),
+    };
+    let ends: Vec<Option<anyhow::Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = accounts
+            .iter()
+            .zip(passwords)
+            .map(|(account, password)| {
+                let ctx = &ctx;
+                scope.spawn(move || watch_account(ctx, account, password).err())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Some(anyhow::anyhow!("internal error: a watch panicked")))
+            })
+            .collect()
+    });
+    if stopped() {
+        out.info("stopped");
+        return Ok(Exit::Ok);
+    }
+    // Every account gave up (each was reported when it did).
+    let exit = ends
+        .iter()
+        .flatten()
+        .map(exit_for)
+        .fold(Exit::Ok, Exit::max);
+    out.error("no account left to watch");
+    Ok(exit)
+}
+
+/// Watches one account until a stop is requested (`Ok`) or it is given up (`Err`, already
+/// reported).
+fn watch_account(
+    ctx: &Ctx<'_>,
+    account: &Account,
+    password: Result<String, ConfigError>,
+) -> anyhow::Result<()> {
+    let label = &account.label;
+    let give_up = |e: anyhow::Error| {
+        ctx.out
+            .error(&format!("{}; giving up {label}", one_line(&e)));
+        Err(e)
+    };
+    let mut password = match password {
+        Ok(p) => p,
+        Err(e) => return give_up(anyhow::Error::new(e).context(format!("account {label}"))),
+    };
+    let tls = match run::tls_for(account).with_context(|| format!("account {label}")) {
+        Ok(t) => t,
+        Err(e) => return give_up(e),
+    };
+    let mut retry = Backoff::new(RETRY_FIRST, RETRY_CAP);
+    let mut failing = false;
+    // Set once the server turned out not to offer IDLE.
+    let mut polling = account.protocol == Protocol::Pop3;
+
+    // Take the account for the whole watch.
+    let _lock = loop {
+        if stopped() {
+            return Ok(());
+        }
+        let key = account.key();
+        match run::lock_account(&ctx.opts.ledger, &key, ctx.opts.lock_wait) {
+            Ok(l) => break l,
+            Err(e) => {
+                let e = e.context(format!("account {label}"));
+                if !on_failure(ctx, account, e, &mut retry, &mut password)? {
+                    return Ok(());
+                }
+            }
+        }
+    };
+
+    if polling {
+        ctx.out.info(&format!(
+            "{label}: fetching every {}",
+            show(ctx.every(account))
+        ));
+    }
+    loop {
+        if stopped() {
+            return Ok(());
+        }
+        let result = if polling {
+            poll_once(ctx, account, tls.as_ref(), &password)
+        } else {
+            match watch_imap(ctx, account, tls.as_ref(), &password, &mut failing) {
+                // The server has no IDLE (or no folder to watch): poll.
+                Ok(false) => {
+                    polling = true;
+                    poll_once(ctx, account, tls.as_ref(), &password)
+                }
+                Ok(true) => return Ok(()),
+                Err(e) => Err(e),
+            }
+        };
+        match result {
+            Ok(()) => {
+                if failing {
+                    ctx.out.info(&format!("{label}: working again"));
+                    failing = false;
+                }
+                retry.reset();
+                if sleep(ctx.every(account)) {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                failing = true;
+                if !on_failure(ctx, account, e, &mut retry, &mut password)? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Reports a failure and waits before the next attempt. `Ok(false)` when a stop was requested
+/// meanwhile, `Err` when the account is given up.
+fn on_failure(
+    ctx: &Ctx<'_>,
+    account: &Account,
+    e: anyhow::Error,
+    retry: &mut Backoff,
+    password: &mut String,
+) -> anyhow::Result<bool> {
+    if stopped() {
+        return Ok(false);
+    }
+    let label = &account.label;
+    let delay = match retry_for(exit_for(&e)) {
+        Retry::GiveUp => {
+            ctx.out
+                .error(&format!("{}; giving up {label}", one_line(&e)));
+            return Err(e);
+        }
+        Retry::Slowly => AUTH_RETRY,
+        Retry::Backoff => retry.next_delay(),
+    };
+    ctx.out.error(&format!(
+        "{}; trying again in {}",
+        one_line(&e),
+        show(delay)
+    ));
+    if sleep(delay) {
+        return Ok(false);
+    }
+    if delay == AUTH_RETRY {
+        // The password may have been fixed where the password command reads it.
+        if let config::PasswordSource::Command(_) = account.password {
+            if let Some(Ok(p)) = run::passwords(std::slice::from_ref(account)).pop() {
+                *password = p;
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// One complete fetch of the account (its own login and logout), with the account locked by
+/// the caller.
+fn poll_once(
+    ctx: &Ctx<'_>,
+    account: &Account,
+    tls: Option<&Tls>,
+    password: &str,
+) -> anyhow::Result<()> {
+    let _turn = (account.target == Target::Stdout)
+        .then(|| ctx.stdout.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut summary = None;
+    let r = run::fetch_locked(account, ctx.opts, tls, password, None, &mut summary)
+        .with_context(|| format!("account {}", account.label));
+    if let Some(s) = &summary {
+        ctx.out.fetched(s, &account.label);
+    }
+    r
+}
+
+/// Watches an IMAP account with IDLE. `Ok(false)`: the server cannot IDLE (or no folder
+/// matched): poll instead. `Ok(true)`: stopped. `Err`: the first connection failed, or every
+/// folder was given up.
+fn watch_imap(
+    ctx: &Ctx<'_>,
+    account: &Account,
+    tls: Option<&Tls>,
+    password: &str,
+    failing: &mut bool,
+) -> anyhow::Result<bool> {
+    let label = &account.label;
+    let mut first =
+        run::connect_imap(account, tls, password).with_context(|| format!("account {label}"))?;
+    let folders = first
+        .mailboxes()
+        .with_context(|| format!("account {label}"))?;
+    let idle = first.session_mut().capabilities().has("IDLE");
+    if !idle || folders.is_empty() {
+        let _ = first.finish();
+        let why = if idle {
+            "no folder to watch"
+        } else {
+            "the server does not offer IDLE"
+        };
+        ctx.out.info(&format!(
+            "{label}: {why}; fetching every {}",
+            show(ctx.every(account))
+        ));
+        return Ok(false);
+    }
+    if *failing {
+        ctx.out.info(&format!("{label}: working again"));
+        *failing = false;
+    }
+    ctx.out.info(&format!(
+        "{label}: watching {} with IDLE",
+        folders.join(", ")
+    ));
+    let turn = Mutex::new(());
+    let several = folders.len() > 1;
+    let mut first = Some(first);
+    let ends: Vec<Option<anyhow::Error>> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for folder in &folders {
+            let conn = first.take();
+            let turn = &turn;
+            let name = if several {
+                format!("{label} {folder}")
+            } else {
+                label.clone()
+            };
+            handles.push(scope.spawn(move || {
+                let w = FolderWatch {
+                    ctx,
+                    account,
+                    tls,
+                    password,
+                    folder,
+                    label: name,
+                    turn,
+                };
+                w.run(conn).err()
+            }));
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Some(anyhow::anyhow!("internal error: a watch panicked")))
+            })
+            .collect()
+    });
+    if stopped() {
+        return Ok(true);
+    }
+    Err(ends
+        .into_iter()
+        .flatten()
+        .next()
+        .unwrap_or_else(|| anyhow::anyhow!("internal error: the folders ended by themselves")))
+}
+
+/// Whether an error is a lost or broken connection (no point in logging out over it).
+fn is_connection_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<SourceError>(),
+            Some(SourceError::Connection { .. })
+        )
+    })
+}
+
+/// One IMAP folder watched with IDLE over its own connection.
+struct FolderWatch<'a> {
+    ctx: &'a Ctx<'a>,
+    account: &'a Account,
+    tls: Option<&'a Tls>,
+    password: &'a str,
+    folder: &'a str,
+    /// The account's label, with the folder when the account has several.
+    label: String,
+    /// Fetches of the account's folders take turns.
+    turn: &'a Mutex<()>,
+}
+
+impl FolderWatch<'_> {
+    /// Runs until a stop is requested (`Ok`) or the folder is given up (`Err`, already
+    /// reported). Failures are retried like those of an account.
+    fn run(&self, mut conn: Option<ImapSource<Conn>>) -> anyhow::Result<()> {
+        let mut retry = Backoff::new(RETRY_FIRST, RETRY_CAP);
+        let mut failing = false;
+        let context = || format!("account {}", self.label);
+        loop {
+            if stopped() {
+                if let Some(mut c) = conn {
+                    let _ = c.finish();
+                }
+                return Ok(());
+            }
+            let mut source = match conn.take() {
+                Some(c) => c,
+                None => match run::connect_imap(self.account, self.tls, self.password) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        failing = true;
+                        self.failed(anyhow::Error::new(e).context(context()), &mut retry)?;
+                        continue;
+                    }
+                },
+            };
+            match self.session(&mut source, &mut retry, &mut failing) {
+                Ok(()) => {
+                    // Stopped: end the session properly.
+                    if let Err(e) = source.finish() {
+                        log::debug!("{}: logging out: {e}", self.label);
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    failing = true;
+                    // The connection may still work (e.g. after a delivery failure): end the
+                    // session properly, unless the connection is what failed.
+                    if !is_connection_error(&e) {
+                        let _ = source.finish();
+                    }
+                    drop(source);
+                    self.failed(e, &mut retry)?;
+                }
+            }
+        }
+    }
+
+    /// Reports a failure and waits before the next attempt (`Ok`, also when a stop was
+    /// requested meanwhile); `Err` gives the folder up.
+    fn failed(&self, e: anyhow::Error, retry: &mut Backoff) -> anyhow::Result<()> {
+        if stopped() {
+            return Ok(());
+        }
+        let delay = match retry_for(exit_for(&e)) {
+            Retry::GiveUp => {
+                self.ctx
+                    .out
+                    .error(&format!("{}; giving up {}", one_line(&e), self.label));
+                return Err(e);
+            }
+            Retry::Slowly => AUTH_RETRY,
+            Retry::Backoff => retry.next_delay(),
+        };
+        self.ctx.out.error(&format!(
+            "{}; trying again in {}",
+            one_line(&e),
+            show(delay)
+        ));
+        sleep(delay);
+        Ok(())
+    }
+
+    /// Fetches and IDLEs over one session until a stop is requested (`Ok`) or something
+    /// fails (`Err`; the session is then abandoned).
+    fn session(
+        &self,
+        source: &mut ImapSource<Conn>,
+        retry: &mut Backoff,
+        failing: &mut bool,
+    ) -> anyhow::Result<()> {
+        let every = self.ctx.every(self.account);
+        let mut last_fetch;
+        let mut expected = self.fetch(source)?;
+        last_fetch = Instant::now();
+        if *failing {
+            self.ctx.out.info(&format!("{}: working again", self.label));
+            *failing = false;
+        }
+        retry.reset();
+        // After a fetch, fetch once more at once if the folder changed meanwhile (mail that
+        // arrived after the listing is announced before IDLE starts, or not at all).
+        let mut recheck = true;
+        loop {
+            if stopped() {
+                return Ok(());
+            }
+            let session = source.session_mut();
+            if recheck && expected.is_some_and(|n| n != session.exists() as usize) {
+                recheck = false;
+                expected = self.fetch(source)?;
+                last_fetch = Instant::now();
+                continue;
+            }
+            let wait = every
+                .saturating_sub(last_fetch.elapsed())
+                .clamp(Duration::from_millis(1), IDLE_RENEW);
+            let event = session
+                .idle_until(wait, IDLE_TICK, &mut stopped)
+                .map_err(anyhow::Error::new)
+                .with_context(|| format!("account {}", self.label))?;
+            recheck = true;
+            match event {
+                IdleEvent::NewMail { exists } => {
+                    log::debug!("{}: {exists} messages now", self.label);
+                }
+                IdleEvent::Expunged => continue,
+                IdleEvent::Timeout if stopped() => return Ok(()),
+                IdleEvent::Timeout if last_fetch.elapsed() < every => continue,
+                IdleEvent::Timeout => {}
+            }
+            expected = self.fetch(source)?;
+            last_fetch = Instant::now();
+        }
+    }
+
+    /// Fetches the folder in the live session (the engine does not end it). Returns how many
+    /// messages the folder should hold now, as far as this session knows.
+    fn fetch(&self, source: &mut ImapSource<Conn>) -> anyhow::Result<Option<usize>> {
+        let ctx = || format!("account {}", self.label);
+        let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        let _stdout = (self.account.target == Target::Stdout)
+            .then(|| self.ctx.stdout.lock().unwrap_or_else(|p| p.into_inner()));
+        let key = self.account.key();
+        let mut ledger = Ledger::open(&self.ctx.opts.ledger).with_context(ctx)?;
+        let mut target = run::open_target(&self.account.target).with_context(ctx)?;
+        let account_id = ledger.account_id(&key).with_context(ctx)?;
+        let recovered =
+            engine::recover(&mut ledger, account_id, target.as_mut()).with_context(ctx)?;
+        let mut select = run::selector(self.account, self.ctx.opts);
+        let mut watched = Watched {
+            inner: source,
+            folder: self.folder,
+            expected: None,
+        };
+        let outcome = engine::fetch(
+            &mut watched,
+            &mut ledger,
+            account_id,
+            target.as_mut(),
+            run::settings_for(self.account),
+            &mut NoProgress,
+            select.as_mut().map(|s| s as &mut dyn engine::Select),
+        );
+        let expected = watched.expected;
+        let mut summary = outcome.summary;
+        summary.recovered = recovered;
+        self.ctx.out.fetched(&summary, &self.label);
+        match outcome.error {
+            None => Ok(expected),
+            // Some messages were refused (by the MDA, or by the server): they stay on the
+            // server and are tried again at the next fetch; the session is fine.
+            Some(
+                e
+                @ (engine::EngineError::NotDelivered { .. } | engine::EngineError::Refused { .. }),
+            ) => {
+                self.ctx.out.error(&format!(
+                    "{}: {}",
+                    self.label,
+                    one_line(&anyhow::Error::new(e))
+                ));
+                Ok(None)
+            }
+            Some(e) => Err(anyhow::Error::new(e).context(ctx())),
+        }
+    }
+}
+
+/// The IMAP session as the engine sees it during a watch: one folder, and a session that the
+/// engine does not end ([`Source::finish`] does nothing: the watch IDLEs next and logs out
+/// itself). IMAP deletions take effect at [`Source::close`], so nothing waits for the end.
+struct Watched<'a> {
+    inner: &'a mut ImapSource<Conn>,
+    folder: &'a str,
+    /// Messages in the folder after the fetch: listed, less those we expunged.
+    expected: Option<usize>,
+}
+
+impl Source for Watched<'_> {
+    fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
+        Ok(vec![self.folder.to_string()])
+    }
+
+    fn open(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError> {
+        let listing = self.inner.open(mailbox, write)?;
+        self.expected = Some(listing.messages.len());
+        Ok(listing)
+    }
+
+    fn message_ids(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<String>>, SourceError> {
+        self.inner.message_ids(msgs)
+    }
+
+    fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
+        self.inner.headers(msgs)
+    }
+
+    fn transfer(
+        &mut self,
+        delete_now: &[RemoteMessage],
+        retrieve: &[RemoteMessage],
+        sink: &mut dyn Sink,
+    ) -> Result<TransferReport, SourceError> {
+        self.inner.transfer(delete_now, retrieve, sink)
+    }
+
+    fn close(
+        &mut self,
+        deleted: &[RemoteMessage],
+    ) -> Result<Option<Vec<RemoteMessage>>, SourceError> {
+        let gone = self.inner.close(deleted)?;
+        if let (Some(g), Some(n)) = (&gone, &mut self.expected) {
+            *n = n.saturating_sub(g.len());
+        }
+        Ok(gone)
+    }
+
+    fn finish(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_starts_over() {
+        let mut b = Backoff::new(Duration::from_secs(5), Duration::from_secs(60));
+        let got: Vec<u64> = (0..7).map(|_| b.next_delay().as_secs()).collect();
+        assert_eq!(got, [5, 10, 20, 40, 60, 60, 60]);
+        b.reset();
+        assert_eq!(b.next_delay(), Duration::from_secs(5));
+        assert_eq!(b.next_delay(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn backoff_defaults_reach_the_cap_in_a_few_steps() {
+        let mut b = Backoff::new(RETRY_FIRST, RETRY_CAP);
+        let got: Vec<u64> = (0..8).map(|_| b.next_delay().as_secs()).collect();
+        assert_eq!(got, [5, 10, 20, 40, 80, 160, 300, 300]);
+        // A first delay larger than the cap is capped.
+        let mut big = Backoff::new(Duration::from_secs(600), Duration::from_secs(60));
+        assert_eq!(big.next_delay(), Duration::from_secs(60));
+        assert_eq!(big.next_delay(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn failures_are_retried_by_class() {
+        assert_eq!(retry_for(Exit::TempFail), Retry::Backoff);
+        assert_eq!(retry_for(Exit::Unavailable), Retry::Backoff);
+        assert_eq!(retry_for(Exit::Protocol), Retry::Backoff);
+        assert_eq!(retry_for(Exit::IoErr), Retry::Backoff);
+        assert_eq!(retry_for(Exit::NoPerm), Retry::Slowly);
+        assert_eq!(retry_for(Exit::Config), Retry::GiveUp);
+        assert_eq!(retry_for(Exit::Usage), Retry::GiveUp);
+    }
+
+    #[test]
+    fn durations_and_errors_read_well() {
+        assert_eq!(show(Duration::from_secs(5)), "5 s");
+        assert_eq!(show(Duration::from_secs(300)), "5 min");
+        assert_eq!(show(Duration::from_secs(1800)), "30 min");
+        assert_eq!(show(Duration::from_secs(3600)), "1 h");
+        assert_eq!(show(Duration::from_secs(5400)), "1 h 30 min");
+        let e = anyhow::anyhow!("connection reset\n  (try later)").context("account work");
+        assert_eq!(one_line(&e), "account work: connection reset (try later)");
+    }
+}
