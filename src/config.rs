@@ -159,6 +159,8 @@ pub struct Account {
     /// Download at most this many new messages per run.
     pub max_messages: Option<usize>,
     pub target: Target,
+    /// Read receipts: the policy and how to send them.
+    pub receipts: crate::receipts::ReceiptSettings,
 }
 
 impl Account {
@@ -481,6 +483,10 @@ pub struct AccountFile {
     pub folders: Option<Vec<String>>,
     /// IMAP: set \Seen on fetched messages.
     pub mark_seen: Option<bool>,
+    /// Read receipts: `"ask"` (default) or `"never"`.
+    pub receipts: Option<crate::receipts::ReceiptPolicy>,
+    /// How this account sends read receipts (replaces the `[receipts]` table).
+    pub receipts_transport: Option<crate::receipts::TransportConfig>,
 }
 
 impl AccountFile {
@@ -504,6 +510,10 @@ impl AccountFile {
             mda_timeout: self.mda_timeout.or(d.mda_timeout),
             folders: self.folders.or_else(|| d.folders.clone()),
             mark_seen: self.mark_seen.or(d.mark_seen),
+            receipts: self.receipts.or(d.receipts),
+            receipts_transport: self
+                .receipts_transport
+                .or_else(|| d.receipts_transport.clone()),
         }
     }
 }
@@ -516,6 +526,8 @@ pub struct FileConfig {
     pub defaults: AccountFile,
     #[serde(default)]
     pub account: BTreeMap<String, AccountFile>,
+    /// How read receipts are sent (see `receipts`).
+    pub receipts: Option<crate::receipts::TransportConfig>,
 }
 
 /// A loaded configuration file.
@@ -939,6 +951,22 @@ fn build(
     } else {
         format!("{}@{}:{}", url.user, url.host, url.port)
     };
+    let receipts = crate::receipts::ReceiptSettings {
+        policy: acc.receipts.unwrap_or_default(),
+        transport: acc
+            .receipts_transport
+            .clone()
+            .or_else(|| file.config.receipts.clone()),
+    };
+    if let Some(t) = &receipts.transport {
+        crate::receipts::transport::Transport::from_config(t)
+            .map_err(|e| ConfigError::Invalid(where_(&e)))?;
+        if let Some(from) = &t.from {
+            crate::receipts::check_address(from).map_err(|e| {
+                ConfigError::Invalid(where_(&format!("receipts from {from:?}: {e}")))
+            })?;
+        }
+    }
     Ok(Account {
         name: name.map(str::to_string),
         label: name.map(str::to_string).unwrap_or_else(|| server.clone()),
@@ -963,6 +991,7 @@ fn build(
         delete_larger_than,
         max_messages,
         target,
+        receipts,
     })
 }
 

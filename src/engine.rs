@@ -101,6 +101,27 @@ pub trait Progress {
     fn finish(&mut self);
 }
 
+/// Read-receipt handling after delivery (`crate::receipts` implements it; `None` for runs that
+/// must not touch receipts). The engine keeps the header block of each delivered message that
+/// names `Disposition-Notification-To` and, once the mailbox's deliveries are recorded and
+/// before the mailbox is closed, hands those not already marked answered on the server
+/// ([`Source::answered`], IMAP `$MDNSent`) to [`ReceiptHook::delivered`]. The hook returns the
+/// messages to mark answered now (tokens of its own with their uids); the engine asks the source
+/// to mark them ([`Source::mark_answered`]) and reports back with [`ReceiptHook::marked`].
+pub trait ReceiptHook {
+    /// `requests` holds (uid, header block) of recorded messages of `mailbox`.
+    fn delivered(
+        &mut self,
+        ledger: &mut Ledger,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+        requests: Vec<(String, Vec<u8>)>,
+    ) -> Vec<(i64, String)>;
+    /// The marks of these tokens are set, or cannot be (no keywords, message gone).
+    fn marked(&mut self, ledger: &mut Ledger, tokens: &[i64]);
+}
+
 /// A progress reporter that reports nothing.
 pub struct NoProgress;
 
@@ -340,6 +361,19 @@ pub fn fetch(
     settings: FetchSettings,
     progress: &mut dyn Progress,
 ) -> Outcome {
+    fetch_with_receipts(source, ledger, account, target, settings, progress, None)
+}
+
+/// [`fetch`], handing read-receipt requests to `receipts` (see [`ReceiptHook`]).
+pub fn fetch_with_receipts(
+    source: &mut dyn Source,
+    ledger: &mut Ledger,
+    account: i64,
+    target: &mut dyn Deliver,
+    settings: FetchSettings,
+    progress: &mut dyn Progress,
+    mut receipts: Option<&mut dyn ReceiptHook>,
+) -> Outcome {
     let mut summary = Summary::default();
     let error = run(
         source,
@@ -349,6 +383,7 @@ pub fn fetch(
         settings,
         progress,
         &mut summary,
+        &mut receipts,
     )
     .err();
     Outcome { summary, error }
@@ -367,6 +402,7 @@ struct Pending {
     planned: usize,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run(
     source: &mut dyn Source,
     ledger: &mut Ledger,
@@ -375,6 +411,7 @@ fn run(
     settings: FetchSettings,
     progress: &mut dyn Progress,
     summary: &mut Summary,
+    receipts: &mut Option<&mut dyn ReceiptHook>,
 ) -> Result<(), EngineError> {
     let mut pending = Pending::default();
     // A failure that concerns messages, not the session (the target refused one, the server
@@ -391,6 +428,7 @@ fn run(
             progress,
             summary,
             &mut pending,
+            receipts,
         )?;
         if let Some(e) = result {
             let stop = matches!(e, EngineError::Deliver(_) | EngineError::Ledger(_));
@@ -453,6 +491,7 @@ fn fetch_mailbox(
     progress: &mut dyn Progress,
     summary: &mut Summary,
     pending: &mut Pending,
+    receipts: &mut Option<&mut dyn ReceiptHook>,
 ) -> Result<Option<EngineError>, EngineError> {
     // 2. List.
     let write =
@@ -562,6 +601,7 @@ fn fetch_mailbox(
         rejected: Vec::new(),
         failure: None,
         summary: &mut *summary,
+        receipt_headers: receipts.as_ref().map(|_| Vec::new()),
     };
     let transfer = source.transfer(&delete_now, &retrieve, &mut sink);
     // Record whatever was delivered, whatever happened to the connection.
@@ -569,6 +609,19 @@ fn fetch_mailbox(
     let sink_failure = sink.failure.take();
     let delivered = std::mem::take(&mut sink.delivered);
     let rejected = std::mem::take(&mut sink.rejected);
+    // Receipt requests of the messages that are recorded (not of those left unrecorded).
+    let unrecorded: HashSet<String> = sink
+        .unrecorded
+        .iter()
+        .map(|(m, ..)| m.uid.clone())
+        .collect();
+    let requests: Vec<(String, Vec<u8>)> = sink
+        .receipt_headers
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(uid, _)| !unrecorded.contains(uid))
+        .collect();
     drop(sink);
     progress.finish();
 
@@ -585,6 +638,9 @@ fn fetch_mailbox(
     }
 
     let report = transfer?;
+    if let Some(hook) = receipts.as_deref_mut() {
+        answer_receipts(source, ledger, account, mailbox, &listing, requests, hook)?;
+    }
 
     // 7b. Close the mailbox: per-mailbox protocols make the deletions take effect now.
     match source.close(&report.deleted)? {
@@ -621,6 +677,54 @@ fn fetch_mailbox(
     Ok(None)
 }
 
+/// Hands the recorded messages that request a read receipt to the hook, unless the server
+/// says another client answered them, and marks answered what the hook says (see
+/// [`ReceiptHook`]). Failing to set a mark is not an error: it is tried again next run.
+fn answer_receipts(
+    source: &mut dyn Source,
+    ledger: &mut Ledger,
+    account: i64,
+    mailbox: &str,
+    listing: &Listing,
+    mut requests: Vec<(String, Vec<u8>)>,
+    hook: &mut dyn ReceiptHook,
+) -> Result<(), EngineError> {
+    let by_uid: HashMap<&str, &RemoteMessage> = listing
+        .messages
+        .iter()
+        .map(|m| (m.uid.as_str(), m))
+        .collect();
+    if !requests.is_empty() {
+        let msgs: Vec<RemoteMessage> = requests
+            .iter()
+            .filter_map(|(uid, _)| by_uid.get(uid.as_str()).map(|m| (*m).clone()))
+            .collect();
+        let answered = source.answered(&msgs)?;
+        requests.retain(|(uid, _)| !answered.contains(uid));
+    }
+    let to_mark = hook.delivered(ledger, account, mailbox, listing.uidvalidity, requests);
+    if to_mark.is_empty() {
+        return Ok(());
+    }
+    let (present, gone): (Vec<_>, Vec<_>) = to_mark
+        .iter()
+        .partition(|(_, uid)| by_uid.contains_key(uid.as_str()));
+    let msgs: Vec<RemoteMessage> = present
+        .iter()
+        .map(|(_, uid)| by_uid[uid.as_str()].clone())
+        .collect();
+    let mut done: Vec<i64> = gone.iter().map(|(t, _)| *t).collect();
+    match source.mark_answered(&msgs) {
+        Ok(()) => done.extend(present.iter().map(|(t, _)| *t)),
+        Err(e) => log::warn!(
+            "could not mark {} message(s) as answered on the server ({e}); trying again next run",
+            msgs.len()
+        ),
+    }
+    hook.marked(ledger, &done);
+    Ok(())
+}
+
 /// The engine's side of a transfer: delivers, records in batches, releases deletions.
 struct EngineSink<'a> {
     ledger: &'a mut Ledger,
@@ -645,6 +749,9 @@ struct EngineSink<'a> {
     /// The first fatal failure (delivery target or ledger).
     failure: Option<EngineError>,
     summary: &'a mut Summary,
+    /// With a receipt hook: (uid, header block) of delivered messages that may request a
+    /// read receipt.
+    receipt_headers: Option<Vec<(String, Vec<u8>)>>,
 }
 
 impl EngineSink<'_> {
@@ -778,6 +885,11 @@ impl Sink for EngineSink<'_> {
         let id = message_id(&counted.header);
         match result {
             Ok(bytes) => {
+                if let Some(headers) = &mut self.receipt_headers {
+                    if crate::receipts::may_request(&counted.header) {
+                        headers.push((msg.uid.clone(), std::mem::take(&mut counted.header)));
+                    }
+                }
                 self.progress.message_done();
                 self.delivered.insert(msg.uid.clone());
                 self.unrecorded.push((msg.clone(), bytes, id));

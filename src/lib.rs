@@ -18,6 +18,7 @@ pub mod exit;
 pub mod imap;
 pub mod ledger;
 pub mod pop3;
+pub mod receipts;
 pub mod run;
 pub mod source;
 pub mod tls;

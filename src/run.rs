@@ -52,6 +52,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Check(args) => cmd_check(&cli, args),
         CliCommand::Accounts => cmd_accounts(&cli),
         CliCommand::Config(ConfigCommand::Check) => cmd_config_check(&cli),
+        CliCommand::Receipts(args) => crate::receipts::cmd::run(&cli, args),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
             .with_context(|| format!("cannot write the documentation into {}", dir.display()))
             .map(|()| Exit::Ok),
@@ -506,14 +507,17 @@ fn fetch_inner(
         delete_larger_than: account.delete_larger_than,
         max_messages: account.max_messages,
     };
-    let outcome = engine::fetch(
+    let mut receipts = crate::receipts::hook::Hook::for_account(account, multi);
+    let outcome = engine::fetch_with_receipts(
         session.as_mut(),
         &mut ledger,
         account_id,
         target.as_mut(),
         settings,
         &mut bar,
+        Some(&mut receipts),
     );
+    receipts.finish();
     let mut summary = outcome.summary;
     summary.recovered = recovered;
     *summary_out = Some(summary);

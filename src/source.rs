@@ -121,6 +121,24 @@ pub trait Source {
         Ok(vec![None; msgs.len()])
     }
 
+    /// The uids among `msgs` (of the open mailbox) that another client already marked as
+    /// answered for read receipts (IMAP keyword `$MDNSent`, RFC 3503). Protocols without such
+    /// a mark report none.
+    fn answered(
+        &mut self,
+        msgs: &[RemoteMessage],
+    ) -> Result<std::collections::HashSet<String>, SourceError> {
+        let _ = msgs;
+        Ok(Default::default())
+    }
+
+    /// Marks `msgs` (of the open mailbox) as answered for read receipts so that other mail
+    /// clients send none (IMAP `$MDNSent`), where the protocol and the mailbox allow it.
+    fn mark_answered(&mut self, msgs: &[RemoteMessage]) -> Result<(), SourceError> {
+        let _ = msgs;
+        Ok(())
+    }
+
     /// Deletes `delete_now` (already delivered earlier), then streams `retrieve` to `sink`,
     /// deleting what the sink releases. See the module documentation.
     fn transfer(
