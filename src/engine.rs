@@ -109,7 +109,8 @@ pub trait Progress {
 /// messages to mark answered now (tokens of its own with their uids); the engine asks the source
 /// to mark them ([`Source::mark_answered`]) and reports back with [`ReceiptHook::marked`].
 pub trait ReceiptHook {
-    /// `requests` holds (uid, header block) of recorded messages of `mailbox`.
+    /// `requests` holds (uid, header block) of recorded messages of `mailbox`. With `ask`
+    /// false (the session broke) the hook only records them, for later.
     fn delivered(
         &mut self,
         ledger: &mut Ledger,
@@ -117,6 +118,7 @@ pub trait ReceiptHook {
         mailbox: &str,
         uidvalidity: u32,
         requests: Vec<(String, Vec<u8>)>,
+        ask: bool,
     ) -> Vec<(i64, String)>;
     /// The marks of these tokens are set, or cannot be (no keywords, message gone).
     fn marked(&mut self, ledger: &mut Ledger, tokens: &[i64]);
@@ -637,7 +639,26 @@ fn fetch_mailbox(
         ledger.forget(account, &undelivered)?;
     }
 
-    let report = transfer?;
+    let report = match transfer {
+        Ok(r) => r,
+        Err(e) => {
+            // The deliveries stand: record their requests, to be answered later (nothing can
+            // be asked of the server now).
+            if let Some(hook) = receipts.as_deref_mut() {
+                if !requests.is_empty() {
+                    let _ = hook.delivered(
+                        ledger,
+                        account,
+                        mailbox,
+                        listing.uidvalidity,
+                        requests,
+                        false,
+                    );
+                }
+            }
+            return Err(e.into());
+        }
+    };
     if let Some(hook) = receipts.as_deref_mut() {
         answer_receipts(source, ledger, account, mailbox, &listing, requests, hook)?;
     }
@@ -702,7 +723,14 @@ fn answer_receipts(
         let answered = source.answered(&msgs)?;
         requests.retain(|(uid, _)| !answered.contains(uid));
     }
-    let to_mark = hook.delivered(ledger, account, mailbox, listing.uidvalidity, requests);
+    let to_mark = hook.delivered(
+        ledger,
+        account,
+        mailbox,
+        listing.uidvalidity,
+        requests,
+        true,
+    );
     if to_mark.is_empty() {
         return Ok(());
     }

@@ -567,6 +567,45 @@ fn prompt_send_dont_send_always_for_this_sender() {
     for id in ["p1", "p2", "p3", "p4"] {
         assert!(s.mdnsent("INBOX", &format!("{id}@x.example")), "{id}");
     }
+
+    // Without a terminal nothing is sent, even to a sender the user said "always" for; a
+    // "never" sender is declined at once.
+    s.add(
+        "INBOX",
+        &request("p5@x.example", "c@x.example", "c@x.example", "subj-five"),
+    );
+    s.add(
+        "INBOX",
+        &request("p6@x.example", "b@x.example", "b@x.example", "subj-six"),
+    );
+    let mut p = pty(&s, &["fetch"]);
+    answer(&mut p, "subj-six", 1); // Never send to b@x.example
+    finish(&mut p);
+    s.add(
+        "INBOX",
+        &request("p7@x.example", "c@x.example", "c@x.example", "subj-seven"),
+    );
+    s.add(
+        "INBOX",
+        &request("p8@x.example", "b@x.example", "b@x.example", "subj-eight"),
+    );
+    s.ok(&["fetch"]);
+    assert_eq!(smtp.received().len(), 4, "only subj-five (on the terminal)");
+    let states: Vec<(String, String)> = s
+        .listing()
+        .into_iter()
+        .skip(4)
+        .map(|(_, st, _, subj)| (subj, st))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("subj-five".to_string(), "sent".to_string()),
+            ("subj-six".into(), "declined".into()),
+            ("subj-seven".into(), "pending".into()),
+            ("subj-eight".into(), "declined".into()),
+        ]
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use super::{ReceiptPolicy, ReceiptSettings};
 use crate::cli::{Cli, ReceiptsAction, ReceiptsArgs};
 use crate::config::{self, ConfigError, Overrides};
 use crate::exit::Exit;
-use crate::ledger::{Ledger, Receipt, ReceiptState};
+use crate::ledger::{Ledger, Policy, Receipt, ReceiptState};
 
 /// The configured accounts by ledger id: (label, how it sends receipts).
 struct Accounts {
@@ -149,7 +149,12 @@ fn review(ledger: &mut Ledger, accounts: &Accounts) -> anyhow::Result<Exit> {
             );
             continue;
         }
-        let answer = prompt::ask(r, &accounts.label(r), None);
+        // A remembered answer for the sender applies here too: the user is at the terminal.
+        let answer = match ledger.sender_policy(&r.requester)? {
+            Some(Policy::Always) => Answer::Send,
+            Some(Policy::Never) => Answer::DontSend,
+            None => prompt::ask(r, &accounts.label(r), None),
+        };
         let sending = accounts.sending(r);
         let outcome = hook::answer(ledger, r, answer, sending)?;
         hook::report(r, &outcome, sending.transport.as_ref());

@@ -240,12 +240,16 @@ impl<'a> Hook<'a> {
     }
 
     /// Decides one new request: a remembered answer, the user's answer, or the queue.
-    fn decide(&mut self, ledger: &mut Ledger, r: &Receipt) -> Result<(), LedgerError> {
-        let answer = match ledger.sender_policy(&r.requester)? {
-            Some(Policy::Always) => Answer::Send,
-            Some(Policy::Never) => Answer::DontSend,
-            None if self.interactive => prompt::ask(r, &self.account, self.multi),
-            None => {
+    ///
+    /// Without a terminal nothing is ever sent: a remembered "always" waits for a run on a
+    /// terminal (or `mailpull receipts`), while a remembered "never" declines at once.
+    fn decide(&mut self, ledger: &mut Ledger, r: &Receipt, ask: bool) -> Result<(), LedgerError> {
+        let interactive = self.interactive && ask;
+        let answer = match (ledger.sender_policy(&r.requester)?, interactive) {
+            (Some(Policy::Never), _) => Answer::DontSend,
+            (Some(Policy::Always), true) => Answer::Send,
+            (None, true) => prompt::ask(r, &self.account, self.multi),
+            (_, false) => {
                 self.queued += 1;
                 return Ok(());
             }
@@ -254,10 +258,18 @@ impl<'a> Hook<'a> {
         if matches!(outcome, Outcome::Pending(_)) {
             self.queued += 1;
         }
-        let show = || report(r, &outcome, self.sending.transport.as_ref());
-        match self.multi {
-            Some(m) => m.suspend(show),
-            None => show(),
+        if interactive {
+            let show = || report(r, &outcome, self.sending.transport.as_ref());
+            match self.multi {
+                Some(m) => m.suspend(show),
+                None => show(),
+            }
+        } else {
+            log::info!(
+                "read receipt {} (to {}): {outcome:?} (you chose never for this sender)",
+                r.id,
+                r.requester
+            );
         }
         Ok(())
     }
@@ -281,6 +293,7 @@ impl<'a> Hook<'a> {
         mailbox: &str,
         uidvalidity: u32,
         requests: Vec<(String, Vec<u8>)>,
+        ask: bool,
     ) -> Result<Vec<(i64, String)>, LedgerError> {
         if self.settings.policy == ReceiptPolicy::Ask {
             for (uid, header) in requests {
@@ -298,7 +311,7 @@ impl<'a> Hook<'a> {
                             uid: uid.clone(),
                         };
                         match ledger.insert_receipt(account, &req.to_new(Some(key)), now())? {
-                            Some(r) => self.decide(ledger, &r)?,
+                            Some(r) => self.decide(ledger, &r, ask)?,
                             None => log::debug!(
                                 "message {uid}: its read receipt request {} was already seen",
                                 req.dedupe_key
@@ -329,8 +342,9 @@ impl ReceiptHook for Hook<'_> {
         mailbox: &str,
         uidvalidity: u32,
         requests: Vec<(String, Vec<u8>)>,
+        ask: bool,
     ) -> Vec<(i64, String)> {
-        match self.delivered_(ledger, account, mailbox, uidvalidity, requests) {
+        match self.delivered_(ledger, account, mailbox, uidvalidity, requests, ask) {
             Ok(v) => v,
             Err(e) => {
                 log::error!("{}: read receipts: {e}", self.account);
