@@ -31,6 +31,9 @@ _mailpull() {
             mailpull,help)
                 cmd="mailpull__subcmd__help"
                 ;;
+            mailpull,receipts)
+                cmd="mailpull__subcmd__receipts"
+                ;;
             mailpull__subcmd__config,check)
                 cmd="mailpull__subcmd__config__subcmd__check"
                 ;;
@@ -58,8 +61,44 @@ _mailpull() {
             mailpull__subcmd__help,help)
                 cmd="mailpull__subcmd__help__subcmd__help"
                 ;;
+            mailpull__subcmd__help,receipts)
+                cmd="mailpull__subcmd__help__subcmd__receipts"
+                ;;
             mailpull__subcmd__help__subcmd__config,check)
                 cmd="mailpull__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            mailpull__subcmd__help__subcmd__receipts,decline)
+                cmd="mailpull__subcmd__help__subcmd__receipts__subcmd__decline"
+                ;;
+            mailpull__subcmd__help__subcmd__receipts,review)
+                cmd="mailpull__subcmd__help__subcmd__receipts__subcmd__review"
+                ;;
+            mailpull__subcmd__help__subcmd__receipts,send)
+                cmd="mailpull__subcmd__help__subcmd__receipts__subcmd__send"
+                ;;
+            mailpull__subcmd__receipts,decline)
+                cmd="mailpull__subcmd__receipts__subcmd__decline"
+                ;;
+            mailpull__subcmd__receipts,help)
+                cmd="mailpull__subcmd__receipts__subcmd__help"
+                ;;
+            mailpull__subcmd__receipts,review)
+                cmd="mailpull__subcmd__receipts__subcmd__review"
+                ;;
+            mailpull__subcmd__receipts,send)
+                cmd="mailpull__subcmd__receipts__subcmd__send"
+                ;;
+            mailpull__subcmd__receipts__subcmd__help,decline)
+                cmd="mailpull__subcmd__receipts__subcmd__help__subcmd__decline"
+                ;;
+            mailpull__subcmd__receipts__subcmd__help,help)
+                cmd="mailpull__subcmd__receipts__subcmd__help__subcmd__help"
+                ;;
+            mailpull__subcmd__receipts__subcmd__help,review)
+                cmd="mailpull__subcmd__receipts__subcmd__help__subcmd__review"
+                ;;
+            mailpull__subcmd__receipts__subcmd__help,send)
+                cmd="mailpull__subcmd__receipts__subcmd__help__subcmd__send"
                 ;;
             *)
                 ;;
@@ -68,7 +107,7 @@ _mailpull() {
 
     case "${cmd}" in
         mailpull)
-            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check accounts config help"
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check accounts config receipts help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -342,7 +381,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help)
-            opts="fetch check accounts config help"
+            opts="fetch check accounts config receipts help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -432,6 +471,220 @@ _mailpull() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__receipts)
+            opts="review send decline"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__receipts__subcmd__decline)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__receipts__subcmd__review)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__receipts__subcmd__send)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts)
+            opts="-v -q -h -V --all --verbose --quiet --config --ledger --help --version review send decline help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__decline)
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help)
+            opts="review send decline help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help__subcmd__decline)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help__subcmd__review)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help__subcmd__send)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__review)
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__send)
+            opts="-v -q -h -V --again --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

@@ -34,6 +34,7 @@ complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "fetch" -d 'Downlo
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "config" -d 'Inspect the configuration file'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "receipts" -d 'List read-receipt requests waiting for an answer, or answer them'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
@@ -112,9 +113,47 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "fetch" -d 'Download new messages and deliver them'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "config" -d 'Inspect the configuration file'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -l all -d 'List every request, answered ones included'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -f -a "review" -d 'Ask about each waiting request on the terminal'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -f -a "send" -d 'Send the receipt for request ID now'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -f -a "decline" -d 'Never send a receipt for request ID'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -l again -d 'Send even though an earlier attempt may have sent it'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from help" -f -a "review" -d 'Ask about each waiting request on the terminal'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from help" -f -a "send" -d 'Send the receipt for request ID now'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from help" -f -a "decline" -d 'Never send a receipt for request ID'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config receipts help" -f -a "fetch" -d 'Download new messages and deliver them'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config receipts help" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config receipts help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config receipts help" -f -a "config" -d 'Inspect the configuration file'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config receipts help" -f -a "receipts" -d 'List read-receipt requests waiting for an answer, or answer them'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check accounts config receipts help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from receipts" -f -a "review" -d 'Ask about each waiting request on the terminal'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from receipts" -f -a "send" -d 'Send the receipt for request ID now'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from receipts" -f -a "decline" -d 'Never send a receipt for request ID'
