@@ -482,6 +482,73 @@ fn hostile_headers_are_refused_or_answered_safely() {
     }
 }
 
+#[test]
+fn pop3_delete_mode_queues_and_sends_later() {
+    let Some(smtp) = Smtp::start(Mode::StartTls) else {
+        return;
+    };
+    let Some(s) = setup(&[], &smtp_receipts(&smtp)) else {
+        return;
+    };
+    let cfg = std::fs::read_to_string(&s.config)
+        .unwrap()
+        .replace(&s.d.imaps_url("alice"), &s.d.pop3s_url("alice"))
+        .replace("folders = [\"INBOX\"]\n", "");
+    std::fs::write(&s.config, cfg).unwrap();
+    s.add(
+        "INBOX",
+        &request("pop@x.example", "bob@x.example", "bob@x.example", "pop"),
+    );
+    s.ok(&["fetch"]);
+    assert_eq!(s.d.server_count("alice"), 0, "POP3 deletes by default");
+    let list = s.listing();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].1, "pending");
+    s.ok(&["receipts", "send", &list[0].0.to_string()]);
+    let got = smtp.received();
+    assert_eq!(got.len(), 1);
+    assert_mdn(&got[0], "bob@x.example", "pop@x.example");
+}
+
+#[test]
+fn bad_receipt_settings_are_configuration_errors() {
+    let sb = Sandbox::new();
+    let config = sb.path().join("config.toml");
+    for (toml, want) in [
+        ("[receipts]\nsmtp = \"http://h.example\"\n", "smtps://"),
+        (
+            "[receipts]\nsmtp = \"smtp://u:p@h.example\"\n",
+            "password_command",
+        ),
+        (
+            "[receipts]\nsmtp = \"smtp://h.example\"\nsendmail = \"x\"\n",
+            "not both",
+        ),
+        (
+            "[receipts]\nfrom = \"not an address\"\nsendmail = \"x\"\n",
+            "from",
+        ),
+        ("[receipts]\nbogus = 1\n", "bogus"),
+        ("[defaults]\nreceipts = \"sometimes\"\n", "receipts"),
+        (
+            "[defaults]\nreceipts_transport = { smtp = \"ftp://h.example\" }\n",
+            "smtps://",
+        ),
+    ] {
+        std::fs::write(
+            &config,
+            format!("{toml}\n[account.a]\nurl = \"imaps://a@127.0.0.1\"\n"),
+        )
+        .unwrap();
+        let mut c = sb.cmd(None);
+        c.arg("--config").arg(&config).args(["config", "check"]);
+        let out = run_with_limit(c, LIMIT);
+        assert_eq!(code(&out), 78, "{toml}\n{}", show(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{toml}: {err}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // On a terminal.
 
@@ -606,6 +673,32 @@ fn prompt_send_dont_send_always_for_this_sender() {
             ("subj-eight".into(), "declined".into()),
         ]
     );
+}
+
+#[test]
+fn delivery_to_stdout_never_prompts() {
+    let Some(s) = setup(&[], "") else {
+        return;
+    };
+    s.add(
+        "INBOX",
+        &request(
+            "so@x.example",
+            "bob@x.example",
+            "bob@x.example",
+            "subj-stdout",
+        ),
+    );
+    let mut p = pty(&s, &["fetch", "--stdout"]);
+    let out = finish(&mut p);
+    assert!(
+        out.contains("Disposition-Notification-To"),
+        "the message went to stdout"
+    );
+    assert!(!out.contains("Send a read receipt?"), "{out}");
+    let list = s.listing();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].1, "pending");
 }
 
 #[test]

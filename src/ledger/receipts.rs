@@ -332,6 +332,23 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_ledger_gains_the_receipt_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(super::super::MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "application_id", super::super::APPLICATION_ID)
+                .unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let l = Ledger::open(&path).unwrap();
+        assert_eq!(l.schema_version().unwrap(), 2);
+        assert!(l.receipts(&[]).unwrap().is_empty());
+        assert_eq!(l.sender_policy("a@b.example").unwrap(), None);
+    }
+
+    #[test]
     fn requests_are_deduplicated_and_transitions_guarded() {
         let (_d, mut l) = ledger();
         let acc = l
