@@ -676,6 +676,51 @@ fn prompt_send_dont_send_always_for_this_sender() {
 }
 
 #[test]
+fn parallel_accounts_ask_one_question_at_a_time() {
+    let Some(smtp) = Smtp::start(Mode::StartTls) else {
+        return;
+    };
+    let Some(s) = setup(&[], &smtp_receipts(&smtp)) else {
+        return;
+    };
+    let bob_maildir = s.sb.path().join("bob-Maildir");
+    let cfg = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        format!(
+            "{cfg}\n[account.bob]\nurl = \"{}\"\ntls_ca_file = \"{}\"\n\
+             deliver = {{ maildir = \"{}\" }}\n",
+            s.d.imaps_url("bob"),
+            s.d.ca_file().display(),
+            bob_maildir.display()
+        ),
+    )
+    .unwrap();
+    s.add(
+        "INBOX",
+        &request("pa@x.example", "a@x.example", "a@x.example", "subj-alice"),
+    );
+    s.d.add_message(
+        "bob",
+        &request("pb@x.example", "b@x.example", "b@x.example", "subj-bob"),
+    );
+
+    let mut p = pty(&s, &["fetch", "--jobs", "2"]);
+    for _ in 0..2 {
+        p.exp_string("A read receipt was requested").unwrap();
+        p.exp_string("Send a read receipt?").unwrap();
+        p.send("kkkk\r").unwrap(); // Send
+        p.flush().unwrap();
+    }
+    finish(&mut p);
+    let got = smtp.received();
+    assert_eq!(got.len(), 2);
+    let mut to: Vec<&str> = got.iter().map(|r| r.rcpt_tos[0].as_str()).collect();
+    to.sort();
+    assert_eq!(to, ["a@x.example", "b@x.example"]);
+}
+
+#[test]
 fn delivery_to_stdout_never_prompts() {
     let Some(s) = setup(&[], "") else {
         return;
