@@ -442,6 +442,7 @@ fn cmd_config_check(cli: &Cli) -> anyhow::Result<Exit> {
             writeln!(out, "  max_messages: {n}")?;
         }
         writeln!(out, "  deliver: {}", a.target)?;
+        writeln!(out, "  receipts: {}", crate::receipts::describe(a))?;
     }
     Ok(Exit::Ok)
 }

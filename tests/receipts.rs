@@ -547,6 +547,26 @@ fn bad_receipt_settings_are_configuration_errors() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{toml}: {err}");
     }
+    // A good one is shown by config check.
+    std::fs::write(
+        &config,
+        "[receipts]\nfrom = \"alice@example.org\"\nsmtp = \"smtps://alice@smtp.example.org\"\n\
+         password_command = \"echo x\"\n\n[account.a]\nurl = \"imaps://a@127.0.0.1\"\n\n\
+         [account.b]\nurl = \"imaps://b@127.0.0.1\"\nreceipts = \"never\"\n",
+    )
+    .unwrap();
+    let mut c = sb.cmd(None);
+    c.arg("--config").arg(&config).args(["config", "check"]);
+    let out = run_with_limit(c, LIMIT);
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "receipts: ask; sent via smtps://smtp.example.org:465 from alice@example.org"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("receipts: never"), "{text}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -66,6 +66,24 @@ pub struct ReceiptSettings {
     pub transport: Option<TransportConfig>,
 }
 
+/// How an account handles read receipts, for `mailpull config check`.
+pub fn describe(account: &crate::config::Account) -> String {
+    if account.receipts.policy == ReceiptPolicy::Never {
+        return "never".into();
+    }
+    let s = hook::Sending::new(&account.receipts, &account.user);
+    match (&s.transport, &s.from) {
+        (Some(t), Some(from)) => format!("ask; sent via {} from {from}", t.describe()),
+        (Some(t), None) => format!(
+            "ask; sent via {}, but no from address is set (receipts cannot be sent)",
+            t.describe()
+        ),
+        (None, _) => {
+            "ask; no smtp or sendmail under [receipts], so requests are only listed".into()
+        }
+    }
+}
+
 /// The longest address accepted in a request (RFC 5321 §4.5.3.1.3: a path is at most 256
 /// octets including the angle brackets).
 pub const MAX_ADDRESS: usize = 254;
