@@ -245,7 +245,7 @@ impl<'a> Hook<'a> {
     /// terminal (or `mailpull receipts`), while a remembered "never" declines at once.
     fn decide(&mut self, ledger: &mut Ledger, r: &Receipt, ask: bool) -> Result<(), LedgerError> {
         let interactive = self.interactive && ask;
-        let answer = match (ledger.sender_policy(&r.requester)?, interactive) {
+        let choice = match (ledger.sender_policy(&r.requester)?, interactive) {
             (Some(Policy::Never), _) => Answer::DontSend,
             (Some(Policy::Always), true) => Answer::Send,
             (None, true) => prompt::ask(r, &self.account, self.multi),
@@ -254,7 +254,7 @@ impl<'a> Hook<'a> {
                 return Ok(());
             }
         };
-        let outcome = answer_(ledger, r, answer, &self.sending)?;
+        let outcome = answer(ledger, r, choice, &self.sending)?;
         if matches!(outcome, Outcome::Pending(_)) {
             self.queued += 1;
         }
@@ -323,15 +323,6 @@ impl<'a> Hook<'a> {
         }
         ledger.receipt_flags_pending(account, mailbox, uidvalidity)
     }
-}
-
-fn answer_(
-    ledger: &mut Ledger,
-    r: &Receipt,
-    a: Answer,
-    sending: &Sending,
-) -> Result<Outcome, LedgerError> {
-    answer(ledger, r, a, sending)
 }
 
 impl ReceiptHook for Hook<'_> {

@@ -109,7 +109,15 @@ pub fn build(input: &MdnInput<'_>) -> Result<Vec<u8>, MdnError> {
             .transfer_encoding("7bit"),
         ]),
     );
+    // The Message-ID names the user's domain rather than this machine's host name.
+    let domain = input
+        .from
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("localhost");
+    let unique = mail_builder::mime::make_boundary(".");
     let mut builder = MessageBuilder::new()
+        .message_id(format!("{unique}@{domain}"))
         .from(Address::new_address(None::<&str>, input.from.to_string()))
         .to(Address::new_address(None::<&str>, input.to.to_string()))
         .subject(if subject.is_empty() {
@@ -165,6 +173,9 @@ mod tests {
         );
         assert_eq!(msg.in_reply_to().as_text(), Some("m1@example.org"));
         assert_eq!(msg.references().as_text(), Some("m1@example.org"));
+        assert!(msg
+            .message_id()
+            .is_some_and(|id| id.ends_with("@example.net")));
         // No header came from the subject's CR/LF.
         assert!(msg.header(HeaderName::Bcc).is_none());
         assert_eq!(msg.parts.len(), 3);
