@@ -741,6 +741,51 @@ fn parallel_accounts_ask_one_question_at_a_time() {
 }
 
 #[test]
+fn kill_while_sending_from_the_prompt_is_never_followed_by_a_second_send() {
+    let Some(smtp) = Smtp::start_stalling(Mode::StartTls) else {
+        return;
+    };
+    let Some(s) = setup(&[], &smtp_receipts(&smtp)) else {
+        return;
+    };
+    s.add(
+        "INBOX",
+        &request(
+            "kp@x.example",
+            "bob@x.example",
+            "bob@x.example",
+            "subj-kill",
+        ),
+    );
+    let mut p = pty(&s, &["fetch"]);
+    answer(&mut p, "subj-kill", 4); // Send
+    let stalled = smtp.wait_for(LIMIT, |m| m.stalled());
+    p.process_mut()
+        .kill(rexpect::process::Signal::SIGKILL)
+        .unwrap();
+    assert!(
+        stalled,
+        "the receipt never reached the server:\n{}",
+        smtp.log()
+    );
+
+    // The next runs, on a terminal or not, neither ask nor send again.
+    let mut p = pty(&s, &["fetch"]);
+    let rest = finish(&mut p);
+    assert!(!rest.contains("Send a read receipt?"), "{rest}");
+    s.ok(&["fetch"]);
+    assert_eq!(common::run::maildir_messages(&s.sb.maildir()).len(), 1);
+    let list = s.listing();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].1, "may have been sent");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !smtp.dir().join("received/2.stalled").exists(),
+        "a second transmission was started"
+    );
+}
+
+#[test]
 fn delivery_to_stdout_never_prompts() {
     let Some(s) = setup(&[], "") else {
         return;
