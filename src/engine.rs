@@ -25,6 +25,11 @@
 //!    [`BATCH_INTERVAL`], and at the end.
 //! 7. **Delete.** Only messages of a recorded batch are handed back to the protocol for
 //!    deletion, in the same session that retrieved them, pipelined with further retrievals.
+//! 7b. **Read receipts** (with a [`ReceiptHook`]): once the mailbox's deliveries are recorded
+//!    and before it is closed, the header blocks of delivered messages that request a receipt
+//!    (and are not marked answered on the server) go to the hook, which records, asks or
+//!    queues; the messages it reports answered are marked on the server. A receipt is therefore
+//!    only ever offered for a message that is safely delivered.
 //! 8. **Commit.** The protocol ends the session (POP3 QUIT); only its confirmation makes the
 //!    deletions real, and only then are they noted (`deleted_at`) and the rows of messages the
 //!    server no longer lists pruned. If the session dies before that, the rows are still
