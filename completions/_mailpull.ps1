@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'List the configured accounts and where their mail goes')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration file')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again')
+            [CompletionResult]::new('receipts', 'receipts', [CompletionResultType]::ParameterValue, 'List read-receipt requests waiting for an answer, or answer them')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -303,6 +304,83 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         'mailpull;import;help;help' {
             break
         }
+        'mailpull;receipts' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'List every request, answered ones included')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('review', 'review', [CompletionResultType]::ParameterValue, 'Ask about each waiting request on the terminal')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send the receipt for request ID now')
+            [CompletionResult]::new('decline', 'decline', [CompletionResultType]::ParameterValue, 'Never send a receipt for request ID')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailpull;receipts;review' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;receipts;send' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('--again', '--again', [CompletionResultType]::ParameterName, 'Send even though an earlier attempt may have sent it')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;receipts;decline' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;receipts;help' {
+            [CompletionResult]::new('review', 'review', [CompletionResultType]::ParameterValue, 'Ask about each waiting request on the terminal')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send the receipt for request ID now')
+            [CompletionResult]::new('decline', 'decline', [CompletionResultType]::ParameterValue, 'Never send a receipt for request ID')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailpull;receipts;help;review' {
+            break
+        }
+        'mailpull;receipts;help;send' {
+            break
+        }
+        'mailpull;receipts;help;decline' {
+            break
+        }
+        'mailpull;receipts;help;help' {
+            break
+        }
         'mailpull;help' {
             [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Download new messages and deliver them')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages without downloading them (exit 0: new mail, 1: none)')
@@ -311,6 +389,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('accounts', 'accounts', [CompletionResultType]::ParameterValue, 'List the configured accounts and where their mail goes')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration file')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again')
+            [CompletionResult]::new('receipts', 'receipts', [CompletionResultType]::ParameterValue, 'List read-receipt requests waiting for an answer, or answer them')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -349,6 +428,21 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             break
         }
         'mailpull;help;import;getmail' {
+            break
+        }
+        'mailpull;help;receipts' {
+            [CompletionResult]::new('review', 'review', [CompletionResultType]::ParameterValue, 'Ask about each waiting request on the terminal')
+            [CompletionResult]::new('send', 'send', [CompletionResultType]::ParameterValue, 'Send the receipt for request ID now')
+            [CompletionResult]::new('decline', 'decline', [CompletionResultType]::ParameterValue, 'Never send a receipt for request ID')
+            break
+        }
+        'mailpull;help;receipts;review' {
+            break
+        }
+        'mailpull;help;receipts;send' {
+            break
+        }
+        'mailpull;help;receipts;decline' {
             break
         }
         'mailpull;help;help' {

@@ -37,6 +37,9 @@ _mailpull() {
             mailpull,list)
                 cmd="mailpull__subcmd__list"
                 ;;
+            mailpull,receipts)
+                cmd="mailpull__subcmd__receipts"
+                ;;
             mailpull,watch)
                 cmd="mailpull__subcmd__watch"
                 ;;
@@ -73,6 +76,9 @@ _mailpull() {
             mailpull__subcmd__help,list)
                 cmd="mailpull__subcmd__help__subcmd__list"
                 ;;
+            mailpull__subcmd__help,receipts)
+                cmd="mailpull__subcmd__help__subcmd__receipts"
+                ;;
             mailpull__subcmd__help,watch)
                 cmd="mailpull__subcmd__help__subcmd__watch"
                 ;;
@@ -87,6 +93,15 @@ _mailpull() {
                 ;;
             mailpull__subcmd__help__subcmd__import,mpop)
                 cmd="mailpull__subcmd__help__subcmd__import__subcmd__mpop"
+                ;;
+            mailpull__subcmd__help__subcmd__receipts,decline)
+                cmd="mailpull__subcmd__help__subcmd__receipts__subcmd__decline"
+                ;;
+            mailpull__subcmd__help__subcmd__receipts,review)
+                cmd="mailpull__subcmd__help__subcmd__receipts__subcmd__review"
+                ;;
+            mailpull__subcmd__help__subcmd__receipts,send)
+                cmd="mailpull__subcmd__help__subcmd__receipts__subcmd__send"
                 ;;
             mailpull__subcmd__import,fetchmail)
                 cmd="mailpull__subcmd__import__subcmd__fetchmail"
@@ -112,6 +127,30 @@ _mailpull() {
             mailpull__subcmd__import__subcmd__help,mpop)
                 cmd="mailpull__subcmd__import__subcmd__help__subcmd__mpop"
                 ;;
+            mailpull__subcmd__receipts,decline)
+                cmd="mailpull__subcmd__receipts__subcmd__decline"
+                ;;
+            mailpull__subcmd__receipts,help)
+                cmd="mailpull__subcmd__receipts__subcmd__help"
+                ;;
+            mailpull__subcmd__receipts,review)
+                cmd="mailpull__subcmd__receipts__subcmd__review"
+                ;;
+            mailpull__subcmd__receipts,send)
+                cmd="mailpull__subcmd__receipts__subcmd__send"
+                ;;
+            mailpull__subcmd__receipts__subcmd__help,decline)
+                cmd="mailpull__subcmd__receipts__subcmd__help__subcmd__decline"
+                ;;
+            mailpull__subcmd__receipts__subcmd__help,help)
+                cmd="mailpull__subcmd__receipts__subcmd__help__subcmd__help"
+                ;;
+            mailpull__subcmd__receipts__subcmd__help,review)
+                cmd="mailpull__subcmd__receipts__subcmd__help__subcmd__review"
+                ;;
+            mailpull__subcmd__receipts__subcmd__help,send)
+                cmd="mailpull__subcmd__receipts__subcmd__help__subcmd__send"
+                ;;
             *)
                 ;;
         esac
@@ -119,7 +158,7 @@ _mailpull() {
 
     case "${cmd}" in
         mailpull)
-            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check list watch accounts config import help"
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check list watch accounts config import receipts help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -397,7 +436,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help)
-            opts="fetch check list watch accounts config import help"
+            opts="fetch check list watch accounts config import receipts help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -553,6 +592,62 @@ _mailpull() {
         mailpull__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__receipts)
+            opts="review send decline"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__receipts__subcmd__decline)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__receipts__subcmd__review)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__receipts__subcmd__send)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -795,6 +890,164 @@ _mailpull() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts)
+            opts="-v -q -h -V --all --verbose --quiet --config --ledger --help --version review send decline help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__decline)
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help)
+            opts="review send decline help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help__subcmd__decline)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help__subcmd__review)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__help__subcmd__send)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__review)
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__receipts__subcmd__send)
+            opts="-v -q -h -V --again --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -35,6 +35,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand accounts 'List the configured accounts and where their mail goes'
             cand config 'Inspect the configuration file'
             cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
+            cand receipts 'List read-receipt requests waiting for an answer, or answer them'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;fetch'= {
@@ -280,6 +281,74 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;import;help;help'= {
         }
+        &'mailpull;receipts'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --all 'List every request, answered ones included'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand review 'Ask about each waiting request on the terminal'
+            cand send 'Send the receipt for request ID now'
+            cand decline 'Never send a receipt for request ID'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailpull;receipts;review'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;receipts;send'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --again 'Send even though an earlier attempt may have sent it'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;receipts;decline'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;receipts;help'= {
+            cand review 'Ask about each waiting request on the terminal'
+            cand send 'Send the receipt for request ID now'
+            cand decline 'Never send a receipt for request ID'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailpull;receipts;help;review'= {
+        }
+        &'mailpull;receipts;help;send'= {
+        }
+        &'mailpull;receipts;help;decline'= {
+        }
+        &'mailpull;receipts;help;help'= {
+        }
         &'mailpull;help'= {
             cand fetch 'Download new messages and deliver them'
             cand check 'Count new messages without downloading them (exit 0: new mail, 1: none)'
@@ -288,6 +357,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand accounts 'List the configured accounts and where their mail goes'
             cand config 'Inspect the configuration file'
             cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
+            cand receipts 'List read-receipt requests waiting for an answer, or answer them'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;help;fetch'= {
@@ -315,6 +385,17 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;help;import;mpop'= {
         }
         &'mailpull;help;import;getmail'= {
+        }
+        &'mailpull;help;receipts'= {
+            cand review 'Ask about each waiting request on the terminal'
+            cand send 'Send the receipt for request ID now'
+            cand decline 'Never send a receipt for request ID'
+        }
+        &'mailpull;help;receipts;review'= {
+        }
+        &'mailpull;help;receipts;send'= {
+        }
+        &'mailpull;help;receipts;decline'= {
         }
         &'mailpull;help;help'= {
         }

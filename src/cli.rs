@@ -110,6 +110,8 @@ pub enum Command {
     /// Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never
     /// downloads them again.
     Import(ImportArgs),
+    /// List read-receipt requests waiting for an answer, or answer them.
+    Receipts(ReceiptsArgs),
     /// Write the shell completions and man pages into DIR/completions and DIR/man.
     #[command(hide = true)]
     Generate {
@@ -194,6 +196,47 @@ pub struct ImportOptions {
     /// Print a JSON report on stdout (and nothing else on stdout).
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `mailpull receipts`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Without an action, lists the requests that wait for an answer (ID, state, account, the \
+address the receipt would go to, subject) on stdout. A request in state \"may have been \
+sent\" was being sent when a run died or the transmission broke off: it is never sent again \
+unless you say so (send ID --again).
+
+Examples:
+  mailpull receipts
+  mailpull receipts review
+  mailpull receipts send 12
+  mailpull receipts decline 13")]
+pub struct ReceiptsArgs {
+    /// List every request, answered ones included.
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(subcommand)]
+    pub action: Option<ReceiptsAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReceiptsAction {
+    /// Ask about each waiting request on the terminal.
+    Review,
+    /// Send the receipt for request ID now.
+    Send {
+        /// The request's ID (from `mailpull receipts`).
+        id: i64,
+        /// Send even though an earlier attempt may have sent it.
+        #[arg(long)]
+        again: bool,
+    },
+    /// Never send a receipt for request ID.
+    Decline {
+        /// The request's ID (from `mailpull receipts`).
+        id: i64,
+    },
 }
 
 /// Arguments of `mailpull fetch`.

@@ -163,6 +163,8 @@ pub struct Account {
     pub target: Target,
     /// `mailpull watch`: how often to fetch when IDLE is not available (`--every` wins).
     pub poll_interval: Option<Duration>,
+    /// Read receipts: the policy and how to send them.
+    pub receipts: crate::receipts::ReceiptSettings,
 }
 
 /// The `filter` command: run with `sh -c`, the headers of a new message on its stdin.
@@ -500,6 +502,10 @@ pub struct AccountFile {
     pub mark_seen: Option<bool>,
     /// `mailpull watch`: the poll interval.
     pub poll_interval: Option<DurationValue>,
+    /// Read receipts: `"ask"` (default) or `"never"`.
+    pub receipts: Option<crate::receipts::ReceiptPolicy>,
+    /// How this account sends read receipts (replaces the `[receipts]` table).
+    pub receipts_transport: Option<crate::receipts::TransportConfig>,
 }
 
 impl AccountFile {
@@ -526,6 +532,10 @@ impl AccountFile {
             folders: self.folders.or_else(|| d.folders.clone()),
             mark_seen: self.mark_seen.or(d.mark_seen),
             poll_interval: self.poll_interval.or(d.poll_interval),
+            receipts: self.receipts.or(d.receipts),
+            receipts_transport: self
+                .receipts_transport
+                .or_else(|| d.receipts_transport.clone()),
         }
     }
 }
@@ -538,6 +548,8 @@ pub struct FileConfig {
     pub defaults: AccountFile,
     #[serde(default)]
     pub account: BTreeMap<String, AccountFile>,
+    /// How read receipts are sent (see `receipts`).
+    pub receipts: Option<crate::receipts::TransportConfig>,
 }
 
 /// A loaded configuration file.
@@ -982,6 +994,22 @@ fn build(
     } else {
         format!("{}@{}:{}", url.user, url.host, url.port)
     };
+    let receipts = crate::receipts::ReceiptSettings {
+        policy: acc.receipts.unwrap_or_default(),
+        transport: acc
+            .receipts_transport
+            .clone()
+            .or_else(|| file.config.receipts.clone()),
+    };
+    if let Some(t) = &receipts.transport {
+        crate::receipts::transport::Transport::from_config(t)
+            .map_err(|e| ConfigError::Invalid(where_(&e)))?;
+        if let Some(from) = &t.from {
+            crate::receipts::check_address(from).map_err(|e| {
+                ConfigError::Invalid(where_(&format!("receipts from {from:?}: {e}")))
+            })?;
+        }
+    }
     Ok(Account {
         name: name.map(str::to_string),
         label: name.map(str::to_string).unwrap_or_else(|| server.clone()),
@@ -1008,6 +1036,7 @@ fn build(
         filter,
         target,
         poll_interval: acc.poll_interval.map(|d| d.0),
+        receipts,
     })
 }
 

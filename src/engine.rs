@@ -27,6 +27,12 @@
 //!    [`BATCH_INTERVAL`], and at the end.
 //! 7. **Delete.** Only messages of a recorded batch are handed back to the protocol for
 //!    deletion, in the same session that retrieved them, pipelined with further retrievals.
+//!
+//!    **Read receipts** (step 7b, with a [`ReceiptHook`]): once the mailbox's deliveries are
+//!    recorded and before it is closed, the header blocks of delivered messages that request a
+//!    receipt (and are not marked answered on the server) go to the hook, which records, asks or
+//!    queues; the messages it reports answered are marked on the server. A receipt is therefore
+//!    only ever offered for a message that is safely delivered.
 //! 8. **Commit.** The protocol ends the session (POP3 QUIT); only its confirmation makes the
 //!    deletions real, and only then are they noted (`deleted_at`) and the rows of messages the
 //!    server no longer lists pruned. If the session dies before that, the rows are still
@@ -108,6 +114,29 @@ pub trait Progress {
     fn message_done(&mut self);
     /// The transfer is over.
     fn finish(&mut self);
+}
+
+/// Read-receipt handling after delivery (`crate::receipts` implements it; `None` for runs that
+/// must not touch receipts). The engine keeps the header block of each delivered message that
+/// names `Disposition-Notification-To` and, once the mailbox's deliveries are recorded and
+/// before the mailbox is closed, hands those not already marked answered on the server
+/// ([`Source::answered`], IMAP `$MDNSent`) to [`ReceiptHook::delivered`]. The hook returns the
+/// messages to mark answered now (tokens of its own with their uids); the engine asks the source
+/// to mark them ([`Source::mark_answered`]) and reports back with [`ReceiptHook::marked`].
+pub trait ReceiptHook {
+    /// `requests` holds (uid, header block) of recorded messages of `mailbox`. With `ask`
+    /// false (the session broke) the hook only records them, for later.
+    fn delivered(
+        &mut self,
+        ledger: &mut Ledger,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+        requests: Vec<(String, Vec<u8>)>,
+        ask: bool,
+    ) -> Vec<(i64, String)>;
+    /// The marks of these tokens are set, or cannot be (no keywords, message gone).
+    fn marked(&mut self, ledger: &mut Ledger, tokens: &[i64]);
 }
 
 /// A progress reporter that reports nothing.
@@ -429,8 +458,16 @@ pub fn list(
     Ok(())
 }
 
+/// What a caller plugs into a fetch (all optional).
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Decides from the headers which new messages to download (filter, `--pick`).
+    pub select: Option<&'a mut dyn Select>,
+    /// Handles read-receipt requests once their messages are recorded.
+    pub receipts: Option<&'a mut dyn ReceiptHook>,
+}
+
 /// Steps 2–8 over a logged-in `source`, for every mailbox it offers. Call [`recover`] first.
-/// `select`, when given, decides from the headers which new messages to download.
 pub fn fetch(
     source: &mut dyn Source,
     ledger: &mut Ledger,
@@ -438,7 +475,7 @@ pub fn fetch(
     target: &mut dyn Deliver,
     settings: FetchSettings,
     progress: &mut dyn Progress,
-    select: Option<&mut dyn Select>,
+    mut hooks: Hooks<'_>,
 ) -> Outcome {
     let mut summary = Summary::default();
     let error = run(
@@ -448,7 +485,7 @@ pub fn fetch(
         target,
         settings,
         progress,
-        select,
+        &mut hooks,
         &mut summary,
     )
     .err();
@@ -476,7 +513,7 @@ fn run(
     target: &mut dyn Deliver,
     settings: FetchSettings,
     progress: &mut dyn Progress,
-    mut select: Option<&mut dyn Select>,
+    hooks: &mut Hooks<'_>,
     summary: &mut Summary,
 ) -> Result<(), EngineError> {
     let mut pending = Pending::default();
@@ -497,7 +534,7 @@ fn run(
             progress,
             summary,
             &mut pending,
-            select.as_deref_mut(),
+            hooks,
         )?;
         if let Some(e) = result {
             let stop = matches!(e, EngineError::Deliver(_) | EngineError::Ledger(_));
@@ -560,7 +597,7 @@ fn fetch_mailbox(
     progress: &mut dyn Progress,
     summary: &mut Summary,
     pending: &mut Pending,
-    select: Option<&mut (dyn Select + '_)>,
+    hooks: &mut Hooks<'_>,
 ) -> Result<Option<EngineError>, EngineError> {
     // 2. List.
     let write =
@@ -611,7 +648,7 @@ fn fetch_mailbox(
     // 3b. Let the selector decide from the headers, then cap at `max_messages`.
     let mut filter_failures: Vec<String> = Vec::new();
     let cap_reached = |planned: usize| settings.max_messages.is_some_and(|n| planned >= n);
-    let chosen = match select {
+    let chosen = match hooks.select.as_deref_mut() {
         None => candidates,
         Some(select) => {
             let mut chosen = Vec::new();
@@ -726,6 +763,7 @@ fn fetch_mailbox(
         rejected: Vec::new(),
         failure: None,
         summary: &mut *summary,
+        receipt_headers: hooks.receipts.as_ref().map(|_| Vec::new()),
     };
     let transfer = source.transfer(&delete_now, &retrieve, &mut sink);
     // Record whatever was delivered, whatever happened to the connection.
@@ -733,6 +771,19 @@ fn fetch_mailbox(
     let sink_failure = sink.failure.take();
     let delivered = std::mem::take(&mut sink.delivered);
     let rejected = std::mem::take(&mut sink.rejected);
+    // Receipt requests of the messages that are recorded (not of those left unrecorded).
+    let unrecorded: HashSet<String> = sink
+        .unrecorded
+        .iter()
+        .map(|(m, ..)| m.uid.clone())
+        .collect();
+    let requests: Vec<(String, Vec<u8>)> = sink
+        .receipt_headers
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(uid, _)| !unrecorded.contains(uid))
+        .collect();
     drop(sink);
     progress.finish();
 
@@ -748,7 +799,29 @@ fn fetch_mailbox(
         ledger.forget(account, &undelivered)?;
     }
 
-    let report = transfer?;
+    let report = match transfer {
+        Ok(r) => r,
+        Err(e) => {
+            // The deliveries stand: record their requests, to be answered later (nothing can
+            // be asked of the server now).
+            if let Some(hook) = hooks.receipts.as_deref_mut() {
+                if !requests.is_empty() {
+                    let _ = hook.delivered(
+                        ledger,
+                        account,
+                        mailbox,
+                        listing.uidvalidity,
+                        requests,
+                        false,
+                    );
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    if let Some(hook) = hooks.receipts.as_deref_mut() {
+        answer_receipts(source, ledger, account, mailbox, &listing, requests, hook)?;
+    }
 
     // 7b. Close the mailbox: per-mailbox protocols make the deletions take effect now.
     match source.close(&report.deleted)? {
@@ -791,6 +864,61 @@ fn fetch_mailbox(
     Ok(None)
 }
 
+/// Hands the recorded messages that request a read receipt to the hook, unless the server
+/// says another client answered them, and marks answered what the hook says (see
+/// [`ReceiptHook`]). Failing to set a mark is not an error: it is tried again next run.
+fn answer_receipts(
+    source: &mut dyn Source,
+    ledger: &mut Ledger,
+    account: i64,
+    mailbox: &str,
+    listing: &Listing,
+    mut requests: Vec<(String, Vec<u8>)>,
+    hook: &mut dyn ReceiptHook,
+) -> Result<(), EngineError> {
+    let by_uid: HashMap<&str, &RemoteMessage> = listing
+        .messages
+        .iter()
+        .map(|m| (m.uid.as_str(), m))
+        .collect();
+    if !requests.is_empty() {
+        let msgs: Vec<RemoteMessage> = requests
+            .iter()
+            .filter_map(|(uid, _)| by_uid.get(uid.as_str()).map(|m| (*m).clone()))
+            .collect();
+        let answered = source.answered(&msgs)?;
+        requests.retain(|(uid, _)| !answered.contains(uid));
+    }
+    let to_mark = hook.delivered(
+        ledger,
+        account,
+        mailbox,
+        listing.uidvalidity,
+        requests,
+        true,
+    );
+    if to_mark.is_empty() {
+        return Ok(());
+    }
+    let (present, gone): (Vec<_>, Vec<_>) = to_mark
+        .iter()
+        .partition(|(_, uid)| by_uid.contains_key(uid.as_str()));
+    let msgs: Vec<RemoteMessage> = present
+        .iter()
+        .map(|(_, uid)| by_uid[uid.as_str()].clone())
+        .collect();
+    let mut done: Vec<i64> = gone.iter().map(|(t, _)| *t).collect();
+    match source.mark_answered(&msgs) {
+        Ok(()) => done.extend(present.iter().map(|(t, _)| *t)),
+        Err(e) => log::warn!(
+            "could not mark {} message(s) as answered on the server ({e}); trying again next run",
+            msgs.len()
+        ),
+    }
+    hook.marked(ledger, &done);
+    Ok(())
+}
+
 /// The engine's side of a transfer: delivers, records in batches, releases deletions.
 struct EngineSink<'a> {
     ledger: &'a mut Ledger,
@@ -815,6 +943,9 @@ struct EngineSink<'a> {
     /// The first fatal failure (delivery target or ledger).
     failure: Option<EngineError>,
     summary: &'a mut Summary,
+    /// With a receipt hook: (uid, header block) of delivered messages that may request a
+    /// read receipt.
+    receipt_headers: Option<Vec<(String, Vec<u8>)>>,
 }
 
 impl EngineSink<'_> {
@@ -945,6 +1076,11 @@ impl Sink for EngineSink<'_> {
         let id = message_id(&counted.header);
         match result {
             Ok(bytes) => {
+                if let Some(headers) = &mut self.receipt_headers {
+                    if crate::receipts::may_request(&counted.header) {
+                        headers.push((msg.uid.clone(), std::mem::take(&mut counted.header)));
+                    }
+                }
                 self.progress.message_done();
                 self.delivered.insert(msg.uid.clone());
                 self.unrecorded.push((msg.clone(), bytes, id));

@@ -16,7 +16,7 @@
 //! The schema version lives in `PRAGMA user_version`; migrations only go forward, and a ledger
 //! written by a newer mailpull is refused rather than misread.
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //!
 //! ```sql
 //! CREATE TABLE accounts (
@@ -42,8 +42,38 @@
 //! );
 //! CREATE INDEX messages_message_id ON messages (message_id);
 //! CREATE INDEX messages_fetching ON messages (account_id) WHERE state = 'fetching';
+//! -- version 2: read receipts (see `receipts`; methods in `ledger/receipts.rs`)
+//! CREATE TABLE receipts (
+//!     id           INTEGER PRIMARY KEY,   -- the ID `mailpull receipts send ID` takes
+//!     dedupe_key   TEXT NOT NULL UNIQUE,  -- Message-ID, or 'sha256:…' of the header block:
+//!                                         -- one request per message across accounts/folders
+//!     account_id   INTEGER NOT NULL REFERENCES accounts(id),
+//!     mailbox      TEXT NOT NULL,         -- where it was first seen ('' for POP3)
+//!     uidvalidity  INTEGER NOT NULL,
+//!     uid          TEXT NOT NULL,
+//!     message_id   TEXT,                  -- Original-Message-ID, when the message had one
+//!     requester    TEXT NOT NULL,         -- the address the receipt goes to
+//!     original_recipient TEXT,            -- Original-Recipient header, when present
+//!     from_header  TEXT NOT NULL,         -- for display only (sanitised)
+//!     subject      TEXT NOT NULL,
+//!     date         TEXT NOT NULL,
+//!     warnings     TEXT NOT NULL,         -- RFC 8098 warnings, one per line
+//!     state        TEXT NOT NULL CHECK (state IN
+//!                    ('pending', 'approved', 'sending', 'sent', 'declined')),
+//!     created_at   INTEGER NOT NULL,
+//!     answered_at  INTEGER,               -- unix time of the user's answer
+//!     sent_at      INTEGER,
+//!     flag_pending INTEGER NOT NULL DEFAULT 0,  -- IMAP $MDNSent still to set
+//!     last_error   TEXT
+//! );
+//! CREATE INDEX receipts_flag_pending ON receipts (account_id, mailbox) WHERE flag_pending = 1;
+//! CREATE TABLE receipt_policies (
+//!     sender TEXT PRIMARY KEY,            -- requester address, lower case
+//!     policy TEXT NOT NULL CHECK (policy IN ('always', 'never')),
+//!     set_at INTEGER NOT NULL
+//! );
 //! PRAGMA application_id = 0x6D50756C;  -- "mPul": marks the file as a mailpull ledger
-//! PRAGMA user_version = 1;
+//! PRAGMA user_version = 2;
 //! ```
 //!
 //! # Opening
@@ -75,6 +105,9 @@ use std::time::Duration;
 use rusqlite::{ffi, params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::exit::{Classify, Exit};
+
+mod receipts;
+pub use receipts::{NewReceipt, Policy, Receipt, ReceiptState};
 
 /// Ledger failures. Messages say what the user can do.
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +222,7 @@ pub struct Ledger {
 }
 
 /// The current schema version.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `PRAGMA application_id` of a mailpull ledger ("mPul").
 const APPLICATION_ID: i64 = 0x6D50_756C;
@@ -227,6 +260,35 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX messages_message_id ON messages (message_id);
     CREATE INDEX messages_fetching ON messages (account_id) WHERE state = 'fetching';",
+    // 1 -> 2: read receipts.
+    "CREATE TABLE receipts (
+        id           INTEGER PRIMARY KEY,
+        dedupe_key   TEXT NOT NULL UNIQUE,
+        account_id   INTEGER NOT NULL REFERENCES accounts(id),
+        mailbox      TEXT NOT NULL,
+        uidvalidity  INTEGER NOT NULL,
+        uid          TEXT NOT NULL,
+        message_id   TEXT,
+        requester    TEXT NOT NULL,
+        original_recipient TEXT,
+        from_header  TEXT NOT NULL,
+        subject      TEXT NOT NULL,
+        date         TEXT NOT NULL,
+        warnings     TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN
+                       ('pending', 'approved', 'sending', 'sent', 'declined')),
+        created_at   INTEGER NOT NULL,
+        answered_at  INTEGER,
+        sent_at      INTEGER,
+        flag_pending INTEGER NOT NULL DEFAULT 0,
+        last_error   TEXT
+    );
+    CREATE INDEX receipts_flag_pending ON receipts (account_id, mailbox) WHERE flag_pending = 1;
+    CREATE TABLE receipt_policies (
+        sender TEXT PRIMARY KEY,
+        policy TEXT NOT NULL CHECK (policy IN ('always', 'never')),
+        set_at INTEGER NOT NULL
+    );",
 ];
 
 /// The tables a ledger of schema 1 or later must have.

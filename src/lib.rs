@@ -25,6 +25,7 @@ pub mod imap;
 pub mod import;
 pub mod ledger;
 pub mod pop3;
+pub mod receipts;
 pub mod run;
 pub mod select;
 pub mod source;

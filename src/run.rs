@@ -61,6 +61,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Accounts => cmd_accounts(&cli),
         CliCommand::Config(ConfigCommand::Check) => cmd_config_check(&cli),
         CliCommand::Import(args) => crate::import::cmd_import(&cli, args),
+        CliCommand::Receipts(args) => crate::receipts::cmd::run(&cli, args),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
             .with_context(|| format!("cannot write the documentation into {}", dir.display()))
             .map(|()| Exit::Ok),
@@ -459,6 +460,7 @@ fn cmd_config_check(cli: &Cli) -> anyhow::Result<Exit> {
         if let Some(p) = a.poll_interval {
             writeln!(out, "  poll_interval: {} s", p.as_secs())?;
         }
+        writeln!(out, "  receipts: {}", crate::receipts::describe(a))?;
     }
     Ok(Exit::Ok)
 }
@@ -532,6 +534,7 @@ pub(crate) fn fetch_locked(
     let mut session = connect(account, tls, password)?;
     let mut bar = ui::Bar::new(opts.verbosity, &account.label, multi);
     let mut select = selector(account, opts);
+    let mut receipts = crate::receipts::hook::Hook::for_account(account, multi);
     let outcome = engine::fetch(
         session.as_mut(),
         &mut ledger,
@@ -539,8 +542,12 @@ pub(crate) fn fetch_locked(
         target.as_mut(),
         settings_for(account),
         &mut bar,
-        select.as_mut().map(|s| s as &mut dyn Select),
+        engine::Hooks {
+            select: select.as_mut().map(|s| s as &mut dyn Select),
+            receipts: Some(&mut receipts),
+        },
     );
+    receipts.finish();
     let mut summary = outcome.summary;
     summary.recovered = recovered;
     *summary_out = Some(summary);

@@ -129,6 +129,23 @@ pub trait Source {
     /// of `msgs`; `None` where the server would not send it. Used by `list`, filters and
     /// `--pick`. Callers ask for a few hundred messages at a time.
     fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError>;
+    /// The uids among `msgs` (of the open mailbox) that another client already marked as
+    /// answered for read receipts (IMAP keyword `$MDNSent`, RFC 3503). Protocols without such
+    /// a mark report none.
+    fn answered(
+        &mut self,
+        msgs: &[RemoteMessage],
+    ) -> Result<std::collections::HashSet<String>, SourceError> {
+        let _ = msgs;
+        Ok(Default::default())
+    }
+
+    /// Marks `msgs` (of the open mailbox) as answered for read receipts so that other mail
+    /// clients send none (IMAP `$MDNSent`), where the protocol and the mailbox allow it.
+    fn mark_answered(&mut self, msgs: &[RemoteMessage]) -> Result<(), SourceError> {
+        let _ = msgs;
+        Ok(())
+    }
 
     /// Deletes `delete_now` (already delivered earlier), then streams `retrieve` to `sink`,
     /// deleting what the sink releases. See the module documentation.

@@ -701,6 +701,7 @@ impl FolderWatch<'_> {
         let recovered =
             engine::recover(&mut ledger, account_id, target.as_mut()).with_context(ctx)?;
         let mut select = run::selector(self.account, self.ctx.opts);
+        let mut receipts = crate::receipts::hook::Hook::for_account(self.account, None);
         let mut watched = Watched {
             inner: source,
             folder: self.folder,
@@ -713,7 +714,10 @@ impl FolderWatch<'_> {
             target.as_mut(),
             run::settings_for(self.account),
             &mut NoProgress,
-            select.as_mut().map(|s| s as &mut dyn engine::Select),
+            engine::Hooks {
+                select: select.as_mut().map(|s| s as &mut dyn engine::Select),
+                receipts: Some(&mut receipts),
+            },
         );
         let expected = watched.expected;
         let mut summary = outcome.summary;
@@ -766,6 +770,17 @@ impl Source for Watched<'_> {
 
     fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
         self.inner.headers(msgs)
+    }
+
+    fn answered(
+        &mut self,
+        msgs: &[RemoteMessage],
+    ) -> Result<std::collections::HashSet<String>, SourceError> {
+        self.inner.answered(msgs)
+    }
+
+    fn mark_answered(&mut self, msgs: &[RemoteMessage]) -> Result<(), SourceError> {
+        self.inner.mark_answered(msgs)
     }
 
     fn transfer(

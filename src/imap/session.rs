@@ -1107,6 +1107,31 @@ impl<S: Read + Write> Session<S> {
         Ok(out)
     }
 
+    /// UIDs of the messages that carry `keyword` (`UID SEARCH KEYWORD`, RFC 3501 §6.4.4), e.g.
+    /// `$MDNSent` (RFC 3503).
+    pub fn uids_with_keyword(&mut self, keyword: &str) -> Result<Vec<u32>, SourceError> {
+        if !proto::valid_keyword(keyword) {
+            return Err(SourceError::Protocol(format!(
+                "{keyword:?} is not a valid IMAP keyword"
+            )));
+        }
+        let mut out = Vec::new();
+        self.simple(
+            &[Arg::Raw("UID SEARCH KEYWORD"), Arg::Raw(keyword)],
+            "searching for a keyword",
+            Fail::Protocol,
+            &mut |r| {
+                if let Response::Data(Data::Search(v, ..)) = r {
+                    out.extend(v.iter().map(|n| n.get()));
+                }
+                Ok(())
+            },
+        )?;
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Message-ID header (unfolded) and size of each of `uids` the server still has
     /// (`UID FETCH set (UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`), by UID.
     pub fn message_ids(

@@ -25,6 +25,9 @@ pub struct ImapSource<S: Read + Write> {
     mark_seen: bool,
     /// The folder that is open.
     open: Option<String>,
+    /// It was opened read-only (EXAMINE), and whether it takes new keywords (PERMANENTFLAGS).
+    read_only: bool,
+    can_set_keywords: bool,
 }
 
 impl<S: Read + Write> ImapSource<S> {
@@ -35,6 +38,8 @@ impl<S: Read + Write> ImapSource<S> {
             folders,
             mark_seen,
             open: None,
+            read_only: true,
+            can_set_keywords: false,
         }
     }
 
@@ -52,6 +57,9 @@ fn crlf_to_lf(data: &[u8]) -> Vec<u8> {
     let _ = CrlfToLf::new(&mut src).read_to_end(&mut out);
     out
 }
+
+/// The keyword that says a read receipt was answered (RFC 3503).
+const MDN_SENT: &str = "$MDNSent";
 
 fn uids(msgs: &[RemoteMessage]) -> Vec<u32> {
     msgs.iter().map(|m| m.number).collect()
@@ -73,6 +81,8 @@ impl<S: Read + Write> Source for ImapSource<S> {
         let read_only = !(write || self.mark_seen);
         let status = self.session.select(mailbox, read_only)?;
         self.open = Some(mailbox.to_string());
+        self.read_only = status.read_only;
+        self.can_set_keywords = status.can_set_keywords;
         let listed = self.session.uids_and_sizes()?;
         // Messages someone already marked \Deleted are pending removal: the engine leaves
         // them alone unless they are its own (RFC 3501 §6.4.4 SEARCH DELETED).
@@ -124,6 +134,47 @@ impl<S: Read + Write> Source for ImapSource<S> {
             .iter()
             .map(|m| found.remove(&m.number).map(|h| crlf_to_lf(&h)))
             .collect())
+    }
+
+    fn answered(
+        &mut self,
+        msgs: &[RemoteMessage],
+    ) -> Result<std::collections::HashSet<String>, SourceError> {
+        if msgs.is_empty() {
+            return Ok(Default::default());
+        }
+        let marked = self.session.uids_with_keyword(MDN_SENT)?;
+        Ok(msgs
+            .iter()
+            .filter(|m| marked.contains(&m.number))
+            .map(|m| m.uid.clone())
+            .collect())
+    }
+
+    /// RFC 3503 §3.1: `$MDNSent` once the user answered. A folder opened read-only (keep mode)
+    /// is opened again with SELECT first; a folder whose PERMANENTFLAGS do not allow new
+    /// keywords (no `\*`) and that does not list `$MDNSent` is left alone.
+    fn mark_answered(&mut self, msgs: &[RemoteMessage]) -> Result<(), SourceError> {
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        let Some(folder) = self.open.clone() else {
+            return Ok(());
+        };
+        if self.read_only {
+            let status = self.session.select(&folder, false)?;
+            self.read_only = status.read_only;
+            self.can_set_keywords = status.can_set_keywords
+                || status
+                    .permanent_flags
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(MDN_SENT));
+        }
+        if self.read_only || !self.can_set_keywords {
+            log::info!("{folder}: the server does not let mailpull set $MDNSent here");
+            return Ok(());
+        }
+        self.session.store_keyword(&uids(msgs), MDN_SENT)
     }
 
     fn transfer(

@@ -7,3 +7,4 @@ pub mod measure;
 pub mod run;
 pub mod scripted;
 pub mod scripted_imap;
+pub mod smtp;

@@ -1,0 +1,352 @@
+//! Acting on requests: the fetch engine's [`ReceiptHook`], and [`answer`], which carries out
+//! one answer for the hook and for `mailpull receipts`.
+//!
+//! Sending follows the ledger's state machine so that a receipt is never sent twice: the
+//! request moves to `approved`, then to `sending` in a committed transaction *before* the
+//! transport is started, and to `sent` after the transport accepted the receipt. A request
+//! found in `sending` (the run died, or the SMTP transaction broke off) is never sent again
+//! automatically.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::mdn::{self, MdnInput};
+use super::prompt::{self, Answer};
+use super::transport::{SendError, Transport};
+use super::{detect, Detection, ReceiptPolicy, ReceiptSettings};
+use crate::engine::ReceiptHook;
+use crate::ledger::{Ledger, LedgerError, MessageKey, Policy, Receipt, ReceiptState};
+
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// How one account sends receipts.
+#[derive(Clone, Debug, Default)]
+pub struct Sending {
+    /// The user's address (From, Final-Recipient), if known.
+    pub from: Option<String>,
+    pub transport: Option<Transport>,
+    /// Why there is no usable transport, if the configuration is wrong.
+    pub problem: Option<String>,
+}
+
+impl Sending {
+    /// From an account's receipt settings; `user` (the account's login) is the address when
+    /// `from` is not set and the login looks like one.
+    pub fn new(settings: &ReceiptSettings, user: &str) -> Sending {
+        let Some(t) = &settings.transport else {
+            return Sending {
+                from: user.contains('@').then(|| user.to_string()),
+                ..Default::default()
+            };
+        };
+        let from = t
+            .from
+            .clone()
+            .or_else(|| user.contains('@').then(|| user.to_string()));
+        match Transport::from_config(t) {
+            Ok(transport) => Sending {
+                from,
+                transport,
+                problem: None,
+            },
+            Err(e) => Sending {
+                from,
+                transport: None,
+                problem: Some(e),
+            },
+        }
+    }
+}
+
+/// What came of an answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Declined,
+    /// Left for later (the user's choice, or sending is not possible now); with the reason.
+    Pending(Option<String>),
+    /// The transaction broke off: the receipt may have been sent; it stays `sending`.
+    MaybeSent(String),
+    /// The request was already answered or is being sent by another run.
+    AlreadyAnswered(ReceiptState),
+}
+
+/// Carries out `answer` for request `r`. Ledger failures are errors; everything else is an
+/// [`Outcome`] the caller reports.
+pub fn answer(
+    ledger: &mut Ledger,
+    r: &Receipt,
+    answer: Answer,
+    sending: &Sending,
+) -> Result<Outcome, LedgerError> {
+    use ReceiptState::*;
+    let at = now();
+    match answer {
+        Answer::Later => Ok(Outcome::Pending(None)),
+        Answer::DontSend | Answer::NeverForSender => {
+            if answer == Answer::NeverForSender {
+                ledger.set_sender_policy(&r.requester, Policy::Never, at)?;
+            }
+            if ledger.set_receipt_state(r.id, &[Pending, Approved], Declined, None, at)? {
+                Ok(Outcome::Declined)
+            } else {
+                Ok(Outcome::AlreadyAnswered(current(ledger, r)?))
+            }
+        }
+        Answer::Send | Answer::AlwaysForSender => {
+            if answer == Answer::AlwaysForSender {
+                ledger.set_sender_policy(&r.requester, Policy::Always, at)?;
+            }
+            send(ledger, r, sending)
+        }
+    }
+}
+
+fn current(ledger: &Ledger, r: &Receipt) -> Result<ReceiptState, LedgerError> {
+    Ok(ledger.receipt(r.id)?.map(|x| x.state).unwrap_or(r.state))
+}
+
+/// Sends the receipt for an approved request (see the module documentation for the states).
+fn send(ledger: &mut Ledger, r: &Receipt, sending: &Sending) -> Result<Outcome, LedgerError> {
+    use ReceiptState::*;
+    let state = current(ledger, r)?;
+    if !matches!(state, Pending | Approved) {
+        return Ok(Outcome::AlreadyAnswered(state));
+    }
+    let Some(transport) = &sending.transport else {
+        let why = sending.problem.clone().unwrap_or_else(|| {
+            "no way to send receipts is configured: set smtp or sendmail under [receipts] in the \
+             configuration"
+                .into()
+        });
+        return Ok(Outcome::Pending(Some(why)));
+    };
+    let Some(from) = &sending.from else {
+        return Ok(Outcome::Pending(Some(
+            "your address is not configured: set from under [receipts]".into(),
+        )));
+    };
+    let host = hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let message = match mdn::build(&MdnInput {
+        from,
+        to: &r.requester,
+        message_id: r.message_id.as_deref(),
+        original_recipient: r.original_recipient.as_deref(),
+        subject: &r.subject,
+        date: &r.date,
+        host: &host,
+    }) {
+        Ok(m) => m,
+        Err(e) => return Ok(Outcome::Pending(Some(e.to_string()))),
+    };
+    let at = now();
+    if !ledger.set_receipt_state(r.id, &[Pending, Approved], Approved, None, at)? {
+        return Ok(Outcome::AlreadyAnswered(current(ledger, r)?));
+    }
+    // Committed before anything leaves: a crash from here on leaves `sending`.
+    if !ledger.set_receipt_state(r.id, &[Approved], Sending, None, at)? {
+        return Ok(Outcome::AlreadyAnswered(current(ledger, r)?));
+    }
+    match transport.send(&r.requester, &message) {
+        Ok(()) => {
+            ledger.set_receipt_state(r.id, &[Sending], Sent, None, now())?;
+            Ok(Outcome::Sent)
+        }
+        Err(SendError::NotSent(e)) => {
+            ledger.set_receipt_state(r.id, &[Sending], Pending, Some(&e), now())?;
+            Ok(Outcome::Pending(Some(format!(
+                "the receipt was not sent: {e}"
+            ))))
+        }
+        Err(SendError::Unknown(e)) => {
+            ledger.set_receipt_state(r.id, &[Sending], Sending, Some(&e), now())?;
+            Ok(Outcome::MaybeSent(e))
+        }
+    }
+}
+
+/// Tells the user what came of an answer (stderr).
+pub fn report(r: &Receipt, outcome: &Outcome, transport: Option<&Transport>) {
+    let what = format!("read receipt {} (to {})", r.id, r.requester);
+    match outcome {
+        Outcome::Sent => eprintln!(
+            "mailpull: {what} sent{}",
+            transport
+                .map(|t| format!(" via {}", t.describe()))
+                .unwrap_or_default()
+        ),
+        Outcome::Declined => eprintln!("mailpull: {what} declined; none will be sent"),
+        Outcome::Pending(None) => {
+            eprintln!("mailpull: {what} left for later (mailpull receipts review)")
+        }
+        Outcome::Pending(Some(why)) => {
+            eprintln!("mailpull: {what} not sent: {why}; the request stays pending")
+        }
+        Outcome::MaybeSent(why) => eprintln!(
+            "mailpull: warning: {what}: {why}; it is listed as \"may have been sent\" and will \
+             not be sent again unless you say so"
+        ),
+        Outcome::AlreadyAnswered(s) => {
+            eprintln!("mailpull: {what} was already {}", state_text(*s))
+        }
+    }
+}
+
+/// How a state reads in messages and listings.
+pub fn state_text(s: ReceiptState) -> &'static str {
+    match s {
+        ReceiptState::Pending => "pending",
+        ReceiptState::Approved => "approved, not sent",
+        ReceiptState::Sending => "may have been sent",
+        ReceiptState::Sent => "sent",
+        ReceiptState::Declined => "declined",
+    }
+}
+
+/// The fetch engine's hook for one account.
+pub struct Hook<'a> {
+    pub account: String,
+    pub settings: ReceiptSettings,
+    pub sending: Sending,
+    /// Ask on the terminal now (stdin and stderr are terminals, messages are not on stdout).
+    pub interactive: bool,
+    pub multi: Option<&'a indicatif::MultiProgress>,
+    /// Requests left pending in this run.
+    pub queued: usize,
+}
+
+impl<'a> Hook<'a> {
+    /// The hook for fetching `account`: it asks only when stdin and stderr are terminals and
+    /// messages do not go to stdout.
+    pub fn for_account(
+        account: &crate::config::Account,
+        multi: Option<&'a indicatif::MultiProgress>,
+    ) -> Hook<'a> {
+        Hook {
+            account: account.label.clone(),
+            settings: account.receipts.clone(),
+            sending: Sending::new(&account.receipts, &account.user),
+            interactive: prompt::can_ask() && account.target != crate::config::Target::Stdout,
+            multi,
+            queued: 0,
+        }
+    }
+
+    /// Decides one new request: a remembered answer, the user's answer, or the queue.
+    ///
+    /// Without a terminal nothing is ever sent: a remembered "always" waits for a run on a
+    /// terminal (or `mailpull receipts`), while a remembered "never" declines at once.
+    fn decide(&mut self, ledger: &mut Ledger, r: &Receipt, ask: bool) -> Result<(), LedgerError> {
+        let interactive = self.interactive && ask;
+        let choice = match (ledger.sender_policy(&r.requester)?, interactive) {
+            (Some(Policy::Never), _) => Answer::DontSend,
+            (Some(Policy::Always), true) => Answer::Send,
+            (None, true) => prompt::ask(r, &self.account, self.multi),
+            (_, false) => {
+                self.queued += 1;
+                return Ok(());
+            }
+        };
+        let outcome = answer(ledger, r, choice, &self.sending)?;
+        if matches!(outcome, Outcome::Pending(_)) {
+            self.queued += 1;
+        }
+        if interactive {
+            let show = || report(r, &outcome, self.sending.transport.as_ref());
+            match self.multi {
+                Some(m) => m.suspend(show),
+                None => show(),
+            }
+        } else {
+            log::info!(
+                "read receipt {} (to {}): {outcome:?} (you chose never for this sender)",
+                r.id,
+                r.requester
+            );
+        }
+        Ok(())
+    }
+
+    /// The one line telling the user that requests wait (call after the fetch).
+    pub fn finish(&self) {
+        if self.queued > 0 {
+            log::warn!(
+                "{}: {} read receipt request(s) wait for your answer: run `mailpull receipts \
+                 review` on a terminal (or `mailpull receipts` to list them)",
+                self.account,
+                self.queued
+            );
+        }
+    }
+
+    fn delivered_(
+        &mut self,
+        ledger: &mut Ledger,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+        requests: Vec<(String, Vec<u8>)>,
+        ask: bool,
+    ) -> Result<Vec<(i64, String)>, LedgerError> {
+        if self.settings.policy == ReceiptPolicy::Ask {
+            for (uid, header) in requests {
+                match detect(&header) {
+                    Detection::None => {}
+                    Detection::Refused(why) => log::warn!(
+                        "{}: message {uid} asks for a read receipt, which mailpull will not send: \
+                         {why}",
+                        self.account
+                    ),
+                    Detection::Request(req) => {
+                        let key = MessageKey {
+                            mailbox: mailbox.to_string(),
+                            uidvalidity,
+                            uid: uid.clone(),
+                        };
+                        match ledger.insert_receipt(account, &req.to_new(Some(key)), now())? {
+                            Some(r) => self.decide(ledger, &r, ask)?,
+                            None => log::debug!(
+                                "message {uid}: its read receipt request {} was already seen",
+                                req.dedupe_key
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+        ledger.receipt_flags_pending(account, mailbox, uidvalidity)
+    }
+}
+
+impl ReceiptHook for Hook<'_> {
+    fn delivered(
+        &mut self,
+        ledger: &mut Ledger,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+        requests: Vec<(String, Vec<u8>)>,
+        ask: bool,
+    ) -> Vec<(i64, String)> {
+        match self.delivered_(ledger, account, mailbox, uidvalidity, requests, ask) {
+            Ok(v) => v,
+            Err(e) => {
+                log::error!("{}: read receipts: {e}", self.account);
+                Vec::new()
+            }
+        }
+    }
+
+    fn marked(&mut self, ledger: &mut Ledger, tokens: &[i64]) {
+        if let Err(e) = ledger.receipt_flags_done(tokens) {
+            log::error!("{}: read receipts: {e}", self.account);
+        }
+    }
+}
