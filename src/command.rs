@@ -186,6 +186,32 @@ fn read_tail(r: &mut dyn Read, keep: usize) -> String {
     }
 }
 
+/// Runs a password command (`sh -c CMD`, stdin and stderr left to the user, e.g. for a
+/// `pass` or `gpg` prompt) and returns the first line of its output. `what` names the command
+/// in errors ("password command", "SMTP password command").
+pub(crate) fn password_from(cmd: &str, what: &str) -> Result<String, String> {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run the {what}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("the {what} `{cmd}` failed ({})", out.status));
+    }
+    let text = String::from_utf8(out.stdout)
+        .map_err(|_| format!("the {what} `{cmd}` printed something that is not UTF-8"))?;
+    let first = text.lines().next().unwrap_or("").to_string();
+    if first.is_empty() {
+        return Err(format!(
+            "the {what} `{cmd}` printed no password (its first line is empty)"
+        ));
+    }
+    Ok(first)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,6 @@
 use std::fs::{File, TryLockError};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -171,6 +170,29 @@ fn password_for(
     })
 }
 
+/// Loads the configuration and resolves the command's targets and run options. Nothing is
+/// asked or connected yet.
+fn accounts_and_options(
+    cli: &Cli,
+    targets: &[String],
+    ov: &Overrides<'_>,
+    lock_wait: u64,
+    jobs: Option<usize>,
+    json: bool,
+) -> anyhow::Result<(Vec<Account>, Options)> {
+    let file = config::load(cli.config.as_deref())?;
+    let accounts = config::accounts(&file, targets, ov, password_env())?;
+    let opts = config::options(
+        cli.verbose,
+        cli.quiet,
+        cli.ledger.as_deref(),
+        lock_wait,
+        jobs,
+        json,
+    )?;
+    Ok((accounts, opts))
+}
+
 /// Resolves every account's password up front, one prompt at a time.
 pub(crate) fn passwords(accounts: &[Account]) -> Vec<Result<String, ConfigError>> {
     accounts
@@ -180,13 +202,11 @@ pub(crate) fn passwords(accounts: &[Account]) -> Vec<Result<String, ConfigError>
 }
 
 fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
-    let file = config::load(cli.config.as_deref())?;
     let ov = overrides(&args.server, &args.deliver, &args.options);
-    let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
-    let mut opts = config::options(
-        cli.verbose,
-        cli.quiet,
-        cli.ledger.as_deref(),
+    let (accounts, mut opts) = accounts_and_options(
+        cli,
+        &args.targets,
+        &ov,
         args.lock_wait,
         args.jobs,
         args.json,
@@ -258,16 +278,14 @@ fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
 }
 
 fn cmd_check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
-    let file = config::load(cli.config.as_deref())?;
     let ov = Overrides {
         server: Some(&args.server),
         ..Default::default()
     };
-    let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
-    let opts = config::options(
-        cli.verbose,
-        cli.quiet,
-        cli.ledger.as_deref(),
+    let (accounts, opts) = accounts_and_options(
+        cli,
+        &args.targets,
+        &ov,
         args.lock_wait,
         args.jobs,
         args.json,
@@ -597,20 +615,12 @@ pub(crate) fn selector(account: &Account, opts: &Options) -> Option<Chain> {
 }
 
 fn cmd_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
-    let file = config::load(cli.config.as_deref())?;
     let ov = Overrides {
         server: Some(&args.server),
         ..Default::default()
     };
-    let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
-    let opts = config::options(
-        cli.verbose,
-        cli.quiet,
-        cli.ledger.as_deref(),
-        args.lock_wait,
-        Some(1),
-        args.json,
-    )?;
+    let (accounts, opts) =
+        accounts_and_options(cli, &args.targets, &ov, args.lock_wait, Some(1), args.json)?;
     let passwords = passwords(&accounts);
     let mut out = ui::ListOutput::new(args.json, args.new);
     let mut exit = Exit::Ok;
@@ -801,7 +811,9 @@ fn imap_login(
 fn resolve_password(source: &PasswordSource, label: &str) -> Result<String, ConfigError> {
     match source {
         PasswordSource::Given(p) => Ok(p.clone()),
-        PasswordSource::Command(cmd) => run_password_command(cmd),
+        PasswordSource::Command(cmd) => {
+            crate::command::password_from(cmd, "password command").map_err(ConfigError::Invalid)
+        }
         PasswordSource::Prompt => {
             if !std::io::stdin().is_terminal() {
                 return Err(ConfigError::Invalid(format!(
@@ -815,35 +827,6 @@ fn resolve_password(source: &PasswordSource, label: &str) -> Result<String, Conf
                 .map_err(|e| ConfigError::Invalid(format!("could not read the password: {e}")))
         }
     }
-}
-
-fn run_password_command(cmd: &str) -> Result<String, ConfigError> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .output()
-        .map_err(|e| ConfigError::Invalid(format!("cannot run the password command: {e}")))?;
-    if !out.status.success() {
-        return Err(ConfigError::Invalid(format!(
-            "the password command `{cmd}` failed ({})",
-            out.status
-        )));
-    }
-    let text = String::from_utf8(out.stdout).map_err(|_| {
-        ConfigError::Invalid(format!(
-            "the password command `{cmd}` printed something that is not UTF-8"
-        ))
-    })?;
-    let first = text.lines().next().unwrap_or("").to_string();
-    if first.is_empty() {
-        return Err(ConfigError::Invalid(format!(
-            "the password command `{cmd}` printed no password (its first line is empty)"
-        )));
-    }
-    Ok(first)
 }
 
 /// The lock file of an account: beside the ledger, so that every run sharing a ledger

@@ -1090,21 +1090,10 @@ impl<S: Read + Write> Session<S> {
 
     /// UIDs of the messages that carry `\Deleted` (`UID SEARCH DELETED`, RFC 3501 §6.4.4).
     pub fn deleted_uids_in_mailbox(&mut self) -> Result<Vec<u32>, SourceError> {
-        let mut out = Vec::new();
-        self.simple(
+        self.uid_search(
             &[Arg::Raw("UID SEARCH DELETED")],
             "searching for deleted messages",
-            Fail::Protocol,
-            &mut |r| {
-                if let Response::Data(Data::Search(v, ..)) = r {
-                    out.extend(v.iter().map(|n| n.get()));
-                }
-                Ok(())
-            },
-        )?;
-        out.sort_unstable();
-        out.dedup();
-        Ok(out)
+        )
     }
 
     /// UIDs of the messages that carry `keyword` (`UID SEARCH KEYWORD`, RFC 3501 §6.4.4), e.g.
@@ -1115,18 +1104,21 @@ impl<S: Read + Write> Session<S> {
                 "{keyword:?} is not a valid IMAP keyword"
             )));
         }
-        let mut out = Vec::new();
-        self.simple(
+        self.uid_search(
             &[Arg::Raw("UID SEARCH KEYWORD"), Arg::Raw(keyword)],
             "searching for a keyword",
-            Fail::Protocol,
-            &mut |r| {
-                if let Response::Data(Data::Search(v, ..)) = r {
-                    out.extend(v.iter().map(|n| n.get()));
-                }
-                Ok(())
-            },
-        )?;
+        )
+    }
+
+    /// Runs a `UID SEARCH` and returns the UIDs found, sorted and unique.
+    fn uid_search(&mut self, cmd: &[Arg<'_>], ctx: &str) -> Result<Vec<u32>, SourceError> {
+        let mut out = Vec::new();
+        self.simple(cmd, ctx, Fail::Protocol, &mut |r| {
+            if let Response::Data(Data::Search(v, ..)) = r {
+                out.extend(v.iter().map(|n| n.get()));
+            }
+            Ok(())
+        })?;
         out.sort_unstable();
         out.dedup();
         Ok(out)

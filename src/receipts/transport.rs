@@ -141,7 +141,8 @@ impl Transport {
         }
         if let Some(user) = user {
             let password = match password_command {
-                Some(cmd) => run_password_command(cmd).map_err(SendError::NotSent)?,
+                Some(cmd) => crate::command::password_from(cmd, "SMTP password command")
+                    .map_err(SendError::NotSent)?,
                 None => {
                     conn.abort();
                     return Err(SendError::NotSent(
@@ -253,34 +254,6 @@ fn sendmail(command: &str, to: &str, message: &[u8]) -> Result<(), SendError> {
         )));
     }
     Ok(())
-}
-
-/// The first line printed by `password_command`.
-fn run_password_command(cmd: &str) -> Result<String, String> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .stdin(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .output()
-        .map_err(|e| format!("cannot run the SMTP password command: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "the SMTP password command `{cmd}` failed ({})",
-            out.status
-        ));
-    }
-    let text = String::from_utf8(out.stdout).map_err(|_| {
-        format!("the SMTP password command `{cmd}` printed something that is not UTF-8")
-    })?;
-    let first = text.lines().next().unwrap_or("").to_string();
-    if first.is_empty() {
-        return Err(format!(
-            "the SMTP password command `{cmd}` printed no password"
-        ));
-    }
-    Ok(first)
 }
 
 #[cfg(test)]
