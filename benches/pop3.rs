@@ -303,6 +303,10 @@ fn measure(cmd: Command, dir: &Path) -> (Duration, i64, (f64, f64), i32, String)
     w.stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.join("bench-stdout")).unwrap())
         .stderr(std::fs::File::create(&errf).unwrap());
+    // Write out what earlier runs left in the page cache, so that no run pays for another's
+    // data when it makes its own durable.
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    unsafe { libc::sync() };
     let start = Instant::now();
     let child = w.spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
