@@ -595,6 +595,40 @@ mod tests {
         assert_eq!(listing(&md.root().join("new")), [loc]);
     }
 
+    /// Batches below and above [`SYNCFS_MIN_FILES`] (per-file fsync, one syncfs where the
+    /// kernel and file system allow it) both end with every message whole in new/.
+    #[test]
+    fn batches_of_every_size_end_in_new() {
+        for n in [1, SYNCFS_MIN_FILES - 1, SYNCFS_MIN_FILES, 40] {
+            let (dir, mut md) = open_temp();
+            let mut want = std::collections::BTreeMap::new();
+            for i in 0..n {
+                let body = format!("Subject: {i}\n\n{}\n", "x".repeat(i * 100)).into_bytes();
+                let loc = md.reserve().unwrap();
+                md.deliver(&loc, &info(), &mut &body[..]).unwrap();
+                want.insert(loc, body);
+            }
+            assert!(
+                listing(&md.root().join("new")).is_empty(),
+                "visible before sync"
+            );
+            md.sync().unwrap();
+            for (loc, body) in &want {
+                assert_eq!(&fs::read(md.root().join("new").join(loc)).unwrap(), body);
+            }
+            assert!(listing(&md.root().join("tmp")).is_empty());
+            let file = File::open(dir.path()).unwrap();
+            eprintln!(
+                "batch of {n}: syncfs {}",
+                if n >= SYNCFS_MIN_FILES && syncfs_reports_errors() && syncfs_is_trusted(&file) {
+                    "used"
+                } else {
+                    "not used"
+                }
+            );
+        }
+    }
+
     #[test]
     fn deliver_empty_and_interrupted_bodies() {
         let (_dir, mut md) = open_temp();
