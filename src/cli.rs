@@ -1,6 +1,10 @@
 //! The command line, declared once with clap. Help, man pages and completions are all generated
 //! from these definitions; nothing outside `config` reads them (the core never sees clap).
 
+// The doc comments below are the help text clap shows; `[:PORT]` and the like are meant for
+// users, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};

@@ -1,16 +1,16 @@
 //! `mailpull watch`: keeps fetching until SIGINT or SIGTERM.
 //!
-//! Every account runs in its own thread and holds its lock (see [`run::lock_account`]) for
+//! Every account runs in its own thread and holds its lock (see `run::lock_account`) for
 //! the whole watch, so a `mailpull fetch` of a watched account waits `--lock-wait` and fails
 //! as it would during any other run, and two watches never fetch the same account.
 //!
-//! - **POP3**, and IMAP servers without IDLE: one complete fetch ([`run::fetch_locked`]: one
+//! - **POP3**, and IMAP servers without IDLE: one complete fetch (`run::fetch_locked`: one
 //!   login, QUIT/LOGOUT) every `--every` (else the account's `poll_interval`, else
 //!   [`DEFAULT_EVERY`]).
 //! - **IMAP with IDLE** (RFC 2177): the configured folders (names or LIST patterns) are
 //!   resolved once, when the watch starts; each folder gets its own connection, because IDLE
 //!   watches only the selected mailbox. A folder's connection fetches the folder (the engine
-//!   over a [`Watched`] source that does not end the session), then IDLEs on it; new mail
+//!   over a `Watched` source that does not end the session), then IDLEs on it; new mail
 //!   (`EXISTS`) is fetched at once, in the same session. IDLE is re-issued every
 //!   [`IDLE_RENEW`] at most (RFC 2177 §3: servers may drop a client idle for 30 minutes), and
 //!   the folder is fetched every `--every` anyway, as a safety net. The fetches of one

@@ -66,7 +66,7 @@ fn quotable(s: &[u8]) -> bool {
             .all(|&b| (0x01..=0x7f).contains(&b) && b != b'\r' && b != b'\n')
 }
 
-/// Encodes `tag SP args... CRLF` into segments. Strings are quoted when [`quotable`], else
+/// Encodes `tag SP args... CRLF` into segments. Strings are quoted when `quotable`, else
 /// sent as literals: `{n+}` with LITERAL+ (RFC 7888), else `{n}` and a wait for the
 /// continuation request. NUL cannot be sent at all (RFC 3501 §4.3).
 pub fn encode_command(

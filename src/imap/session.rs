@@ -23,7 +23,7 @@
 //! Every failure maps to a [`SourceError`]: I/O errors and timeouts, and `* BYE` at any time
 //! after the greeting, are `Connection`; a `BYE` greeting is `Unavailable`; `BAD`, unparseable
 //! responses and impossible answers are `Protocol`; `NO` is classified by its RFC 5530 response
-//! code (see [`refusal`]), and without one by what the command was (a refused login is `Auth`).
+//! code (see `refusal`), and without one by what the command was (a refused login is `Auth`).
 //!
 //! Everything sent and received is logged at debug level, with passwords and SASL responses
 //! redacted and message bodies summarised.
