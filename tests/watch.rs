@@ -699,3 +699,35 @@ fn poll_interval_from_the_configuration() {
     let out = w.stop(libc::SIGTERM);
     assert_clean_exit(&out, &d);
 }
+
+/// The account's filter applies to what IDLE brings in: a message it leaves stays on the
+/// server, the next one it accepts is fetched.
+#[test]
+fn imap_idle_applies_the_filter() {
+    let Some(d) = dovecot() else { return };
+    let sb = Sandbox::new();
+    let mut args = imaps_args(&d, &sb, "1h");
+    args.extend(["--filter", "grep -q '^Subject: watch 2' && exit 0; exit 2"].map(String::from));
+    let mut w = Watch::start(&sb, &strs(&args));
+    w.wait_until("IDLE", &d, SOON, || w_stderr_has(&sb, "with IDLE"));
+    std::thread::sleep(Duration::from_secs(1));
+    d.add_message("alice", &message(1));
+    d.add_message("alice", &message(2));
+    w.wait_until("message 2 fetched", &d, SOON, || count(&sb) == 1);
+    // Give a wrongly fetched message 1 the time to show up, then check it did not.
+    std::thread::sleep(Duration::from_secs(2));
+    let out = w.stop(libc::SIGTERM);
+    assert_clean_exit(&out, &d);
+    let got: Vec<Vec<u8>> = maildir_messages(&sb.maildir()).into_values().collect();
+    assert_eq!(got.len(), 1);
+    assert!(
+        String::from_utf8_lossy(&got[0]).contains("Subject: watch 2"),
+        "{}",
+        String::from_utf8_lossy(&got[0])
+    );
+    assert_eq!(
+        d.server_count("alice"),
+        2,
+        "keep mode: both stay on the server"
+    );
+}
