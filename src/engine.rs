@@ -28,11 +28,15 @@
 //! 7. **Delete.** Only messages of a recorded batch are handed back to the protocol for
 //!    deletion, in the same session that retrieved them, pipelined with further retrievals.
 //!
-//!    **Read receipts** (step 7b, with a [`ReceiptHook`]): once the mailbox's deliveries are
-//!    recorded and before it is closed, the header blocks of delivered messages that request a
-//!    receipt (and are not marked answered on the server) go to the hook, which records, asks or
-//!    queues; the messages it reports answered are marked on the server. A receipt is therefore
-//!    only ever offered for a message that is safely delivered.
+//!    **Read receipts** (with a [`ReceiptHook`]): a delivered message's request is recorded
+//!    in the same transaction as the message (step 6), unless the server says another client
+//!    answered it (IMAP `$MDNSent`, from the listing); once the mailbox's deliveries are
+//!    recorded and before it is closed, the new requests go to the hook, which asks or queues;
+//!    the messages it reports answered are marked on the server. A receipt is therefore only
+//!    ever offered for a message that is safely delivered, and a recorded message never lacks
+//!    its request. (One window remains: a message found delivered by recovery, after a kill
+//!    between its sync and its record, is recorded without reading it again, so its request is
+//!    not seen — no receipt is sent for it, and nobody is asked.)
 //! 8. **Commit.** The protocol ends the session (POP3 QUIT); only its confirmation makes the
 //!    deletions real, and only then are they noted (`deleted_at`) and the rows of messages the
 //!    server no longer lists pruned. If the session dies before that, the rows are still
@@ -53,7 +57,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::deliver::{Deliver, DeliverError, MessageInfo, Recovered};
 use crate::exit::{Classify, Exit};
-use crate::ledger::{Entry, Ledger, LedgerError, MessageKey, NewEntry, State};
+use crate::ledger::{Entry, Ledger, LedgerError, MessageKey, NewEntry, NewReceipt, State};
 use crate::source::{Listing, RemoteMessage, Sink, SinkError, Source, SourceError, HEADER_LIMIT};
 
 /// Close a batch after this many delivered messages…
@@ -117,25 +121,36 @@ pub trait Progress {
 }
 
 /// Read-receipt handling after delivery (`crate::receipts` implements it; `None` for runs that
-/// must not touch receipts). The engine keeps the header block of each delivered message that
-/// names `Disposition-Notification-To` and, once the mailbox's deliveries are recorded and
-/// before the mailbox is closed, hands those not already marked answered on the server
-/// ([`Source::answered`], IMAP `$MDNSent`) to [`ReceiptHook::delivered`]. The hook returns the
-/// messages to mark answered now (tokens of its own with their uids); the engine asks the source
-/// to mark them ([`Source::mark_answered`]) and reports back with [`ReceiptHook::marked`].
+/// must not touch receipts). Before the transfer, the engine asks the server which new messages
+/// another client already answered ([`Source::answered`], IMAP `$MDNSent`); for every other
+/// delivered message whose header block names `Disposition-Notification-To`, the hook turns the
+/// header into a request ([`ReceiptHook::request`]), which the engine records **in the same
+/// ledger transaction** as the message's delivery: a message is never recorded without its
+/// request, whenever the process dies. Once the mailbox's deliveries are recorded and before
+/// it is closed, the new requests go to [`ReceiptHook::delivered`], which asks or queues and
+/// returns the messages to mark answered now (tokens of its own with their uids); the engine
+/// asks the source to mark them ([`Source::mark_answered`]) and reports back with
+/// [`ReceiptHook::marked`].
 pub trait ReceiptHook {
-    /// `requests` holds (uid, header block) of recorded messages of `mailbox`. With `ask`
-    /// false (the session broke) the hook only records them, for later.
+    /// The request a delivered message's header block carries, if mailpull may answer it.
+    fn request(
+        &mut self,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid: &str,
+        header: &[u8],
+    ) -> Option<NewReceipt>;
+    /// `requests` holds the ids of the requests recorded for `mailbox` in this fetch. With
+    /// `ask` false (the session broke) the hook only applies remembered answers.
     fn delivered(
         &mut self,
         ledger: &mut Ledger,
         account: i64,
         mailbox: &str,
         uidvalidity: u32,
-        requests: Vec<(String, Vec<u8>)>,
+        requests: Vec<i64>,
         ask: bool,
     ) -> Vec<(i64, String)>;
-    /// The marks of these tokens are set, or cannot be (no keywords, message gone).
     fn marked(&mut self, ledger: &mut Ledger, tokens: &[i64]);
 }
 
@@ -739,6 +754,12 @@ fn fetch_mailbox(
         .map(|r| (r.key.uid.clone(), r.location.clone()))
         .collect();
 
+    // Messages another client already answered a receipt request for (IMAP `$MDNSent`).
+    let answered = match hooks.receipts {
+        Some(_) if !retrieve.is_empty() => source.answered(&retrieve)?,
+        _ => HashSet::new(),
+    };
+
     // 5–7. Retrieve, deliver, record, delete.
     progress.start(retrieve.len() as u64, retrieve.iter().map(|m| m.size).sum());
     let batch_limit = if target.verifiable() {
@@ -763,7 +784,9 @@ fn fetch_mailbox(
         rejected: Vec::new(),
         failure: None,
         summary: &mut *summary,
-        receipt_headers: hooks.receipts.as_ref().map(|_| Vec::new()),
+        receipts: hooks.receipts.as_deref_mut(),
+        answered,
+        new_requests: Vec::new(),
     };
     let transfer = source.transfer(&delete_now, &retrieve, &mut sink);
     // Record whatever was delivered, whatever happened to the connection.
@@ -771,19 +794,8 @@ fn fetch_mailbox(
     let sink_failure = sink.failure.take();
     let delivered = std::mem::take(&mut sink.delivered);
     let rejected = std::mem::take(&mut sink.rejected);
-    // Receipt requests of the messages that are recorded (not of those left unrecorded).
-    let unrecorded: HashSet<String> = sink
-        .unrecorded
-        .iter()
-        .map(|(m, ..)| m.uid.clone())
-        .collect();
-    let requests: Vec<(String, Vec<u8>)> = sink
-        .receipt_headers
-        .take()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(uid, _)| !unrecorded.contains(uid))
-        .collect();
+    // Requests recorded with their messages in this fetch.
+    let requests = std::mem::take(&mut sink.new_requests);
     drop(sink);
     progress.finish();
 
@@ -802,8 +814,8 @@ fn fetch_mailbox(
     let report = match transfer {
         Ok(r) => r,
         Err(e) => {
-            // The deliveries stand: record their requests, to be answered later (nothing can
-            // be asked of the server now).
+            // The deliveries and their requests stand; the requests wait for an answer
+            // (nothing can be asked of the server now).
             if let Some(hook) = hooks.receipts.as_deref_mut() {
                 if !requests.is_empty() {
                     let _ = hook.delivered(
@@ -864,16 +876,16 @@ fn fetch_mailbox(
     Ok(None)
 }
 
-/// Hands the recorded messages that request a read receipt to the hook, unless the server
-/// says another client answered them, and marks answered what the hook says (see
-/// [`ReceiptHook`]). Failing to set a mark is not an error: it is tried again next run.
+/// Hands the read-receipt requests recorded in this fetch to the hook and marks answered on
+/// the server what the hook says (see [`ReceiptHook`]). Failing to set a mark is not an
+/// error: it is tried again next run.
 fn answer_receipts(
     source: &mut dyn Source,
     ledger: &mut Ledger,
     account: i64,
     mailbox: &str,
     listing: &Listing,
-    mut requests: Vec<(String, Vec<u8>)>,
+    requests: Vec<i64>,
     hook: &mut dyn ReceiptHook,
 ) -> Result<(), EngineError> {
     let by_uid: HashMap<&str, &RemoteMessage> = listing
@@ -881,14 +893,6 @@ fn answer_receipts(
         .iter()
         .map(|m| (m.uid.as_str(), m))
         .collect();
-    if !requests.is_empty() {
-        let msgs: Vec<RemoteMessage> = requests
-            .iter()
-            .filter_map(|(uid, _)| by_uid.get(uid.as_str()).map(|m| (*m).clone()))
-            .collect();
-        let answered = source.answered(&msgs)?;
-        requests.retain(|(uid, _)| !answered.contains(uid));
-    }
     let to_mark = hook.delivered(
         ledger,
         account,
@@ -920,7 +924,7 @@ fn answer_receipts(
 }
 
 /// The engine's side of a transfer: delivers, records in batches, releases deletions.
-struct EngineSink<'a> {
+struct EngineSink<'a, 'h> {
     ledger: &'a mut Ledger,
     account: i64,
     mailbox: String,
@@ -932,7 +936,7 @@ struct EngineSink<'a> {
     batch_limit: usize,
     progress: &'a mut dyn Progress,
     /// Written to the target, not yet synced and recorded (with their sizes and Message-IDs).
-    unrecorded: Vec<(RemoteMessage, u64, Option<String>)>,
+    unrecorded: Vec<(RemoteMessage, u64, Option<String>, Option<NewReceipt>)>,
     oldest_unrecorded: Option<Instant>,
     /// Recorded, may be deleted.
     releasable: Vec<RemoteMessage>,
@@ -943,12 +947,15 @@ struct EngineSink<'a> {
     /// The first fatal failure (delivery target or ledger).
     failure: Option<EngineError>,
     summary: &'a mut Summary,
-    /// With a receipt hook: (uid, header block) of delivered messages that may request a
-    /// read receipt.
-    receipt_headers: Option<Vec<(String, Vec<u8>)>>,
+    /// Turns header blocks into read-receipt requests (see [`ReceiptHook`]).
+    receipts: Option<&'a mut (dyn ReceiptHook + 'h)>,
+    /// Uids whose receipt request another client already answered (`$MDNSent`).
+    answered: HashSet<String>,
+    /// Ids of the receipt requests recorded so far in this transfer.
+    new_requests: Vec<i64>,
 }
 
-impl EngineSink<'_> {
+impl EngineSink<'_, '_> {
     /// Step 6: makes the deliveries so far durable and records them; on success they become
     /// releasable for deletion.
     fn record(&mut self) {
@@ -958,7 +965,7 @@ impl EngineSink<'_> {
         let items: Vec<(MessageKey, Option<String>)> = self
             .unrecorded
             .iter()
-            .map(|(m, _, id)| {
+            .map(|(m, _, id, _)| {
                 (
                     MessageKey {
                         mailbox: self.mailbox.clone(),
@@ -969,18 +976,24 @@ impl EngineSink<'_> {
                 )
             })
             .collect();
+        let requests: Vec<NewReceipt> = self
+            .unrecorded
+            .iter()
+            .filter_map(|(.., r)| r.clone())
+            .collect();
         let result = self.target.sync().map_err(EngineError::from).and_then(|_| {
             self.ledger
-                .mark_delivered_with_ids(self.account, &items, now())
+                .mark_delivered_with_receipts(self.account, &items, &requests, now())
                 .map_err(EngineError::from)
         });
         match result {
-            Ok(()) => {
+            Ok(new_requests) => {
+                self.new_requests.extend(new_requests);
                 let batch = std::mem::take(&mut self.unrecorded);
                 self.summary.new += batch.len();
-                self.summary.bytes += batch.iter().map(|(_, b, _)| b).sum::<u64>();
+                self.summary.bytes += batch.iter().map(|(_, b, ..)| b).sum::<u64>();
                 if !self.keep {
-                    self.releasable.extend(batch.into_iter().map(|(m, _, _)| m));
+                    self.releasable.extend(batch.into_iter().map(|(m, ..)| m));
                 }
                 self.oldest_unrecorded = None;
             }
@@ -1053,7 +1066,7 @@ pub fn message_id(header: &[u8]) -> Option<String> {
     None
 }
 
-impl Sink for EngineSink<'_> {
+impl Sink for EngineSink<'_, '_> {
     fn message(&mut self, msg: &RemoteMessage, body: &mut dyn Read) -> Result<(), SinkError> {
         if self.failure.is_some() || stop_requested() {
             return Err(SinkError { fatal: true });
@@ -1076,14 +1089,15 @@ impl Sink for EngineSink<'_> {
         let id = message_id(&counted.header);
         match result {
             Ok(bytes) => {
-                if let Some(headers) = &mut self.receipt_headers {
-                    if crate::receipts::may_request(&counted.header) {
-                        headers.push((msg.uid.clone(), std::mem::take(&mut counted.header)));
+                let request = match self.receipts.as_deref_mut() {
+                    Some(hook) if !self.answered.contains(&msg.uid) => {
+                        hook.request(&self.mailbox, self.uidvalidity, &msg.uid, &counted.header)
                     }
-                }
+                    _ => None,
+                };
                 self.progress.message_done();
                 self.delivered.insert(msg.uid.clone());
-                self.unrecorded.push((msg.clone(), bytes, id));
+                self.unrecorded.push((msg.clone(), bytes, id, request));
                 let oldest = *self.oldest_unrecorded.get_or_insert_with(Instant::now);
                 if self.unrecorded.len() >= self.batch_limit || oldest.elapsed() >= BATCH_INTERVAL {
                     self.record();

@@ -711,8 +711,23 @@ impl Ledger {
         items: &[(MessageKey, Option<String>)],
         at: i64,
     ) -> Result<(), LedgerError> {
-        if items.is_empty() {
-            return Ok(());
+        self.mark_delivered_with_receipts(account, items, &[], at)
+            .map(|_| ())
+    }
+
+    /// [`Ledger::mark_delivered_with_ids`], recording in the same transaction the read-receipt
+    /// requests these messages carry, so that a delivered message is never recorded without
+    /// its request. Returns the ids of the requests that are new (a request already known, by
+    /// its dedupe key, is not recorded again), in the order given.
+    pub fn mark_delivered_with_receipts(
+        &mut self,
+        account: i64,
+        items: &[(MessageKey, Option<String>)],
+        requests: &[NewReceipt],
+        at: i64,
+    ) -> Result<Vec<i64>, LedgerError> {
+        if items.is_empty() && requests.is_empty() {
+            return Ok(Vec::new());
         }
         let result = (|| {
             let tx = self
@@ -735,7 +750,14 @@ impl Ledger {
                     ])?;
                 }
             }
-            tx.commit()
+            let mut new_ids = Vec::new();
+            for r in requests {
+                if let Some(id) = receipts::insert_receipt_in(&tx, account, r, at)? {
+                    new_ids.push(id);
+                }
+            }
+            tx.commit()?;
+            Ok(new_ids)
         })();
         result.map_err(|e| self.sql_err(e))
     }

@@ -851,3 +851,47 @@ fn review_on_a_terminal_sends_exactly_one() {
     assert!(!rest.contains("rev-one"), "{rest}");
     assert_eq!(smtp.received().len(), 1);
 }
+
+/// A request is recorded in the same ledger transaction as its message's delivery: a run
+/// killed right after delivering a message that asks for a receipt (here, while the MDA works
+/// on the next message) leaves the request listed, although the message is never downloaded
+/// again.
+#[test]
+fn kill_after_delivery_keeps_the_request() {
+    let Some(s) = setup(&[], "") else {
+        return;
+    };
+    s.add(
+        "INBOX",
+        &request("k1@x.example", "bob@x.example", "bob@x.example", "first"),
+    );
+    s.add(
+        "INBOX",
+        &request("k2@x.example", "eve@x.example", "eve@x.example", "slow"),
+    );
+    let started = s.sb.path().join("slow-started");
+    let mda = format!(
+        "m=$(cat); case \"$m\" in *'Subject: slow'*) touch '{}'; sleep 60;; esac; exit 0",
+        started.display()
+    );
+    let mut c = s.cmd(&["fetch", "--mda", &mda]);
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the MDA never got the second message"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "mailpull ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The MDA's process group may outlive mailpull: it does not matter here.
+    let list = s.listing();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0].1, "pending");
+    assert_eq!(list[0].3, "first", "{list:?}");
+}

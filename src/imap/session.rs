@@ -33,7 +33,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::time::{Duration, Instant};
 
 use imap_codec::imap_types::fetch::MessageDataItem;
-use imap_codec::imap_types::flag::{FlagNameAttribute, FlagPerm};
+use imap_codec::imap_types::flag::{Flag, FlagFetch, FlagNameAttribute, FlagPerm};
 use imap_codec::imap_types::mailbox::Mailbox;
 use imap_codec::imap_types::response::{
     Code, CommandContinuationRequest, Data, GreetingKind, Response, Status, StatusBody, StatusKind,
@@ -163,6 +163,9 @@ pub struct Session<S: Read + Write> {
     expunged: Vec<u32>,
     /// Sizes learned from FETCH RFC822.SIZE.
     sizes: HashMap<u32, u64>,
+    /// Keywords (flags that are not system flags, e.g. `$MDNSent`) of the selected mailbox's
+    /// messages as last listed, by UID.
+    keywords: HashMap<u32, Vec<String>>,
     logging_out: bool,
 }
 
@@ -452,6 +455,7 @@ impl<S: Read + Write> Session<S> {
             exists: 0,
             expunged: Vec::new(),
             sizes: HashMap::new(),
+            keywords: HashMap::new(),
             logging_out: false,
         };
         let ctx = "reading the server greeting";
@@ -570,6 +574,7 @@ impl<S: Read + Write> Session<S> {
             exists: 0,
             expunged: Vec::new(),
             sizes: HashMap::new(),
+            keywords: HashMap::new(),
             logging_out: false,
         };
         // RFC 3501 §6.2.1: capabilities learned before TLS must be discarded.
@@ -839,9 +844,10 @@ impl<S: Read + Write> Session<S> {
             return Ok(Vec::new());
         }
         let mut map = std::collections::BTreeMap::new();
+        let mut keywords: HashMap<u32, Vec<String>> = HashMap::new();
         let expunged_before = self.expunged.len();
         self.simple(
-            &[Arg::Raw("UID FETCH 1:* (UID RFC822.SIZE)")],
+            &[Arg::Raw("UID FETCH 1:* (UID RFC822.SIZE FLAGS)")],
             "listing messages",
             Fail::Protocol,
             &mut |r| {
@@ -849,11 +855,27 @@ impl<S: Read + Write> Session<S> {
                     let items = items.as_ref();
                     if let (Some(uid), Some(size)) = (fetch_uid(items), fetch_size(items)) {
                         map.insert(uid, size);
+                        let kws: Vec<String> = items
+                            .iter()
+                            .filter_map(|i| match i {
+                                MessageDataItem::Flags(f) => Some(f),
+                                _ => None,
+                            })
+                            .flatten()
+                            .filter_map(|f| match f {
+                                FlagFetch::Flag(Flag::Keyword(k)) => Some(k.to_string()),
+                                _ => None,
+                            })
+                            .collect();
+                        if !kws.is_empty() {
+                            keywords.insert(uid, kws);
+                        }
                     }
                 }
                 Ok(())
             },
         )?;
+        self.keywords = keywords;
         // A message listed and then expunged (UID FETCH may see EXPUNGE, RFC 3501 §7.4.1).
         for uid in self.expunged.drain(expunged_before..) {
             map.remove(&uid);
@@ -1096,18 +1118,14 @@ impl<S: Read + Write> Session<S> {
         )
     }
 
-    /// UIDs of the messages that carry `keyword` (`UID SEARCH KEYWORD`, RFC 3501 §6.4.4), e.g.
-    /// `$MDNSent` (RFC 3503).
-    pub fn uids_with_keyword(&mut self, keyword: &str) -> Result<Vec<u32>, SourceError> {
-        if !proto::valid_keyword(keyword) {
-            return Err(SourceError::Protocol(format!(
-                "{keyword:?} is not a valid IMAP keyword"
-            )));
-        }
-        self.uid_search(
-            &[Arg::Raw("UID SEARCH KEYWORD"), Arg::Raw(keyword)],
-            "searching for a keyword",
-        )
+    /// UIDs of the listed messages that carry `keyword` (e.g. `$MDNSent`, RFC 3503), as the
+    /// last [`Session::uids_and_sizes`] saw them (keywords compare case-insensitively).
+    pub fn listed_with_keyword(&self, keyword: &str) -> std::collections::HashSet<u32> {
+        self.keywords
+            .iter()
+            .filter(|(_, kws)| kws.iter().any(|k| k.eq_ignore_ascii_case(keyword)))
+            .map(|(&uid, _)| uid)
+            .collect()
     }
 
     /// Runs a `UID SEARCH` and returns the UIDs found, sorted and unique.
@@ -1983,7 +2001,7 @@ mod tests {
             s.uids_and_sizes().unwrap(),
             vec![(5, 100), (7, 200), (11, 300)]
         );
-        assert_eq!(text(&w), "A0002 UID FETCH 1:* (UID RFC822.SIZE)\r\n");
+        assert_eq!(text(&w), "A0002 UID FETCH 1:* (UID RFC822.SIZE FLAGS)\r\n");
         assert_eq!(s.exists(), 4);
     }
 

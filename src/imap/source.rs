@@ -140,10 +140,8 @@ impl<S: Read + Write> Source for ImapSource<S> {
         &mut self,
         msgs: &[RemoteMessage],
     ) -> Result<std::collections::HashSet<String>, SourceError> {
-        if msgs.is_empty() {
-            return Ok(Default::default());
-        }
-        let marked = self.session.uids_with_keyword(MDN_SENT)?;
+        // From the listing's FLAGS: no round trip.
+        let marked = self.session.listed_with_keyword(MDN_SENT);
         Ok(msgs
             .iter()
             .filter(|m| marked.contains(&m.number))

@@ -130,39 +130,11 @@ impl Ledger {
         r: &NewReceipt,
         at: i64,
     ) -> Result<Option<Receipt>, LedgerError> {
-        let key = r.key.clone().unwrap_or(MessageKey {
-            mailbox: String::new(),
-            uidvalidity: 0,
-            uid: String::new(),
-        });
         let result = (|| {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let n = tx
-                .prepare_cached(
-                    "INSERT INTO receipts (dedupe_key, account_id, mailbox, uidvalidity, uid,
-                       message_id, requester, original_recipient, from_header, subject, date,
-                       warnings, state, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13)
-                     ON CONFLICT (dedupe_key) DO NOTHING",
-                )?
-                .execute(params![
-                    r.dedupe_key,
-                    account,
-                    key.mailbox,
-                    key.uidvalidity,
-                    key.uid,
-                    r.message_id,
-                    r.requester,
-                    r.original_recipient,
-                    r.from,
-                    r.subject,
-                    r.date,
-                    r.warnings.join("\n"),
-                    at
-                ])?;
-            let id = (n == 1).then(|| tx.last_insert_rowid());
+            let id = insert_receipt_in(&tx, account, r, at)?;
             tx.commit()?;
             Ok(id)
         })();
@@ -319,6 +291,45 @@ impl Ledger {
             .map(|_| ())
             .map_err(|e| self.sql_err(e))
     }
+}
+
+/// Inserts a request in the caller's transaction unless one with the same dedupe key
+/// exists; the new request's id, or `None` if it was already known.
+pub(super) fn insert_receipt_in(
+    tx: &rusqlite::Transaction<'_>,
+    account: i64,
+    r: &NewReceipt,
+    at: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let key = r.key.clone().unwrap_or(MessageKey {
+        mailbox: String::new(),
+        uidvalidity: 0,
+        uid: String::new(),
+    });
+    let n = tx
+        .prepare_cached(
+            "INSERT INTO receipts (dedupe_key, account_id, mailbox, uidvalidity, uid,
+               message_id, requester, original_recipient, from_header, subject, date,
+               warnings, state, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'pending', ?13)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+        )?
+        .execute(params![
+            r.dedupe_key,
+            account,
+            key.mailbox,
+            key.uidvalidity,
+            key.uid,
+            r.message_id,
+            r.requester,
+            r.original_recipient,
+            r.from,
+            r.subject,
+            r.date,
+            r.warnings.join("\n"),
+            at
+        ])?;
+    Ok((n == 1).then(|| tx.last_insert_rowid()))
 }
 
 #[cfg(test)]

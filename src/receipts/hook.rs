@@ -14,7 +14,7 @@ use super::prompt::{self, Answer};
 use super::transport::{SendError, Transport};
 use super::{detect, Detection, ReceiptPolicy, ReceiptSettings};
 use crate::engine::ReceiptHook;
-use crate::ledger::{Ledger, LedgerError, MessageKey, Policy, Receipt, ReceiptState};
+use crate::ledger::{Ledger, LedgerError, MessageKey, NewReceipt, Policy, Receipt, ReceiptState};
 
 pub(crate) fn now() -> i64 {
     SystemTime::now()
@@ -292,33 +292,12 @@ impl<'a> Hook<'a> {
         account: i64,
         mailbox: &str,
         uidvalidity: u32,
-        requests: Vec<(String, Vec<u8>)>,
+        requests: Vec<i64>,
         ask: bool,
     ) -> Result<Vec<(i64, String)>, LedgerError> {
-        if self.settings.policy == ReceiptPolicy::Ask {
-            for (uid, header) in requests {
-                match detect(&header) {
-                    Detection::None => {}
-                    Detection::Refused(why) => log::warn!(
-                        "{}: message {uid} asks for a read receipt, which mailpull will not send: \
-                         {why}",
-                        self.account
-                    ),
-                    Detection::Request(req) => {
-                        let key = MessageKey {
-                            mailbox: mailbox.to_string(),
-                            uidvalidity,
-                            uid: uid.clone(),
-                        };
-                        match ledger.insert_receipt(account, &req.to_new(Some(key)), now())? {
-                            Some(r) => self.decide(ledger, &r, ask)?,
-                            None => log::debug!(
-                                "message {uid}: its read receipt request {} was already seen",
-                                req.dedupe_key
-                            ),
-                        }
-                    }
-                }
+        for id in requests {
+            if let Some(r) = ledger.receipt(id)? {
+                self.decide(ledger, &r, ask)?;
             }
         }
         ledger.receipt_flags_pending(account, mailbox, uidvalidity)
@@ -326,13 +305,41 @@ impl<'a> Hook<'a> {
 }
 
 impl ReceiptHook for Hook<'_> {
+    fn request(
+        &mut self,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid: &str,
+        header: &[u8],
+    ) -> Option<NewReceipt> {
+        if self.settings.policy != ReceiptPolicy::Ask {
+            return None;
+        }
+        match detect(header) {
+            Detection::None => None,
+            Detection::Refused(why) => {
+                log::warn!(
+                    "{}: message {uid} asks for a read receipt, which mailpull will not send: \
+                     {why}",
+                    self.account
+                );
+                None
+            }
+            Detection::Request(req) => Some(req.to_new(Some(MessageKey {
+                mailbox: mailbox.to_string(),
+                uidvalidity,
+                uid: uid.to_string(),
+            }))),
+        }
+    }
+
     fn delivered(
         &mut self,
         ledger: &mut Ledger,
         account: i64,
         mailbox: &str,
         uidvalidity: u32,
-        requests: Vec<(String, Vec<u8>)>,
+        requests: Vec<i64>,
         ask: bool,
     ) -> Vec<(i64, String)> {
         match self.delivered_(ledger, account, mailbox, uidvalidity, requests, ask) {
