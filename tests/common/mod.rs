@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dovecot;
+pub mod kill;
 pub mod measure;
 pub mod run;
 pub mod scripted;
