@@ -14,12 +14,14 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::fault::{
+    assert_no_secret_leaked, assert_not_spinning, assert_one_clean_session, delivered_messages,
+    in_maildir, observed, run_measured,
+};
 use common::run::{self, Sandbox};
 use common::scripted::base64_encode;
 use common::scripted_imap::{
@@ -243,40 +245,24 @@ impl Fx {
             stats: self.server.stats().since(&before),
             elapsed,
         };
-        if elapsed > Duration::from_secs(2) {
-            assert!(
-                cpu < elapsed / 3,
-                "mailpull used {cpu:?} of CPU in {elapsed:?}: spinning?\n{}",
-                run.describe()
-            );
-        }
+        assert_not_spinning(cpu, elapsed, &run.describe());
         if std::env::var_os("IMAP_FAULTS_TRACE").is_some() {
             eprintln!("TRACE {}\n{}", self.server.url(), run.describe());
         }
         let stdout = String::from_utf8_lossy(&out.stdout);
-        for secret in secret_forms(inv.password) {
-            assert!(
-                !run.stderr.contains(&secret) && !stdout.contains(&secret),
-                "the password leaked ({secret:?}) on stderr or stdout\n{}",
-                run.describe()
-            );
-        }
-        assert!(
-            run.stats.violations.is_empty(),
-            "mailpull misbehaved on the wire: {:#?}\n{}",
-            run.stats.violations,
-            run.describe()
+        assert_no_secret_leaked(
+            inv.password,
+            imap::USER,
+            &run.stderr,
+            &stdout,
+            &run.describe(),
         );
-        assert_eq!(
+        assert_one_clean_session(
+            &run.stats.violations,
             run.stats.connections,
-            1,
-            "one connection per run\n{}",
-            run.describe()
-        );
-        assert!(
-            run.stats.logins <= 1 && run.stats.failed_logins <= 1,
-            "at most one login attempt per run\n{}",
-            run.describe()
+            run.stats.logins,
+            run.stats.failed_logins,
+            &run.describe(),
         );
         for (k, n) in &run.stats.bodies {
             assert_eq!(
@@ -310,36 +296,10 @@ impl Fx {
     /// Every file must be exactly one of the messages, none twice, tmp/ empty, every message
     /// gone from the server or flagged `\Deleted` must have been delivered.
     fn check(&self, context: &str) -> BTreeSet<Key> {
-        let maildir = self.sandbox.maildir();
-        assert_eq!(
-            run::tmp_count(&maildir),
-            0,
-            "{context}: files left in Maildir/tmp"
-        );
-        let expected = self.expected();
-        let mut delivered = BTreeSet::new();
-        for (name, bytes) in run::maildir_messages(&maildir) {
-            let Some(k) = expected.get(&bytes) else {
-                let prefix_of: Vec<&Key> = expected
-                    .iter()
-                    .filter(|(e, _)| e.starts_with(&bytes))
-                    .map(|(_, k)| k)
-                    .collect();
-                panic!(
-                    "{context}: {name} ({} bytes) is not any server message{}",
-                    bytes.len(),
-                    if prefix_of.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (a truncated copy of {prefix_of:?})")
-                    }
-                );
-            };
-            assert!(
-                delivered.insert(k.clone()),
-                "{context}: {k:?} delivered twice"
-            );
-        }
+        let delivered =
+            delivered_messages(&self.sandbox.maildir(), &self.expected(), context, |k| {
+                format!("{k:?}")
+            });
         let all = self.all();
         let on_server = self.server.keys();
         for gone in all.difference(&on_server) {
@@ -412,66 +372,6 @@ impl Fx {
     }
 }
 
-/// Like [`run::run_with_limit`], but also returns the CPU time the child used (user +
-/// system), to catch busy-waiting.
-#[allow(clippy::zombie_processes)] // the child is reaped with wait4, not Child::wait
-fn run_measured(mut cmd: Command, limit: Duration) -> (Output, Duration) {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn mailpull");
-    let pump = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let stdout = pump(Box::new(child.stdout.take().unwrap()));
-    let stderr = pump(Box::new(child.stderr.take().unwrap()));
-    let pid = child.id() as libc::pid_t;
-    let start = Instant::now();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 only writes to it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: plain FFI call on our own child's pid with valid out-pointers. The child
-        // is reaped here; `child` is never waited on afterwards (only killed before reaping).
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            break;
-        }
-        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            // SAFETY: as above, blocking until the killed child is reaped.
-            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-            let err = stderr.join().unwrap();
-            panic!(
-                "mailpull did not finish within {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
-    let out = Output {
-        status: ExitStatus::from_raw(status),
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    };
-    (out, cpu)
-}
-
-/// The password in the forms it could leak: as is, and inside an AUTHENTICATE PLAIN response.
-fn secret_forms(password: &str) -> Vec<String> {
-    let mut forms = vec![password.to_string()];
-    for authzid in ["", imap::USER] {
-        let plain = format!("{authzid}\0{}\0{password}", imap::USER);
-        forms.push(base64_encode(plain.as_bytes()));
-    }
-    forms
-}
-
 /// A STORE check: a message flagged `\Deleted` must already be in the Maildir.
 fn delivered_check(maildir: PathBuf, folders: &[Folder]) -> imap::StoreCheck {
     let expected: BTreeMap<Key, Vec<u8>> = folders
@@ -492,23 +392,6 @@ fn delivered_check(maildir: PathBuf, folders: &[Folder]) -> imap::StoreCheck {
             Err("flagged \\Deleted before the message was in the Maildir".to_string())
         }
     })
-}
-
-fn in_maildir(maildir: &Path, want: &[u8]) -> bool {
-    ["new", "cur"].iter().any(|sub| {
-        std::fs::read_dir(maildir.join(sub))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| {
-                e.metadata().map(|m| m.len()).ok() == Some(want.len() as u64)
-                    && std::fs::read(e.path()).ok().as_deref() == Some(want)
-            })
-    })
-}
-
-fn observed(what: &str, code: i32) {
-    eprintln!("OBSERVED {what}: exit {code}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,18 +11,17 @@
 
 mod common;
 
-use std::collections::HashSet;
-use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::dovecot::{assert_same_messages, generated_message, Dovecot};
-use common::run::{
-    code, expected_delivery, maildir_messages, run_with_limit, tmp_count, wait_with_limit, Sandbox,
+use common::dovecot::{assert_same_messages, Dovecot};
+use common::kill::{
+    assert_nothing_doubled_or_lost, clean_up_and_check, env_or, random_message, timed_clean_run,
+    tmp_names, Landed,
 };
+use common::run::{maildir_messages, Sandbox};
 
-const LIMIT: Duration = Duration::from_secs(300);
 const FOLDERS: [&str; 2] = ["INBOX", "Lists.a"];
 
 fn fetch_cmd(sb: &Sandbox, d: &Dovecot, user: &str, keep: bool) -> Command {
@@ -43,27 +42,6 @@ fn fetch_cmd(sb: &Sandbox, d: &Dovecot, user: &str, keep: bool) -> Command {
     c
 }
 
-/// Runs a fetch to completion and returns how long it took; panics unless it exits 0.
-fn timed_clean_run(sb: &Sandbox, d: &Dovecot, user: &str, keep: bool) -> Duration {
-    let start = Instant::now();
-    let out = run_with_limit(fetch_cmd(sb, d, user, keep), LIMIT);
-    let took = start.elapsed();
-    assert_eq!(
-        code(&out),
-        0,
-        "clean run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    took
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: impl FnOnce() -> T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(default)
-}
-
 /// A user's folders on the server, created if needed, with their Maildir directories.
 struct Mailboxes {
     dirs: Vec<PathBuf>,
@@ -78,12 +56,7 @@ impl Mailboxes {
 
     /// Puts a new random message (mostly small, some up to 50 KB) into a random folder.
     fn add_random(&self, d: &Dovecot, serial: u64, rng: &mut fastrand::Rng) -> Vec<u8> {
-        let size = if rng.u8(..) < 200 {
-            rng.usize(1_000..10_000)
-        } else {
-            rng.usize(10_000..50_000)
-        };
-        let m = generated_message(serial, size, rng);
+        let m = random_message(serial, rng);
         d.add_message_in_dir(&self.dirs[rng.usize(..self.dirs.len())], &m);
         m
     }
@@ -104,53 +77,6 @@ impl Mailboxes {
     }
 }
 
-/// The names of the files in the Maildir's tmp/.
-fn tmp_names(sb: &Sandbox) -> HashSet<std::ffi::OsString> {
-    std::fs::read_dir(sb.maildir().join("tmp"))
-        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default()
-}
-
-#[derive(Default, Debug)]
-struct Landed {
-    /// Killed before anything new reached the Maildir, not even its tmp/ (start-up, TLS,
-    /// login, LIST, SELECT, UID FETCH of sizes, ledger).
-    before: u32,
-    /// Killed while messages were arriving.
-    during: u32,
-    /// Killed after every pending message was delivered (STORE, EXPUNGE, LOGOUT, commit).
-    late: u32,
-    /// The run had already exited by itself.
-    after: u32,
-}
-
-/// Panics if a message is in the Maildir twice, or (after giving a killed session's server
-/// process time to finish) neither in the Maildir nor on the server.
-fn assert_nothing_doubled_or_lost(sb: &Sandbox, boxes: &Mailboxes, all: &[Vec<u8>], what: &str) {
-    let in_maildir: Vec<Vec<u8>> = maildir_messages(&sb.maildir()).into_values().collect();
-    let unique: HashSet<&Vec<u8>> = in_maildir.iter().collect();
-    assert_eq!(
-        unique.len(),
-        in_maildir.len(),
-        "{what}: a message was delivered twice"
-    );
-    for tries in 0.. {
-        let on_server: HashSet<Vec<u8>> = boxes.messages().into_iter().collect();
-        let in_maildir: HashSet<Vec<u8>> = maildir_messages(&sb.maildir()).into_values().collect();
-        let lost = all
-            .iter()
-            .find(|m| !in_maildir.contains(&expected_delivery(m)) && !on_server.contains(*m));
-        match lost {
-            None => return,
-            Some(m) if tries == 20 => panic!(
-                "{what}: message lost: {:?}",
-                String::from_utf8_lossy(&m[..m.len().min(400)])
-            ),
-            Some(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 fn kill_loop(keep: bool) {
     let Some(d) = Dovecot::start() else { return };
     let seed = env_or("MAILPULL_KILL9_SEED", || fastrand::u64(..));
@@ -166,9 +92,9 @@ fn kill_loop(keep: bool) {
         bob.add_random(&d, serial, &mut rng);
     }
     let cal = Sandbox::new();
-    let t_full = timed_clean_run(&cal, &d, "bob", keep);
+    let t_full = timed_clean_run(fetch_cmd(&cal, &d, "bob", keep));
     let t_empty = (0..3)
-        .map(|_| timed_clean_run(&cal, &d, "bob", keep))
+        .map(|_| timed_clean_run(fetch_cmd(&cal, &d, "bob", keep)))
         .min()
         .unwrap();
     let per_msg = t_full.saturating_sub(t_empty) / 300;
@@ -219,38 +145,17 @@ fn kill_loop(keep: bool) {
             Duration::from_micros(rng.u64(lo.as_micros() as u64..=hi.as_micros() as u64 + 1));
 
         let errf = sb.path().join(format!("stderr-{round}"));
-        let mut cmd = fetch_cmd(&sb, &d, "alice", keep);
-        cmd.stdout(Stdio::null())
-            .stderr(File::create(&errf).unwrap());
-        let mut child = cmd.spawn().expect("spawn mailpull");
-        std::thread::sleep(sleep);
         let before_kill = (landed.before, landed.during, landed.after);
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                landed.after += 1;
-                assert_eq!(
-                    status.code(),
-                    Some(0),
-                    "round {round} (seed {seed}): run exited by itself with {status}: {}",
-                    std::fs::read_to_string(&errf).unwrap_or_default()
-                );
-            }
-            None => {
-                child.kill().unwrap();
-                let status = child.wait().unwrap();
-                let now = maildir_messages(&sb.maildir()).len();
-                let new_in_tmp = tmp_names(&sb).difference(&tmp_before).count();
-                if status.code().is_some() {
-                    landed.after += 1;
-                } else if now == have && new_in_tmp == 0 {
-                    landed.before += 1;
-                } else if now < all.len() {
-                    landed.during += 1;
-                } else {
-                    landed.late += 1;
-                }
-            }
-        }
+        landed.kill_after(
+            fetch_cmd(&sb, &d, "alice", keep),
+            sleep,
+            &errf,
+            &sb,
+            have,
+            &tmp_before,
+            all.len(),
+            &format!("round {round} (seed {seed})"),
+        );
         if window == 2 {
             if (landed.before, landed.during) != (before_kill.0, before_kill.1) {
                 scale *= 1.25;
@@ -261,47 +166,17 @@ fn kill_loop(keep: bool) {
         eprintln!(
             "round {round}: {pending} pending, window {window}, kill after {sleep:?}: {landed:?}"
         );
-        assert_nothing_doubled_or_lost(&sb, &alice, &all, &format!("round {round} (seed {seed})"));
+        assert_nothing_doubled_or_lost(
+            &sb,
+            || alice.messages(),
+            &all,
+            &format!("round {round} (seed {seed})"),
+        );
     }
     eprintln!("kills landed: {landed:?} ({round} rounds, seed {seed})");
 
     // Clean up: at most two clean runs to reach exit 0.
-    let mut ok = false;
-    let mut last = String::new();
-    for _ in 0..2 {
-        let child = {
-            let mut c = fetch_cmd(&sb, &d, "alice", keep);
-            c.stdout(Stdio::piped()).stderr(Stdio::piped());
-            c.spawn().unwrap()
-        };
-        let out = wait_with_limit(child, LIMIT);
-        if code(&out) == 0 {
-            ok = true;
-            break;
-        }
-        last = format!(
-            "exit {}: {}",
-            code(&out),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(
-        ok,
-        "no clean run succeeded after the kills (seed {seed}); last: {last}"
-    );
-
-    let delivered: Vec<Vec<u8>> = maildir_messages(&sb.maildir()).into_values().collect();
-    let expected: Vec<Vec<u8>> = all.iter().map(|m| expected_delivery(m)).collect();
-    assert_same_messages(
-        &format!("Maildir after kills (seed {seed})"),
-        delivered,
-        expected,
-    );
-    assert_eq!(
-        tmp_count(&sb.maildir()),
-        0,
-        "tmp/ not empty after a clean run (seed {seed})"
-    );
+    clean_up_and_check(&sb, || fetch_cmd(&sb, &d, "alice", keep), &all, seed);
     if keep {
         assert_same_messages(
             &format!("server, keep mode (seed {seed})"),

@@ -7,17 +7,15 @@
 
 mod common;
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::dovecot::{assert_same_messages, generated_message, Dovecot};
-use common::run::{
-    code, expected_delivery, maildir_messages, run_with_limit, tmp_count, wait_with_limit, Sandbox,
+use common::dovecot::{assert_same_messages, Dovecot};
+use common::kill::{
+    assert_nothing_doubled_or_lost, clean_up_and_check, env_or, random_message, timed_clean_run,
+    tmp_names, Landed,
 };
-
-const LIMIT: Duration = Duration::from_secs(300);
+use common::run::{maildir_messages, Sandbox};
 
 fn fetch_cmd(sb: &Sandbox, d: &Dovecot, user: &str, keep: bool) -> Command {
     let mut c = sb.cmd(Some("secret"));
@@ -34,61 +32,10 @@ fn fetch_cmd(sb: &Sandbox, d: &Dovecot, user: &str, keep: bool) -> Command {
     c
 }
 
-/// Runs a fetch to completion and returns how long it took; panics unless it exits 0.
-fn timed_clean_run(sb: &Sandbox, d: &Dovecot, user: &str, keep: bool) -> Duration {
-    let start = Instant::now();
-    let out = run_with_limit(fetch_cmd(sb, d, user, keep), LIMIT);
-    let took = start.elapsed();
-    assert_eq!(
-        code(&out),
-        0,
-        "clean run failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    took
-}
-
-fn random_message(serial: u64, rng: &mut fastrand::Rng) -> Vec<u8> {
-    // Mostly small, some up to 50 KB.
-    let size = if rng.u8(..) < 200 {
-        rng.usize(1_000..10_000)
-    } else {
-        rng.usize(10_000..50_000)
-    };
-    generated_message(serial, size, rng)
-}
-
-/// The names of the files in the Maildir's tmp/ (messages being written, or left behind by a
-/// killed run).
-fn tmp_names(sb: &Sandbox) -> HashSet<std::ffi::OsString> {
-    std::fs::read_dir(sb.maildir().join("tmp"))
-        .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
-        .unwrap_or_default()
-}
-
-#[derive(Default, Debug)]
-struct Landed {
-    /// Killed before anything new reached the Maildir, not even its tmp/ (start-up, TLS,
-    /// login, LIST).
-    before: u32,
-    /// Killed while messages were arriving (new files in tmp/ or new/, not all delivered).
-    during: u32,
-    /// Killed after every pending message was delivered (deleting, QUIT, commit).
-    late: u32,
-    /// The run had already exited by itself.
-    after: u32,
-}
-
 fn kill_loop(keep: bool) {
     let Some(d) = Dovecot::start() else { return };
-    let seed = std::env::var("MAILPULL_KILL9_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    let rounds: u32 = std::env::var("MAILPULL_KILL9_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(40);
+    let seed = env_or("MAILPULL_KILL9_SEED", || fastrand::u64(..));
+    let rounds: u32 = env_or("MAILPULL_KILL9_ROUNDS", || 40);
     eprintln!("kill9 (keep={keep}): seed {seed} (MAILPULL_KILL9_SEED), {rounds} rounds");
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut serial = 0u64;
@@ -103,8 +50,8 @@ fn kill_loop(keep: bool) {
         d.add_message("bob", &m);
     }
     let cal = Sandbox::new();
-    let t_full = timed_clean_run(&cal, &d, "bob", true);
-    let t_empty = timed_clean_run(&cal, &d, "bob", true);
+    let t_full = timed_clean_run(fetch_cmd(&cal, &d, "bob", true));
+    let t_empty = timed_clean_run(fetch_cmd(&cal, &d, "bob", true));
     let per_msg = t_full.saturating_sub(t_empty) / 300;
     eprintln!("clean run: 300 messages in {t_full:?}, nothing to do in {t_empty:?}");
 
@@ -137,109 +84,31 @@ fn kill_loop(keep: bool) {
             Duration::from_micros(rng.u64(lo.as_micros() as u64..=hi.as_micros() as u64 + 1));
 
         let errf = sb.path().join(format!("stderr-{round}"));
-        let mut cmd = fetch_cmd(&sb, &d, "alice", keep);
-        cmd.stdout(Stdio::null())
-            .stderr(File::create(&errf).unwrap());
-        let mut child = cmd.spawn().expect("spawn mailpull");
-        std::thread::sleep(sleep);
-        match child.try_wait().unwrap() {
-            Some(status) => {
-                landed.after += 1;
-                assert_eq!(
-                    status.code(),
-                    Some(0),
-                    "round {round}: run exited by itself with {status}: {}",
-                    std::fs::read_to_string(&errf).unwrap_or_default()
-                );
-            }
-            None => {
-                child.kill().unwrap();
-                let status = child.wait().unwrap();
-                let now = maildir_messages(&sb.maildir()).len();
-                let new_in_tmp = tmp_names(&sb).difference(&tmp_before).count();
-                if status.code().is_some() {
-                    // It exited between try_wait and kill.
-                    landed.after += 1;
-                } else if now == have && new_in_tmp == 0 {
-                    landed.before += 1;
-                } else if now < all.len() {
-                    landed.during += 1;
-                } else {
-                    landed.late += 1;
-                }
-            }
-        }
-        // Whatever happened, nothing may be delivered twice, and every message must still be
-        // somewhere: in the Maildir or on the server.
-        let in_maildir: Vec<Vec<u8>> = maildir_messages(&sb.maildir()).into_values().collect();
-        let unique: HashSet<&Vec<u8>> = in_maildir.iter().collect();
-        assert_eq!(
-            unique.len(),
-            in_maildir.len(),
-            "round {round} (seed {seed}): a message was delivered twice"
+        landed.kill_after(
+            fetch_cmd(&sb, &d, "alice", keep),
+            sleep,
+            &errf,
+            &sb,
+            have,
+            &tmp_before,
+            all.len(),
+            &format!("round {round}"),
         );
-        // The killed session's server process may still be renaming files (new/ -> cur/) or
-        // expunging: a message seen nowhere is only lost if it stays so.
-        let mut tries = 0;
-        loop {
-            let on_server: HashSet<Vec<u8>> = d.server_messages("alice").into_iter().collect();
-            let in_maildir: HashSet<Vec<u8>> =
-                maildir_messages(&sb.maildir()).into_values().collect();
-            let lost = all
-                .iter()
-                .find(|m| !in_maildir.contains(&expected_delivery(m)) && !on_server.contains(*m));
-            match lost {
-                None => break,
-                Some(m) if tries == 20 => panic!(
-                    "round {round} (seed {seed}): message lost: {:?}",
-                    String::from_utf8_lossy(&m[..m.len().min(400)])
-                ),
-                Some(_) => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        }
+        // Whatever happened, nothing may be delivered twice, and every message must still be
+        // somewhere: in the Maildir or on the server. (The killed session's server process
+        // may still be renaming files (new/ -> cur/) or expunging: a message seen nowhere is
+        // only lost if it stays so.)
+        assert_nothing_doubled_or_lost(
+            &sb,
+            || d.server_messages("alice"),
+            &all,
+            &format!("round {round} (seed {seed})"),
+        );
     }
     eprintln!("kills landed: {landed:?} (kill after {rounds} rounds, seed {seed})");
 
     // Clean up: at most two clean runs to reach exit 0.
-    let mut ok = false;
-    let mut last = String::new();
-    for _ in 0..2 {
-        let child = {
-            let mut c = fetch_cmd(&sb, &d, "alice", keep);
-            c.stdout(Stdio::piped()).stderr(Stdio::piped());
-            c.spawn().unwrap()
-        };
-        let out = wait_with_limit(child, LIMIT);
-        if code(&out) == 0 {
-            ok = true;
-            break;
-        }
-        last = format!(
-            "exit {}: {}",
-            code(&out),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert!(
-        ok,
-        "no clean run succeeded after the kills (seed {seed}); last: {last}"
-    );
-
-    let delivered: Vec<Vec<u8>> = maildir_messages(&sb.maildir()).into_values().collect();
-    let expected: Vec<Vec<u8>> = all.iter().map(|m| expected_delivery(m)).collect();
-    assert_same_messages(
-        &format!("Maildir after kills (seed {seed})"),
-        delivered,
-        expected,
-    );
-    assert_eq!(
-        tmp_count(&sb.maildir()),
-        0,
-        "tmp/ not empty after a clean run (seed {seed})"
-    );
+    clean_up_and_check(&sb, || fetch_cmd(&sb, &d, "alice", keep), &all, seed);
     if keep {
         assert_same_messages("server (keep mode)", d.server_messages("alice"), all);
     } else {

@@ -11,12 +11,14 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::fault::{
+    assert_no_secret_leaked, assert_not_spinning, assert_one_clean_session, delivered_messages,
+    in_maildir, observed, run_measured,
+};
 use common::run::{self, Sandbox};
 use common::scripted::{
     self, Close, Config, Fault, Message, Scripted, Stats, Step, CAPA_FULL, CAPA_MINIMAL,
@@ -205,41 +207,24 @@ impl Fx {
             stats: self.server.stats().since(&before),
             elapsed,
         };
-        // Waiting for a silent server must not burn CPU.
-        if elapsed > Duration::from_secs(2) {
-            assert!(
-                cpu < elapsed / 3,
-                "mailpull used {cpu:?} of CPU in {elapsed:?}: spinning?\n{}",
-                run.describe()
-            );
-        }
+        assert_not_spinning(cpu, elapsed, &run.describe());
         let stdout = String::from_utf8_lossy(&out.stdout);
         if std::env::var_os("POP3_FAULTS_TRACE").is_some() {
             eprintln!("TRACE {}\n{}", self.server.url(), run.describe());
         }
-        for secret in secret_forms(inv.password) {
-            assert!(
-                !run.stderr.contains(&secret) && !stdout.contains(&secret),
-                "the password leaked ({secret:?}) on stderr or stdout\n{}",
-                run.describe()
-            );
-        }
-        assert!(
-            run.stats.violations.is_empty(),
-            "mailpull misbehaved on the wire: {:#?}\n{}",
-            run.stats.violations,
-            run.describe()
+        assert_no_secret_leaked(
+            inv.password,
+            scripted::USER,
+            &run.stderr,
+            &stdout,
+            &run.describe(),
         );
-        assert_eq!(
+        assert_one_clean_session(
+            &run.stats.violations,
             run.stats.connections,
-            1,
-            "one connection per run\n{}",
-            run.describe()
-        );
-        assert!(
-            run.stats.logins <= 1 && run.stats.failed_logins <= 1,
-            "at most one login attempt per run\n{}",
-            run.describe()
+            run.stats.logins,
+            run.stats.failed_logins,
+            &run.describe(),
         );
         for (uidl, n) in &run.stats.retr {
             assert_eq!(
@@ -271,40 +256,13 @@ impl Fx {
     /// Every file must be exactly one of the messages, none twice, tmp/ empty, and every
     /// message gone from the server must have been delivered.
     fn check(&self, context: &str) -> BTreeSet<String> {
-        let maildir = self.sandbox.maildir();
-        assert_eq!(
-            run::tmp_count(&maildir),
-            0,
-            "{context}: files left in Maildir/tmp"
-        );
-        let expected: BTreeMap<Vec<u8>, &str> = self
+        let expected: BTreeMap<Vec<u8>, String> = self
             .messages
             .iter()
-            .map(|m| (run::expected_delivery(&m.raw), m.uidl.as_str()))
+            .map(|m| (run::expected_delivery(&m.raw), m.uidl.clone()))
             .collect();
-        let mut delivered = BTreeSet::new();
-        for (name, bytes) in run::maildir_messages(&maildir) {
-            let Some(uidl) = expected.get(&bytes) else {
-                let prefix_of: Vec<&str> = expected
-                    .iter()
-                    .filter(|(e, _)| e.starts_with(&bytes))
-                    .map(|(_, u)| *u)
-                    .collect();
-                panic!(
-                    "{context}: {name} ({} bytes) is not any server message{}",
-                    bytes.len(),
-                    if prefix_of.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (a truncated copy of {prefix_of:?})")
-                    }
-                );
-            };
-            assert!(
-                delivered.insert(uidl.to_string()),
-                "{context}: {uidl} delivered twice"
-            );
-        }
+        let delivered =
+            delivered_messages(&self.sandbox.maildir(), &expected, context, |u| u.clone());
         let on_server: BTreeSet<String> = self.server.uidls().into_iter().collect();
         for gone in self.all_uidls().difference(&on_server) {
             assert!(
@@ -323,67 +281,6 @@ impl Fx {
     }
 }
 
-/// Like [`run::run_with_limit`] (kills the child and panics after `limit`), but reads stdout
-/// and stderr while the child runs (so a chatty `-v` run cannot fill a pipe and block), and
-/// also returns the CPU time the child used (user + system), to catch busy-waiting.
-#[allow(clippy::zombie_processes)] // the child is reaped with wait4, not Child::wait
-fn run_measured(mut cmd: Command, limit: Duration) -> (Output, Duration) {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn mailpull");
-    let pump = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
-            buf
-        })
-    };
-    let stdout = pump(Box::new(child.stdout.take().unwrap()));
-    let stderr = pump(Box::new(child.stderr.take().unwrap()));
-    let pid = child.id() as libc::pid_t;
-    let start = Instant::now();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 only writes to it.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: plain FFI call on our own child's pid with valid out-pointers. The child
-        // is reaped here; `child` is never waited on afterwards (only killed before reaping).
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        if r == pid {
-            break;
-        }
-        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            // SAFETY: as above, blocking until the killed child is reaped.
-            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-            let err = stderr.join().unwrap();
-            panic!(
-                "mailpull did not finish within {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&err)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    let cpu = tv(usage.ru_utime) + tv(usage.ru_stime);
-    let out = Output {
-        status: ExitStatus::from_raw(status),
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    };
-    (out, cpu)
-}
-
-/// The password in the forms it could leak: as is, and inside an AUTH PLAIN response.
-fn secret_forms(password: &str) -> Vec<String> {
-    let mut forms = vec![password.to_string()];
-    for authzid in ["", scripted::USER] {
-        let plain = format!("{authzid}\0{}\0{password}", scripted::USER);
-        forms.push(scripted::base64_encode(plain.as_bytes()));
-    }
-    forms
-}
-
 /// A DELE check: the message must already be in the Maildir (new/ or cur/).
 fn delivered_check(maildir: PathBuf, messages: &[Message]) -> scripted::DeleCheck {
     let expected: BTreeMap<String, Vec<u8>> = messages
@@ -398,23 +295,6 @@ fn delivered_check(maildir: PathBuf, messages: &[Message]) -> scripted::DeleChec
             Err("DELE sent before the message was in the Maildir".to_string())
         }
     })
-}
-
-fn in_maildir(maildir: &Path, want: &[u8]) -> bool {
-    ["new", "cur"].iter().any(|sub| {
-        std::fs::read_dir(maildir.join(sub))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| {
-                e.metadata().map(|m| m.len()).ok() == Some(want.len() as u64)
-                    && std::fs::read(e.path()).ok().as_deref() == Some(want)
-            })
-    })
-}
-
-fn observed(what: &str, code: i32) {
-    eprintln!("OBSERVED {what}: exit {code}");
 }
 
 // ---------------------------------------------------------------------------------------------

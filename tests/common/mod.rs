@@ -1,8 +1,11 @@
 //! Shared test support: a runner for the real `mailpull` binary in a clean environment, Maildir
-//! inspection, a private Dovecot server and a scripted in-process POP3 server.
+//! inspection, a private Dovecot server, scripted in-process POP3 and IMAP servers, and the
+//! harness pieces shared by the fault suites (`fault`) and the kill -9 tests (`kill`).
 #![allow(dead_code)]
 
 pub mod dovecot;
+pub mod fault;
+pub mod kill;
 pub mod measure;
 pub mod run;
 pub mod scripted;

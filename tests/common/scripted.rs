@@ -501,8 +501,9 @@ fn serve(shared: &Shared, stream: TcpStream, conn: usize, faults: Vec<Fault>) ->
     Ok(())
 }
 
-/// Reads and discards until the client closes (or a generous time limit).
-fn drain(reader: &mut BufReader<TcpStream>) {
+/// Reads and discards until the client closes (or a generous time limit). Also used by
+/// [`super::scripted_imap`].
+pub fn drain(reader: &mut BufReader<TcpStream>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut buf = [0u8; 8192];
     while Instant::now() < deadline {

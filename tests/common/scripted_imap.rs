@@ -31,8 +31,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::scripted::base64_decode;
 pub use super::scripted::Close;
+use super::scripted::{base64_decode, drain};
 
 /// The only user the server knows.
 pub const USER: &str = "alice";
@@ -642,26 +642,6 @@ fn serve(shared: &Shared, stream: TcpStream, conn: usize, faults: Vec<Fault>) ->
         End::Silent => drain(&mut reader),
     }
     Ok(())
-}
-
-/// Reads and discards until the client closes (or a generous time limit).
-fn drain(reader: &mut BufReader<TcpStream>) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut buf = [0u8; 8192];
-    while Instant::now() < deadline {
-        match reader.read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted
-                        | io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return,
-        }
-    }
 }
 
 /// Where in a session a fault can strike.
