@@ -714,13 +714,7 @@ fn connect(
     password: &str,
 ) -> Result<Box<dyn Source>, SourceError> {
     let host = account.host.as_str();
-    log::debug!("connecting to {host} port {}", account.port);
-    let tcp = tls::connect_tcp(host, account.port, account.timeout)?;
-    if account.security == Security::None {
-        log::warn!(
-            "talking to {host} without TLS (--insecure-no-tls): the password is sent in clear"
-        );
-    }
+    let tcp = open_tcp(account)?;
     let upgrade = |conn: Conn| match (conn, tls) {
         (Conn::Plain(tcp), Some(tls)) => tls.handshake(host, tcp),
         (conn, _) => Ok(conn),
@@ -757,15 +751,20 @@ pub(crate) fn connect_imap(
     tls: Option<&Tls>,
     password: &str,
 ) -> Result<ImapSource<Conn>, SourceError> {
-    log::debug!("connecting to {} port {}", account.host, account.port);
-    let tcp = tls::connect_tcp(&account.host, account.port, account.timeout)?;
+    imap_login(account, open_tcp(account)?, tls, password)
+}
+
+/// The TCP connection to the account's server (warning when it will stay plaintext).
+fn open_tcp(account: &Account) -> Result<std::net::TcpStream, SourceError> {
+    let host = account.host.as_str();
+    log::debug!("connecting to {host} port {}", account.port);
+    let tcp = tls::connect_tcp(host, account.port, account.timeout)?;
     if account.security == Security::None {
         log::warn!(
-            "talking to {} without TLS (--insecure-no-tls): the password is sent in clear",
-            account.host
+            "talking to {host} without TLS (--insecure-no-tls): the password is sent in clear"
         );
     }
-    imap_login(account, tcp, tls, password)
+    Ok(tcp)
 }
 
 fn imap_login(

@@ -288,13 +288,7 @@ pub fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
                 scope.spawn(move || watch_account(ctx, account, password).err())
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Some(anyhow::anyhow!("internal error: a watch panicked")))
-            })
-            .collect()
+        join_all(handles)
     });
     if stopped() {
         out.info("stopped");
@@ -521,13 +515,7 @@ fn watch_imap(
                 w.run(conn).err()
             }));
         }
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Some(anyhow::anyhow!("internal error: a watch panicked")))
-            })
-            .collect()
+        join_all(handles)
     });
     if stopped() {
         return Ok(true);
@@ -806,6 +794,19 @@ impl Source for Watched<'_> {
     fn finish(&mut self) -> Result<(), SourceError> {
         Ok(())
     }
+}
+
+/// Waits for every watch thread; a thread that panicked counts as failed.
+fn join_all(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Option<anyhow::Error>>>,
+) -> Vec<Option<anyhow::Error>> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Some(anyhow::anyhow!("internal error: a watch panicked")))
+        })
+        .collect()
 }
 
 #[cfg(test)]
