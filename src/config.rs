@@ -223,7 +223,8 @@ pub struct ServerUrl {
 
 /// Parses `pop3s://`, `pop3://`, `imaps://` or `imap://USER@HOST[:PORT]`.
 pub fn parse_url(s: &str) -> Result<ServerUrl, ConfigError> {
-    let bad = |why: &str| ConfigError::Usage(format!("invalid server URL {s:?}: {why}"));
+    let shown = redact_url_password(s);
+    let bad = |why: &str| ConfigError::Usage(format!("invalid server URL {shown:?}: {why}"));
     let url = url::Url::parse(s).map_err(|e| match e {
         url::ParseError::RelativeUrlWithoutBase => {
             bad("expected pop3s://, pop3://, imaps:// or imap://USER@HOST[:PORT]")
@@ -244,9 +245,8 @@ pub fn parse_url(s: &str) -> Result<ServerUrl, ConfigError> {
     };
     if url.password().is_some() {
         return Err(ConfigError::Usage(format!(
-            "invalid server URL {:?}: it contains a password; never put passwords in URLs \
-             (they show in `ps` and shell history): use MAILPULL_PASSWORD or --password-command",
-            redact_url_password(s)
+            "invalid server URL {shown:?}: it contains a password; never put passwords in URLs \
+             (they show in `ps` and shell history): use MAILPULL_PASSWORD or --password-command"
         )));
     }
     let user = percent_encoding::percent_decode_str(url.username())
@@ -284,13 +284,20 @@ pub fn parse_url(s: &str) -> Result<ServerUrl, ConfigError> {
     })
 }
 
-fn redact_url_password(s: &str) -> String {
-    match url::Url::parse(s) {
-        Ok(mut u) => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        Err(_) => "<url>".to_string(),
+/// `s` with the password of its user part (`scheme://user:PASSWORD@host…`) replaced by
+/// `****`, for error messages. Works on text that does not parse as a URL too.
+pub(crate) fn redact_url_password(s: &str) -> String {
+    let Some(start) = s.find("://").map(|i| i + 3) else {
+        return s.to_string();
+    };
+    let rest = &s[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return s.to_string();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:****{}", &s[..start], &rest[..colon], &rest[at..]),
+        None => s.to_string(),
     }
 }
 
@@ -1102,10 +1109,23 @@ mod tests {
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
-        let e = parse_url("pop3s://alice:hunter2@host")
-            .unwrap_err()
-            .to_string();
-        assert!(!e.contains("hunter2"), "{e}");
+        for leaky in [
+            "pop3s://alice:hunter2@host",
+            "pop4://alice:hunter2@host",
+            "pop3s://alice:hunter2@",
+        ] {
+            let e = parse_url(leaky).unwrap_err().to_string();
+            assert!(!e.contains("hunter2"), "{e}");
+        }
+        assert_eq!(
+            redact_url_password("smtp://a%40b:p@ss@host:25/x"),
+            "smtp://a%40b:****@host:25/x"
+        );
+        assert_eq!(
+            redact_url_password("imaps://alice@host"),
+            "imaps://alice@host"
+        );
+        assert_eq!(redact_url_password("not a url"), "not a url");
     }
 
     #[test]

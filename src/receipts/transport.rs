@@ -183,7 +183,10 @@ impl Transport {
 
 /// `smtps://[USER@]HOST[:PORT]` or `smtp://[USER@]HOST[:PORT]`.
 fn parse_smtp_url(s: &str, c: &TransportConfig) -> Result<Transport, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("receipts.smtp {s:?}: {e}"))?;
+    let url = url::Url::parse(s);
+    // Never show a password someone put in the URL.
+    let s = crate::config::redact_url_password(s);
+    let url = url.map_err(|e| format!("receipts.smtp {s:?}: {e}"))?;
     let implicit_tls = match url.scheme() {
         "smtps" => true,
         "smtp" => false,
@@ -297,6 +300,19 @@ mod tests {
                 ..Default::default()
             };
             assert!(Transport::from_config(&c).is_err(), "{bad}");
+        }
+        // A password put in the URL is refused, and never shown.
+        for leaky in [
+            "smtp://u:hunter2@h",
+            "ftp://u:hunter2@h",
+            "smtp://u:hunter2@",
+        ] {
+            let c = TransportConfig {
+                smtp: Some(leaky.into()),
+                ..Default::default()
+            };
+            let e = Transport::from_config(&c).unwrap_err();
+            assert!(!e.contains("hunter2"), "{e}");
         }
         let both = TransportConfig {
             smtp: Some("smtp://h".into()),
