@@ -317,15 +317,7 @@ fn original_recipient(raw: &str) -> Option<String> {
 /// Text from a header for display: control characters (CR, LF, ESC…) become spaces, runs of
 /// space shrink, and it is cut to a readable length.
 pub fn display(s: &str) -> String {
-    let cleaned: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let mut out = cleaned.split_whitespace().collect::<Vec<_>>().join(" ");
-    if out.chars().count() > MAX_DISPLAY {
-        out = out.chars().take(MAX_DISPLAY).collect::<String>() + "…";
-    }
-    out
+    crate::select::fit(&crate::select::clean(s), MAX_DISPLAY + 1)
 }
 
 #[cfg(test)]
