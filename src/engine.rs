@@ -58,7 +58,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::deliver::{Deliver, DeliverError, MessageInfo, Recovered};
 use crate::exit::{Classify, Exit};
 use crate::ledger::{Entry, Ledger, LedgerError, MessageKey, NewEntry, NewReceipt, State};
-use crate::source::{Listing, RemoteMessage, Sink, SinkError, Source, SourceError, HEADER_LIMIT};
+use crate::source::{
+    message_id, Listing, RemoteMessage, Sink, SinkError, Source, SourceError, HEADER_LIMIT,
+};
 
 /// Close a batch after this many delivered messages…
 pub const BATCH_MESSAGES: usize = 256;
@@ -1033,39 +1035,6 @@ impl Read for Counted<'_> {
     }
 }
 
-/// The Message-ID header's value (unfolded, trimmed) from a message's header block.
-pub fn message_id(header: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(header);
-    let mut lines = text
-        .split('\n')
-        .map(|l| l.trim_end_matches('\r'))
-        .peekable();
-    while let Some(line) = lines.next() {
-        if line.is_empty() {
-            return None;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        if !name.eq_ignore_ascii_case("message-id") {
-            continue;
-        }
-        let mut v = value.trim().to_string();
-        while let Some(next) = lines.peek() {
-            if next.starts_with([' ', '\t']) {
-                v.push(' ');
-                v.push_str(next.trim());
-                lines.next();
-            } else {
-                break;
-            }
-        }
-        let v = v.trim().to_string();
-        return (!v.is_empty() && v.len() <= 998).then_some(v);
-    }
-    None
-}
-
 impl Sink for EngineSink<'_, '_> {
     fn message(&mut self, msg: &RemoteMessage, body: &mut dyn Read) -> Result<(), SinkError> {
         if self.failure.is_some() || stop_requested() {
@@ -1131,25 +1100,5 @@ impl Sink for EngineSink<'_, '_> {
             self.record();
         }
         std::mem::take(&mut self.releasable)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::message_id;
-
-    #[test]
-    fn message_ids_from_headers() {
-        assert_eq!(
-            message_id(b"From: a\r\nMessage-ID: <1@x>\r\n\r\nMessage-ID: <body@x>\r\n").as_deref(),
-            Some("<1@x>")
-        );
-        assert_eq!(
-            message_id(b"message-id:\n  <folded@x>\nSubject: s\n\n").as_deref(),
-            Some("<folded@x>")
-        );
-        assert_eq!(message_id(b"Subject: s\n\nMessage-ID: <body@x>\n"), None);
-        assert_eq!(message_id(b"Message-ID:   \n\n"), None);
-        assert_eq!(message_id(b""), None);
     }
 }

@@ -180,3 +180,60 @@ pub struct TransferReport {
     /// Messages the server refused to send (e.g. `-ERR` to RETR), with its reply.
     pub refused: Vec<(RemoteMessage, String)>,
 }
+
+/// The Message-ID header's value (unfolded, trimmed) from a message's header block; `None`
+/// past the blank line that ends it, for an empty value or one longer than a header line may be
+/// (998). The one parser for the ledger's Message-IDs, whether read from a streamed message
+/// or from a header fetch, so that they compare equal.
+pub fn message_id(header: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(header);
+    let mut lines = text
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r'))
+        .peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() {
+            return None;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        // RFC 5322 §4.5.2 (obsolete syntax) allows white space before the colon.
+        if !name.trim_end().eq_ignore_ascii_case("message-id") {
+            continue;
+        }
+        let mut v = value.trim().to_string();
+        while let Some(next) = lines.peek() {
+            if next.starts_with([' ', '\t']) {
+                v.push(' ');
+                v.push_str(next.trim());
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        let v = v.trim().to_string();
+        return (!v.is_empty() && v.len() <= 998).then_some(v);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_id;
+
+    #[test]
+    fn message_ids_from_headers() {
+        assert_eq!(
+            message_id(b"From: a\r\nMessage-ID: <1@x>\r\n\r\nMessage-ID: <body@x>\r\n").as_deref(),
+            Some("<1@x>")
+        );
+        assert_eq!(
+            message_id(b"message-id:\n  <folded@x>\nSubject: s\n\n").as_deref(),
+            Some("<folded@x>")
+        );
+        assert_eq!(message_id(b"Subject: s\n\nMessage-ID: <body@x>\n"), None);
+        assert_eq!(message_id(b"Message-ID:   \n\n"), None);
+        assert_eq!(message_id(b""), None);
+    }
+}

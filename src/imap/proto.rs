@@ -505,34 +505,6 @@ pub fn probe_body_literal(prefix: &[u8], marker: usize) -> Option<BodyProbe> {
     })
 }
 
-/// The Message-ID from header bytes as returned for `BODY[HEADER.FIELDS (MESSAGE-ID)]`:
-/// the unfolded value, trimmed; `None` if there is none or it is empty.
-pub fn message_id_from_header(header: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(header);
-    let mut value: Option<String> = None;
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if line.starts_with([' ', '\t']) {
-            if let Some(v) = value.as_mut() {
-                v.push(' ');
-                v.push_str(line.trim());
-            }
-            continue;
-        }
-        if value.is_some() {
-            break;
-        }
-        if let Some((name, v)) = line.split_once(':') {
-            if name.trim_end().eq_ignore_ascii_case("Message-ID") {
-                value = Some(v.trim().to_string());
-            }
-        }
-    }
-    value
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,13 +733,13 @@ mod tests {
     #[test]
     fn message_ids() {
         assert_eq!(
-            message_id_from_header(b"Message-ID: <a@b>\r\n\r\n").as_deref(),
+            crate::source::message_id(b"Message-ID: <a@b>\r\n\r\n").as_deref(),
             Some("<a@b>")
         );
         assert_eq!(
-            message_id_from_header(b"message-id:\r\n  <folded@x>\r\n\r\n").as_deref(),
+            crate::source::message_id(b"message-id:\r\n  <folded@x>\r\n\r\n").as_deref(),
             Some("<folded@x>")
         );
-        assert_eq!(message_id_from_header(b"\r\n"), None);
+        assert_eq!(crate::source::message_id(b"\r\n"), None);
     }
 }

@@ -1152,7 +1152,7 @@ impl<S: Read + Write> Session<S> {
             self.fetch_header_section(uids, "HEADER.FIELDS (MESSAGE-ID)", "reading Message-IDs")?;
         Ok(found
             .into_iter()
-            .map(|(u, h, s)| (u, h.and_then(|h| proto::message_id_from_header(&h)), s))
+            .map(|(u, h, s)| (u, h.and_then(|h| crate::source::message_id(&h)), s))
             .collect())
     }
 

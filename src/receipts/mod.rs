@@ -222,7 +222,7 @@ pub fn detect(header: &[u8]) -> Detection {
         None => warnings
             .push("the message has no Return-Path to compare the receipt address with".into()),
     }
-    let message_id = crate::engine::message_id(header).and_then(|id| normalize_message_id(&id));
+    let message_id = crate::source::message_id(header).and_then(|id| normalize_message_id(&id));
     let original_recipient = msg
         .header_raw(HeaderName::OriginalRecipient)
         .and_then(original_recipient);
