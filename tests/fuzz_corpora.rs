@@ -1,0 +1,41 @@
+//! Replays every fuzz corpus (`tests/fuzz/corpus/TARGET/`) and every saved crash input
+//! (`tests/fuzz/regressions/TARGET-*`) through the same harness the fuzz target runs, so that
+//! `cargo test` (and CI) checks them all without a fuzzer. See `tests/fuzz/Cargo.toml` for how
+//! to fuzz a target.
+
+use std::path::Path;
+
+#[path = "fuzz/harness/url.rs"]
+mod url;
+
+/// Runs `harness` on every input of `target`: its corpus and its saved regressions.
+fn replay(target: &str, harness: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz");
+    let mut inputs = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(root.join("corpus").join(target)) {
+        inputs.extend(dir.flatten().map(|e| e.path()));
+    }
+    if let Ok(dir) = std::fs::read_dir(root.join("regressions")) {
+        let prefix = format!("{target}-");
+        inputs.extend(dir.flatten().map(|e| e.path()).filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        }));
+    }
+    assert!(!inputs.is_empty(), "no corpus for fuzz target {target}");
+    inputs.sort();
+    for path in &inputs {
+        let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let result = std::panic::catch_unwind(|| harness(&data));
+        assert!(
+            result.is_ok(),
+            "fuzz target {target} failed on {}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn url() {
+    replay("url", url::run);
+}
