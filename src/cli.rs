@@ -49,7 +49,8 @@ Exit status:
   1   check only: no new mail.
   64  Usage error: bad flag or argument, bad URL.
   65  import: the state file is not what the tool writes (nothing imported).
-  66  import: the state file is missing or unreadable (nothing imported).
+  66  import: the state file is missing or unreadable (nothing imported);
+      ledger rename: the ledger has no records of OLD-URL (nothing changed).
   69  Server unavailable: connection refused, LOGIN-DELAY, IN-USE, SYS/PERM,
       IMAP BYE or [INUSE] at login, or no secure channel (no STLS/STARTTLS,
       certificate not trusted, pin mismatch).
@@ -60,8 +61,9 @@ Exit status:
   76  Protocol error: the server answered something the protocol does not
       allow, or refused to send a message.
   77  Authentication failed.
-  78  Configuration error: bad configuration file, no accounts, no password
-      source, password command failed, ledger from a newer mailpull.
+  78  Configuration error: bad configuration file, two accounts reading the
+      same mailbox, no accounts, no password source, password command failed,
+      ledger from a newer mailpull.
 
 When several things fail, the most serious one decides. Messages delivered \
 before an error stay delivered and recorded.
@@ -80,8 +82,9 @@ Files:
       The ledger ($XDG_DATA_HOME/mailpull/ledger.sqlite, mode 0600): one row
       per message per account, so that kept messages are fetched only once.
   ~/.local/share/mailpull/locks/
-      Lock files beside the ledger, one per account, so that overlapping runs
-      for the same account wait for each other (--lock-wait).
+      Lock files beside the ledger, one per mailbox (protocol, host, user),
+      so that overlapping runs for the same mailbox wait for each other
+      (--lock-wait).
 
 Examples:
   MAILPULL_PASSWORD=secret mailpull fetch pop3s://alice@mail.example.org
@@ -116,6 +119,9 @@ pub enum Command {
     Import(ImportArgs),
     /// List read-receipt requests waiting for an answer, or answer them.
     Receipts(ReceiptsArgs),
+    /// Show the mailboxes the ledger knows, or move one's records to a renamed server.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Write the shell completions and man pages into DIR/completions and DIR/man.
     #[command(hide = true)]
     Generate {
@@ -135,8 +141,9 @@ pub enum ConfigCommand {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Each tool's record of the messages it fetched is matched to the configured accounts by \
-protocol, server, user (and port, where the tool records it), and seeded into the ledger as \
-delivered: the first `mailpull fetch` then downloads none of them. Importing twice is \
+protocol, server name and user (never the port: see `mailpull ledger --help`), and seeded into \
+the ledger as delivered: the first `mailpull fetch` then downloads none of them. If the tool \
+named the server differently (localhost where mailpull uses 127.0.0.1), map it with --as. Importing twice is \
 harmless; rows already in the ledger are never changed. A missing file exits 66, a file that \
 is not the tool's exits 65, and then nothing is imported. Records that match no account are \
 listed on stderr (and in --json).
@@ -148,7 +155,8 @@ Examples:
   mailpull import fetchmail                      # ~/.fetchids
   mailpull import mpop --dry-run                 # ~/.mpop_uidls/
   mailpull import getmail ~/.getmail/oldmail-* --json
-  mailpull import getmail --account work         # ~/.config/getmail or ~/.getmail")]
+  mailpull import getmail --account work         # ~/.config/getmail or ~/.getmail
+  mailpull import fetchmail --as pop3://alice@localhost=pop3s://alice@127.0.0.1")]
 pub struct ImportArgs {
     #[command(subcommand)]
     pub tool: ImportTool,
@@ -193,6 +201,12 @@ pub struct ImportOptions {
     #[arg(short, long = "account", value_name = "TARGET")]
     pub accounts: Vec<String>,
 
+    /// The tool's records of PEER-URL's mailbox are records of URL's: the same server under
+    /// another name (e.g. pop3://alice@localhost=pop3s://alice@127.0.0.1; ports are ignored);
+    /// repeat for several.
+    #[arg(long = "as", value_name = "PEER-URL=URL")]
+    pub aliases: Vec<String>,
+
     /// Show what would be imported without writing to the ledger.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
@@ -201,6 +215,49 @@ pub struct ImportOptions {
     #[arg(long)]
     pub json: bool,
 }
+
+/// `mailpull ledger ...`.
+#[derive(Debug, Subcommand)]
+#[command(after_help = LEDGER_HELP)]
+pub enum LedgerCommand {
+    /// List the mailboxes the ledger holds records of: URL, folder, messages, last delivery
+    /// (tab-separated, one folder per line).
+    #[command(after_help = LEDGER_HELP)]
+    List,
+    /// Move a mailbox's records to the server's new name, so that nothing is downloaded twice.
+    #[command(after_help = LEDGER_HELP)]
+    Rename {
+        /// The mailbox as the ledger knows it: pop3://USER@OLD-HOST or imap://USER@OLD-HOST
+        /// (pop3s/imaps and ports are accepted and ignored).
+        #[arg(value_name = "OLD-URL")]
+        old: String,
+        /// The same mailbox under its new server name (or user name).
+        #[arg(value_name = "NEW-URL")]
+        new: String,
+        /// Show what would move, and change nothing.
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+        /// Seconds to wait for another mailpull that is fetching either mailbox.
+        #[arg(long, value_name = "SECS", default_value_t = 5)]
+        lock_wait: u64,
+    },
+}
+
+const LEDGER_HELP: &str = "\
+A mailbox is identified by its protocol (POP3 or IMAP), the server's host name as written \
+(case-insensitive; it is never resolved, so localhost and 127.0.0.1 are two names) and the \
+user name; for IMAP each folder is recorded with its UIDVALIDITY. The port, pop3s versus \
+pop3 (STLS), imaps versus imap (STARTTLS) and the authentication method are not part of it: \
+changing them downloads nothing again. When the provider renames its server, move the \
+records with `ledger rename` before the first fetch under the new name. If the new name has \
+records already, the two are merged (a message recorded under both is kept once). An \
+unknown OLD-URL exits 66; bad URLs, or two URLs of different protocols or of the same \
+mailbox, exit 64; nothing is changed then.
+
+Examples:
+  mailpull ledger list
+  mailpull ledger rename pop3://alice@pop.old.example pop3://alice@mail.new.example --dry-run
+  mailpull ledger rename imaps://alice@localhost imaps://alice@127.0.0.1";
 
 /// Arguments of `mailpull receipts`.
 #[derive(Debug, Args)]

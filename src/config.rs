@@ -176,14 +176,10 @@ pub struct Filter {
 }
 
 impl Account {
-    /// The ledger identity of the account.
+    /// The ledger identity of the account's mailbox: protocol family, host and user (not the
+    /// port, the TLS mode or the authentication method).
     pub fn key(&self) -> AccountKey {
-        AccountKey {
-            protocol: self.protocol.name().to_string(),
-            host: self.host.to_ascii_lowercase(),
-            port: self.port,
-            user: self.user.clone(),
-        }
+        AccountKey::new(self.protocol.name(), &self.host, &self.user)
     }
 }
 

@@ -13,19 +13,27 @@
 //! `deleted_at` is set once the server confirmed the deletion (POP3: QUIT answered +OK).
 //! Rows whose uid the server no longer lists are pruned after a successful session.
 //!
+//! # What identifies a mailbox
+//!
+//! An account row ([`AccountKey`]) is the protocol family (`pop3` or `imap`), the host as the
+//! user wrote it (lower case; no DNS: `localhost` and `127.0.0.1` are two hosts) and the user
+//! name; an IMAP message's key adds the folder and UIDVALIDITY. The port, implicit TLS versus
+//! STLS/STARTTLS and the authentication method are not part of it: `pop3s://` on 995 and
+//! `pop3://` on 110 reach the same messages, so they share their rows (and their lock, see
+//! `run::lock_path`). A renamed server is moved with [`Ledger::rename`] (`mailboxes.rs`).
+//!
 //! The schema version lives in `PRAGMA user_version`; migrations only go forward, and a ledger
 //! written by a newer mailpull is refused rather than misread.
 //!
-//! # Schema (version 2)
+//! # Schema (version 3)
 //!
 //! ```sql
 //! CREATE TABLE accounts (
 //!     id       INTEGER PRIMARY KEY,
 //!     protocol TEXT NOT NULL,          -- 'pop3' or 'imap'
-//!     host     TEXT NOT NULL,
-//!     port     INTEGER NOT NULL,
+//!     host     TEXT NOT NULL,          -- lower case, as written (no port)
 //!     user     TEXT NOT NULL,
-//!     UNIQUE (protocol, host, port, user)
+//!     UNIQUE (protocol, host, user)
 //! );
 //! CREATE TABLE messages (
 //!     account_id   INTEGER NOT NULL REFERENCES accounts(id),
@@ -73,8 +81,11 @@
 //!     set_at INTEGER NOT NULL
 //! );
 //! PRAGMA application_id = 0x6D50756C;  -- "mPul": marks the file as a mailpull ledger
-//! PRAGMA user_version = 2;
+//! PRAGMA user_version = 3;
 //! ```
+//!
+//! Version 2 keyed accounts by (protocol, host, port, user); the upgrade to 3 (`migrate.rs`)
+//! merges the accounts that differ only in port or in the case of the host.
 //!
 //! # Opening
 //!
@@ -89,7 +100,8 @@
 //!
 //! Migrations (`MIGRATIONS[v]` upgrades version `v` to `v + 1`) run one per `IMMEDIATE`
 //! transaction, which re-reads `user_version` under the write lock, so that two processes opening
-//! a new ledger at once do not both migrate it.
+//! a new ledger at once do not both migrate it. A migration that fails is rolled back whole: the
+//! ledger stays at its old version with its old contents ([`LedgerError::Migrate`]).
 //!
 //! Every multi-row write is one `IMMEDIATE` transaction with cached statements (one fsync per
 //! batch). Errors SQLite reports as `SQLITE_CORRUPT` or `SQLITE_NOTADB` become
@@ -106,7 +118,13 @@ use rusqlite::{ffi, params, Connection, OpenFlags, OptionalExtension, Transactio
 
 use crate::exit::{Classify, Exit};
 
+pub mod cmd;
+mod mailboxes;
+mod migrate;
 mod receipts;
+#[cfg(test)]
+mod test_support;
+pub use mailboxes::{MailboxSummary, Merge, RenameReport};
 pub use receipts::{NewReceipt, Policy, Receipt, ReceiptState};
 
 /// Ledger failures. Messages say what the user can do.
@@ -132,25 +150,115 @@ pub enum LedgerError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("cannot upgrade the ledger {path} from schema {from} to {to}: {source}\n  (the ledger was left as it was; free disk space or fix the error, then run mailpull again)")]
+    Migrate {
+        path: PathBuf,
+        from: i64,
+        to: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// `ledger rename`: the source mailbox has no records.
+    #[error("the ledger {path} has no records of {key}: nothing to rename\n  (`mailpull ledger list` shows the mailboxes it knows)")]
+    UnknownMailbox { path: PathBuf, key: AccountKey },
 }
 
 impl Classify for LedgerError {
     fn exit(&self) -> Exit {
         match self {
             LedgerError::TooNew { .. } => Exit::Config,
+            LedgerError::UnknownMailbox { .. } => Exit::NoInput,
             _ => Exit::IoErr,
         }
     }
 }
 
-/// Identifies an account on a server.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// Identifies a mailbox on a server (see "What identifies a mailbox" above): protocol family,
+/// host and user — never the port, the TLS mode or the authentication method.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountKey {
     /// `pop3` or `imap` (the protocol, not the transport: pop3s and pop3 are the same mailbox).
     pub protocol: String,
+    /// The host name or address as written, in lower case (host names are case-insensitive).
     pub host: String,
-    pub port: u16,
     pub user: String,
+}
+
+impl AccountKey {
+    /// The key of `user` on `host` over `protocol` (`pop3` or `imap`); the host is put in
+    /// lower case.
+    pub fn new(protocol: &str, host: &str, user: &str) -> AccountKey {
+        AccountKey {
+            protocol: protocol.to_string(),
+            host: host.to_ascii_lowercase(),
+            user: user.to_string(),
+        }
+    }
+}
+
+impl AccountKey {
+    /// The mailbox as a URL without a port, `pop3://alice@mail.example.org` (the form `mailpull
+    /// ledger rename` takes); the user name is percent-encoded where a URL needs it.
+    pub fn url(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{}://{}@{host}", self.protocol, url_user(&self.user))
+    }
+}
+
+/// A user name as the user part of a server URL: percent-encoded where it holds characters a
+/// URL gives a meaning to (`@`, `:`, `/`, …), blanks or control characters.
+pub fn url_user(user: &str) -> String {
+    const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'/')
+        .add(b':')
+        .add(b';')
+        .add(b'<')
+        .add(b'=')
+        .add(b'>')
+        .add(b'?')
+        .add(b'@')
+        .add(b'[')
+        .add(b'\\')
+        .add(b']')
+        .add(b'^')
+        .add(b'`')
+        .add(b'{')
+        .add(b'|')
+        .add(b'}');
+    percent_encoding::utf8_percent_encode(user, USERINFO).to_string()
+}
+
+impl std::fmt::Display for AccountKey {
+    /// `pop3 alice@mail.example.org`: for messages (the user and host came from the user).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Control characters (possible in a percent-encoded user name) are shown escaped.
+        let safe = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        };
+        write!(
+            f,
+            "{} {}@{}",
+            self.protocol,
+            safe(&self.user),
+            safe(&self.host)
+        )
+    }
 }
 
 /// Where a message sits on the server.
@@ -222,7 +330,7 @@ pub struct Ledger {
 }
 
 /// The current schema version.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `PRAGMA application_id` of a mailpull ledger ("mPul").
 const APPLICATION_ID: i64 = 0x6D50_756C;
@@ -234,10 +342,25 @@ pub const QUICK_CHECK_LIMIT: u64 = 256 * 1024 * 1024;
 /// How long a writer waits for another process holding the ledger.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How a ledger is upgraded from one schema version to the next.
+enum Migration {
+    /// SQL statements.
+    Sql(&'static str),
+    /// Code that rebuilds a table other tables reference: it runs with foreign-key enforcement
+    /// off (SQLite's documented way to change a table's constraints) and must leave
+    /// `PRAGMA foreign_key_check` clean, which is checked before the commit.
+    Rebuild(fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>),
+}
+
 /// `MIGRATIONS[v]` upgrades a ledger from schema `v` to `v + 1`.
-const MIGRATIONS: &[&str] = &[
-    // 0 -> 1: the initial schema.
-    "CREATE TABLE accounts (
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(SCHEMA_V1),
+    Migration::Sql(SCHEMA_V2),
+    Migration::Rebuild(migrate::to_v3),
+];
+
+/// 0 -> 1: the initial schema (accounts keyed by protocol, host, port and user).
+const SCHEMA_V1: &str = "CREATE TABLE accounts (
         id       INTEGER PRIMARY KEY,
         protocol TEXT NOT NULL,
         host     TEXT NOT NULL,
@@ -259,9 +382,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, mailbox, uidvalidity, uid)
     );
     CREATE INDEX messages_message_id ON messages (message_id);
-    CREATE INDEX messages_fetching ON messages (account_id) WHERE state = 'fetching';",
-    // 1 -> 2: read receipts.
-    "CREATE TABLE receipts (
+    CREATE INDEX messages_fetching ON messages (account_id) WHERE state = 'fetching';";
+
+/// 1 -> 2: read receipts.
+const SCHEMA_V2: &str = "CREATE TABLE receipts (
         id           INTEGER PRIMARY KEY,
         dedupe_key   TEXT NOT NULL UNIQUE,
         account_id   INTEGER NOT NULL REFERENCES accounts(id),
@@ -288,8 +412,7 @@ const MIGRATIONS: &[&str] = &[
         sender TEXT PRIMARY KEY,
         policy TEXT NOT NULL CHECK (policy IN ('always', 'never')),
         set_at INTEGER NOT NULL
-    );",
-];
+    );";
 
 /// The tables a ledger of schema 1 or later must have.
 const OUR_TABLES: &[&str] = &["accounts", "messages"];
@@ -483,9 +606,8 @@ impl Ledger {
 
     /// The id of `account`, creating the account row if needed.
     pub fn account_id(&mut self, account: &AccountKey) -> Result<i64, LedgerError> {
-        let find =
-            "SELECT id FROM accounts WHERE protocol = ?1 AND host = ?2 AND port = ?3 AND user = ?4";
-        let args = params![account.protocol, account.host, account.port, account.user];
+        let find = "SELECT id FROM accounts WHERE protocol = ?1 AND host = ?2 AND user = ?3";
+        let args = params![account.protocol, account.host, account.user];
         let found = self
             .conn
             .prepare_cached(find)
@@ -499,8 +621,8 @@ impl Ledger {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached(
-                "INSERT INTO accounts (protocol, host, port, user) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (protocol, host, port, user) DO NOTHING",
+                "INSERT INTO accounts (protocol, host, user) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (protocol, host, user) DO NOTHING",
             )?
             .execute(args)?;
             let id: i64 = tx.prepare_cached(find)?.query_row(args, |row| row.get(0))?;
@@ -833,12 +955,11 @@ impl Ledger {
             let mut counts = Vec::with_capacity(accounts.len());
             {
                 let mut add_account = tx.prepare_cached(
-                    "INSERT INTO accounts (protocol, host, port, user) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (protocol, host, port, user) DO NOTHING",
+                    "INSERT INTO accounts (protocol, host, user) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (protocol, host, user) DO NOTHING",
                 )?;
                 let mut find_account = tx.prepare_cached(
-                    "SELECT id FROM accounts
-                     WHERE protocol = ?1 AND host = ?2 AND port = ?3 AND user = ?4",
+                    "SELECT id FROM accounts WHERE protocol = ?1 AND host = ?2 AND user = ?3",
                 )?;
                 let mut insert = tx.prepare_cached(
                     "INSERT OR IGNORE INTO messages
@@ -847,7 +968,7 @@ impl Ledger {
                      VALUES (?1, ?2, ?3, ?4, 0, 'delivered', ?5, ?6, NULL, NULL)",
                 )?;
                 for (account, rows) in accounts {
-                    let args = params![account.protocol, account.host, account.port, account.user];
+                    let args = params![account.protocol, account.host, account.user];
                     add_account.execute(args)?;
                     let id: i64 = find_account.query_row(args, |row| row.get(0))?;
                     let mut added = 0;
@@ -1024,24 +1145,27 @@ impl Ledger {
     fn migrate(&mut self) -> Result<(), LedgerError> {
         debug_assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
         loop {
-            let step = (|| {
-                let tx = self
-                    .conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
-                // Re-read under the write lock: another process may have migrated meanwhile.
-                let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-                if !(0..SCHEMA_VERSION).contains(&version) {
-                    return Ok(Some(version));
+            // Foreign keys cannot be switched inside a transaction: a rebuild needs them off
+            // before it starts. Peek at the version first (re-read under the lock below).
+            let peek: i64 = self
+                .conn
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .map_err(|e| self.sql_err(e))?;
+            let rebuild = (0..SCHEMA_VERSION).contains(&peek)
+                && matches!(MIGRATIONS[peek as usize], Migration::Rebuild(_));
+            if rebuild {
+                self.conn
+                    .pragma_update(None, "foreign_keys", false)
+                    .map_err(|e| self.sql_err(e))?;
+            }
+            let step = self.migrate_step();
+            if rebuild {
+                let on = self.conn.pragma_update(None, "foreign_keys", true);
+                if step.is_ok() {
+                    on.map_err(|e| self.sql_err(e))?;
                 }
-                tx.execute_batch(MIGRATIONS[version as usize])?;
-                if version == 0 {
-                    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
-                }
-                tx.pragma_update(None, "user_version", version + 1)?;
-                tx.commit()?;
-                Ok(None)
-            })();
-            match step.map_err(|e| self.sql_err(e))? {
+            }
+            match step? {
                 None => continue,
                 Some(version) if version > SCHEMA_VERSION => {
                     return Err(LedgerError::TooNew {
@@ -1053,6 +1177,55 @@ impl Ledger {
                 Some(_) => return Ok(()),
             }
         }
+    }
+
+    /// One migration in one `IMMEDIATE` transaction. Returns `Some(version)` when there is
+    /// nothing (more) to do.
+    fn migrate_step(&mut self) -> Result<Option<i64>, LedgerError> {
+        let mut from = None;
+        let step = (|| {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Re-read under the write lock: another process may have migrated meanwhile.
+            let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+            if !(0..SCHEMA_VERSION).contains(&version) {
+                return Ok(Some(version));
+            }
+            from = Some(version);
+            match &MIGRATIONS[version as usize] {
+                Migration::Sql(sql) => tx.execute_batch(sql)?,
+                Migration::Rebuild(run) => {
+                    run(&tx)?;
+                    let broken: i64 =
+                        tx.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+                            row.get(0)
+                        })?;
+                    if broken > 0 {
+                        return Err(rusqlite::Error::SqliteFailure(
+                            ffi::Error::new(ffi::SQLITE_CONSTRAINT),
+                            Some(format!("{broken} row(s) would lose their account")),
+                        ));
+                    }
+                }
+            }
+            if version == 0 {
+                tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            }
+            tx.pragma_update(None, "user_version", version + 1)?;
+            tx.commit()?;
+            Ok(None)
+        })();
+        step.map_err(|e| match from {
+            // Creating the schema of a new ledger is not an upgrade.
+            Some(from) if from > 0 && !is_corruption(&e) && !is_busy(&e) => LedgerError::Migrate {
+                path: self.path.clone(),
+                from,
+                to: from + 1,
+                source: e,
+            },
+            _ => self.sql_err(e),
+        })
     }
 }
 
@@ -1080,12 +1253,7 @@ mod tests {
     }
 
     fn account(user: &str) -> AccountKey {
-        AccountKey {
-            protocol: "pop3".into(),
-            host: "mail.example.org".into(),
-            port: 995,
-            user: user.into(),
-        }
+        AccountKey::new("pop3", "mail.example.org", user)
     }
 
     fn open_temp() -> (tempfile::TempDir, Ledger) {
@@ -1347,9 +1515,13 @@ mod tests {
         let mut imap = account("alice");
         imap.protocol = "imap".into();
         assert_ne!(l.account_id(&imap).unwrap(), a);
-        let mut port = account("alice");
-        port.port = 110;
-        assert_ne!(l.account_id(&port).unwrap(), a);
+        // The host is case-insensitive; the user name is not.
+        assert_eq!(
+            l.account_id(&AccountKey::new("pop3", "Mail.Example.ORG", "alice"))
+                .unwrap(),
+            a
+        );
+        assert_ne!(l.account_id(&account("Alice")).unwrap(), a);
     }
 
     #[test]
@@ -1654,12 +1826,7 @@ mod tests {
     #[test]
     fn import_dry_run_writes_nothing() {
         let (_dir, mut l) = open_temp();
-        let imap = AccountKey {
-            protocol: "imap".into(),
-            host: "mail.example.org".into(),
-            port: 993,
-            user: "alice".into(),
-        };
+        let imap = AccountKey::new("imap", "mail.example.org", "alice");
         let counts = l
             .import_delivered(
                 &[

@@ -61,6 +61,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Config(ConfigCommand::Check) => cmd_config_check(&cli),
         CliCommand::Import(args) => crate::import::cmd_import(&cli, args),
         CliCommand::Receipts(args) => crate::receipts::cmd::run(&cli, args),
+        CliCommand::Ledger(cmd) => crate::ledger::cmd::run(&cli, cmd),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
             .with_context(|| format!("cannot write the documentation into {}", dir.display()))
             .map(|()| Exit::Ok),
@@ -828,8 +829,10 @@ fn resolve_password(source: &PasswordSource, label: &str) -> Result<String, Conf
     }
 }
 
-/// The lock file of an account: beside the ledger, so that every run sharing a ledger
-/// excludes the others for the same account.
+/// The lock file of a mailbox: beside the ledger, so that every run sharing a ledger excludes
+/// the others for the same mailbox. It is named after the mailbox's identity (protocol, host,
+/// user: see `ledger::AccountKey`), not the port or TLS mode, so that a `pop3s://` run and a
+/// `pop3://` run of one mailbox wait for each other.
 pub fn lock_path(ledger: &Path, key: &AccountKey) -> PathBuf {
     let dir = ledger
         .parent()
@@ -847,27 +850,66 @@ pub fn lock_path(ledger: &Path, key: &AccountKey) -> PathBuf {
             })
             .collect()
     };
-    let digest = Sha256::digest(format!(
-        "{}\0{}\0{}\0{}",
-        key.protocol, key.host, key.port, key.user
-    ));
+    let digest = Sha256::digest(format!("{}\0{}\0{}", key.protocol, key.host, key.user));
     dir.join(format!(
-        "{}-{}@{}-{}-{}.lock",
+        "{}-{}@{}-{}.lock",
         key.protocol,
         clean(&key.user),
         clean(&key.host),
-        key.port,
         &hex::encode(digest)[..8]
     ))
 }
 
-/// Takes the account's lock, waiting up to `wait` for another run to finish.
+/// The lock files this process holds, so that two accounts of one run that read the same
+/// mailbox (different IMAP folders of one user) take turns instead of failing after
+/// `--lock-wait` as if another mailpull held it.
+static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// A mailbox's lock: the locked file, and this process's claim on it. Dropping it releases both.
+pub(crate) struct AccountLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl Drop for AccountLock {
+    fn drop(&mut self) {
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        held.retain(|p| p != &self.path);
+        RELEASED.notify_all();
+    }
+}
+
+/// Takes the mailbox's lock, waiting up to `wait` for another run to finish (and, without a
+/// limit, for another account of this run that reads the same mailbox).
 pub(crate) fn lock_account(
     ledger: &Path,
     key: &AccountKey,
     wait: Duration,
-) -> anyhow::Result<File> {
+) -> anyhow::Result<AccountLock> {
     let path = lock_path(ledger, key);
+    {
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        if held.contains(&path) {
+            log::info!("waiting for the other account of this run that reads {key}");
+        }
+        while held.contains(&path) {
+            held = RELEASED.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        held.push(path.clone());
+    }
+    let release = |e: anyhow::Error| {
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        held.retain(|p| p != &path);
+        RELEASED.notify_all();
+        e
+    };
+    let file = lock_file(&path, key, wait).map_err(release)?;
+    Ok(AccountLock { _file: file, path })
+}
+
+/// Opens and `flock`s the lock file, waiting up to `wait` for another process.
+fn lock_file(path: &Path, key: &AccountKey, wait: Duration) -> anyhow::Result<File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the lock directory {}", dir.display()))?;
@@ -876,7 +918,7 @@ pub(crate) fn lock_account(
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
+        .open(path)
         .with_context(|| format!("cannot open the lock file {}", path.display()))?;
     let start = Instant::now();
     let mut announced = false;

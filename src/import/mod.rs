@@ -4,9 +4,13 @@
 //! Each tool has its own parser ([`fetchmail`], [`mpop`], [`getmail`]: the formats are
 //! described there) producing [`StateList`]s: lists of message ids of one mailbox, with what
 //! the file says about whose mailbox it is. [`plan`] matches every list against the configured
-//! accounts (protocol, host, user, and port where the file records one) and turns the ids into
-//! ledger keys; the ledger write is one transaction ([`Ledger::import_delivered`]): all or
-//! nothing, never touching a row that exists already, so importing twice is harmless.
+//! accounts by mailbox identity (protocol, host, user: never the port, see `ledger`) and turns
+//! the ids into ledger keys; the ledger write is one transaction ([`Ledger::import_delivered`]):
+//! all or nothing, never touching a row that exists already, so importing twice is harmless.
+//!
+//! The other tool may have named the server differently (it polled `localhost`, mailpull uses
+//! `127.0.0.1`): an [`Alias`] (`--as PEER-URL=URL`) says that its records of PEER are records
+//! of URL's mailbox. Hosts are compared as written (case-insensitively), never resolved.
 //!
 //! What the tools record, and so what can be imported:
 //!
@@ -16,8 +20,8 @@
 //! | mpop      | UIDLs per host and user  | (POP3 only)                                 | no   |
 //! | getmail   | UIDLs per file           | `UIDVALIDITY/UID` per folder file           | yes  |
 //!
-//! Where no port is recorded, a list goes to every configured POP3 account with that host and
-//! user (whatever the port: POP3 and POP3S reach the same mailbox). getmail's IMAP ids carry
+//! A recorded port is ignored like a configured one (POP3 and POP3S reach the same mailbox): a
+//! list goes to the configured account with that protocol, host and user. getmail's IMAP ids carry
 //! the UIDVALIDITY, so they are imported exactly as mailpull would have recorded them, and no
 //! connection to the server is needed for any tool. A getmail folder is matched to a folder the
 //! account fetches: a literal entry of `folders` (the file name mangles `/` and a few other
@@ -43,7 +47,7 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::cli::{Cli, ImportArgs, ImportOptions, ImportTool};
-use crate::config::{self, Account, ConfigError, Overrides, Protocol, Verbosity};
+use crate::config::{self, Account, ConfigError, Overrides, Protocol, ServerUrl, Verbosity};
 use crate::exit::{Classify, Exit};
 use crate::ledger::{AccountKey, ImportRow, Ledger, MessageKey};
 
@@ -136,6 +140,64 @@ pub struct StateList {
     pub line: usize,
     pub owner: Owner,
     pub ids: Vec<SeenId>,
+}
+
+/// `--as PEER-URL=URL`: the records the tool made for PEER's mailbox are records of URL's (the
+/// same server under another name). Ports in either URL are ignored, like everywhere else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alias {
+    /// The mailbox as the other tool named it.
+    pub peer: AccountKey,
+    /// The mailbox as mailpull's configuration names it.
+    pub ours: AccountKey,
+    /// The argument as given, for messages.
+    pub text: String,
+}
+
+impl Alias {
+    /// Parses `PEER-URL=URL`: both server URLs of the same protocol family (`pop3`/`pop3s`, or
+    /// `imap`/`imaps`), naming different mailboxes. The `=` that separates them is the one
+    /// followed by a URL scheme (a user name may contain `=`).
+    pub fn parse(s: &str) -> Result<Alias, ConfigError> {
+        let usage = |why: String| {
+            ConfigError::Usage(format!(
+                "--as {:?}: {why}; write PEER-URL=URL, e.g. --as \
+                 pop3://alice@localhost=pop3s://alice@127.0.0.1",
+                config::redact_url_password(s)
+            ))
+        };
+        let split = s.match_indices('=').map(|(i, _)| i).find(|&i| {
+            let rest = &s[i + 1..];
+            ["pop3://", "pop3s://", "imap://", "imaps://"]
+                .iter()
+                .any(|scheme| rest.starts_with(scheme))
+        });
+        let Some(i) = split else {
+            return Err(usage("no '=' followed by a server URL".into()));
+        };
+        let parse = |u: &str| config::parse_url(u).map_err(|e| usage(e.to_string()));
+        let (peer, ours): (ServerUrl, ServerUrl) = (parse(&s[..i])?, parse(&s[i + 1..])?);
+        if peer.protocol != ours.protocol {
+            return Err(usage(format!(
+                "both sides must be the same protocol ({} records mean nothing to {})",
+                peer.protocol.name().to_uppercase(),
+                ours.protocol.name().to_uppercase()
+            )));
+        }
+        let key = |u: &ServerUrl| AccountKey::new(u.protocol.name(), &u.host, &u.user);
+        let (peer, ours) = (key(&peer), key(&ours));
+        if peer == ours {
+            return Err(usage(format!(
+                "both sides name the same mailbox ({ours}; ports and TLS modes are not part of \
+                 it), so there is nothing to map"
+            )));
+        }
+        Ok(Alias {
+            peer,
+            ours,
+            text: s.to_string(),
+        })
+    }
 }
 
 /// `$HOME`, where the tools keep their state by default.
@@ -260,6 +322,8 @@ pub struct Unmatched {
 pub struct Plan {
     pub accounts: Vec<AccountPlan>,
     pub unmatched: Vec<Unmatched>,
+    /// `--as` arguments that matched no record (probably mistyped).
+    pub unused_aliases: Vec<String>,
 }
 
 /// Whether `name` matches the IMAP LIST pattern `pattern` (`*` anything, `%` anything but
@@ -316,26 +380,64 @@ fn getmail_folder(account: &Account, mailbox: &str) -> Result<String, String> {
     ))
 }
 
-/// The remainder of a getmail name after the part `account` produces (`SERVER-PORT-USER`),
-/// or `None` if the name is not the account's.
-fn getmail_rest<'a>(account: &Account, name: &'a str) -> Option<&'a str> {
-    let host = getmail::strip_chars(&account.host, '-');
+/// The remainder of a getmail name after the part a mailbox of `user` on `host` produces
+/// (`SERVER-PORT-USER`, whatever the port: it is not part of a mailbox's identity), or `None`
+/// if the name is not that mailbox's.
+fn getmail_rest<'a>(host: &str, user: &str, name: &'a str) -> Option<&'a str> {
+    let host = getmail::strip_chars(host, '-');
     let head = name.get(..host.len())?;
     if !head.eq_ignore_ascii_case(&host) {
         return None;
     }
-    let tail = getmail::strip_chars(&format!("-{}-{}", account.port, account.user), '-');
-    name[host.len()..].strip_prefix(tail.as_str())
+    let rest = name[host.len()..].strip_prefix('-')?;
+    let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+    if digits == 0 {
+        return None;
+    }
+    let tail = getmail::strip_chars(&format!("-{user}"), '-');
+    rest[digits..].strip_prefix(tail.as_str())
 }
 
-/// Where the ids of one list go: (account index, mailbox) pairs, or why nowhere.
+/// The (host, user) pairs whose records belong to `account`: its own, and those `--as` maps
+/// to its mailbox.
+fn names_of<'a>(
+    account: &'a Account,
+    aliases: &'a [Alias],
+) -> Vec<(&'a str, &'a str, Option<usize>)> {
+    let key = account.key();
+    let mut out = vec![(account.host.as_str(), account.user.as_str(), None)];
+    for (i, alias) in aliases.iter().enumerate() {
+        if alias.ours == key {
+            out.push((alias.peer.host.as_str(), alias.peer.user.as_str(), Some(i)));
+        }
+    }
+    out
+}
+
+/// Where the ids of one list go: (account index, mailbox) pairs, or why nowhere. `used`
+/// collects the indexes of the aliases that placed records.
 fn targets(
     tool: Tool,
     list: &StateList,
     accounts: &[Account],
+    aliases: &[Alias],
+    used: &mut [bool],
 ) -> Result<Vec<(usize, String)>, String> {
     match &list.owner {
         Owner::Pop3 { user, host } => {
+            // `--as` renames the tool's mailbox to the one mailpull knows.
+            let alias = aliases.iter().position(|a| {
+                a.peer.protocol == "pop3"
+                    && a.peer.host.eq_ignore_ascii_case(host)
+                    && a.peer.user == *user
+            });
+            let (user, host) = match alias {
+                Some(i) => {
+                    used[i] = true;
+                    (&aliases[i].ours.user, &aliases[i].ours.host)
+                }
+                None => (user, host),
+            };
             let same = |a: &Account| a.host.eq_ignore_ascii_case(host) && a.user == *user;
             let found: Vec<(usize, String)> = accounts
                 .iter()
@@ -359,11 +461,20 @@ fn targets(
                 .filter(|a| a.host.eq_ignore_ascii_case(host))
                 .map(|a| format!("{} ({})", a.label, a.user))
                 .collect();
-            Err(if on_host.is_empty() {
-                format!("no configured POP3 account on {host} for user {user}")
+            let hint = if alias.is_some() {
+                String::new()
             } else {
                 format!(
-                    "no configured POP3 account on {host} for user {user} (accounts there: {})",
+                    "; if an account reads this mailbox under another server name, say so: \
+                     --as pop3://{}@{host}=URL",
+                    crate::ledger::url_user(user)
+                )
+            };
+            Err(if on_host.is_empty() {
+                format!("no configured POP3 account on {host} for user {user}{hint}")
+            } else {
+                format!(
+                    "no configured POP3 account on {host} for user {user} (accounts there: {}){hint}",
                     on_host.join(", ")
                 )
             })
@@ -372,9 +483,15 @@ fn targets(
             let mut found = Vec::new();
             let mut why = Vec::new();
             for (i, a) in accounts.iter().enumerate() {
-                let Some(rest) = getmail_rest(a, name) else {
+                let Some((rest, alias)) = names_of(a, aliases)
+                    .into_iter()
+                    .find_map(|(host, user, alias)| Some((getmail_rest(host, user, name)?, alias)))
+                else {
                     continue;
                 };
+                if let Some(alias) = alias {
+                    used[alias] = true;
+                }
                 match (a.protocol, *imap) {
                     (Protocol::Pop3, false) if rest.is_empty() => found.push((i, String::new())),
                     (Protocol::Imap, true) => {
@@ -403,8 +520,9 @@ fn targets(
                 return Err(why.join("; "));
             }
             Err(format!(
-                "no configured {} account whose server, port and user give this file name \
-                 (getmail names it oldmail-SERVER-PORT-USER{})",
+                "no configured {} account whose server and user give this file name \
+                 (getmail names it oldmail-SERVER-PORT-USER{}); if an account reads this \
+                 mailbox under another server name, say so with --as",
                 if *imap { "IMAP" } else { "POP3" },
                 if *imap { "-FOLDER" } else { "" }
             ))
@@ -412,14 +530,21 @@ fn targets(
     }
 }
 
-/// Matches the lists against the accounts. Accounts with the same ledger identity are merged;
-/// every id appears at most once per account.
-pub fn plan(tool: Tool, lists: &[StateList], accounts: &[Account], now: i64) -> Plan {
+/// Matches the lists against the accounts, through `aliases`. Accounts with the same ledger
+/// identity are merged; every id appears at most once per account.
+pub fn plan(
+    tool: Tool,
+    lists: &[StateList],
+    accounts: &[Account],
+    aliases: &[Alias],
+    now: i64,
+) -> Plan {
     let mut out = Plan::default();
     let mut by_key: HashMap<AccountKey, usize> = HashMap::new();
     let mut seen: Vec<std::collections::HashSet<MessageKey>> = Vec::new();
+    let mut used = vec![false; aliases.len()];
     for list in lists {
-        match targets(tool, list, accounts) {
+        match targets(tool, list, accounts, aliases, &mut used) {
             Err(reason) => out.unmatched.push(Unmatched {
                 file: list.file.clone(),
                 line: list.line,
@@ -464,6 +589,12 @@ pub fn plan(tool: Tool, lists: &[StateList], accounts: &[Account], now: i64) -> 
             }
         }
     }
+    out.unused_aliases = aliases
+        .iter()
+        .zip(&used)
+        .filter(|(_, used)| !**used)
+        .map(|(a, _)| a.text.clone())
+        .collect();
     out
 }
 
@@ -530,10 +661,25 @@ pub fn cmd_import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Exit> {
     let paths: Vec<PathBuf> = paths.iter().map(|p| config::expand_tilde(p)).collect();
 
     // Parse everything first: a bad file stops the import before the ledger is touched.
+    let aliases = opts
+        .aliases
+        .iter()
+        .map(|a| Alias::parse(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    if tool != Tool::Getmail {
+        if let Some(a) = aliases.iter().find(|a| a.peer.protocol != "pop3") {
+            return Err(ConfigError::Usage(format!(
+                "--as {:?}: {} records POP3 mailboxes only; map pop3:// URLs",
+                a.text,
+                tool.name()
+            ))
+            .into());
+        }
+    }
     let (files, lists) = read_lists(tool, &paths)?;
     let file = config::load(cli.config.as_deref())?;
     let accounts = config::accounts(&file, &opts.accounts, &Overrides::default(), None)?;
-    let plan = plan(tool, &lists, &accounts, now());
+    let plan = plan(tool, &lists, &accounts, &aliases, now());
 
     let ledger_path = match &cli.ledger {
         Some(p) => config::expand_tilde(p),
@@ -614,13 +760,10 @@ fn report(
         for (a, n) in plan.accounts.iter().zip(added) {
             let known = a.rows.len() - n;
             eprintln!(
-                "mailpull: {verb} {n} message(s) from {} into account {} ({} {}@{}:{}){}",
+                "mailpull: {verb} {n} message(s) from {} into account {} ({}){}",
                 tool.name(),
                 a.labels.join(", "),
-                a.key.protocol,
-                a.key.user,
-                a.key.host,
-                a.key.port,
+                a.key,
                 if known > 0 {
                     format!("; {known} were already in the ledger")
                 } else {
@@ -642,6 +785,12 @@ fn report(
                 ledger.display()
             );
         }
+    }
+    for a in &plan.unused_aliases {
+        eprintln!(
+            "mailpull: note: --as {a:?} matched no record in {}",
+            files_text(files)
+        );
     }
     for u in &plan.unmatched {
         eprintln!(
@@ -673,7 +822,6 @@ fn json_report(
             "names": a.labels,
             "protocol": a.key.protocol,
             "host": a.key.host,
-            "port": a.key.port,
             "user": a.key.user,
             "records": a.rows.len(),
             "imported": n,
@@ -747,42 +895,42 @@ mod tests {
 [account.tls]
 url = "pop3s://alice@Mail.Example.org"
 keep = true
-[account.plain]
-url = "pop3://alice@mail.example.org"
 [account.imap]
 url = "imaps://alice@mail.example.org"
 folders = ["INBOX", "Lists/rust", "Archive*"]
 [account.hyphen]
 url = "pop3s://jane-doe@pop-3.example.org:1995"
+[account.local]
+url = "pop3://bob@127.0.0.1:1110"
 "#;
 
     #[test]
-    fn pop3_lists_go_to_every_pop3_account_of_host_and_user() {
+    fn pop3_lists_go_to_the_pop3_account_of_host_and_user() {
         let acc = accounts(CONFIG);
         let lists = [
             pop3_list("alice", "mail.example.org", &["u1", "u2", "u1"]),
             pop3_list("bob", "mail.example.org", &["b1"]),
             pop3_list("alice", "elsewhere.example", &["e1"]),
         ];
-        let plan = plan(Tool::Fetchmail, &lists, &acc, 77);
-        // pop3s:995 and pop3:110 are two ledger accounts; the IMAP one gets nothing.
-        assert_eq!(plan.accounts.len(), 2);
-        let ports: Vec<u16> = plan.accounts.iter().map(|a| a.key.port).collect();
-        assert_eq!(ports, [110, 995]);
-        for a in &plan.accounts {
-            assert_eq!(a.key.protocol, "pop3");
-            let uids: Vec<&str> = a.rows.iter().map(|r| r.key.uid.as_str()).collect();
-            assert_eq!(uids, ["u1", "u2"], "listed twice, imported once");
-            assert!(a.rows.iter().all(|r| r.delivered_at == 77
-                && r.location == "imported:fetchmail"
-                && r.key.mailbox.is_empty()
-                && r.key.uidvalidity == 0));
-        }
-        assert!(plan.accounts[0].deletes, "pop3:// defaults to delete mode");
-        assert!(!plan.accounts[1].deletes);
+        let plan = plan(Tool::Fetchmail, &lists, &acc, &[], 77);
+        // The IMAP account of the same user and host gets nothing.
+        assert_eq!(plan.accounts.len(), 1);
+        let a = &plan.accounts[0];
+        assert_eq!(a.labels, ["tls"]);
+        assert_eq!(a.key, AccountKey::new("pop3", "mail.example.org", "alice"));
+        let uids: Vec<&str> = a.rows.iter().map(|r| r.key.uid.as_str()).collect();
+        assert_eq!(uids, ["u1", "u2"], "listed twice, imported once");
+        assert!(a.rows.iter().all(|r| r.delivered_at == 77
+            && r.location == "imported:fetchmail"
+            && r.key.mailbox.is_empty()
+            && r.key.uidvalidity == 0));
+        assert!(!a.deletes);
         assert_eq!(plan.unmatched.len(), 2);
         assert!(
-            plan.unmatched[0].reason.contains("user bob"),
+            plan.unmatched[0].reason.contains("user bob")
+                && plan.unmatched[0]
+                    .reason
+                    .contains("--as pop3://bob@mail.example.org=URL"),
             "{:?}",
             plan.unmatched
         );
@@ -797,6 +945,7 @@ url = "pop3s://jane-doe@pop-3.example.org:1995"
             Tool::Mpop,
             &[pop3_list("carol", "mail.example.org", &["x"])],
             &acc,
+            &[],
             0,
         );
         assert!(plan.accounts.is_empty());
@@ -812,21 +961,97 @@ url = "pop3s://jane-doe@pop-3.example.org:1995"
         let acc = accounts(CONFIG);
         let lists = [
             getmail_list("pop-3.example.org-1995-jane-doe", &[(0, "a")]),
-            // Same server and user, another port: not this account.
-            getmail_list("pop-3.example.org-995-jane-doe", &[(0, "b")]),
+            // Same server and user, another port: the same mailbox (the port is no part of
+            // it), so the same account.
+            getmail_list("pop-3.example.org-995-jane-doe", &[(0, "b"), (0, "a")]),
             getmail_list("mail.example.org-995-alice", &[(0, "c")]),
+            // Another user whose name ends like the account's, and a name without a port.
+            getmail_list("pop-3.example.org-995-doe", &[(0, "d")]),
+            getmail_list("pop-3.example.org-jane-doe", &[(0, "e")]),
         ];
-        let plan = plan(Tool::Getmail, &lists, &acc, 5);
+        let plan = plan(Tool::Getmail, &lists, &acc, &[], 5);
         assert_eq!(plan.accounts.len(), 2);
         assert_eq!(plan.accounts[0].key.user, "jane-doe");
-        assert_eq!(plan.accounts[0].rows[0].key.uid, "a");
+        let uids: Vec<&str> = plan.accounts[0]
+            .rows
+            .iter()
+            .map(|r| r.key.uid.as_str())
+            .collect();
+        assert_eq!(uids, ["a", "b"]);
         assert_eq!(
             plan.accounts[0].rows[0].delivered_at, 1000,
             "getmail's own time"
         );
         assert_eq!(plan.accounts[1].labels, ["tls"]);
+        let owners: Vec<&str> = plan.unmatched.iter().map(|u| u.owner.as_str()).collect();
+        assert_eq!(
+            owners,
+            [
+                "oldmail-pop-3.example.org-995-doe",
+                "oldmail-pop-3.example.org-jane-doe"
+            ]
+        );
+    }
+
+    #[test]
+    fn aliases_map_another_server_name() {
+        let acc = accounts(CONFIG);
+        let alias = Alias::parse("pop3://bob@LOCALHOST:110=pop3s://bob@127.0.0.1").unwrap();
+        assert_eq!(alias.peer, AccountKey::new("pop3", "localhost", "bob"));
+        assert_eq!(alias.ours, AccountKey::new("pop3", "127.0.0.1", "bob"));
+        let unused = Alias::parse("pop3://x@nowhere.example=pop3://x@mail.example.org").unwrap();
+        let lists = [
+            pop3_list("bob", "localhost", &["p1"]),
+            getmail_list("localhost-110-bob", &[(0, "g1")]),
+            // Without an alias, records of localhost stay unmatched.
+            pop3_list("alice", "localhost", &["n1"]),
+        ];
+        let aliases = [alias, unused];
+        let plan = plan(Tool::Getmail, &lists, &acc, &aliases, 5);
+        assert_eq!(plan.accounts.len(), 1, "{plan:?}");
+        assert_eq!(plan.accounts[0].labels, ["local"]);
+        let uids: Vec<&str> = plan.accounts[0]
+            .rows
+            .iter()
+            .map(|r| r.key.uid.as_str())
+            .collect();
+        assert_eq!(uids, ["p1", "g1"]);
         assert_eq!(plan.unmatched.len(), 1);
-        assert!(plan.unmatched[0].owner.ends_with("-995-jane-doe"));
+        assert!(plan.unmatched[0].reason.contains("--as"), "{plan:?}");
+        assert_eq!(
+            plan.unused_aliases,
+            ["pop3://x@nowhere.example=pop3://x@mail.example.org"]
+        );
+    }
+
+    #[test]
+    fn bad_aliases_are_usage_errors() {
+        // A user name may contain '=': the separator is the '=' before a scheme.
+        let a = Alias::parse("pop3://a=b@h1=pop3://a=b@h2").unwrap();
+        assert_eq!(a.peer.user, "a=b");
+        assert_eq!(a.ours.host, "h2");
+        for (bad, why) in [
+            ("pop3://alice@localhost", "no '='"),
+            ("pop3://alice@localhost=127.0.0.1", "no '='"),
+            (
+                "pop3://alice@localhost=imaps://alice@127.0.0.1",
+                "same protocol",
+            ),
+            (
+                "pop3s://alice@HOST:995=pop3://alice@host:110",
+                "same mailbox",
+            ),
+            ("pop3://alice@localhost=pop3://127.0.0.1", "no user name"),
+            ("pop3://alice:pw@localhost=pop3://alice@h", "password"),
+        ] {
+            let e = Alias::parse(bad).unwrap_err();
+            assert_eq!(e.exit(), Exit::Usage);
+            let text = e.to_string();
+            assert!(
+                text.contains(why) && !text.contains(":pw@"),
+                "{bad}: {text}"
+            );
+        }
     }
 
     #[test]
@@ -840,10 +1065,13 @@ url = "pop3s://jane-doe@pop-3.example.org:1995"
             getmail_list("mail.example.org-993-alice-Archive2024", &[(11, "4")]),
             getmail_list("mail.example.org-993-alice-Archive.2023", &[(12, "5")]),
             getmail_list("mail.example.org-993-alice-Spam", &[(13, "6")]),
-            // IMAP ids in a file named like the POP3 account's.
+            // IMAP ids in a file named with another port: the port is no part of the
+            // mailbox, so this is the IMAP account's INBOX.
             getmail_list("mail.example.org-995-alice-INBOX", &[(14, "7")]),
+            // IMAP ids for a user who has only a POP3 account.
+            getmail_list("pop-3.example.org-993-jane-doe-INBOX", &[(15, "8")]),
         ];
-        let plan = plan(Tool::Getmail, &lists, &acc, 0);
+        let plan = plan(Tool::Getmail, &lists, &acc, &[], 0);
         assert_eq!(plan.accounts.len(), 1);
         let got: Vec<(&str, u32, &str)> = plan.accounts[0]
             .rows
@@ -863,6 +1091,7 @@ url = "pop3s://jane-doe@pop-3.example.org:1995"
                 ("INBOX", 7, "2"),
                 ("Lists/rust", 9, "3"),
                 ("Archive2024", 11, "4"),
+                ("INBOX", 14, "7"),
             ]
         );
         let reasons: Vec<&str> = plan.unmatched.iter().map(|u| u.reason.as_str()).collect();

@@ -348,13 +348,13 @@ mod tests {
         let path = dir.path().join("l.sqlite");
         {
             let c = rusqlite::Connection::open(&path).unwrap();
-            c.execute_batch(super::super::MIGRATIONS[0]).unwrap();
+            c.execute_batch(super::super::SCHEMA_V1).unwrap();
             c.pragma_update(None, "application_id", super::super::APPLICATION_ID)
                 .unwrap();
             c.pragma_update(None, "user_version", 1).unwrap();
         }
         let l = Ledger::open(&path).unwrap();
-        assert_eq!(l.schema_version().unwrap(), 2);
+        assert_eq!(l.schema_version().unwrap(), super::super::SCHEMA_VERSION);
         assert!(l.receipts(&[]).unwrap().is_empty());
         assert_eq!(l.sender_policy("a@b.example").unwrap(), None);
     }
@@ -363,12 +363,7 @@ mod tests {
     fn requests_are_deduplicated_and_transitions_guarded() {
         let (_d, mut l) = ledger();
         let acc = l
-            .account_id(&crate::ledger::AccountKey {
-                protocol: "imap".into(),
-                host: "h".into(),
-                port: 1,
-                user: "u".into(),
-            })
+            .account_id(&crate::ledger::AccountKey::new("imap", "h", "u"))
             .unwrap();
         let r = NewReceipt {
             dedupe_key: "<a@b>".into(),
