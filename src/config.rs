@@ -19,6 +19,9 @@ use crate::exit::{Classify, Exit};
 use crate::ledger::AccountKey;
 use crate::tls::{parse_fingerprint, TlsOptions};
 
+mod shared;
+pub use shared::folders_overlap;
+
 /// A configuration mistake. Command-line mistakes exit 64, configuration problems 78.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -658,6 +661,7 @@ pub fn parse_file(path: &Path, source: String) -> Result<ConfigFile, ConfigError
             )));
         }
     }
+    shared::check_file(&file)?;
     Ok(file)
 }
 
@@ -713,11 +717,21 @@ pub fn accounts(
                 password_env.clone(),
             )?);
         }
+        let names: Vec<String> = out.iter().map(|a| format!("account {}", a.label)).collect();
+        shared::check_targets(&out, &names)?;
         return Ok(out);
     }
+    // How the user named each account, for messages; URLs given twice are fetched once.
+    let mut named: Vec<String> = Vec::new();
+    let mut urls: Vec<ServerUrl> = Vec::new();
     for t in targets {
         if t.contains("://") {
             let url = parse_url(t)?;
+            if urls.contains(&url) {
+                continue;
+            }
+            urls.push(url.clone());
+            named.push(redact_url_password(t));
             out.push(build(
                 file,
                 None,
@@ -742,6 +756,7 @@ pub fn accounts(
             if out.iter().any(|a: &Account| a.name.as_deref() == Some(t)) {
                 continue;
             }
+            named.push(format!("account {t}"));
             out.push(build(
                 file,
                 Some(t),
@@ -752,6 +767,7 @@ pub fn accounts(
             )?);
         }
     }
+    shared::check_targets(&out, &named)?;
     Ok(out)
 }
 

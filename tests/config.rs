@@ -54,7 +54,9 @@ fn json(out: &Output) -> serde_json::Value {
     })
 }
 
-/// Two accounts on two servers, delivered to two Maildirs.
+/// Two accounts on two servers, delivered to two Maildirs. The scripted servers all listen on
+/// 127.0.0.1 for the same user, and the port is no part of a mailbox's identity: the second
+/// is reached as `localhost`, which names another mailbox.
 fn two_accounts(sb: &Sandbox, a: &Scripted, b: &Scripted, extra_b: &str) -> PathBuf {
     write_config(
         sb,
@@ -64,7 +66,7 @@ fn two_accounts(sb: &Sandbox, a: &Scripted, b: &Scripted, extra_b: &str) -> Path
              [account.lists]\nurl = \"{}\"\ndeliver = {{ maildir = \"{}\" }}\n{extra_b}",
             a.url(),
             sb.path().join("work").display(),
-            b.url(),
+            b.url().replace("127.0.0.1", "localhost"),
             sb.path().join("lists").display(),
         ),
     )
@@ -149,7 +151,7 @@ fn the_most_serious_exit_code_wins() {
         &format!(
             "[defaults]\ninsecure_no_tls = true\ntimeout = 5\ndeliver = {{ maildir = \"{}\" }}\n\
              [account.a]\nurl = \"{}\"\npassword = \"wrong\"\n\
-             [account.b]\nurl = \"pop3://alice@127.0.0.1:{port}\"\npassword = \"secret\"\n",
+             [account.b]\nurl = \"pop3://alice@localhost:{port}\"\npassword = \"secret\"\n",
             sb.maildir().display(),
             a.url()
         ),
@@ -434,4 +436,184 @@ fn jobs_2_fetches_both_accounts_each_under_its_own_lock() {
         .unwrap()
         .collect();
     assert_eq!(locks.len(), 2);
+}
+
+/// `config check` on a configuration text: (exit code, stdout + stderr).
+fn config_check(sb: &Sandbox, text: &str) -> (i32, String) {
+    let cfg = write_config(sb, text);
+    let out = mailpull(sb, &cfg, &["config", "check"]);
+    (
+        code(&out),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out),
+    )
+}
+
+#[test]
+fn two_accounts_reading_one_mailbox_are_refused_naming_both() {
+    let sb = Sandbox::new();
+    let a = Scripted::start(messages("a", 2, 300));
+    // The same mailbox twice: another port and TLS mode, the host spelt in capitals.
+    let cfg = write_config(
+        &sb,
+        &format!(
+            "[defaults]\ninsecure_no_tls = true\npassword = \"secret\"\n\
+             [account.home]\nurl = \"{}\"\ndeliver = {{ maildir = \"{}\" }}\n\
+             [account.archive]\nurl = \"pop3s://alice@LocalHost\"\ninsecure_no_tls = false\n\
+             deliver = {{ mbox = \"{}\" }}\n",
+            a.url().replace("127.0.0.1", "localhost"),
+            sb.maildir().display(),
+            sb.path().join("archive.mbox").display()
+        ),
+    );
+    for args in [
+        &["fetch"][..],
+        &["fetch", "home"],
+        &["config", "check"],
+        &["accounts"],
+    ] {
+        let out = mailpull(&sb, &cfg, args);
+        assert_eq!(code(&out), 78, "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("\"archive\"")
+                && err.contains("\"home\"")
+                && err.contains("pop3 alice@localhost")
+                && err.contains("mda")
+                && err.contains("tee")
+                && err.contains("folders"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(a.stats().connections, 0, "refused before connecting");
+    assert!(maildir_messages(&sb.maildir()).is_empty());
+}
+
+#[test]
+fn imap_accounts_of_one_user_need_disjoint_folders() {
+    let sb = Sandbox::new();
+    let two = |a: &str, b: &str| {
+        format!(
+            "[defaults]\npassword_command = \"echo x\"\n\
+             [account.one]\nurl = \"imaps://alice@mail.example.org\"\n{a}\n\
+             [account.two]\nurl = \"imap://alice@MAIL.example.org:1143\"\n{b}\n"
+        )
+    };
+    // Accepted: different folders of one user, other users, another protocol.
+    for (a, b) in [
+        (
+            "folders = [\"INBOX\"]",
+            "folders = [\"Lists/*\", \"Archive\"]",
+        ),
+        ("", "folders = [\"Sent\"]"),
+        (
+            "folders = [\"Lists/rust\"]",
+            "folders = [\"Lists/go\", \"A*\"]",
+        ),
+    ] {
+        let (status, text) = config_check(&sb, &two(a, b));
+        assert_eq!(status, 0, "{a} / {b}: {text}");
+        assert!(text.contains("[account.one]") && text.contains("[account.two]"));
+    }
+    for other in [
+        "[account.pop]\nurl = \"pop3s://alice@mail.example.org\"\n",
+        "[account.bob]\nurl = \"imaps://bob@mail.example.org\"\n",
+        "[account.elsewhere]\nurl = \"imaps://alice@mail.example.net\"\n",
+    ] {
+        let text = two("", "folders = [\"Sent\"]") + other;
+        let (status, out) = config_check(&sb, &text);
+        assert_eq!(status, 0, "{other}: {out}");
+    }
+    // Refused: folders that are or may be the same.
+    for (a, b, says) in [
+        ("", "", "folder \"INBOX\" of imap alice@mail.example.org"),
+        (
+            "folders = [\"inbox\"]",
+            "folders = [\"INBOX\"]",
+            "\"inbox\"",
+        ),
+        (
+            "folders = [\"Lists/*\"]",
+            "folders = [\"Sent\", \"Lists/rust\"]",
+            "\"Lists/rust\"",
+        ),
+        ("folders = [\"%\"]", "folders = [\"Sent\"]", "\"%\""),
+    ] {
+        let (status, text) = config_check(&sb, &two(a, b));
+        assert_eq!(status, 78, "{a} / {b}: {text}");
+        assert!(
+            text.contains("\"one\"") && text.contains("\"two\"") && text.contains(says),
+            "{a} / {b}: {text}"
+        );
+    }
+    // --folder gives both the same folders: refused as a usage error, before connecting.
+    let cfg = write_config(&sb, &two("", "folders = [\"Sent\"]"));
+    let out = mailpull(&sb, &cfg, &["check", "one", "two", "--folder", "INBOX"]);
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("account one and account two both read folder \"INBOX\""),
+        "{}",
+        stderr(&out)
+    );
+    // Folders from [defaults] count too.
+    let text = format!(
+        "[defaults]\nfolders = [\"*\"]\n{}",
+        two("", "").replace("[defaults]\n", "")
+    );
+    let (status, out) = config_check(&sb, &text);
+    assert_eq!(status, 78, "{out}");
+}
+
+#[test]
+fn command_line_targets_naming_one_mailbox_twice() {
+    let sb = Sandbox::new();
+    let a = Scripted::start(messages("a", 2, 300));
+    let cfg = write_config(
+        &sb,
+        &format!(
+            "[defaults]\ninsecure_no_tls = true\npassword = \"secret\"\n\
+             [account.home]\nurl = \"{}\"\ndeliver = {{ maildir = \"{}\" }}\nkeep = true\n",
+            a.url(),
+            sb.maildir().display()
+        ),
+    );
+    // The same URL twice is fetched once, like an account named twice.
+    let url = a.url();
+    let maildir = sb.maildir().to_string_lossy().into_owned();
+    let out = mailpull(
+        &sb,
+        &cfg,
+        &[
+            "fetch",
+            &url,
+            &url,
+            "--keep",
+            "--json",
+            "--maildir",
+            &maildir,
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["accounts"].as_array().unwrap().len(), 1);
+    assert_eq!(a.stats().logins, 1, "one login for the one mailbox");
+    assert_eq!(maildir_messages(&sb.maildir()).len(), 2);
+    let before = a.stats().connections;
+    // Named in two ways (an account and a URL, or two ports): which settings were meant is
+    // not clear, and only one of them would get the messages, so nothing is done.
+    for targets in [
+        ["home", url.as_str()],
+        [url.as_str(), "pop3://alice@127.0.0.1:1"],
+        ["home", "pop3://alice@127.0.0.1:2"],
+    ] {
+        let mut args = vec!["check"];
+        args.extend(targets);
+        let out = mailpull(&sb, &cfg, &args);
+        assert_eq!(code(&out), 64, "{targets:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("both read the mailbox pop3 alice@127.0.0.1")
+                && err.contains("name it once"),
+            "{targets:?}: {err}"
+        );
+    }
+    assert_eq!(a.stats().connections, before, "refused before connecting");
 }

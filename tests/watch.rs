@@ -319,7 +319,8 @@ fn pop3_is_polled_every_interval() {
 fn a_failing_account_does_not_stop_the_others() {
     let Some(d) = dovecot() else { return };
     let sb = Sandbox::new();
-    // A port that refuses connections.
+    // A port that refuses connections, named `localhost`: alice@127.0.0.1 would be the good
+    // account's mailbox (the port is no part of it), which the configuration refuses.
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -329,7 +330,7 @@ fn a_failing_account_does_not_stop_the_others() {
         &cfg,
         format!(
             "[defaults]\ntls_ca_file = \"{}\"\ntimeout = 5\n\n\
-             [account.broken]\nurl = \"imaps://alice@127.0.0.1:{closed}\"\n\
+             [account.broken]\nurl = \"imaps://alice@localhost:{closed}\"\n\
              deliver = {{ maildir = \"{}\" }}\n\n\
              [account.good]\nurl = \"{}\"\ndeliver = {{ maildir = \"{}\" }}\n",
             d.ca_file().display(),
