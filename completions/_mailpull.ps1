@@ -39,6 +39,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration file')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again')
             [CompletionResult]::new('receipts', 'receipts', [CompletionResultType]::ParameterValue, 'List read-receipt requests waiting for an answer, or answer them')
+            [CompletionResult]::new('ledger', 'ledger', [CompletionResultType]::ParameterValue, 'Show the mailboxes the ledger knows, or move one''s records to a renamed server')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -234,6 +235,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         'mailpull;import;fetchmail' {
             [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
             [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
+            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'The tool''s records of PEER-URL''s mailbox are records of URL''s: the same server under another name (e.g. pop3://alice@localhost=pop3s://alice@127.0.0.1; ports are ignored); repeat for several')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Show what would be imported without writing to the ledger')
@@ -252,6 +254,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         'mailpull;import;mpop' {
             [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
             [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
+            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'The tool''s records of PEER-URL''s mailbox are records of URL''s: the same server under another name (e.g. pop3://alice@localhost=pop3s://alice@127.0.0.1; ports are ignored); repeat for several')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Show what would be imported without writing to the ledger')
@@ -270,6 +273,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         'mailpull;import;getmail' {
             [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
             [CompletionResult]::new('--account', '--account', [CompletionResultType]::ParameterName, 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]')
+            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'The tool''s records of PEER-URL''s mailbox are records of URL''s: the same server under another name (e.g. pop3://alice@localhost=pop3s://alice@127.0.0.1; ports are ignored); repeat for several')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Show what would be imported without writing to the ledger')
@@ -381,6 +385,66 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         'mailpull;receipts;help;help' {
             break
         }
+        'mailpull;ledger' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)')
+            [CompletionResult]::new('rename', 'rename', [CompletionResultType]::ParameterValue, 'Move a mailbox''s records to the server''s new name, so that nothing is downloaded twice')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailpull;ledger;list' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;ledger;rename' {
+            [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait for another mailpull that is fetching either mailbox')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Show what would move, and change nothing')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Show what would move, and change nothing')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;ledger;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)')
+            [CompletionResult]::new('rename', 'rename', [CompletionResultType]::ParameterValue, 'Move a mailbox''s records to the server''s new name, so that nothing is downloaded twice')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailpull;ledger;help;list' {
+            break
+        }
+        'mailpull;ledger;help;rename' {
+            break
+        }
+        'mailpull;ledger;help;help' {
+            break
+        }
         'mailpull;help' {
             [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Download new messages and deliver them')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages without downloading them (exit 0: new mail, 1: none)')
@@ -390,6 +454,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Inspect the configuration file')
             [CompletionResult]::new('import', 'import', [CompletionResultType]::ParameterValue, 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again')
             [CompletionResult]::new('receipts', 'receipts', [CompletionResultType]::ParameterValue, 'List read-receipt requests waiting for an answer, or answer them')
+            [CompletionResult]::new('ledger', 'ledger', [CompletionResultType]::ParameterValue, 'Show the mailboxes the ledger knows, or move one''s records to a renamed server')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -443,6 +508,17 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             break
         }
         'mailpull;help;receipts;decline' {
+            break
+        }
+        'mailpull;help;ledger' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)')
+            [CompletionResult]::new('rename', 'rename', [CompletionResultType]::ParameterValue, 'Move a mailbox''s records to the server''s new name, so that nothing is downloaded twice')
+            break
+        }
+        'mailpull;help;ledger;list' {
+            break
+        }
+        'mailpull;help;ledger;rename' {
             break
         }
         'mailpull;help;help' {

@@ -34,6 +34,9 @@ _mailpull() {
             mailpull,import)
                 cmd="mailpull__subcmd__import"
                 ;;
+            mailpull,ledger)
+                cmd="mailpull__subcmd__ledger"
+                ;;
             mailpull,list)
                 cmd="mailpull__subcmd__list"
                 ;;
@@ -73,6 +76,9 @@ _mailpull() {
             mailpull__subcmd__help,import)
                 cmd="mailpull__subcmd__help__subcmd__import"
                 ;;
+            mailpull__subcmd__help,ledger)
+                cmd="mailpull__subcmd__help__subcmd__ledger"
+                ;;
             mailpull__subcmd__help,list)
                 cmd="mailpull__subcmd__help__subcmd__list"
                 ;;
@@ -93,6 +99,12 @@ _mailpull() {
                 ;;
             mailpull__subcmd__help__subcmd__import,mpop)
                 cmd="mailpull__subcmd__help__subcmd__import__subcmd__mpop"
+                ;;
+            mailpull__subcmd__help__subcmd__ledger,list)
+                cmd="mailpull__subcmd__help__subcmd__ledger__subcmd__list"
+                ;;
+            mailpull__subcmd__help__subcmd__ledger,rename)
+                cmd="mailpull__subcmd__help__subcmd__ledger__subcmd__rename"
                 ;;
             mailpull__subcmd__help__subcmd__receipts,decline)
                 cmd="mailpull__subcmd__help__subcmd__receipts__subcmd__decline"
@@ -127,6 +139,24 @@ _mailpull() {
             mailpull__subcmd__import__subcmd__help,mpop)
                 cmd="mailpull__subcmd__import__subcmd__help__subcmd__mpop"
                 ;;
+            mailpull__subcmd__ledger,help)
+                cmd="mailpull__subcmd__ledger__subcmd__help"
+                ;;
+            mailpull__subcmd__ledger,list)
+                cmd="mailpull__subcmd__ledger__subcmd__list"
+                ;;
+            mailpull__subcmd__ledger,rename)
+                cmd="mailpull__subcmd__ledger__subcmd__rename"
+                ;;
+            mailpull__subcmd__ledger__subcmd__help,help)
+                cmd="mailpull__subcmd__ledger__subcmd__help__subcmd__help"
+                ;;
+            mailpull__subcmd__ledger__subcmd__help,list)
+                cmd="mailpull__subcmd__ledger__subcmd__help__subcmd__list"
+                ;;
+            mailpull__subcmd__ledger__subcmd__help,rename)
+                cmd="mailpull__subcmd__ledger__subcmd__help__subcmd__rename"
+                ;;
             mailpull__subcmd__receipts,decline)
                 cmd="mailpull__subcmd__receipts__subcmd__decline"
                 ;;
@@ -158,7 +188,7 @@ _mailpull() {
 
     case "${cmd}" in
         mailpull)
-            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check list watch accounts config import receipts help"
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check list watch accounts config import receipts ledger help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -436,7 +466,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help)
-            opts="fetch check list watch accounts config import receipts help"
+            opts="fetch check list watch accounts config import receipts ledger help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -589,6 +619,48 @@ _mailpull() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        mailpull__subcmd__help__subcmd__ledger)
+            opts="list rename"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__ledger__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__ledger__subcmd__rename)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         mailpull__subcmd__help__subcmd__list)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -696,7 +768,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__import__subcmd__fetchmail)
-            opts="-a -n -v -q -h -V --account --dry-run --json --verbose --quiet --config --ledger --help --version"
+            opts="-a -n -v -q -h -V --account --as --dry-run --json --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -707,6 +779,10 @@ _mailpull() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -726,7 +802,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__import__subcmd__getmail)
-            opts="-a -n -v -q -h -V --account --dry-run --json --verbose --quiet --config --ledger --help --version"
+            opts="-a -n -v -q -h -V --account --as --dry-run --json --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -737,6 +813,10 @@ _mailpull() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -826,7 +906,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__import__subcmd__mpop)
-            opts="-a -n -v -q -h -V --account --dry-run --json --verbose --quiet --config --ledger --help --version"
+            opts="-a -n -v -q -h -V --account --as --dry-run --json --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -837,6 +917,136 @@ _mailpull() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --as)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__ledger)
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version list rename help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__ledger__subcmd__help)
+            opts="list rename help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__ledger__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__ledger__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__ledger__subcmd__help__subcmd__rename)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__ledger__subcmd__list)
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__ledger__subcmd__rename)
+            opts="-n -v -q -h -V --dry-run --lock-wait --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --lock-wait)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

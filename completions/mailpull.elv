@@ -36,6 +36,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand config 'Inspect the configuration file'
             cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
             cand receipts 'List read-receipt requests waiting for an answer, or answer them'
+            cand ledger 'Show the mailboxes the ledger knows, or move one''s records to a renamed server'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;fetch'= {
@@ -219,6 +220,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;import;fetchmail'= {
             cand -a 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
             cand --account 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
+            cand --as 'The tool''s records of PEER-URL''s mailbox are records of URL''s: the same server under another name (e.g. pop3://alice@localhost=pop3s://alice@127.0.0.1; ports are ignored); repeat for several'
             cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
             cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
             cand -n 'Show what would be imported without writing to the ledger'
@@ -236,6 +238,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;import;mpop'= {
             cand -a 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
             cand --account 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
+            cand --as 'The tool''s records of PEER-URL''s mailbox are records of URL''s: the same server under another name (e.g. pop3://alice@localhost=pop3s://alice@127.0.0.1; ports are ignored); repeat for several'
             cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
             cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
             cand -n 'Show what would be imported without writing to the ledger'
@@ -253,6 +256,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;import;getmail'= {
             cand -a 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
             cand --account 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]'
+            cand --as 'The tool''s records of PEER-URL''s mailbox are records of URL''s: the same server under another name (e.g. pop3://alice@localhost=pop3s://alice@127.0.0.1; ports are ignored); repeat for several'
             cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
             cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
             cand -n 'Show what would be imported without writing to the ledger'
@@ -349,6 +353,59 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;receipts;help;help'= {
         }
+        &'mailpull;ledger'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand list 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'
+            cand rename 'Move a mailbox''s records to the server''s new name, so that nothing is downloaded twice'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailpull;ledger;list'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;ledger;rename'= {
+            cand --lock-wait 'Seconds to wait for another mailpull that is fetching either mailbox'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -n 'Show what would move, and change nothing'
+            cand --dry-run 'Show what would move, and change nothing'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;ledger;help'= {
+            cand list 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'
+            cand rename 'Move a mailbox''s records to the server''s new name, so that nothing is downloaded twice'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailpull;ledger;help;list'= {
+        }
+        &'mailpull;ledger;help;rename'= {
+        }
+        &'mailpull;ledger;help;help'= {
+        }
         &'mailpull;help'= {
             cand fetch 'Download new messages and deliver them'
             cand check 'Count new messages without downloading them (exit 0: new mail, 1: none)'
@@ -358,6 +415,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand config 'Inspect the configuration file'
             cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
             cand receipts 'List read-receipt requests waiting for an answer, or answer them'
+            cand ledger 'Show the mailboxes the ledger knows, or move one''s records to a renamed server'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;help;fetch'= {
@@ -396,6 +454,14 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;help;receipts;send'= {
         }
         &'mailpull;help;receipts;decline'= {
+        }
+        &'mailpull;help;ledger'= {
+            cand list 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'
+            cand rename 'Move a mailbox''s records to the server''s new name, so that nothing is downloaded twice'
+        }
+        &'mailpull;help;ledger;list'= {
+        }
+        &'mailpull;help;ledger;rename'= {
         }
         &'mailpull;help;help'= {
         }

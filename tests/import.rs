@@ -58,6 +58,11 @@ fn run_tool(sb: &Sandbox, bin: &Path, args: &[&str]) -> Output {
         .env("LC_ALL", "C")
         .args(args)
         .stdin(Stdio::null());
+    if bin.ends_with("fetchmail") {
+        // As root fetchmail keeps its PID file in /var/run, shared by the tests running in
+        // parallel ("another foreground fetchmail is running"): give each its own.
+        c.arg("--pidfile").arg(sb.path().join("fetchmail.pid"));
+    }
     let out = run_with_limit(c, LIMIT);
     assert!(
         out.status.success(),
@@ -491,18 +496,24 @@ fn getmail_pop3_state_is_imported() {
     let state = std::fs::read_to_string(&oldmail).unwrap();
     assert_eq!(state.matches('\0').count(), 3, "{state:?}");
 
-    // getmail records the port: an account on another port is not the same one.
+    // getmail records the port, but a mailbox's identity has none: an account reading the
+    // same mailbox on the other port (with STLS) is the one the records belong to.
     write_config(
         &sb,
         &d,
         "home",
-        &format!("pop3s://alice@127.0.0.1:{}", d.pop3_port()),
+        &format!("pop3://alice@127.0.0.1:{}", d.pop3_port()),
         "keep = true\n",
     );
-    let out = mailpull(&sb, &["import", "getmail", oldmail.to_str().unwrap()]);
-    assert_exit(&out, 78, &d);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not imported: 3 message id(s)"), "{err}");
+    let report = import_json(
+        &sb,
+        &d,
+        &["getmail", oldmail.to_str().unwrap(), "--dry-run"],
+    );
+    assert_eq!(counts(&report), (3, 0), "{report}");
+    assert_eq!(report["accounts"][0]["protocol"], "pop3", "{report}");
+    assert_eq!(report["accounts"][0]["host"], "127.0.0.1", "{report}");
+    assert!(report["accounts"][0].get("port").is_none(), "{report}");
 
     write_config(
         &sb,
@@ -606,4 +617,160 @@ fn getmail_imap_state_is_imported_per_folder() {
     assert_eq!(counts(&report), (0, 3), "{report}");
 
     assert_nothing_twice_then_new(&sb, &d, "Lists.rust");
+}
+
+/// fetchmail polled `localhost`; mailpull's account names the server `127.0.0.1`. Host names
+/// are never resolved, so the records match only once `--as` says they are the same mailbox.
+#[test]
+fn fetchmail_records_of_localhost_map_to_127_0_0_1_with_as() {
+    let Some(fetchmail) = tool("fetchmail") else {
+        return;
+    };
+    let Some(d) = Dovecot::start() else { return };
+    let sb = Sandbox::new();
+    for n in 1..=3 {
+        d.add_message("alice", &message(n));
+    }
+    let rc = sb.path().join("fetchmailrc");
+    write_private(
+        &rc,
+        &format!(
+            "set no syslog\n\
+             poll localhost protocol pop3 port {} user \"alice\" password \"secret\" \
+             keep sslproto '' mda \"cat > /dev/null\"\n",
+            d.pop3_port(),
+        ),
+    );
+    let ids = sb.path().join("fetchids");
+    run_tool(
+        &sb,
+        &fetchmail,
+        &[
+            "-f",
+            rc.to_str().unwrap(),
+            "--idfile",
+            ids.to_str().unwrap(),
+            "--nodetach",
+        ],
+    );
+    let state = std::fs::read_to_string(&ids).unwrap();
+    assert!(
+        state.lines().count() == 3 && state.lines().all(|l| l.starts_with("alice@localhost ")),
+        "{state}"
+    );
+    write_config(
+        &sb,
+        &d,
+        "home",
+        &format!("pop3s://alice@127.0.0.1:{}", d.pop3s_port()),
+        "keep = true\n",
+    );
+    let ids = ids.to_str().unwrap();
+    // Without the mapping: nothing matches, and the error says how to map.
+    let out = mailpull(&sb, &["import", "fetchmail", ids]);
+    assert_exit(&out, 78, &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not imported: 3 message id(s) of alice@localhost")
+            && err.contains("--as pop3://alice@localhost=URL"),
+        "{err}"
+    );
+    assert!(!sb.ledger().exists());
+    // Mistakes in the mapping are usage errors, and nothing is imported.
+    for bad in [
+        "pop3://alice@localhost",
+        "pop3://alice@localhost=imaps://alice@127.0.0.1",
+        "imap://alice@localhost=imaps://alice@127.0.0.1",
+        "pop3://alice@localhost:110=pop3s://alice@LOCALHOST:995",
+    ] {
+        let out = mailpull(&sb, &["import", "fetchmail", ids, "--as", bad]);
+        assert_exit(&out, 64, &d);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--as"),
+            "{bad}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!sb.ledger().exists());
+    }
+    // A mapping that matches nothing is pointed out.
+    let good = "pop3://alice@localhost=pop3s://alice@127.0.0.1:1";
+    let unused = "pop3://bob@nowhere.example=pop3://bob@127.0.0.1";
+    let out = mailpull(
+        &sb,
+        &[
+            "import",
+            "fetchmail",
+            ids,
+            "--dry-run",
+            "--as",
+            good,
+            "--as",
+            unused,
+        ],
+    );
+    assert_exit(&out, 0, &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("would import 3 message(s)")
+            && err.contains(&format!("--as {unused:?} matched no record")),
+        "{err}"
+    );
+    let report = import_json(&sb, &d, &["fetchmail", ids, "--as", good]);
+    assert_eq!(counts(&report), (3, 0), "{report}");
+    assert_eq!(report["accounts"][0]["names"][0], "home");
+    assert_nothing_twice_then_new(&sb, &d, "INBOX");
+}
+
+#[test]
+fn mpop_records_of_localhost_map_to_127_0_0_1_with_as() {
+    let Some(mpop) = tool("mpop") else { return };
+    let Some(d) = Dovecot::start() else { return };
+    let sb = Sandbox::new();
+    for n in 1..=2 {
+        d.add_message("alice", &message(n));
+    }
+    let rc = sb.path().join("mpoprc");
+    let uidls = sb.path().join("uidls");
+    let delivered = sb.path().join("mpop-maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(delivered.join(sub)).unwrap();
+    }
+    write_private(
+        &rc,
+        &format!(
+            "account alice\nhost localhost\nport {}\ntls on\ntls_starttls on\n\
+             tls_trust_file {}\nuser alice\npassword secret\nkeep on\n\
+             delivery maildir {}\nuidls_file {}\n",
+            d.pop3_port(),
+            d.ca_file().display(),
+            delivered.display(),
+            uidls.display()
+        ),
+    );
+    run_tool(&sb, &mpop, &["-C", rc.to_str().unwrap(), "alice"]);
+    let state = std::fs::read_to_string(&uidls).unwrap();
+    assert!(state.contains("\n 2 localhost alice\n"), "{state}");
+    write_config(
+        &sb,
+        &d,
+        "home",
+        &format!("pop3s://alice@127.0.0.1:{}", d.pop3s_port()),
+        "keep = true\n",
+    );
+    let out = mailpull(&sb, &["import", "mpop", uidls.to_str().unwrap()]);
+    assert_exit(&out, 78, &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--as pop3://alice@localhost=URL"), "{err}");
+    let report = import_json(
+        &sb,
+        &d,
+        &[
+            "mpop",
+            uidls.to_str().unwrap(),
+            "--as",
+            "pop3s://alice@localhost=pop3://alice@127.0.0.1",
+        ],
+    );
+    assert_eq!(counts(&report), (2, 0), "{report}");
+    assert_nothing_twice_then_new(&sb, &d, "INBOX");
 }
