@@ -61,7 +61,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda-timeout 
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l max-messages -d 'Download at most N new messages per account per fetch' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l filter -d 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. \'\' turns a configured filter off' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts]' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same account' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
@@ -88,7 +88,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-ca-file 
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l timeout -d 'Seconds to wait for the connection and for each server reply [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s j -l jobs -d 'Check up to N accounts in parallel [default: up to 4]' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same account' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
@@ -109,7 +109,7 @@ oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the pas
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l timeout -d 'Seconds to wait for the connection and for each server reply [default: 60]' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same account' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
@@ -140,7 +140,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l delete-large
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mda-timeout -d 'Seconds an MDA may take per message before it counts as failed [default: 300]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l max-messages -d 'Download at most N new messages per account per fetch' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l filter -d 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. \'\' turns a configured filter off' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l lock-wait -d 'Seconds to wait at start for another mailpull that is fetching the same account' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l lock-wait -d 'Seconds to wait at start for another mailpull that is fetching the same mailbox' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'

@@ -340,7 +340,7 @@ pub struct FetchArgs {
     #[arg(long, conflicts_with = "stdout")]
     pub json: bool,
 
-    /// Seconds to wait for another mailpull that is fetching the same account.
+    /// Seconds to wait for another mailpull that is fetching the same mailbox.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub lock_wait: u64,
 
@@ -412,7 +412,7 @@ pub struct ListArgs {
     /// Print a JSON array of messages on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for another mailpull that is fetching the same account.
+    /// Seconds to wait for another mailpull that is fetching the same mailbox.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub lock_wait: u64,
 }
@@ -453,7 +453,7 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub options: FetchOptions,
 
-    /// Seconds to wait at start for another mailpull that is fetching the same account.
+    /// Seconds to wait at start for another mailpull that is fetching the same mailbox.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub lock_wait: u64,
 }
@@ -476,7 +476,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Seconds to wait for another mailpull that is fetching the same account.
+    /// Seconds to wait for another mailpull that is fetching the same mailbox.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub lock_wait: u64,
 }

@@ -692,3 +692,37 @@ fn ledger_rename_refuses_bad_input_and_changes_nothing() {
         assert_eq!(dump(&sb.ledger()), before, "{args:?} changed the ledger");
     }
 }
+
+/// Two accounts on different folders of one IMAP user are allowed; they share the mailbox's
+/// lock, and take turns instead of failing as if another mailpull held it.
+#[test]
+fn accounts_of_one_imap_user_take_turns() {
+    let Some(d) = Dovecot::start() else { return };
+    let sb = Sandbox::new();
+    d.create_mailbox("alice", "Lists");
+    d.add_message("alice", &message(1));
+    d.add_message_in("alice", "Lists", &message(2));
+    let cfg = sb.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[defaults]\ntls_ca_file = \"{}\"\n\
+             [account.inbox]\nurl = \"{}\"\ndeliver = {{ maildir = \"{}\" }}\n\
+             [account.lists]\nurl = \"{}\"\nfolders = [\"Lists\"]\n\
+             deliver = {{ maildir = \"{}\" }}\n",
+            d.ca_file().display(),
+            d.imaps_url("alice"),
+            sb.path().join("inbox").display(),
+            d.imap_url("alice"),
+            sb.path().join("lists").display(),
+        ),
+    )
+    .unwrap();
+    let mut c = sb.cmd(Some("secret"));
+    c.env("MAILPULL_CONFIG", &cfg)
+        .args(["fetch", "--jobs", "2", "--lock-wait", "0"]);
+    let out = run_with_limit(c, LIMIT);
+    assert_exit(&out, 0, Some(&d));
+    assert_eq!(maildir_messages(&sb.path().join("inbox")).len(), 1);
+    assert_eq!(maildir_messages(&sb.path().join("lists")).len(), 1);
+}
