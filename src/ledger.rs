@@ -1195,6 +1195,15 @@ impl Ledger {
             from = Some(version);
             match &MIGRATIONS[version as usize] {
                 Migration::Sql(sql) => tx.execute_batch(sql)?,
+                Migration::Rebuild(_)
+                    if tx
+                        .pragma_query_value(None, "foreign_keys", |row| row.get::<_, i64>(0))?
+                        != 0 =>
+                {
+                    // Another process upgraded the ledger to this step after we looked:
+                    // roll back and look again, so that foreign keys go off first.
+                    return Ok(None);
+                }
                 Migration::Rebuild(run) => {
                     run(&tx)?;
                     let broken: i64 =

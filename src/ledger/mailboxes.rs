@@ -229,6 +229,15 @@ impl Ledger {
                 return Ok(None);
             }
             let to_id = find(&tx, to)?;
+            let to_has_records = match to_id {
+                Some(id) if id != from_id => tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM messages WHERE account_id = ?1)
+                         OR EXISTS (SELECT 1 FROM receipts WHERE account_id = ?1)",
+                    [id],
+                    |r| r.get::<_, bool>(0),
+                )?,
+                _ => false,
+            };
             let merge = match to_id {
                 Some(id) if id == from_id => Merge::default(),
                 Some(id) => merge_account(&tx, from_id, id)?,
@@ -252,7 +261,7 @@ impl Ledger {
             Ok(Some(RenameReport {
                 from: from.clone(),
                 to: to.clone(),
-                merged_into_existing: to_id.is_some_and(|id| id != from_id),
+                merged_into_existing: to_has_records,
                 folders,
                 merge,
             }))
@@ -341,6 +350,20 @@ mod tests {
             .rename(&key("localhost"), &key("127.0.0.1"), false)
             .unwrap_err();
         assert!(matches!(err, LedgerError::UnknownMailbox { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn rename_into_an_empty_account_row() {
+        // `check` under the new name created the account row, with no records.
+        let (_d, mut l) = open();
+        localhost(&mut l);
+        let new = l.account_id(&key("127.0.0.1")).unwrap();
+        let r = l
+            .rename(&key("localhost"), &key("127.0.0.1"), false)
+            .unwrap();
+        assert!(!r.merged_into_existing);
+        assert_eq!(r.merge.moved, 3);
+        assert_eq!(l.entries(new, "").unwrap().len(), 3);
     }
 
     #[test]

@@ -365,4 +365,34 @@ mod tests {
             1
         );
     }
+
+    /// Another process may take a ledger to version 2 between our look at its version and
+    /// our transaction: the rebuild must then wait for foreign keys to be off.
+    #[test]
+    fn the_rebuild_never_runs_with_foreign_keys_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.sqlite");
+        let c = v2_ledger(
+            &path,
+            &[
+                (1, "pop3", "mail.example.org", 995, "alice"),
+                (2, "pop3", "mail.example.org", 110, "alice"),
+            ],
+        );
+        insert_messages(
+            &c,
+            &[
+                (1, "", 0, "u1", "delivered", "a", 1, None, None),
+                (2, "", 0, "u2", "delivered", "b", 2, None, None),
+            ],
+        );
+        c.pragma_update(None, "foreign_keys", true).unwrap();
+        let before = dump(&c);
+        let mut l = Ledger { conn: c, path };
+        assert!(matches!(l.migrate_step(), Ok(None)));
+        assert_eq!(dump(&l.conn), before);
+        l.migrate().unwrap();
+        assert_eq!(l.schema_version().unwrap(), 3);
+        assert_eq!(l.entries(1, "").unwrap().len(), 2);
+    }
 }
