@@ -868,12 +868,14 @@ static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
 
 /// A mailbox's lock: the locked file, and this process's claim on it. Dropping it releases both.
 pub(crate) struct AccountLock {
-    _file: File,
+    file: File,
     path: PathBuf,
 }
 
 impl Drop for AccountLock {
     fn drop(&mut self) {
+        // Unlock before another thread of this run may try: the file closes only after this.
+        let _ = self.file.unlock();
         let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
         held.retain(|p| p != &self.path);
         RELEASED.notify_all();
@@ -905,7 +907,7 @@ pub(crate) fn lock_account(
         e
     };
     let file = lock_file(&path, key, wait).map_err(release)?;
-    Ok(AccountLock { _file: file, path })
+    Ok(AccountLock { file, path })
 }
 
 /// Opens and `flock`s the lock file, waiting up to `wait` for another process.
