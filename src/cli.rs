@@ -454,7 +454,8 @@ pub struct ServerArgs {
     #[arg(long)]
     pub insecure_no_tls: bool,
 
-    /// Seconds to wait for the connection and for each server reply [default: 60].
+    /// Seconds allowed for connecting, the TLS handshake and each whole server reply; a long
+    /// reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60].
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 }

@@ -715,15 +715,15 @@ fn connect(
 ) -> Result<Box<dyn Source>, SourceError> {
     let host = account.host.as_str();
     let tcp = open_tcp(account)?;
-    let upgrade = |conn: Conn| match (conn, tls) {
-        (Conn::Plain(tcp), Some(tls)) => tls.handshake(host, tcp),
-        (conn, _) => Ok(conn),
+    let upgrade = |conn: Conn| match tls {
+        Some(tls) => tls.upgrade(host, conn),
+        None => Ok(conn),
     };
     match account.protocol {
         Protocol::Pop3 => {
             let mut s = match (account.security, tls) {
                 (Security::Implicit, Some(tls)) => Pop3Session::start(tls.handshake(host, tcp)?)?,
-                _ => Pop3Session::start(Conn::Plain(tcp))?,
+                _ => Pop3Session::start(Conn::plain(tcp))?,
             };
             s.capa()?;
             if account.security == Security::StartTls {
@@ -774,13 +774,13 @@ fn imap_login(
     password: &str,
 ) -> Result<ImapSource<Conn>, SourceError> {
     let host = account.host.as_str();
-    let upgrade = |conn: Conn| match (conn, tls) {
-        (Conn::Plain(tcp), Some(tls)) => tls.handshake(host, tcp),
-        (conn, _) => Ok(conn),
+    let upgrade = |conn: Conn| match tls {
+        Some(tls) => tls.upgrade(host, conn),
+        None => Ok(conn),
     };
     let mut s = match (account.security, tls) {
         (Security::Implicit, Some(tls)) => ImapSession::start(tls.handshake(host, tcp)?)?,
-        _ => ImapSession::start(Conn::Plain(tcp))?,
+        _ => ImapSession::start(Conn::plain(tcp))?,
     };
     if s.capabilities().is_empty() {
         s.capability()?;
