@@ -284,7 +284,7 @@ pub struct FetchArgs {
     pub json: bool,
 
     /// Seconds to wait for another mailpull that is fetching the same account.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 
     /// Choose on the terminal which new messages to download; the others stay on the server
@@ -318,7 +318,7 @@ pub struct FetchOptions {
     pub delete_larger_than: Option<String>,
 
     /// Seconds an MDA may take per message before it counts as failed [default: 300].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds)]
     pub mda_timeout: Option<u64>,
 
     /// Download at most N new messages per account per fetch.
@@ -356,7 +356,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     /// Seconds to wait for another mailpull that is fetching the same account.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 }
 
@@ -397,7 +397,7 @@ pub struct WatchArgs {
     pub options: FetchOptions,
 
     /// Seconds to wait at start for another mailpull that is fetching the same account.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 }
 
@@ -420,7 +420,7 @@ pub struct CheckArgs {
     pub json: bool,
 
     /// Seconds to wait for another mailpull that is fetching the same account.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 }
 
@@ -456,7 +456,7 @@ pub struct ServerArgs {
 
     /// Seconds allowed for connecting, the TLS handshake and each whole server reply; a long
     /// reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds)]
     pub timeout: Option<u64>,
 }
 

@@ -453,7 +453,7 @@ fn cmd_config_check(cli: &Cli) -> anyhow::Result<Exit> {
                 PasswordSource::Prompt => "asked on the terminal".to_string(),
             }
         )?;
-        writeln!(out, "  auth: {:?}", a.auth)?;
+        writeln!(out, "  auth: {}", a.auth.describe(a.protocol))?;
         if let Some(f) = &a.tls.ca_file {
             writeln!(out, "  tls_ca_file: {}", f.display())?;
         }

@@ -386,8 +386,9 @@ impl Clock {
     }
 }
 
-/// `t + d`, saturating far in the future instead of overflowing.
-fn later(t: Instant, d: Duration) -> Instant {
+/// `t + d`, saturating far in the future instead of overflowing: every deadline in mailpull
+/// is computed with this.
+pub(crate) fn later(t: Instant, d: Duration) -> Instant {
     t.checked_add(d)
         .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 86_400)))
         .unwrap_or(t)

@@ -122,7 +122,7 @@ fn stopped() -> bool {
 
 /// Sleeps for `d`, waking early when a stop is requested. Returns whether it was.
 fn sleep(d: Duration) -> bool {
-    let end = Instant::now() + d;
+    let end = crate::tls::later(Instant::now(), d);
     loop {
         if stopped() {
             return true;
@@ -234,11 +234,8 @@ pub fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
     let every = match &args.every {
         None => None,
         Some(text) => {
-            let every = humantime::parse_duration(text).map_err(|e| {
-                ConfigError::Usage(format!(
-                    "invalid --every {text:?}: {e} (write e.g. 30s, 5m or 1h)"
-                ))
-            })?;
+            let every = config::parse_duration(text)
+                .map_err(|e| ConfigError::Usage(format!("invalid --every: {e}")))?;
             if every < MIN_EVERY {
                 return Err(ConfigError::Usage(format!(
                     "--every {text} is too short: at least 1s"

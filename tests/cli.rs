@@ -416,3 +416,76 @@ fn full_disk_exits_74_loses_nothing_and_a_rerun_finishes() {
         assert_eq!(server.stats().retr_of(&m.uidl), 1, "{}", m.uidl);
     }
 }
+
+/// Durations and sizes out of range are usage errors (exit 64) before anything connects —
+/// never a panic (`--mda-timeout 18446744073709551615` used to overflow the MDA's deadline
+/// after the message was downloaded, `watch --every 300000000000y` the watcher's sleep).
+#[test]
+fn huge_durations_and_sizes_in_flags_exit_64_before_connecting() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    let url = format!("pop3://alice@127.0.0.1:{}", server.port());
+    let huge = "18446744073709551615";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "fetch",
+                &url,
+                "--mda",
+                "cat >/dev/null",
+                "--mda-timeout",
+                huge,
+            ],
+            "--mda-timeout",
+        ),
+        (vec!["fetch", &url, "--timeout", huge], "--timeout"),
+        (vec!["fetch", &url, "--timeout", "31622401"], "366 days"),
+        (vec!["fetch", &url, "--lock-wait", huge], "--lock-wait"),
+        (vec!["check", &url, "--timeout", huge], "--timeout"),
+        (vec!["list", &url, "--lock-wait", huge], "--lock-wait"),
+        (vec!["fetch", &url, "--skip-larger-than", "20EiB"], "1 PiB"),
+        (
+            vec![
+                "fetch",
+                &url,
+                "--delete-larger-than",
+                "99999999999999999999",
+            ],
+            "not a size",
+        ),
+        (vec!["watch", &url, "--every", "300000000000y"], "--every"),
+        (vec!["watch", &url, "--every", "367d"], "366 days"),
+        (vec!["watch", &url, "--mda-timeout", huge], "--mda-timeout"),
+    ];
+    for (args, needle) in cases {
+        let mut c = sb.cmd(Some("secret"));
+        c.args(&args).arg("--insecure-no-tls");
+        let out = run_with_limit(c, LIMIT);
+        assert_exit(&out, 64, needle);
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+    assert_eq!(
+        server.stats().connections,
+        0,
+        "a usage error must not connect"
+    );
+    assert_eq!(server.mailbox().len(), 1);
+}
+
+/// The longest accepted values still work: a year-long MDA timeout delivers.
+#[test]
+fn the_longest_durations_accepted_still_work() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    let out_file = sb.path().join("delivered");
+    let mda = format!("cat > {}", out_file.display());
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("fetch")
+        .arg(server.url())
+        .args(["--insecure-no-tls", "--mda", &mda])
+        .args(["--mda-timeout", "31622400", "--timeout", "31622400"])
+        .args(["--lock-wait", "31622400", "--keep"]);
+    let out = run_with_limit(c, LIMIT);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(std::fs::metadata(&out_file).unwrap().len() > 0);
+}
