@@ -74,9 +74,10 @@ pub fn main(cli: Cli) -> Exit {
     }
 }
 
-/// Prints an error and its causes on stderr.
+/// Prints an error and its causes on stderr, made terminal-safe (servers' texts are quoted in
+/// errors: see [`ui::safe`]).
 pub fn report_error(e: &anyhow::Error) {
-    eprintln!("{}", error_text(e));
+    eprintln!("{}", ui::safe(&error_text(e)));
 }
 
 fn error_text(e: &anyhow::Error) -> String {
@@ -320,10 +321,10 @@ fn finish(accounts: &[Account], results: &[AccountResult], opts: &Options, check
     for (a, r) in accounts.iter().zip(results) {
         if show_summary && !opts.json {
             if let Some(s) = &r.summary {
-                eprintln!("{}", ui::summary_line(s, &a.label));
+                eprintln!("{}", ui::safe(&ui::summary_line(s, &a.label)));
             }
             if let Some(c) = &r.check {
-                eprintln!("{}", ui::check_line(c, &a.label));
+                eprintln!("{}", ui::safe(&ui::check_line(c, &a.label)));
             }
         }
         if let Some(e) = &r.error {

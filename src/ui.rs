@@ -3,7 +3,16 @@
 //! stdout is reserved for data; everything here goes to stderr. On a terminal a progress bar
 //! shows messages and bytes; on a pipe or in cron nothing is printed but errors (and, with
 //! `-v`, the protocol log).
+//!
+//! Text that came from a server or a message (greetings, error texts, alerts, folder names,
+//! header fields, a command's stderr) is never trusted to be harmless on a terminal. Rather
+//! than cleaning it at each of the many places it is quoted, [`safe`] is applied at the edges
+//! where text leaves for a human: the log formatter ([`init_logging`]), error reports
+//! (`run::report_error`, `watch`'s lines), `list`'s table, the receipts prompt and listing.
+//! JSON output needs none of it: JSON escapes control characters itself.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
 
 use indicatif::{DecimalBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,7 +24,46 @@ use crate::exit::Exit;
 use crate::run::JsonIn;
 use crate::select::{fit, HeaderSummary};
 
-/// Sets up logging to stderr for the verbosity.
+/// Whether `c` must not reach a terminal as it is: a control character (C0 but line feed and
+/// tab, DEL, C1), or a character that reorders or breaks text invisibly (bidi embeddings,
+/// overrides, isolates and marks; line and paragraph separators).
+fn unsafe_char(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// `text` made safe to show on a terminal or in a log: every character that could drive the
+/// terminal (an escape sequence that retitles or clears it, a backspace or carriage return
+/// that hides what came before) or reorder what is shown (bidi overrides) is replaced by a
+/// visible escape — `\x1b`, `\x07`, `\u{202e}` — so that it is shown, not obeyed. Line feeds
+/// (our own multi-line messages) and tabs are kept. Borrowed when there is nothing to replace.
+pub fn safe(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if (c as u32) < 0x100 {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Sets up logging to stderr for the verbosity. Every line is made [`safe`].
 pub fn init_logging(v: Verbosity) {
     let level = match v {
         Verbosity::Quiet => log::LevelFilter::Error,
@@ -32,7 +80,8 @@ pub fn init_logging(v: Verbosity) {
                 log::Level::Warn => "warning: ",
                 _ => "",
             };
-            writeln!(buf, "mailpull: {prefix}{}", record.args())
+            let text = record.args().to_string();
+            writeln!(buf, "mailpull: {prefix}{}", safe(&text))
         })
         .target(env_logger::Target::Stderr)
         .try_init();
@@ -300,9 +349,15 @@ impl ListOutput {
             if self.place.is_some() {
                 writeln!(self.out)?;
             }
+            // The folder name is the server's: shown safe, on one line.
             match l.mailbox {
-                "" => writeln!(self.out, "{account}")?,
-                m => writeln!(self.out, "{account} {m}")?,
+                "" => writeln!(self.out, "{}", safe(account))?,
+                m => writeln!(
+                    self.out,
+                    "{} {}",
+                    safe(account),
+                    safe(&m.replace('\n', " "))
+                )?,
             }
             self.place = Some(place);
         }
@@ -315,11 +370,11 @@ impl ListOutput {
             }
             None => (s.from.clone(), s.subject.clone()),
         };
-        writeln!(
-            self.out,
+        let line = format!(
             "{:>6}  {state:<7}  {:<16}  {from:<24}  {subject}  ({size})",
             l.message.number, s.date,
-        )
+        );
+        writeln!(self.out, "{}", safe(&line.replace('\n', " ")))
     }
 
     /// Turns a closed pipe into a quiet stop.
@@ -343,5 +398,32 @@ impl ListOutput {
             self.out.flush()
         })();
         self.check(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_text_shows_controls_instead_of_obeying_them() {
+        assert!(matches!(
+            safe("plain text, ünïcödé\n  (hint)\t."),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            safe("a\x1b]0;title\x07b\x1b[2Jc\x08\x08d\re\x7ff"),
+            "a\\x1b]0;title\\x07b\\x1b[2Jc\\x08\\x08d\\x0de\\x7ff"
+        );
+        // C1 controls (CSI) and bidi overrides, isolates and separators.
+        assert_eq!(safe("x\u{9b}2J"), "x\\x9b2J");
+        assert_eq!(
+            safe("\u{202e}evil\u{2066}\u{2069}\u{200f}\u{2028}"),
+            "\\u{202e}evil\\u{2066}\\u{2069}\\u{200f}\\u{2028}"
+        );
+        assert_eq!(safe("nul\0"), "nul\\x00");
+        for s in ["\x1b", "\x07", "\x08", "\r", "\x7f", "\u{9b}", "\u{202e}"] {
+            assert!(!safe(&format!("x{s}y")).contains(s), "{s:?}");
+        }
     }
 }

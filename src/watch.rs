@@ -173,7 +173,9 @@ struct Out {
 }
 
 impl Out {
+    /// Writes one line, made terminal-safe (errors quote servers' texts).
     fn line(&self, text: &str) {
+        let text = ui::safe(text);
         if self.stamp {
             let t = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
             eprintln!("{} {text}", t.get(11..19).unwrap_or(&t));

@@ -73,15 +73,18 @@ fn ask_now(r: &Receipt, account: &str) -> Answer {
     for w in &r.warnings {
         text.push_str(&format!("  warning: {w}\n"));
     }
+    // The fields come from a message: shown terminal-safe.
+    let text = crate::ui::safe(&text);
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
     drop(err);
+    let to = crate::ui::safe(&r.requester);
     let items = [
         "Send a read receipt".to_string(),
         "Don't send".to_string(),
-        format!("Always send to {}", r.requester),
-        format!("Never send to {}", r.requester),
+        format!("Always send to {to}"),
+        format!("Never send to {to}"),
         "Decide later".to_string(),
     ];
     let choice = Select::new()
