@@ -53,6 +53,7 @@ Exit status:
   69  Server unavailable: connection refused, LOGIN-DELAY, IN-USE, SYS/PERM,
       IMAP BYE or [INUSE] at login, or no secure channel (no STLS/STARTTLS,
       certificate not trusted, pin mismatch).
+  70  Internal error: a bug in mailpull (please report it).
   74  Local I/O or delivery failure (disk full, Maildir not writable, ledger
       damaged, an MDA or a filter failed for a message).
   75  Temporary failure: connection lost or reset, timeout, SYS/TEMP,

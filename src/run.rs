@@ -30,7 +30,7 @@ use crate::deliver::mda::Mda;
 use crate::deliver::stdout::Stdout;
 use crate::deliver::{Deliver, DeliverError};
 use crate::engine::{self, CheckSummary, EngineError, FetchSettings, Select, Summary};
-use crate::exit::{exit_for, Exit};
+use crate::exit::{exit_for, Exit, InternalError};
 use crate::imap::source::ImapSource;
 use crate::imap::{AuthMethod as ImapAuth, Session as ImapSession};
 use crate::ledger::{AccountKey, Ledger};
@@ -43,6 +43,49 @@ use crate::source::{Source, SourceError};
 use crate::tls::{self, Conn, Tls};
 use crate::ui;
 
+/// Reports panics as what they are — a bug in mailpull — instead of the default message and
+/// its backtrace hint: `mailpull: internal error: MESSAGE (at FILE:LINE)`, made terminal-safe
+/// (a panic message may quote input), with a request to report it. With `RUST_BACKTRACE` set
+/// the backtrace is printed too. The status is decided where the panic is caught (exit 70).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = crate::exit::panic_message(info.payload());
+        let message: String = message.chars().take(500).collect();
+        let place = info
+            .location()
+            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        let mut text = format!(
+            "mailpull: internal error: {message}{place}\n  This is a bug in mailpull; please \
+             report it, with the command you ran and this message. What was delivered and \
+             recorded stays so; the next run picks up from there."
+        );
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            text.push_str(&format!("\n{}", std::backtrace::Backtrace::force_capture()));
+        }
+        eprintln!("{}", ui::safe(&text));
+    }));
+}
+
+/// Runs `work`, turning a panic (already reported by the hook, see [`install_panic_hook`])
+/// into exit 70 (EX_SOFTWARE).
+pub fn panic_guard(work: impl FnOnce() -> Exit) -> Exit {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or(Exit::Software)
+}
+
+/// Test hook (debug builds only): `MAILPULL_TEST_PANIC=WHERE` panics at that point, so that
+/// the tests can check the guards (`main`: the command as a whole; `account`: one account's
+/// work, in `fetch`, `check`, `list` and `watch`).
+#[cfg(debug_assertions)]
+fn test_panic(at: &str) {
+    if std::env::var("MAILPULL_TEST_PANIC").is_ok_and(|v| v == at) {
+        panic!("test panic at {at} \x1b[2J");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn test_panic(_: &str) {}
+
 /// Runs the parsed command line and returns the exit status. Errors are reported on stderr.
 pub fn main(cli: Cli) -> Exit {
     let verbosity = match (cli.quiet, cli.verbose) {
@@ -52,6 +95,7 @@ pub fn main(cli: Cli) -> Exit {
         (false, _) => Verbosity::Trace,
     };
     ui::init_logging(verbosity);
+    test_panic("main");
     let result = match &cli.command {
         CliCommand::Fetch(args) => cmd_fetch(&cli, args),
         CliCommand::Check(args) => cmd_check(&cli, args),
@@ -141,7 +185,16 @@ where
                 let Some(account) = accounts.get(i) else {
                     break;
                 };
-                let r = work(i, account);
+                // A panic (a bug, reported by the hook) fails this account only.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(i, account)))
+                    .unwrap_or_else(|payload| {
+                        AccountResult::failed(
+                            anyhow::Error::new(InternalError(crate::exit::panic_message(
+                                payload.as_ref(),
+                            )))
+                            .context(format!("account {}", account.label)),
+                        )
+                    });
                 *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
             });
         }
@@ -702,6 +755,7 @@ fn check_account(
 }
 
 pub(crate) fn tls_for(account: &Account) -> anyhow::Result<Option<Tls>> {
+    test_panic("account");
     Ok(match account.security {
         Security::None => None,
         _ => Some(Tls::new(&account.tls).map_err(|e| ConfigError::Usage(e.0))?),

@@ -795,15 +795,19 @@ impl Source for Watched<'_> {
     }
 }
 
-/// Waits for every watch thread; a thread that panicked counts as failed.
+/// Waits for every watch thread; a thread that panicked (a bug, reported by the panic hook)
+/// counts as given up with an internal error (exit 70).
 fn join_all(
     handles: Vec<std::thread::ScopedJoinHandle<'_, Option<anyhow::Error>>>,
 ) -> Vec<Option<anyhow::Error>> {
     handles
         .into_iter()
         .map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Some(anyhow::anyhow!("internal error: a watch panicked")))
+            h.join().unwrap_or_else(|payload| {
+                Some(anyhow::Error::new(crate::exit::InternalError(
+                    crate::exit::panic_message(payload.as_ref()),
+                )))
+            })
         })
         .collect()
 }

@@ -489,3 +489,67 @@ fn the_longest_durations_accepted_still_work() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(std::fs::metadata(&out_file).unwrap().len() > 0);
 }
+
+/// A panic is a bug: reported as an internal error with a request to report it, without
+/// Rust's raw message or backtrace hint, terminal-safe, exit 70 (EX_SOFTWARE) — whether it
+/// happens in the command itself or in one account's thread. (`MAILPULL_TEST_PANIC` is a
+/// hook of debug builds.)
+#[test]
+fn a_panic_is_an_internal_error_with_exit_70() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(2, 100));
+    let url = server.url();
+    let maildir = sb.maildir().display().to_string();
+    let plain = "--insecure-no-tls";
+    for (at, args) in [
+        ("main", vec!["accounts"]),
+        ("account", vec!["fetch", &url, plain, "--maildir", &maildir]),
+        ("account", vec!["check", &url, plain]),
+        ("account", vec!["list", &url, plain]),
+    ] {
+        let mut c = sb.cmd(Some("secret"));
+        c.env("MAILPULL_TEST_PANIC", at).args(&args);
+        let out = run_with_limit(c, LIMIT);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 70, "{at} {args:?}: {err}");
+        assert!(
+            err.contains("internal error") && err.contains("please report"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("RUST_BACKTRACE") && !err.contains("panicked at"),
+            "{err}"
+        );
+        assert!(!err.contains('\x1b'), "{err:?}");
+    }
+    // Nothing was fetched, and the account is free again.
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("fetch")
+        .arg(server.url())
+        .args(["--insecure-no-tls", "--maildir"])
+        .arg(sb.maildir());
+    let out = run_with_limit(c, LIMIT);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(maildir_messages(&sb.maildir()).len(), 2);
+}
+
+/// In `watch`, an account whose thread panics is given up with an internal error; when no
+/// account is left, the watch exits 70.
+#[test]
+fn a_panicking_watch_exits_70() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    let mut c = sb.cmd(Some("secret"));
+    c.env("MAILPULL_TEST_PANIC", "account")
+        .arg("watch")
+        .arg(server.url())
+        .args(["--insecure-no-tls", "--every", "1h", "--maildir"])
+        .arg(sb.maildir());
+    let out = run_with_limit(c, LIMIT);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 70, "{err}");
+    assert!(
+        err.contains("internal error") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+}
