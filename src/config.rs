@@ -1105,15 +1105,15 @@ fn build(
             .unwrap_or(Duration::from_secs(300)),
     };
     let target = match ov.deliver {
-        Some(d) if d.maildir.is_some() => {
-            Target::Maildir(expand_tilde(d.maildir.as_ref().unwrap()))
-        }
-        Some(d) if d.mbox.is_some() => Target::Mbox(expand_tilde(d.mbox.as_ref().unwrap())),
-        Some(d) if d.mda.is_some() => Target::Mda {
-            command: d.mda.clone().unwrap(),
+        Some(DeliverArgs {
+            maildir: Some(p), ..
+        }) => Target::Maildir(expand_tilde(p)),
+        Some(DeliverArgs { mbox: Some(p), .. }) => Target::Mbox(expand_tilde(p)),
+        Some(DeliverArgs { mda: Some(c), .. }) => Target::Mda {
+            command: c.clone(),
             timeout: mda_timeout,
         },
-        Some(d) if d.stdout => Target::Stdout,
+        Some(DeliverArgs { stdout: true, .. }) => Target::Stdout,
         _ => match &acc.deliver {
             Some(DeliverValue::Maildir(p)) => Target::Maildir(expand_tilde(p)),
             Some(DeliverValue::Mbox(p)) => Target::Mbox(expand_tilde(p)),

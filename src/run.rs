@@ -789,8 +789,11 @@ fn connect(
                 Auth::User => Pop3Auth::User,
                 Auth::Plain => Pop3Auth::Plain,
                 Auth::Apop => Pop3Auth::Apop,
+                // Refused by the configuration already; never sent to a server.
                 Auth::XOAuth2 | Auth::OAuthBearer => {
-                    unreachable!("refused for POP3 accounts by config")
+                    return Err(SourceError::Unavailable(
+                        "xoauth2 and oauthbearer are supported for IMAP accounts only".into(),
+                    ))
                 }
             };
             s.login(&account.user, password, method)?;
@@ -849,7 +852,14 @@ fn imap_login(
         Auth::Plain => ImapAuth::Plain,
         Auth::XOAuth2 => ImapAuth::XOAuth2,
         Auth::OAuthBearer => ImapAuth::OAuthBearer,
-        Auth::Apop => unreachable!("refused for IMAP accounts by config"),
+        // Refused by the configuration already; never sent to a server.
+        Auth::Apop => {
+            return Err(SourceError::Unavailable(
+                "APOP is a POP3 method; IMAP accounts use auto, login, plain, xoauth2 or \
+                 oauthbearer"
+                    .into(),
+            ))
+        }
     };
     if !s.is_preauth() {
         s.login(&account.user, password, method)?;
