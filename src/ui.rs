@@ -41,18 +41,41 @@ fn unsafe_char(c: char) -> bool {
         )
 }
 
+/// Whether a line break at `i` would start a line at the left margin: our own continuation
+/// lines are indented (`\n  (hint)`, `\n  caused by: …`), so a line that is not can only be
+/// someone else's text trying to pass for a line of its own.
+fn unindented_break(text: &str, i: usize) -> bool {
+    text.as_bytes()[i] == b'\n'
+        && text
+            .as_bytes()
+            .get(i + 1)
+            .is_some_and(|b| !matches!(b, b' ' | b'\t' | b'\n'))
+}
+
 /// `text` made safe to show on a terminal or in a log: every character that could drive the
 /// terminal (an escape sequence that retitles or clears it, a backspace or carriage return
 /// that hides what came before) or reorder what is shown (bidi overrides) is replaced by a
 /// visible escape — `\x1b`, `\x07`, `\u{202e}` — so that it is shown, not obeyed. Line feeds
-/// (our own multi-line messages) and tabs are kept. Borrowed when there is nothing to replace.
+/// (our own multi-line messages) and tabs are kept, but a line that would start at the left
+/// margin is indented by two spaces, so that no quoted text can pass for a line of mailpull's
+/// own (`mailpull: error: …`). Borrowed when there is nothing to change.
 pub fn safe(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(unsafe_char) {
+    let clean = !text.chars().any(unsafe_char)
+        && !text
+            .bytes()
+            .enumerate()
+            .any(|(i, _)| unindented_break(text, i));
+    if clean {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if !unsafe_char(c) {
+    for (i, c) in text.char_indices() {
+        if c == '\n' {
+            out.push('\n');
+            if unindented_break(text, i) {
+                out.push_str("  ");
+            }
+        } else if !unsafe_char(c) {
             out.push(c);
         } else if (c as u32) < 0x100 {
             let _ = write!(out, "\\x{:02x}", c as u32);
@@ -422,6 +445,12 @@ mod tests {
             "\\u{202e}evil\\u{2066}\\u{2069}\\u{200f}\\u{2028}"
         );
         assert_eq!(safe("nul\0"), "nul\\x00");
+        // No line of someone else's can pass for one of ours; ours stay as they are.
+        assert_eq!(
+            safe("refused: x\nmailpull: error: fake\n  (hint)\n\n"),
+            "refused: x\n  mailpull: error: fake\n  (hint)\n\n"
+        );
+        assert!(matches!(safe("a\n  b\n\tc\n"), Cow::Borrowed(_)));
         for s in ["\x1b", "\x07", "\x08", "\r", "\x7f", "\u{9b}", "\u{202e}"] {
             assert!(!safe(&format!("x{s}y")).contains(s), "{s:?}");
         }

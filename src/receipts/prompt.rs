@@ -43,7 +43,8 @@ pub fn ask(r: &Receipt, account: &str, multi: Option<&indicatif::MultiProgress>)
 
 fn ask_now(r: &Receipt, account: &str) -> Answer {
     let mut text = String::from("\nA read receipt was requested\n");
-    let mut line = |k: &str, v: &str| text.push_str(&format!("  {k:<12} {v}\n"));
+    // The fields come from a message: shown terminal-safe.
+    let mut line = |k: &str, v: &str| text.push_str(&format!("  {k:<12} {}\n", crate::ui::safe(v)));
     line(
         "from:",
         if r.from.is_empty() {
@@ -71,10 +72,8 @@ fn ask_now(r: &Receipt, account: &str) -> Answer {
     line("account:", account);
     line("receipt to:", &r.requester);
     for w in &r.warnings {
-        text.push_str(&format!("  warning: {w}\n"));
+        text.push_str(&format!("  warning: {}\n", crate::ui::safe(w)));
     }
-    // The fields come from a message: shown terminal-safe.
-    let text = crate::ui::safe(&text);
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
