@@ -241,3 +241,45 @@ fn watch_applies_the_same_deadline() {
     assert!(text.contains("trying again"), "{text}");
     assert_eq!(code(&out), 0, "{text}");
 }
+
+/// An IMAP IDLE waits far longer than `--timeout` on purpose: the deadline is suspended while
+/// idling (the contract of `tls::ReadTimeout`), so a watch with `--timeout 2` idles for many
+/// times that without a single timeout, and still fetches new mail within seconds.
+#[test]
+fn an_imap_idle_outlasts_the_timeout() {
+    use common::dovecot::Dovecot;
+    let Some(d) = Dovecot::start_with("mailbox_idle_check_interval = 1 secs\n") else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let log = sb.path().join("watch.log");
+    let mut cmd = sb.cmd(Some("secret"));
+    cmd.arg("watch")
+        .arg(d.imaps_url("alice"))
+        .args(["--timeout", "2", "--every", "1h", "-v", "--maildir"])
+        .arg(sb.maildir())
+        .arg("--tls-ca-file")
+        .arg(d.ca_file())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).unwrap());
+    let child = cmd.spawn().unwrap();
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !cond() {
+            assert!(start.elapsed() < LIMIT, "no {what}:\n{}", text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("IDLE", &|| text().contains("with IDLE"));
+    // Five times the timeout in IDLE.
+    std::thread::sleep(Duration::from_secs(10));
+    d.add_message("alice", b"Subject: after a long IDLE\r\n\r\nhi\r\n");
+    wait_for("message", &|| maildir_messages(&sb.maildir()).len() == 1);
+    // SAFETY: kill with the pid of our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = wait_with_limit(child, LIMIT);
+    let log = text();
+    assert_eq!(code(&out), 0, "{log}");
+    assert!(!log.contains("in time") && !log.contains("error"), "{log}");
+}
