@@ -17,7 +17,8 @@ pub fn run(data: &[u8]) {
     );
     let mut batches: HashMap<(String, u64), (u64, u64)> = HashMap::new();
     let mut ids = HashSet::new();
-    for line in kept.lines() {
+    // Split as the parser does, on line feeds only (a carriage return is part of a field).
+    for line in kept.split_terminator('\n') {
         let f: Vec<&str> = line.split(' ').collect();
         let num = |s: &str| s.parse::<u64>().expect("a kept number parses");
         match f[..] {
