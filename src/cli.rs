@@ -54,6 +54,7 @@ Exit status:
   69  Server unavailable: connection refused, LOGIN-DELAY, IN-USE, SYS/PERM,
       IMAP BYE or [INUSE] at login, or no secure channel (no STLS/STARTTLS,
       certificate not trusted, pin mismatch).
+  70  Internal error: a bug in mailpull (please report it).
   74  Local I/O or delivery failure (disk full, Maildir not writable, ledger
       damaged, an MDA or a filter failed for a message).
   75  Temporary failure: connection lost or reset, timeout, SYS/TEMP,
@@ -238,7 +239,7 @@ pub enum LedgerCommand {
         #[arg(short = 'n', long)]
         dry_run: bool,
         /// Seconds to wait for another mailpull that is fetching either mailbox.
-        #[arg(long, value_name = "SECS", default_value_t = 5)]
+        #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
         lock_wait: u64,
     },
 }
@@ -341,7 +342,7 @@ pub struct FetchArgs {
     pub json: bool,
 
     /// Seconds to wait for another mailpull that is fetching the same mailbox.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 
     /// Choose on the terminal which new messages to download; the others stay on the server
@@ -375,7 +376,7 @@ pub struct FetchOptions {
     pub delete_larger_than: Option<String>,
 
     /// Seconds an MDA may take per message before it counts as failed [default: 300].
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds)]
     pub mda_timeout: Option<u64>,
 
     /// Download at most N new messages per account per fetch.
@@ -413,7 +414,7 @@ pub struct ListArgs {
     #[arg(long)]
     pub json: bool,
     /// Seconds to wait for another mailpull that is fetching the same mailbox.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 }
 
@@ -454,7 +455,7 @@ pub struct WatchArgs {
     pub options: FetchOptions,
 
     /// Seconds to wait at start for another mailpull that is fetching the same mailbox.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 }
 
@@ -477,7 +478,7 @@ pub struct CheckArgs {
     pub json: bool,
 
     /// Seconds to wait for another mailpull that is fetching the same mailbox.
-    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 }
 
@@ -511,8 +512,9 @@ pub struct ServerArgs {
     #[arg(long)]
     pub insecure_no_tls: bool,
 
-    /// Seconds to wait for the connection and for each server reply [default: 60].
-    #[arg(long, value_name = "SECS")]
+    /// Seconds allowed for connecting, the TLS handshake and each whole server reply; a long
+    /// reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60].
+    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds)]
     pub timeout: Option<u64>,
 }
 

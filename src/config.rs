@@ -76,6 +76,23 @@ pub enum Auth {
     OAuthBearer,
 }
 
+impl Auth {
+    /// The method as the user writes it for a `protocol` account, with what it does (for
+    /// `config check`): IMAP's `login` and POP3's `user` are one value here.
+    pub fn describe(self, protocol: Protocol) -> &'static str {
+        match (self, protocol) {
+            (Auth::Auto, Protocol::Pop3) => "auto (SASL PLAIN when offered, else USER/PASS)",
+            (Auth::Auto, Protocol::Imap) => "auto (AUTHENTICATE PLAIN when offered, else LOGIN)",
+            (Auth::User, Protocol::Pop3) => "user (USER/PASS)",
+            (Auth::User, Protocol::Imap) => "login (LOGIN)",
+            (Auth::Plain, _) => "plain (SASL PLAIN)",
+            (Auth::Apop, _) => "apop (APOP)",
+            (Auth::XOAuth2, _) => "xoauth2 (AUTHENTICATE XOAUTH2)",
+            (Auth::OAuthBearer, _) => "oauthbearer (AUTHENTICATE OAUTHBEARER)",
+        }
+    }
+}
+
 /// How the connection is secured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Security {
@@ -300,12 +317,79 @@ pub(crate) fn redact_url_password(s: &str) -> String {
     }
 }
 
-/// Parses a size such as `10MB`, `10 MiB`, `500k` or `123` (bytes).
+/// The largest size accepted for a size limit: 1 PiB (no message comes near it; anything
+/// larger is a typo, and sizes beyond 16 EiB would silently saturate).
+pub const MAX_SIZE: u64 = 1 << 50;
+
+/// The longest duration accepted anywhere (timeouts, intervals, `--lock-wait`): 366 days.
+/// Anything longer is a mistake, and durations near the limits of the clock would overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 86_400);
+
+/// `text` quoted for an error message, cut to a short prefix.
+fn quote(text: &str) -> String {
+    const SHOWN: usize = 40;
+    if text.chars().count() <= SHOWN {
+        format!("{text:?}")
+    } else {
+        let cut: String = text.chars().take(SHOWN).collect();
+        format!("{cut:?}…")
+    }
+}
+
+/// Parses a size such as `10MB`, `10 MiB`, `500k` or `123` (bytes), at most [`MAX_SIZE`].
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    s.trim()
+    let size = s
+        .trim()
         .parse::<bytesize::ByteSize>()
         .map(|b| b.as_u64())
-        .map_err(|_| format!("{s:?} is not a size (examples: 500k, 10MB, 1.5GiB, 2048)"))
+        .map_err(|_| {
+            format!(
+                "{} is not a size (examples: 500k, 10MB, 1.5GiB, 2048)",
+                quote(s)
+            )
+        })?;
+    check_size(size).map_err(|e| format!("{}: {e}", quote(s)))
+}
+
+/// Refuses sizes above [`MAX_SIZE`].
+fn check_size(size: u64) -> Result<u64, String> {
+    if size > MAX_SIZE {
+        return Err("too large: a size limit is at most 1 PiB".into());
+    }
+    Ok(size)
+}
+
+/// Refuses durations above [`MAX_DURATION`].
+pub fn check_duration(d: Duration) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "too long: at most 366 days ({} seconds)",
+            MAX_DURATION.as_secs()
+        ));
+    }
+    Ok(d)
+}
+
+/// Parses a number of seconds given on the command line (`--timeout`, `--mda-timeout`,
+/// `--lock-wait`): at most [`MAX_DURATION`].
+pub fn parse_seconds(s: &str) -> Result<u64, String> {
+    let secs: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{} is not a number of seconds", quote(s)))?;
+    check_duration(Duration::from_secs(secs))?;
+    Ok(secs)
+}
+
+/// Parses a duration such as `30s`, `5m`, `1h 30m` (humantime), at most [`MAX_DURATION`].
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
+        format!(
+            "{} is not a duration: {e} (examples: 30s, 5m, 1h)",
+            quote(s)
+        )
+    })?;
+    check_duration(d).map_err(|e| format!("{}: {e}", quote(s)))
 }
 
 /// The user's home directory.
@@ -353,20 +437,21 @@ pub fn default_config_path() -> Option<PathBuf> {
 #[derive(Clone, Debug)]
 pub struct Checked<T>(pub T);
 
-fn checked<'de, D, T, F>(d: D, f: F) -> Result<Checked<T>, D::Error>
+/// Reads a scalar (what a size or a duration may be written as) and checks it with `f`;
+/// `expected` says what the key takes, for the error when it is something else entirely (a
+/// table, an array).
+fn checked<'de, D, T, F>(d: D, expected: &'static str, f: F) -> Result<Checked<T>, D::Error>
 where
     D: Deserializer<'de>,
     F: FnOnce(Raw) -> Result<T, String>,
 {
-    let raw = Raw::deserialize(d)?;
+    let raw = d.deserialize_any(RawVisitor(expected))?;
     f(raw).map(Checked).map_err(de::Error::custom)
 }
 
 /// A scalar as written in the file.
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum Raw {
-    Int(i64),
+    Int(i128),
     Str(String),
     Bool(bool),
     Float(f64),
@@ -376,10 +461,61 @@ impl Raw {
     fn describe(&self) -> String {
         match self {
             Raw::Int(i) => i.to_string(),
-            Raw::Str(s) => format!("{s:?}"),
+            Raw::Str(s) => quote(s),
             Raw::Bool(b) => b.to_string(),
-            Raw::Float(f) => f.to_string(),
+            Raw::Float(f) => format!("{f:?}"),
         }
+    }
+}
+
+/// Accepts any scalar; a table or an array is refused with what the key expects.
+struct RawVisitor(&'static str);
+
+impl<'de> de::Visitor<'de> for RawVisitor {
+    type Value = Raw;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Raw, E> {
+        Ok(Raw::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Raw, E> {
+        Ok(Raw::Int(v.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Raw, E> {
+        Ok(Raw::Int(v.into()))
+    }
+
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Raw, E> {
+        Ok(Raw::Int(v))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Raw, E> {
+        Ok(Raw::Int(i128::try_from(v).unwrap_or(i128::MAX)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Raw, E> {
+        Ok(Raw::Float(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Raw, E> {
+        Ok(Raw::Str(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Raw, E> {
+        Ok(Raw::Str(v))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<Raw, A::Error> {
+        Err(de::Error::custom(format!("a table is not {}", self.0)))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<Raw, A::Error> {
+        Err(de::Error::custom(format!("an array is not {}", self.0)))
     }
 }
 
@@ -400,13 +536,14 @@ pub struct SizeValue(pub u64);
 
 impl<'de> Deserialize<'de> for SizeValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, |raw| match raw {
-            Raw::Int(i) if i >= 0 => Ok(i as u64),
+        const SIZE: &str = "a size (examples: \"500k\", \"10MB\", 2048)";
+        checked(d, SIZE, |raw| match raw {
+            Raw::Int(i) if i >= 0 => u64::try_from(i)
+                .map_err(|e| e.to_string())
+                .and_then(check_size)
+                .map_err(|e| format!("{i}: {e}")),
             Raw::Str(s) => parse_size(&s),
-            other => Err(format!(
-                "{} is not a size (examples: 500k, 10MB, 2048)",
-                other.describe()
-            )),
+            other => Err(format!("{} is not {SIZE}", other.describe())),
         })
         .map(|c| SizeValue(c.0))
     }
@@ -418,16 +555,20 @@ pub struct DurationValue(pub Duration);
 
 impl<'de> Deserialize<'de> for DurationValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        checked(d, |raw| match raw {
-            Raw::Int(i) if i > 0 => Ok(Duration::from_secs(i as u64)),
-            Raw::Str(s) => humantime::parse_duration(&s)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or_else(|| format!("{s:?} is not a duration (examples: 30, \"30s\", \"5m\")")),
-            other => Err(format!(
-                "{} is not a duration (examples: 30, \"30s\", \"5m\")",
-                other.describe()
-            )),
+        const DURATION: &str = "a duration (examples: 30, \"30s\", \"5m\")";
+        checked(d, DURATION, |raw| match raw {
+            Raw::Int(i) if i > 0 => u64::try_from(i)
+                .map(Duration::from_secs)
+                .map_err(|e| e.to_string())
+                .and_then(check_duration)
+                .map_err(|e| format!("{i} seconds: {e}")),
+            Raw::Str(s) => match humantime::parse_duration(&s) {
+                Ok(d) if !d.is_zero() => {
+                    check_duration(d).map_err(|e| format!("{}: {e}", quote(&s)))
+                }
+                _ => Err(format!("{} is not {DURATION}", quote(&s))),
+            },
+            other => Err(format!("{} is not {DURATION}", other.describe())),
         })
         .map(|c| DurationValue(c.0))
     }
@@ -570,11 +711,34 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// The 1-based line of a byte offset, for messages.
     fn line_of(&self, offset: usize) -> usize {
-        self.source[..offset.min(self.source.len())]
-            .bytes()
-            .filter(|b| *b == b'\n')
-            .count()
-            + 1
+        line_of(&self.source, offset)
+    }
+
+    /// The line of the key at `path` (e.g. `["account", "work"]`: the `[account.work]`
+    /// header), if the file has it.
+    fn key_line(&self, path: &[&str]) -> Option<usize> {
+        let root = toml::de::DeTable::parse(&self.source).ok()?;
+        let mut table = root.get_ref();
+        let mut span = None;
+        for (i, name) in path.iter().enumerate() {
+            let (key, value) = table.iter().find(|(k, _)| k.get_ref() == name)?;
+            span = Some(key.span());
+            if i + 1 < path.len() {
+                match value.get_ref() {
+                    toml::de::DeValue::Table(t) => table = t,
+                    _ => return None,
+                }
+            }
+        }
+        span.map(|s| self.line_of(s.start))
+    }
+
+    /// `error in FILE, line N` for the key at `path`, or `error in FILE`.
+    fn error_at(&self, path: &[&str]) -> String {
+        match self.key_line(path) {
+            Some(line) => format!("error in {}, line {line}", self.where_()),
+            None => format!("error in {}", self.where_()),
+        }
     }
 
     fn where_(&self) -> String {
@@ -610,15 +774,45 @@ pub fn load(explicit: Option<&Path>) -> Result<ConfigFile, ConfigError> {
     parse_file(&path, source)
 }
 
+/// The 1-based line of a byte offset of `text`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The key a value at `offset` belongs to: what precedes the `=` on its line (`timeout` in
+/// `timeout = [1]`), if the offset is after one.
+fn key_before(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset.min(text.len()))?;
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && !key.starts_with(['[', '#'])).then_some(key)
+}
+
+/// A TOML error as `error in FILE, line N: KEY: what is wrong` (never quoting the line
+/// itself, which might hold a password).
+fn toml_error(path: &Path, source: &str, e: &toml::de::Error) -> ConfigError {
+    let message = e.message().trim_end();
+    ConfigError::Invalid(match e.span() {
+        Some(span) => {
+            let line = line_of(source, span.start);
+            match key_before(source, span.start) {
+                Some(key) => format!("error in {}, line {line}: {key}: {message}", path.display()),
+                None => format!("error in {}, line {line}: {message}", path.display()),
+            }
+        }
+        None => format!("error in {}: {message}", path.display()),
+    })
+}
+
 /// Parses and checks a configuration file's text.
 pub fn parse_file(path: &Path, source: String) -> Result<ConfigFile, ConfigError> {
-    let config: FileConfig = toml::from_str(&source).map_err(|e| {
-        ConfigError::Invalid(format!(
-            "error in {}: {}",
-            path.display(),
-            e.to_string().trim_end()
-        ))
-    })?;
+    let config: FileConfig = toml::from_str(&source).map_err(|e| toml_error(path, &source, &e))?;
     let file = ConfigFile {
         path: Some(path.to_path_buf()),
         config,
@@ -634,28 +828,36 @@ pub fn parse_file(path: &Path, source: String) -> Result<ConfigFile, ConfigError
     for (name, acc) in &file.config.account {
         if acc.url.is_none() {
             return Err(ConfigError::Invalid(format!(
-                "error in {}: [account.{name}] has no `url` (e.g. url = \"pop3s://alice@mail.example.org\")",
-                path.display()
+                "{}: [account.{name}] has no `url` (e.g. url = \"pop3s://alice@mail.example.org\")",
+                file.error_at(&["account", name])
             )));
         }
         if name.contains("://") || name.is_empty() {
             return Err(ConfigError::Invalid(format!(
-                "error in {}: {name:?} is not a usable account name",
-                path.display()
+                "{}: {} is not a usable account name",
+                file.error_at(&["account", name]),
+                quote(name)
             )));
         }
     }
-    let holds_password = file.config.defaults.password.is_some()
-        || file.config.account.values().any(|a| a.password.is_some());
-    if holds_password {
+    let password_at = if file.config.defaults.password.is_some() {
+        Some(vec!["defaults", "password"])
+    } else {
+        file.config
+            .account
+            .iter()
+            .find(|(_, a)| a.password.is_some())
+            .map(|(name, _)| vec!["account", name.as_str(), "password"])
+    };
+    if let Some(key) = password_at {
         let mode = std::fs::metadata(path)
             .map(|m| m.permissions().mode())
             .unwrap_or(0);
         if mode & 0o077 != 0 {
             return Err(ConfigError::Invalid(format!(
-                "{} holds a password and is readable by other users (mode {:o}); \
+                "{}: the file holds a password and is readable by other users (mode {:o}); \
                  run `chmod 600 {}` (or use password_command instead)",
-                path.display(),
+                file.error_at(&key),
                 mode & 0o777,
                 path.display()
             )));
@@ -782,11 +984,16 @@ fn build(
     let acc = acc.or(&file.config.defaults);
     let url = match url {
         Some(u) => u,
-        None => acc
-            .url
-            .as_ref()
-            .map(|u| u.get_ref().0.clone())
-            .expect("accounts without url are refused at load"),
+        None => match acc.url.as_ref() {
+            Some(u) => u.get_ref().0.clone(),
+            // Refused when the file is loaded; this keeps a hand-made ConfigFile honest.
+            None => {
+                return Err(ConfigError::Invalid(format!(
+                    "account {}: no `url`",
+                    name.unwrap_or("?")
+                )))
+            }
+        },
     };
     let server_args = ov.server;
     let where_ = |what: &str| match name {
@@ -910,15 +1117,15 @@ fn build(
             .unwrap_or(Duration::from_secs(300)),
     };
     let target = match ov.deliver {
-        Some(d) if d.maildir.is_some() => {
-            Target::Maildir(expand_tilde(d.maildir.as_ref().unwrap()))
-        }
-        Some(d) if d.mbox.is_some() => Target::Mbox(expand_tilde(d.mbox.as_ref().unwrap())),
-        Some(d) if d.mda.is_some() => Target::Mda {
-            command: d.mda.clone().unwrap(),
+        Some(DeliverArgs {
+            maildir: Some(p), ..
+        }) => Target::Maildir(expand_tilde(p)),
+        Some(DeliverArgs { mbox: Some(p), .. }) => Target::Mbox(expand_tilde(p)),
+        Some(DeliverArgs { mda: Some(c), .. }) => Target::Mda {
+            command: c.clone(),
             timeout: mda_timeout,
         },
-        Some(d) if d.stdout => Target::Stdout,
+        Some(DeliverArgs { stdout: true, .. }) => Target::Stdout,
         _ => match &acc.deliver {
             Some(DeliverValue::Maildir(p)) => Target::Maildir(expand_tilde(p)),
             Some(DeliverValue::Mbox(p)) => Target::Mbox(expand_tilde(p)),

@@ -19,6 +19,8 @@ pub enum Exit {
     NoInput = 66,
     /// 69: the server is unavailable (LOGIN-DELAY, IN-USE, SYS/PERM, no secure channel possible).
     Unavailable = 69,
+    /// 70: an internal error, i.e. a bug in mailpull (a panic, caught and reported).
+    Software = 70,
     /// 74: local I/O or delivery failure (disk full, unwritable Maildir, ledger unreadable).
     IoErr = 74,
     /// 75: temporary failure (connection lost, timeout, account busy): try again later.
@@ -50,6 +52,8 @@ impl Exit {
             Exit::NoPerm => 6,
             Exit::Usage | Exit::DataErr | Exit::NoInput => 7,
             Exit::Config => 8,
+            // A bug: nothing the user did explains it, and it must not go unnoticed.
+            Exit::Software => 9,
         }
     }
 
@@ -67,6 +71,28 @@ impl Exit {
 pub trait Classify {
     /// The exit status this error should produce.
     fn exit(&self) -> Exit;
+}
+
+/// A bug in mailpull (a panic caught at a thread's edge): exit 70 (EX_SOFTWARE).
+#[derive(Debug, thiserror::Error)]
+#[error("internal error: {0} (this is a bug in mailpull; please report it)")]
+pub struct InternalError(pub String);
+
+impl Classify for InternalError {
+    fn exit(&self) -> Exit {
+        Exit::Software
+    }
+}
+
+/// The message of a panic's payload (`panic!` with a string or a format).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
 }
 
 /// Finds the exit status of an `anyhow` error chain: the first error in the chain that
@@ -89,6 +115,9 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
             return e.exit();
         }
         if let Some(e) = cause.downcast_ref::<crate::import::ImportError>() {
+            return e.exit();
+        }
+        if let Some(e) = cause.downcast_ref::<InternalError>() {
             return e.exit();
         }
     }

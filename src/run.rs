@@ -30,7 +30,7 @@ use crate::deliver::mda::Mda;
 use crate::deliver::stdout::Stdout;
 use crate::deliver::{Deliver, DeliverError};
 use crate::engine::{self, CheckSummary, EngineError, FetchSettings, Select, Summary};
-use crate::exit::{exit_for, Exit};
+use crate::exit::{exit_for, Exit, InternalError};
 use crate::imap::source::ImapSource;
 use crate::imap::{AuthMethod as ImapAuth, Session as ImapSession};
 use crate::ledger::{AccountKey, Ledger};
@@ -43,6 +43,49 @@ use crate::source::{Source, SourceError};
 use crate::tls::{self, Conn, Tls};
 use crate::ui;
 
+/// Reports panics as what they are — a bug in mailpull — instead of the default message and
+/// its backtrace hint: `mailpull: internal error: MESSAGE (at FILE:LINE)`, made terminal-safe
+/// (a panic message may quote input), with a request to report it. With `RUST_BACKTRACE` set
+/// the backtrace is printed too. The status is decided where the panic is caught (exit 70).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = crate::exit::panic_message(info.payload());
+        let message: String = message.chars().take(500).collect();
+        let place = info
+            .location()
+            .map(|l| format!(" (at {}:{})", l.file(), l.line()))
+            .unwrap_or_default();
+        let mut text = format!(
+            "mailpull: internal error: {message}{place}\n  This is a bug in mailpull; please \
+             report it, with the command you ran and this message. What was delivered and \
+             recorded stays so; the next run picks up from there."
+        );
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            text.push_str(&format!("\n{}", std::backtrace::Backtrace::force_capture()));
+        }
+        eprintln!("{}", ui::safe(&text));
+    }));
+}
+
+/// Runs `work`, turning a panic (already reported by the hook, see [`install_panic_hook`])
+/// into exit 70 (EX_SOFTWARE).
+pub fn panic_guard(work: impl FnOnce() -> Exit) -> Exit {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or(Exit::Software)
+}
+
+/// Test hook (debug builds only): `MAILPULL_TEST_PANIC=WHERE` panics at that point, so that
+/// the tests can check the guards (`main`: the command as a whole; `account`: one account's
+/// work, in `fetch`, `check`, `list` and `watch`).
+#[cfg(debug_assertions)]
+fn test_panic(at: &str) {
+    if std::env::var("MAILPULL_TEST_PANIC").is_ok_and(|v| v == at) {
+        panic!("test panic at {at} \x1b[2J");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn test_panic(_: &str) {}
+
 /// Runs the parsed command line and returns the exit status. Errors are reported on stderr.
 pub fn main(cli: Cli) -> Exit {
     let verbosity = match (cli.quiet, cli.verbose) {
@@ -52,6 +95,7 @@ pub fn main(cli: Cli) -> Exit {
         (false, _) => Verbosity::Trace,
     };
     ui::init_logging(verbosity);
+    test_panic("main");
     let result = match &cli.command {
         CliCommand::Fetch(args) => cmd_fetch(&cli, args),
         CliCommand::Check(args) => cmd_check(&cli, args),
@@ -75,9 +119,10 @@ pub fn main(cli: Cli) -> Exit {
     }
 }
 
-/// Prints an error and its causes on stderr.
+/// Prints an error and its causes on stderr, made terminal-safe (servers' texts are quoted in
+/// errors: see [`ui::safe`]).
 pub fn report_error(e: &anyhow::Error) {
-    eprintln!("{}", error_text(e));
+    eprintln!("{}", ui::safe(&error_text(e)));
 }
 
 fn error_text(e: &anyhow::Error) -> String {
@@ -141,7 +186,16 @@ where
                 let Some(account) = accounts.get(i) else {
                     break;
                 };
-                let r = work(i, account);
+                // A panic (a bug, reported by the hook) fails this account only.
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(i, account)))
+                    .unwrap_or_else(|payload| {
+                        AccountResult::failed(
+                            anyhow::Error::new(InternalError(crate::exit::panic_message(
+                                payload.as_ref(),
+                            )))
+                            .context(format!("account {}", account.label)),
+                        )
+                    });
                 *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
             });
         }
@@ -321,10 +375,10 @@ fn finish(accounts: &[Account], results: &[AccountResult], opts: &Options, check
     for (a, r) in accounts.iter().zip(results) {
         if show_summary && !opts.json {
             if let Some(s) = &r.summary {
-                eprintln!("{}", ui::summary_line(s, &a.label));
+                eprintln!("{}", ui::safe(&ui::summary_line(s, &a.label)));
             }
             if let Some(c) = &r.check {
-                eprintln!("{}", ui::check_line(c, &a.label));
+                eprintln!("{}", ui::safe(&ui::check_line(c, &a.label)));
             }
         }
         if let Some(e) = &r.error {
@@ -454,7 +508,7 @@ fn cmd_config_check(cli: &Cli) -> anyhow::Result<Exit> {
                 PasswordSource::Prompt => "asked on the terminal".to_string(),
             }
         )?;
-        writeln!(out, "  auth: {:?}", a.auth)?;
+        writeln!(out, "  auth: {}", a.auth.describe(a.protocol))?;
         if let Some(f) = &a.tls.ca_file {
             writeln!(out, "  tls_ca_file: {}", f.display())?;
         }
@@ -702,6 +756,7 @@ fn check_account(
 }
 
 pub(crate) fn tls_for(account: &Account) -> anyhow::Result<Option<Tls>> {
+    test_panic("account");
     Ok(match account.security {
         Security::None => None,
         _ => Some(Tls::new(&account.tls).map_err(|e| ConfigError::Usage(e.0))?),
@@ -716,15 +771,15 @@ fn connect(
 ) -> Result<Box<dyn Source>, SourceError> {
     let host = account.host.as_str();
     let tcp = open_tcp(account)?;
-    let upgrade = |conn: Conn| match (conn, tls) {
-        (Conn::Plain(tcp), Some(tls)) => tls.handshake(host, tcp),
-        (conn, _) => Ok(conn),
+    let upgrade = |conn: Conn| match tls {
+        Some(tls) => tls.upgrade(host, conn),
+        None => Ok(conn),
     };
     match account.protocol {
         Protocol::Pop3 => {
             let mut s = match (account.security, tls) {
                 (Security::Implicit, Some(tls)) => Pop3Session::start(tls.handshake(host, tcp)?)?,
-                _ => Pop3Session::start(Conn::Plain(tcp))?,
+                _ => Pop3Session::start(Conn::plain(tcp))?,
             };
             s.capa()?;
             if account.security == Security::StartTls {
@@ -735,8 +790,11 @@ fn connect(
                 Auth::User => Pop3Auth::User,
                 Auth::Plain => Pop3Auth::Plain,
                 Auth::Apop => Pop3Auth::Apop,
+                // Refused by the configuration already; never sent to a server.
                 Auth::XOAuth2 | Auth::OAuthBearer => {
-                    unreachable!("refused for POP3 accounts by config")
+                    return Err(SourceError::Unavailable(
+                        "xoauth2 and oauthbearer are supported for IMAP accounts only".into(),
+                    ))
                 }
             };
             s.login(&account.user, password, method)?;
@@ -775,13 +833,13 @@ fn imap_login(
     password: &str,
 ) -> Result<ImapSource<Conn>, SourceError> {
     let host = account.host.as_str();
-    let upgrade = |conn: Conn| match (conn, tls) {
-        (Conn::Plain(tcp), Some(tls)) => tls.handshake(host, tcp),
-        (conn, _) => Ok(conn),
+    let upgrade = |conn: Conn| match tls {
+        Some(tls) => tls.upgrade(host, conn),
+        None => Ok(conn),
     };
     let mut s = match (account.security, tls) {
         (Security::Implicit, Some(tls)) => ImapSession::start(tls.handshake(host, tcp)?)?,
-        _ => ImapSession::start(Conn::Plain(tcp))?,
+        _ => ImapSession::start(Conn::plain(tcp))?,
     };
     if s.capabilities().is_empty() {
         s.capability()?;
@@ -795,7 +853,14 @@ fn imap_login(
         Auth::Plain => ImapAuth::Plain,
         Auth::XOAuth2 => ImapAuth::XOAuth2,
         Auth::OAuthBearer => ImapAuth::OAuthBearer,
-        Auth::Apop => unreachable!("refused for IMAP accounts by config"),
+        // Refused by the configuration already; never sent to a server.
+        Auth::Apop => {
+            return Err(SourceError::Unavailable(
+                "APOP is a POP3 method; IMAP accounts use auto, login, plain, xoauth2 or \
+                 oauthbearer"
+                    .into(),
+            ))
+        }
     };
     if !s.is_preauth() {
         s.login(&account.user, password, method)?;

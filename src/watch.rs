@@ -122,7 +122,7 @@ fn stopped() -> bool {
 
 /// Sleeps for `d`, waking early when a stop is requested. Returns whether it was.
 fn sleep(d: Duration) -> bool {
-    let end = Instant::now() + d;
+    let end = crate::tls::later(Instant::now(), d);
     loop {
         if stopped() {
             return true;
@@ -173,7 +173,9 @@ struct Out {
 }
 
 impl Out {
+    /// Writes one line, made terminal-safe (errors quote servers' texts).
     fn line(&self, text: &str) {
+        let text = ui::safe(text);
         if self.stamp {
             let t = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
             eprintln!("{} {text}", t.get(11..19).unwrap_or(&t));
@@ -234,11 +236,8 @@ pub fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
     let every = match &args.every {
         None => None,
         Some(text) => {
-            let every = humantime::parse_duration(text).map_err(|e| {
-                ConfigError::Usage(format!(
-                    "invalid --every {text:?}: {e} (write e.g. 30s, 5m or 1h)"
-                ))
-            })?;
+            let every = config::parse_duration(text)
+                .map_err(|e| ConfigError::Usage(format!("invalid --every: {e}")))?;
             if every < MIN_EVERY {
                 return Err(ConfigError::Usage(format!(
                     "--every {text} is too short: at least 1s"
@@ -796,15 +795,19 @@ impl Source for Watched<'_> {
     }
 }
 
-/// Waits for every watch thread; a thread that panicked counts as failed.
+/// Waits for every watch thread; a thread that panicked (a bug, reported by the panic hook)
+/// counts as given up with an internal error (exit 70).
 fn join_all(
     handles: Vec<std::thread::ScopedJoinHandle<'_, Option<anyhow::Error>>>,
 ) -> Vec<Option<anyhow::Error>> {
     handles
         .into_iter()
         .map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Some(anyhow::anyhow!("internal error: a watch panicked")))
+            h.join().unwrap_or_else(|payload| {
+                Some(anyhow::Error::new(crate::exit::InternalError(
+                    crate::exit::panic_message(payload.as_ref()),
+                )))
+            })
         })
         .collect()
 }

@@ -416,3 +416,140 @@ fn full_disk_exits_74_loses_nothing_and_a_rerun_finishes() {
         assert_eq!(server.stats().retr_of(&m.uidl), 1, "{}", m.uidl);
     }
 }
+
+/// Durations and sizes out of range are usage errors (exit 64) before anything connects —
+/// never a panic (`--mda-timeout 18446744073709551615` used to overflow the MDA's deadline
+/// after the message was downloaded, `watch --every 300000000000y` the watcher's sleep).
+#[test]
+fn huge_durations_and_sizes_in_flags_exit_64_before_connecting() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    let url = format!("pop3://alice@127.0.0.1:{}", server.port());
+    let huge = "18446744073709551615";
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "fetch",
+                &url,
+                "--mda",
+                "cat >/dev/null",
+                "--mda-timeout",
+                huge,
+            ],
+            "--mda-timeout",
+        ),
+        (vec!["fetch", &url, "--timeout", huge], "--timeout"),
+        (vec!["fetch", &url, "--timeout", "31622401"], "366 days"),
+        (vec!["fetch", &url, "--lock-wait", huge], "--lock-wait"),
+        (vec!["check", &url, "--timeout", huge], "--timeout"),
+        (vec!["list", &url, "--lock-wait", huge], "--lock-wait"),
+        (vec!["fetch", &url, "--skip-larger-than", "20EiB"], "1 PiB"),
+        (
+            vec![
+                "fetch",
+                &url,
+                "--delete-larger-than",
+                "99999999999999999999",
+            ],
+            "not a size",
+        ),
+        (vec!["watch", &url, "--every", "300000000000y"], "--every"),
+        (vec!["watch", &url, "--every", "367d"], "366 days"),
+        (vec!["watch", &url, "--mda-timeout", huge], "--mda-timeout"),
+    ];
+    for (args, needle) in cases {
+        let mut c = sb.cmd(Some("secret"));
+        c.args(&args).arg("--insecure-no-tls");
+        let out = run_with_limit(c, LIMIT);
+        assert_exit(&out, 64, needle);
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+    assert_eq!(
+        server.stats().connections,
+        0,
+        "a usage error must not connect"
+    );
+    assert_eq!(server.mailbox().len(), 1);
+}
+
+/// The longest accepted values still work: a year-long MDA timeout delivers.
+#[test]
+fn the_longest_durations_accepted_still_work() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    let out_file = sb.path().join("delivered");
+    let mda = format!("cat > {}", out_file.display());
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("fetch")
+        .arg(server.url())
+        .args(["--insecure-no-tls", "--mda", &mda])
+        .args(["--mda-timeout", "31622400", "--timeout", "31622400"])
+        .args(["--lock-wait", "31622400", "--keep"]);
+    let out = run_with_limit(c, LIMIT);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(std::fs::metadata(&out_file).unwrap().len() > 0);
+}
+
+/// A panic is a bug: reported as an internal error with a request to report it, without
+/// Rust's raw message or backtrace hint, terminal-safe, exit 70 (EX_SOFTWARE) — whether it
+/// happens in the command itself or in one account's thread. (`MAILPULL_TEST_PANIC` is a
+/// hook of debug builds.)
+#[test]
+fn a_panic_is_an_internal_error_with_exit_70() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(2, 100));
+    let url = server.url();
+    let maildir = sb.maildir().display().to_string();
+    let plain = "--insecure-no-tls";
+    for (at, args) in [
+        ("main", vec!["accounts"]),
+        ("account", vec!["fetch", &url, plain, "--maildir", &maildir]),
+        ("account", vec!["check", &url, plain]),
+        ("account", vec!["list", &url, plain]),
+    ] {
+        let mut c = sb.cmd(Some("secret"));
+        c.env("MAILPULL_TEST_PANIC", at).args(&args);
+        let out = run_with_limit(c, LIMIT);
+        let err = stderr(&out);
+        assert_eq!(code(&out), 70, "{at} {args:?}: {err}");
+        assert!(
+            err.contains("internal error") && err.contains("please report"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("RUST_BACKTRACE") && !err.contains("panicked at"),
+            "{err}"
+        );
+        assert!(!err.contains('\x1b'), "{err:?}");
+    }
+    // Nothing was fetched, and the account is free again.
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("fetch")
+        .arg(server.url())
+        .args(["--insecure-no-tls", "--maildir"])
+        .arg(sb.maildir());
+    let out = run_with_limit(c, LIMIT);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(maildir_messages(&sb.maildir()).len(), 2);
+}
+
+/// In `watch`, an account whose thread panics is given up with an internal error; when no
+/// account is left, the watch exits 70.
+#[test]
+fn a_panicking_watch_exits_70() {
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(1, 100));
+    let mut c = sb.cmd(Some("secret"));
+    c.env("MAILPULL_TEST_PANIC", "account")
+        .arg("watch")
+        .arg(server.url())
+        .args(["--insecure-no-tls", "--every", "1h", "--maildir"])
+        .arg(sb.maildir());
+    let out = run_with_limit(c, LIMIT);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 70, "{err}");
+    assert!(
+        err.contains("internal error") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+}

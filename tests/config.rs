@@ -617,3 +617,127 @@ fn command_line_targets_naming_one_mailbox_twice() {
     }
     assert_eq!(a.stats().connections, before, "refused before connecting");
 }
+
+/// Durations and sizes in the file are range-checked when it is loaded (exit 78, naming the
+/// file, the line and the key) — a huge `filter_timeout` or `poll_interval` used to panic —
+/// and a table or an array where a size or a duration belongs says which key and what it
+/// takes, not "data did not match any variant of untagged enum Raw".
+#[test]
+fn out_of_range_or_mistyped_durations_and_sizes_name_their_key() {
+    let sb = Sandbox::new();
+    let url = "[account.a]\nurl = \"pop3s://alice@127.0.0.1:1\"\n";
+    let cases = [
+        (
+            "filter_timeout = \"300000000000y\"\nfilter = \"exit 0\"\n",
+            "filter_timeout",
+            "366 days",
+        ),
+        (
+            "poll_interval = \"300000000000y\"\n",
+            "poll_interval",
+            "366 days",
+        ),
+        (
+            "mda_timeout = 18446744073709551615\n",
+            "mda_timeout",
+            "366 days",
+        ),
+        ("timeout = 31622401\n", "timeout", "366 days"),
+        (
+            "skip_larger_than = \"20 EiB\"\n",
+            "skip_larger_than",
+            "1 PiB",
+        ),
+        (
+            "delete_larger_than = 9223372036854775807\n",
+            "delete_larger_than",
+            "1 PiB",
+        ),
+        (
+            "skip_larger_than = { a = 1 }\n",
+            "skip_larger_than",
+            "a table is not a size",
+        ),
+        (
+            "timeout = [1, 2]\n",
+            "timeout",
+            "an array is not a duration",
+        ),
+        ("mda_timeout = 1e300\n", "mda_timeout", "is not a duration"),
+    ];
+    for (keys, key, want) in cases {
+        let text = format!("{url}{keys}");
+        let cfg = write_config(&sb, &text);
+        for args in [&["fetch"][..], &["config", "check"]] {
+            let out = mailpull(&sb, &cfg, args);
+            let err = stderr(&out);
+            assert_eq!(code(&out), 78, "{text}\n{err}");
+            assert!(err.contains(&cfg.display().to_string()), "file:\n{err}");
+            assert!(err.contains("line 3"), "line:\n{err}");
+            assert!(err.contains(key), "{key}:\n{err}");
+            assert!(err.contains(want), "{want}:\n{err}");
+            assert!(
+                !err.contains("untagged enum") && !err.contains("panicked"),
+                "{err}"
+            );
+            // Quoted values are cut short.
+            assert!(!err.contains(&"0".repeat(100)), "{err}");
+        }
+    }
+}
+
+/// A file's structural mistakes name a line too.
+#[test]
+fn account_without_url_and_readable_password_name_a_line() {
+    let sb = Sandbox::new();
+    let cfg = write_config(
+        &sb,
+        "[defaults]\nkeep = true\n\n[account.work]\nkeep = false\n",
+    );
+    let out = mailpull(&sb, &cfg, &["config", "check"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 78, "{err}");
+    assert!(
+        err.contains("line 4") && err.contains("work") && err.contains("url"),
+        "{err}"
+    );
+    let cfg = write_config(
+        &sb,
+        "[account.work]\nurl = \"pop3s://a@b\"\npassword = \"hunter2\"\n",
+    );
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = mailpull(&sb, &cfg, &["config", "check"]);
+    let err = stderr(&out);
+    assert_eq!(code(&out), 78, "{err}");
+    assert!(err.contains("line 3") && err.contains("chmod 600"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// `config check` shows the authentication method as the user wrote it for the protocol:
+/// `login` for IMAP (not the internal `User`), `user` for POP3.
+#[test]
+fn config_check_shows_the_auth_method_as_written() {
+    let sb = Sandbox::new();
+    let cfg = write_config(
+        &sb,
+        "[account.i]\nurl = \"imaps://alice@mail.example.org\"\nauth = \"login\"\n\n\
+         [account.p]\nurl = \"pop3s://alice@mail.example.org\"\nauth = \"user\"\n\n\
+         [account.q]\nurl = \"pop3s://bob@mail.example.org\"\n",
+    );
+    let out = mailpull(&sb, &cfg, &["config", "check"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let auth: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("auth: "))
+        .collect();
+    assert_eq!(
+        auth,
+        [
+            "login (LOGIN)",
+            "user (USER/PASS)",
+            "auto (SASL PLAIN when offered, else USER/PASS)"
+        ],
+        "{text}"
+    );
+}

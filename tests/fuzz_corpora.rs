@@ -3,8 +3,22 @@
 //! `cargo test` (and CI) checks them all without a fuzzer. See `tests/fuzz/Cargo.toml` for how
 //! to fuzz a target.
 
+// The importers' harnesses each include their shared oracles (`import_common.rs`), so that
+// each stays a standalone file for its fuzz target; here that file is loaded three times.
+#![allow(clippy::duplicate_mod)]
+
 use std::path::Path;
 
+#[path = "fuzz/harness/config.rs"]
+mod config;
+#[path = "fuzz/harness/import_fetchmail.rs"]
+mod import_fetchmail;
+#[path = "fuzz/harness/import_getmail.rs"]
+mod import_getmail;
+#[path = "fuzz/harness/import_mpop.rs"]
+mod import_mpop;
+#[path = "fuzz/harness/mbox_journal.rs"]
+mod mbox_journal;
 #[path = "fuzz/harness/url.rs"]
 mod url;
 
@@ -38,4 +52,29 @@ fn replay(target: &str, harness: fn(&[u8])) {
 #[test]
 fn url() {
     replay("url", url::run);
+}
+
+#[test]
+fn mbox_journal() {
+    replay("mbox_journal", mbox_journal::run);
+}
+
+#[test]
+fn config() {
+    replay("config", config::run);
+}
+
+#[test]
+fn import_fetchmail() {
+    replay("import_fetchmail", import_fetchmail::run);
+}
+
+#[test]
+fn import_mpop() {
+    replay("import_mpop", import_mpop::run);
+}
+
+#[test]
+fn import_getmail() {
+    replay("import_getmail", import_getmail::run);
 }

@@ -127,12 +127,12 @@ fn starttls_on_the_plain_port_then_login_variants() {
     let Some(d) = Dovecot::start() else { return };
     let t = tls(&d);
     let tcp = connect_tcp("127.0.0.1", d.imap_port(), TIMEOUT).unwrap();
-    let s = Session::start(Conn::Plain(tcp)).unwrap();
+    let s = Session::start(Conn::plain(tcp)).unwrap();
     assert!(s.capabilities().has("STARTTLS"));
     let mut s = s
-        .starttls(|c| match c {
-            Conn::Plain(tcp) => t.handshake("localhost", tcp),
-            Conn::Tls(_) => unreachable!(),
+        .starttls(|c| {
+            assert!(!c.is_tls());
+            t.upgrade("localhost", c)
         })
         .unwrap();
     assert!(!s.capabilities().has("STARTTLS"));

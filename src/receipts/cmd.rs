@@ -109,8 +109,8 @@ fn list(ledger: &Ledger, accounts: &Accounts, all: bool) -> anyhow::Result<Exit>
     }
     let mut out = std::io::stdout().lock();
     for r in &rows {
-        writeln!(
-            out,
+        // Requester and subject come from a message: shown terminal-safe.
+        let line = format!(
             "{}\t{}\t{}\t{}\t{}",
             r.id,
             state_text(r.state),
@@ -121,8 +121,9 @@ fn list(ledger: &Ledger, accounts: &Accounts, all: bool) -> anyhow::Result<Exit>
             } else {
                 &r.subject
             }
-        )
-        .context("cannot write to stdout")?;
+        );
+        writeln!(out, "{}", crate::ui::safe(&line.replace('\n', " ")))
+            .context("cannot write to stdout")?;
     }
     if rows.iter().any(|r| r.state == ReceiptState::Sending) {
         eprintln!(
@@ -145,7 +146,10 @@ fn review(ledger: &mut Ledger, accounts: &Accounts) -> anyhow::Result<Exit> {
             eprintln!(
                 "mailpull: read receipt {} (to {}) may have been sent already; decide with \
                  `mailpull receipts send {} --again` or `mailpull receipts decline {}`",
-                r.id, r.requester, r.id, r.id
+                r.id,
+                crate::ui::safe(&r.requester),
+                r.id,
+                r.id
             );
             continue;
         }

@@ -172,29 +172,35 @@ fn send(ledger: &mut Ledger, r: &Receipt, sending: &Sending) -> Result<Outcome, 
     }
 }
 
-/// Tells the user what came of an answer (stderr).
+/// Tells the user what came of an answer (stderr), terminal-safe: the requester comes from a
+/// message and `why` may quote an SMTP server.
 pub fn report(r: &Receipt, outcome: &Outcome, transport: Option<&Transport>) {
+    let line = report_line(r, outcome, transport);
+    eprintln!("{}", crate::ui::safe(&line));
+}
+
+fn report_line(r: &Receipt, outcome: &Outcome, transport: Option<&Transport>) -> String {
     let what = format!("read receipt {} (to {})", r.id, r.requester);
     match outcome {
-        Outcome::Sent => eprintln!(
+        Outcome::Sent => format!(
             "mailpull: {what} sent{}",
             transport
                 .map(|t| format!(" via {}", t.describe()))
                 .unwrap_or_default()
         ),
-        Outcome::Declined => eprintln!("mailpull: {what} declined; none will be sent"),
+        Outcome::Declined => format!("mailpull: {what} declined; none will be sent"),
         Outcome::Pending(None) => {
-            eprintln!("mailpull: {what} left for later (mailpull receipts review)")
+            format!("mailpull: {what} left for later (mailpull receipts review)")
         }
         Outcome::Pending(Some(why)) => {
-            eprintln!("mailpull: {what} not sent: {why}; the request stays pending")
+            format!("mailpull: {what} not sent: {why}; the request stays pending")
         }
-        Outcome::MaybeSent(why) => eprintln!(
+        Outcome::MaybeSent(why) => format!(
             "mailpull: warning: {what}: {why}; it is listed as \"may have been sent\" and will \
              not be sent again unless you say so"
         ),
         Outcome::AlreadyAnswered(s) => {
-            eprintln!("mailpull: {what} was already {}", state_text(*s))
+            format!("mailpull: {what} was already {}", state_text(*s))
         }
     }
 }

@@ -43,7 +43,8 @@ pub fn ask(r: &Receipt, account: &str, multi: Option<&indicatif::MultiProgress>)
 
 fn ask_now(r: &Receipt, account: &str) -> Answer {
     let mut text = String::from("\nA read receipt was requested\n");
-    let mut line = |k: &str, v: &str| text.push_str(&format!("  {k:<12} {v}\n"));
+    // The fields come from a message: shown terminal-safe.
+    let mut line = |k: &str, v: &str| text.push_str(&format!("  {k:<12} {}\n", crate::ui::safe(v)));
     line(
         "from:",
         if r.from.is_empty() {
@@ -71,17 +72,18 @@ fn ask_now(r: &Receipt, account: &str) -> Answer {
     line("account:", account);
     line("receipt to:", &r.requester);
     for w in &r.warnings {
-        text.push_str(&format!("  warning: {w}\n"));
+        text.push_str(&format!("  warning: {}\n", crate::ui::safe(w)));
     }
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
     drop(err);
+    let to = crate::ui::safe(&r.requester);
     let items = [
         "Send a read receipt".to_string(),
         "Don't send".to_string(),
-        format!("Always send to {}", r.requester),
-        format!("Never send to {}", r.requester),
+        format!("Always send to {to}"),
+        format!("Never send to {to}"),
         "Decide later".to_string(),
     ];
     let choice = Select::new()

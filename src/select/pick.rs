@@ -42,14 +42,19 @@ impl Select for Picker {
     fn select(&mut self, mailbox: &str, candidates: &[Candidate<'_>]) -> Vec<Choice> {
         let term = Term::stderr();
         let width = term.size().1 as usize;
-        let items: Vec<String> = candidates.iter().map(|c| item_line(c, width)).collect();
+        // Header fields and the folder name come from the server: shown terminal-safe.
+        let items: Vec<String> = candidates
+            .iter()
+            .map(|c| crate::ui::safe(&item_line(c, width)).into_owned())
+            .collect();
         let place = if mailbox.is_empty() {
             self.account.clone()
         } else {
             format!("{} {mailbox}", self.account)
         };
         let prompt = format!(
-            "{place}: {} new message(s). Space selects, enter fetches the selected, esc fetches none",
+            "{}: {} new message(s). Space selects, enter fetches the selected, esc fetches none",
+            crate::ui::safe(&place.replace('\n', " ")),
             candidates.len()
         );
         let answer = MultiSelect::new()
