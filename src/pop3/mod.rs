@@ -3,12 +3,13 @@
 //!
 //! [`proto`] parses and encodes (no I/O), [`listing`] validates the maildrop listings,
 //! [`reply`] proves the framing of a message reply before its end is reported, and
-//! [`session`] drives a connection generic over `Read + Write`, so tests can run it over any
-//! byte stream.
+//! [`session`] drives a connection generic over `Read + Write` (logging in; [`transfer`]
+//! lists, reads headers and transfers messages), so tests can run it over any byte stream.
 
 pub mod listing;
 pub mod proto;
 pub mod reply;
 pub mod session;
+pub mod transfer;
 
 pub use session::Session;

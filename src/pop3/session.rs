@@ -40,15 +40,11 @@
 //! line of a CAPA reply at trace level (`-vv`). Server text is decoded lossily for the log and
 //! for messages, which quote at most a short prefix of it.
 
-use std::collections::VecDeque;
 use std::io::{self, BufReader, Read, Write};
 
-use super::listing;
 use super::proto::{self, quote, Capabilities, Status};
-use super::reply::{self, Ended, Expect, ProvenBody};
-use crate::source::{
-    Listing, RemoteMessage, Sink, Source, SourceError, TransferReport, HEADER_LIMIT,
-};
+use super::reply::{self, Ended};
+use crate::source::{RemoteMessage, SourceError};
 
 /// How to authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +61,9 @@ pub enum AuthMethod {
 
 /// Messages in flight at most when pipelining (each is a RETR or TOP and its `UIDL n`, or a
 /// DELE).
-const MAX_IN_FLIGHT: usize = 64;
+pub(super) const MAX_IN_FLIGHT: usize = 64;
 /// Bytes of RETR replies in flight at most when pipelining (at least one RETR is always sent).
-const MAX_BYTES_IN_FLIGHT: u64 = 2 << 20;
+pub(super) const MAX_BYTES_IN_FLIGHT: u64 = 2 << 20;
 /// Read buffer size.
 const BUF_SIZE: usize = 64 * 1024;
 /// The most lines a CAPA reply may have (real ones have about ten).
@@ -75,19 +71,19 @@ const MAX_CAPA_LINES: usize = 1000;
 
 /// A POP3 session.
 pub struct Session<S: Read + Write> {
-    conn: BufReader<S>,
+    pub(super) conn: BufReader<S>,
     out: Vec<u8>,
-    line: Vec<u8>,
+    pub(super) line: Vec<u8>,
     /// The greeting line as sent (the APOP digest covers its timestamp's bytes).
     greeting_line: Vec<u8>,
     greeting: String,
-    caps: Capabilities,
+    pub(super) caps: Capabilities,
     /// Set once the replies could not be matched to the commands (or could not be parsed):
     /// nothing more is sent, not even QUIT.
     desync: Option<String>,
     /// Whether the server's RETR replies announce their size (`+OK N octets`), once known: a
     /// server answers all of them alike.
-    octet_counts: Option<bool>,
+    pub(super) octet_counts: Option<bool>,
 }
 
 /// Turns an I/O error into a classified source error.
@@ -103,7 +99,7 @@ fn io_error(context: &str, e: io::Error) -> SourceError {
 }
 
 /// Classifies a `-ERR` reply by its response code (RFC 2449 §8, RFC 3206).
-fn refusal(context: &str, st: &Status, default_auth: bool) -> SourceError {
+pub(super) fn refusal(context: &str, st: &Status, default_auth: bool) -> SourceError {
     let msg = if st.text.is_empty() {
         format!("{context}: the server said -ERR")
     } else {
@@ -125,7 +121,8 @@ fn refusal(context: &str, st: &Status, default_auth: bool) -> SourceError {
 }
 
 /// What a desynchronised session did about it, for error messages.
-const DESYNC_ADVICE: &str = "\n  (mailpull ended the session without QUIT, so the server deletes \
+pub(super) const DESYNC_ADVICE: &str =
+    "\n  (mailpull ended the session without QUIT, so the server deletes \
      nothing; messages delivered before stay recorded, the others are fetched next time)";
 
 impl<S: Read + Write> Session<S> {
@@ -342,7 +339,7 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Queues a command (sent at the next `flush`).
-    fn send(&mut self, cmd: &str) {
+    pub(super) fn send(&mut self, cmd: &str) {
         self.send_secret(cmd, cmd);
     }
 
@@ -353,7 +350,7 @@ impl<S: Read + Write> Session<S> {
         self.out.extend_from_slice(b"\r\n");
     }
 
-    fn flush(&mut self, context: &str) -> Result<(), SourceError> {
+    pub(super) fn flush(&mut self, context: &str) -> Result<(), SourceError> {
         if self.out.is_empty() {
             return Ok(());
         }
@@ -365,7 +362,7 @@ impl<S: Read + Write> Session<S> {
 
     /// A protocol error that leaves the replies unmatched to the commands: the session is
     /// desynchronised from here on (see the module documentation).
-    fn protocol(&mut self, msg: String) -> SourceError {
+    pub(super) fn protocol(&mut self, msg: String) -> SourceError {
         log::debug!("the session is out of step: {msg}");
         self.desync.get_or_insert_with(|| msg.clone());
         SourceError::Protocol(msg)
@@ -373,7 +370,7 @@ impl<S: Read + Write> Session<S> {
 
     /// Nothing may have arrived when no reply is due (before a command is sent with nothing in
     /// flight).
-    fn expect_idle(&mut self, before: &str) -> Result<(), SourceError> {
+    pub(super) fn expect_idle(&mut self, before: &str) -> Result<(), SourceError> {
         if self.conn.buffer().is_empty() {
             return Ok(());
         }
@@ -404,7 +401,7 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Reads one status line.
-    fn status(&mut self, context: &str) -> Result<Status, SourceError> {
+    pub(super) fn status(&mut self, context: &str) -> Result<Status, SourceError> {
         self.read_line(context, "the server closed the connection")?;
         log::debug!("S: {}", String::from_utf8_lossy(&self.line));
         match proto::parse_status(&self.line) {
@@ -418,7 +415,7 @@ impl<S: Read + Write> Session<S> {
 
     /// Reads the lines of a multi-line reply (listings; never message bodies), removing the
     /// stuffed dots, and hands each to `each`; at most `max` lines. Returns their number.
-    fn multiline(
+    pub(super) fn multiline(
         &mut self,
         context: &str,
         max: usize,
@@ -445,7 +442,7 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Reads the reply to the `UIDL n` sent after a command about `m` (the sentinel).
-    fn sentinel(&mut self, m: &RemoteMessage) -> Result<(), SourceError> {
+    pub(super) fn sentinel(&mut self, m: &RemoteMessage) -> Result<(), SourceError> {
         let context = format!("reading the reply to UIDL {}", m.number);
         self.read_line(&context, "the server closed the connection")?;
         log::debug!("S: {}", String::from_utf8_lossy(&self.line));
@@ -461,7 +458,7 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Turns how a message reply ended into the session's result.
-    fn ended(&mut self, context: &str, ended: Ended) -> Result<(), SourceError> {
+    pub(super) fn ended(&mut self, context: &str, ended: Ended) -> Result<(), SourceError> {
         match ended {
             Ended::Proven => Ok(()),
             Ended::Broken(kind, text) => Err(io_error(context, io::Error::new(kind, text))),
@@ -473,306 +470,10 @@ impl<S: Read + Write> Session<S> {
     }
 }
 
-enum InFlight {
-    Retr(usize),
-    Dele(RemoteMessage),
-}
-
-impl<S: Read + Write> Source for Session<S> {
-    fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
-        Ok(vec![String::new()])
-    }
-
-    fn open(&mut self, _mailbox: &str, _write: bool) -> Result<Listing, SourceError> {
-        Ok(Listing {
-            uidvalidity: 0,
-            messages: self.list()?,
-        })
-    }
-
-    fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
-        self.top_headers(msgs)
-    }
-
-    fn transfer(
-        &mut self,
-        delete_now: &[RemoteMessage],
-        retrieve: &[RemoteMessage],
-        sink: &mut dyn Sink,
-    ) -> Result<TransferReport, SourceError> {
-        self.transfer_pipelined(delete_now, retrieve, sink)
-    }
-
-    fn finish(&mut self) -> Result<(), SourceError> {
-        self.quit()
-    }
-}
-
 impl<S: Read + Write> Session<S> {
-    /// The messages on the server (UIDL and LIST, RFC 1939 §7 and §5), in server order,
-    /// validated by [`listing::merge`].
-    pub fn list(&mut self) -> Result<Vec<RemoteMessage>, SourceError> {
-        let pipelining = self.caps.has("PIPELINING");
-        self.expect_idle("UIDL")?;
-        self.send("UIDL");
-        if pipelining {
-            self.send("LIST");
-        }
-        self.flush("sending UIDL")?;
-        let st = self.status("reading the UIDL reply")?;
-        let mut uidl = Vec::new();
-        if st.ok {
-            self.multiline("reading the UIDL listing", listing::MAX_MESSAGES, |l| {
-                match proto::parse_listing(l) {
-                    Some((n, uid)) if proto::valid_uidl_bytes(uid) => {
-                        // Printable ASCII: the conversion cannot fail.
-                        uidl.push((n, String::from_utf8_lossy(uid).into_owned()));
-                        Ok(())
-                    }
-                    _ => Err(format!("malformed UIDL line {:?}", quote(l))),
-                }
-            })?;
-            log::debug!("S: <UIDL listing of {} messages>", uidl.len());
-        }
-        if !pipelining {
-            self.expect_idle("LIST")?;
-            self.send("LIST");
-            self.flush("sending LIST")?;
-        }
-        let st_list = self.status("reading the LIST reply")?;
-        if !st_list.ok {
-            return Err(refusal("LIST", &st_list, false));
-        }
-        let mut list = Vec::new();
-        self.multiline("reading the LIST listing", listing::MAX_MESSAGES, |l| {
-            match proto::parse_listing(l)
-                .and_then(|(n, size)| Some((n, proto::parse_number(size)?)))
-            {
-                Some(item) => {
-                    list.push(item);
-                    Ok(())
-                }
-                None => Err(format!("malformed LIST line {:?}", quote(l))),
-            }
-        })?;
-        log::debug!("S: <LIST listing of {} messages>", list.len());
-        if !st.ok {
-            return Err(SourceError::Protocol(format!(
-                "the server does not support UIDL ({}); mailpull needs unique ids to know which \
-                 messages it already has",
-                st.quoted()
-            )));
-        }
-        listing::merge(&uidl, &list)
-            .map_err(|e| SourceError::Protocol(format!("{e}; nothing was fetched or deleted")))
-    }
-
-    /// The header block of each message (`TOP n 0`, RFC 1939 §7), pipelined when the server
-    /// offers PIPELINING (each with its `UIDL n` sentinel), cut at [`HEADER_LIMIT`] bytes.
-    /// `None` for a message the server refuses; an error when it refuses them all and does not
-    /// announce TOP (RFC 2449 §6.2).
-    pub fn top_headers(
-        &mut self,
-        msgs: &[RemoteMessage],
-    ) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
-        let pipelining = self.caps.has("PIPELINING");
-        let window = if pipelining { MAX_IN_FLIGHT } else { 1 };
-        let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(msgs.len());
-        let mut sent = 0;
-        let mut refused = None;
-        while out.len() < msgs.len() {
-            if sent == out.len() {
-                self.expect_idle("TOP")?;
-            }
-            while sent < msgs.len() && sent - out.len() < window {
-                self.send(&format!("TOP {} 0", msgs[sent].number));
-                if pipelining {
-                    self.send(&format!("UIDL {}", msgs[sent].number));
-                }
-                sent += 1;
-            }
-            self.flush("sending TOP")?;
-            let m = &msgs[out.len()];
-            let context = format!("reading the headers of message {}", m.number);
-            let st = self.status(&context)?;
-            if !st.ok {
-                log::debug!("the server refused TOP {}: {}", m.number, st.quoted());
-                if pipelining {
-                    self.sentinel(m)?;
-                }
-                refused.get_or_insert(st.quoted());
-                out.push(None);
-                continue;
-            }
-            let expect = Expect {
-                number: m.number,
-                uid: &m.uid,
-                listed: None,
-                announced: None,
-                sentinel: pipelining,
-            };
-            let mut body = ProvenBody::new(&mut self.conn, &mut self.line, expect);
-            let mut header = Vec::new();
-            // Longer than HEADER_LIMIT (or a server that sent body lines): the rest is read
-            // and proven, not kept.
-            let _ = (&mut body)
-                .take(HEADER_LIMIT as u64)
-                .read_to_end(&mut header)
-                .and_then(|_| body.drain());
-            let ended = body.ended().clone();
-            self.ended(&context, ended)?;
-            log::debug!(
-                "S: <header of message {}: {} bytes>",
-                m.number,
-                header.len()
-            );
-            out.push(Some(header));
-        }
-        if let Some(text) = refused {
-            if !self.caps.has("TOP") && out.iter().all(Option::is_none) {
-                return Err(SourceError::Unavailable(format!(
-                    "the server does not support TOP ({text}), which reading headers without \
-                     downloading needs (list, filters, --pick)"
-                )));
-            }
-        }
-        Ok(out)
-    }
-
-    fn transfer_pipelined(
-        &mut self,
-        delete_now: &[RemoteMessage],
-        retrieve: &[RemoteMessage],
-        sink: &mut dyn Sink,
-    ) -> Result<TransferReport, SourceError> {
-        let pipelining = self.caps.has("PIPELINING");
-        let (max_cmds, max_bytes) = if pipelining {
-            (MAX_IN_FLIGHT, MAX_BYTES_IN_FLIGHT)
-        } else {
-            (1, 0)
-        };
-        let mut report = TransferReport::default();
-        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-        let mut deletes: VecDeque<RemoteMessage> = delete_now.iter().cloned().collect();
-        let mut next = 0usize;
-        let mut bytes_in_flight = 0u64;
-        let mut stopped = false;
-        let mut final_deletes_taken = false;
-        loop {
-            if in_flight.is_empty() {
-                self.expect_idle("the next command")?;
-            }
-            while in_flight.len() < max_cmds {
-                if let Some(m) = deletes.pop_front() {
-                    self.send(&format!("DELE {}", m.number));
-                    in_flight.push_back(InFlight::Dele(m));
-                } else if !stopped
-                    && next < retrieve.len()
-                    && (bytes_in_flight == 0
-                        || bytes_in_flight.saturating_add(retrieve[next].size) <= max_bytes)
-                {
-                    let number = retrieve[next].number;
-                    self.send(&format!("RETR {number}"));
-                    if pipelining {
-                        // The sentinel that proves the RETR reply's framing.
-                        self.send(&format!("UIDL {number}"));
-                    }
-                    bytes_in_flight = bytes_in_flight.saturating_add(retrieve[next].size);
-                    in_flight.push_back(InFlight::Retr(next));
-                    next += 1;
-                } else {
-                    break;
-                }
-            }
-            self.flush("sending commands")?;
-            match in_flight.pop_front() {
-                None => {
-                    if final_deletes_taken {
-                        break;
-                    }
-                    final_deletes_taken = true;
-                    deletes.extend(sink.take_deletes(true));
-                }
-                Some(InFlight::Dele(m)) => {
-                    let st = self.status(&format!("deleting message {}", m.number))?;
-                    if st.ok {
-                        report.deleted.push(m);
-                    } else {
-                        log::warn!(
-                            "the server refused to delete message {} ({}): {}; it stays on the server",
-                            m.number,
-                            m.uid,
-                            st.quoted()
-                        );
-                    }
-                }
-                Some(InFlight::Retr(i)) => {
-                    let msg = &retrieve[i];
-                    bytes_in_flight = bytes_in_flight.saturating_sub(msg.size);
-                    let context = format!("retrieving message {}", msg.number);
-                    let st = self.status(&context)?;
-                    if !st.ok {
-                        if pipelining {
-                            self.sentinel(msg)?;
-                        }
-                        if matches!(st.code.as_deref(), Some("SYS/TEMP") | Some("SYS/PERM")) {
-                            return Err(refusal(&context, &st, false));
-                        }
-                        report.refused.push((msg.clone(), st.quoted()));
-                        continue;
-                    }
-                    let announced = proto::announced_octets(&st.text);
-                    match self.octet_counts {
-                        None => self.octet_counts = Some(announced.is_some()),
-                        Some(had) if had != announced.is_some() => {
-                            return Err(self.protocol(format!(
-                                "the server's reply to RETR {} ({:?}) {} the size of the message, \
-                                 unlike its earlier RETR replies: its replies are out of step \
-                                 with the commands{DESYNC_ADVICE}",
-                                msg.number,
-                                st.quoted(),
-                                if had { "lacks" } else { "announces" }
-                            )))
-                        }
-                        Some(_) => {}
-                    }
-                    let expect = Expect {
-                        number: msg.number,
-                        uid: &msg.uid,
-                        listed: Some(msg.size),
-                        announced,
-                        sentinel: pipelining,
-                    };
-                    let mut body = ProvenBody::new(&mut self.conn, &mut self.line, expect);
-                    let result = if stopped {
-                        Ok(())
-                    } else {
-                        sink.message(msg, &mut body)
-                    };
-                    if *body.ended() == Ended::Open {
-                        // The sink gave up early: read (and prove) the rest of this reply.
-                        let _ = body.drain();
-                    }
-                    let ended = body.ended().clone();
-                    let bytes = body.decoded_bytes();
-                    self.ended(&context, ended)?;
-                    log::debug!("S: <message {}: {bytes} bytes>", msg.number);
-                    if let Err(e) = result {
-                        if e.fatal && !stopped {
-                            stopped = true;
-                            log::debug!("stopping retrieval after a delivery failure");
-                        }
-                    }
-                    deletes.extend(sink.take_deletes(false));
-                }
-            }
-        }
-        Ok(report)
-    }
-
     /// QUIT (RFC 1939 §6): the deletions take effect. Never sent once the session is out of
     /// step: the server then stays out of the UPDATE state and deletes nothing.
-    fn quit(&mut self) -> Result<(), SourceError> {
+    pub(super) fn quit(&mut self) -> Result<(), SourceError> {
         if let Some(why) = &self.desync {
             return Err(SourceError::Protocol(format!(
                 "not ending the session with QUIT after an earlier protocol error ({why}); the \
