@@ -5,6 +5,10 @@
 
 use std::path::Path;
 
+#[path = "fuzz/harness/pop3_dot.rs"]
+mod pop3_dot;
+#[path = "fuzz/harness/pop3_reply.rs"]
+mod pop3_reply;
 #[path = "fuzz/harness/url.rs"]
 mod url;
 
@@ -38,4 +42,14 @@ fn replay(target: &str, harness: fn(&[u8])) {
 #[test]
 fn url() {
     replay("url", url::run);
+}
+
+#[test]
+fn pop3_reply() {
+    replay("pop3_reply", pop3_reply::run);
+}
+
+#[test]
+fn pop3_dot() {
+    replay("pop3_dot", pop3_dot::run);
 }
