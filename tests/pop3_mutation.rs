@@ -48,7 +48,7 @@ use common::scripted::{
 
 /// Cases per configuration under `cargo test`.
 const DEFAULT_CASES: usize = 60;
-/// A run must end within this, whatever the server does (mailpull runs with `--timeout 1`).
+/// A run must end within this, whatever the server does (the mutated run has `--timeout 1`).
 const DEADLINE: Duration = Duration::from_secs(30);
 /// Peak resident memory allowed for one run (the debug binary uses about 10–15 MiB).
 const RSS_LIMIT_KIB: i64 = 96 * 1024;
@@ -455,15 +455,15 @@ fn run_cmd(mut cmd: Command) -> Ran {
     }
 }
 
-/// `mailpull -v fetch` against `server` into the sandbox's Maildir.
-fn fetch(sandbox: &Sandbox, server: &Scripted, mode: Mode) -> Ran {
+/// `mailpull -v fetch --timeout SECS` against `server` into the sandbox's Maildir.
+fn fetch(sandbox: &Sandbox, server: &Scripted, mode: Mode, timeout: u32) -> Ran {
     let mut cmd = sandbox.cmd(Some(scripted::PASSWORD));
     cmd.arg("-v")
         .arg("fetch")
         .arg(server.url())
         .arg("--maildir")
         .arg(sandbox.maildir())
-        .args(["--timeout", "1", "--insecure-no-tls"]);
+        .args(["--timeout", &timeout.to_string(), "--insecure-no-tls"]);
     if mode == Mode::Keep {
         cmd.arg("--keep");
     }
@@ -560,7 +560,8 @@ fn run_case(setup: Setup, transcript: &[Reply], seed: u64) -> Result<i32, String
     };
 
     // The mutated run.
-    let r1 = fetch(&sandbox, &server, setup.mode);
+    // A short timeout: a mutation that leaves mailpull waiting for a reply costs a second.
+    let r1 = fetch(&sandbox, &server, setup.mode, 1);
     server.wait_idle(Duration::from_secs(20));
     if r1.timed_out {
         return Err(context("the run did not end within the deadline", &r1));
@@ -599,7 +600,7 @@ fn run_case(setup: Setup, transcript: &[Reply], seed: u64) -> Result<i32, String
     }
 
     // The clean run: every message exactly once, none lost.
-    let r2 = fetch(&sandbox, &server, setup.mode);
+    let r2 = fetch(&sandbox, &server, setup.mode, 20);
     server.wait_idle(Duration::from_secs(20));
     if r2.timed_out || r2.status.code() != Some(0) {
         return Err(context(
@@ -656,7 +657,7 @@ fn transcript(setup: Setup) -> Vec<Reply> {
     let mut config = Config::with_capa(setup.capa);
     config.record_replies = true;
     let server = Scripted::with_config(config, msgs.clone());
-    let r = fetch(&sandbox, &server, setup.mode);
+    let r = fetch(&sandbox, &server, setup.mode, 20);
     server.wait_idle(Duration::from_secs(20));
     assert_eq!(r.status.code(), Some(0), "honest run\n{}", r.stderr());
     let stats = server.stats();
