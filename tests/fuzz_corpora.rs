@@ -19,6 +19,10 @@ mod import_getmail;
 mod import_mpop;
 #[path = "fuzz/harness/mbox_journal.rs"]
 mod mbox_journal;
+#[path = "fuzz/harness/pop3_dot.rs"]
+mod pop3_dot;
+#[path = "fuzz/harness/pop3_reply.rs"]
+mod pop3_reply;
 #[path = "fuzz/harness/url.rs"]
 mod url;
 
@@ -50,16 +54,6 @@ fn replay(target: &str, harness: fn(&[u8])) {
 }
 
 #[test]
-fn url() {
-    replay("url", url::run);
-}
-
-#[test]
-fn mbox_journal() {
-    replay("mbox_journal", mbox_journal::run);
-}
-
-#[test]
 fn config() {
     replay("config", config::run);
 }
@@ -70,11 +64,31 @@ fn import_fetchmail() {
 }
 
 #[test]
+fn import_getmail() {
+    replay("import_getmail", import_getmail::run);
+}
+
+#[test]
 fn import_mpop() {
     replay("import_mpop", import_mpop::run);
 }
 
 #[test]
-fn import_getmail() {
-    replay("import_getmail", import_getmail::run);
+fn mbox_journal() {
+    replay("mbox_journal", mbox_journal::run);
+}
+
+#[test]
+fn pop3_dot() {
+    replay("pop3_dot", pop3_dot::run);
+}
+
+#[test]
+fn pop3_reply() {
+    replay("pop3_reply", pop3_reply::run);
+}
+
+#[test]
+fn url() {
+    replay("url", url::run);
 }

@@ -161,8 +161,12 @@ impl Default for Invocation<'_> {
 
 impl Fx {
     fn new(messages: Vec<Message>, capa: &[&str], mode: Mode) -> Fx {
+        Fx::with_config(messages, Config::with_capa(capa), mode)
+    }
+
+    /// With other server settings (the DELE check is added).
+    fn with_config(messages: Vec<Message>, mut config: Config, mode: Mode) -> Fx {
         let sandbox = Sandbox::new();
-        let mut config = Config::with_capa(capa);
         config.dele_check = Some(delivered_check(sandbox.maildir(), &messages));
         let server = Scripted::with_config(config, messages.clone());
         Fx {
@@ -1403,4 +1407,441 @@ fn no_top_means_no_headers_and_nothing_touched() {
             assert!(run::maildir_messages(&maildir).is_empty(), "{ctx}");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile replies (issue 11): no panic, no reply under another command's name, no guess
+
+/// The greeting that made the status parser panic (a slice inside a UTF-8 sequence).
+const NOT_UTF8: &[u8] = b"\xff\xfe\r\n";
+
+/// A status line that is not UTF-8, at every step: a protocol error (76), never a panic (101).
+/// (Before the fix: exit 101 at the greeting and at the QUIT reply.)
+mod not_utf8 {
+    use super::*;
+
+    fault_tests! { Mode::Delete;
+        greeting => Fault::ReplaceReply(Step::Greeting, NOT_UTF8.to_vec()), [76];
+        capa => Fault::ReplaceReply(Step::Reply("CAPA", 1), NOT_UTF8.to_vec()), [76];
+        auth => Fault::ReplaceReply(Step::Auth, NOT_UTF8.to_vec()), [76];
+        uidl => Fault::ReplaceReply(Step::Reply("UIDL", 1), NOT_UTF8.to_vec()), [76];
+        list => Fault::ReplaceReply(Step::Reply("LIST", 1), NOT_UTF8.to_vec()), [76];
+        retr_2 => Fault::ReplaceReply(Step::Reply("RETR", 2), NOT_UTF8.to_vec()), [76];
+        dele_1 => Fault::ReplaceReply(Step::Reply("DELE", 1), NOT_UTF8.to_vec()), [76];
+        quit => Fault::ReplaceReply(Step::Reply("QUIT", 1), NOT_UTF8.to_vec()), [76];
+        greeting_text => Fault::ReplaceReply(Step::Greeting, b"+OK \xff\xfe\xc3\r\n".to_vec()), [0];
+    }
+}
+
+/// An extra multi-line reply nobody asked for.
+const EXTRA_BLOCK: &[u8] = b"+OK extra\r\njunk\r\n.\r\n";
+
+/// The reply to RETR `n` as the scripted server sends it.
+fn retr_reply(m: &Message) -> Vec<u8> {
+    let mut out = format!("+OK {} octets\r\n", m.raw.len()).into_bytes();
+    out.extend_from_slice(&m.wire_data());
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// Replies out of step with the commands (issue 11, class 4): an extra `+OK … .` block after
+/// message 1 used to shift every later reply (message 2's bytes recorded under message 3's
+/// unique id, junk under message 2's, exit 0); now the run stops with 76 before recording
+/// anything it cannot prove, and deletes nothing.
+mod desync {
+    use super::*;
+
+    fault_tests! { Mode::Delete;
+        extra_block_after_message_1 => Fault::AppendToReply(Step::Reply("RETR", 1), EXTRA_BLOCK.to_vec()), [76];
+        extra_block_after_message_3 => Fault::AppendToReply(Step::Reply("RETR", 3), EXTRA_BLOCK.to_vec()), [76];
+        extra_line_after_dele_1 => Fault::AppendToReply(Step::Reply("DELE", 1), b"+OK surprise\r\n".to_vec()), [76];
+        extra_line_after_greeting => Fault::AppendToReply(Step::Greeting, b"+OK again\r\n".to_vec()), [76];
+        extra_line_after_capa => Fault::AppendToReply(Step::Reply("CAPA", 1), b"+OK\r\n".to_vec()), [76];
+        extra_line_after_login => Fault::AppendToReply(Step::Auth, b"+OK\r\n".to_vec()), [76];
+        extra_line_after_list => Fault::AppendToReply(Step::Reply("LIST", 1), b"+OK\r\n".to_vec()), [76];
+        status_line_twice_in_retr_4 => Fault::ReplaceReply(Step::Reply("RETR", 4), {
+            let m = &standard_messages()[3];
+            let mut r = format!("+OK {} octets\r\n", m.raw.len()).into_bytes();
+            r.extend_from_slice(&retr_reply(m));
+            r
+        }), [76];
+        bytes_after_the_quit_reply => Fault::AppendToReply(Step::Reply("QUIT", 1), b"+OK extra\r\n".to_vec()), [76];
+    }
+
+    mod keep {
+        use super::super::*;
+
+        fault_tests! { Mode::Keep;
+            extra_block_after_message_1 => Fault::AppendToReply(Step::Reply("RETR", 1), EXTRA_BLOCK.to_vec()), [76];
+            bytes_after_the_quit_reply => Fault::AppendToReply(Step::Reply("QUIT", 1), b"-ERR extra\r\n".to_vec()), [76];
+        }
+    }
+
+    /// Message 2 (100 KB) answered by a short reply that is consistent in itself: far smaller
+    /// than LIST said, so it is another reply, not message 2.
+    #[test]
+    fn a_reply_wildly_smaller_than_listed() {
+        for capa in [CAPA_FULL, CAPA_MINIMAL] {
+            fault_then_rerun(
+                capa,
+                Mode::Delete,
+                Fault::ReplaceReply(
+                    Step::Reply("RETR", 2),
+                    b"+OK 7 octets\r\nshort\r\n.\r\n".to_vec(),
+                ),
+                &[76],
+            );
+        }
+    }
+
+    /// The issue's case spelled out: after the extra block the first run records nothing it
+    /// cannot prove (with PIPELINING: not even message 1, whose sentinel came late), sends no
+    /// QUIT, and the next run finds every message under its own unique id.
+    #[test]
+    fn extra_block_nothing_misfiled_nothing_deleted() {
+        let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Delete);
+        fx.server.fault_next(Fault::AppendToReply(
+            Step::Reply("RETR", 1),
+            EXTRA_BLOCK.to_vec(),
+        ));
+        let r1 = fx.fetch();
+        assert_eq!(r1.code, 76, "{}", r1.describe());
+        assert!(
+            r1.stats.commands_with("QUIT").is_empty(),
+            "{}",
+            r1.describe()
+        );
+        assert!(r1.stats.dele.is_empty(), "{}", r1.describe());
+        assert!(fx.check("extra block").is_empty(), "{}", r1.describe());
+        assert_eq!(fx.server.uidls().len(), 5);
+        assert!(r1.stderr.contains("out of step"), "{}", r1.describe());
+        let r2 = fx.fetch();
+        assert_eq!(r2.code, 0, "{}", r2.describe());
+        assert_eq!(fx.check("re-run"), fx.all_uidls());
+        assert!(fx.server.uidls().is_empty());
+    }
+}
+
+/// A UIDL listing for the standard messages as `lines` say.
+fn listing(lines: &[&str]) -> Vec<u8> {
+    let mut out = b"+OK\r\n".to_vec();
+    for l in lines {
+        out.extend_from_slice(l.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+/// Malformed listings (issue 11, class 5): a message number twice (it used to be downloaded
+/// twice: two files, two rows, exit 0), numbers in one listing only, zero or absurd numbers.
+/// A protocol error; nothing is fetched or deleted; the next run is clean.
+#[test]
+fn malformed_listings_fetch_and_delete_nothing() {
+    let sizes: Vec<usize> = standard_messages().iter().map(|m| m.raw.len()).collect();
+    let list_lines = |numbers: &[u64]| -> Vec<String> {
+        numbers
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("{n} {}", sizes[i.min(4)]))
+            .collect()
+    };
+    let uidl_cases: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "number 1 twice with two ids",
+            vec![
+                "1 m1-uid",
+                "1 other-uid",
+                "3 m3-uid",
+                "4 m4-uid",
+                "5 m5-uid",
+            ],
+        ),
+        (
+            "number 1 twice, message 2 missing",
+            vec!["1 m1-uid", "1 m2-uid", "3 m3-uid", "4 m4-uid", "5 m5-uid"],
+        ),
+        (
+            "message 5 missing from UIDL",
+            vec!["1 m1-uid", "2 m2-uid", "3 m3-uid", "4 m4-uid"],
+        ),
+        (
+            "an absurd number",
+            vec![
+                "1 m1-uid",
+                "2 m2-uid",
+                "3 m3-uid",
+                "4 m4-uid",
+                "4294967295 m5-uid",
+            ],
+        ),
+        (
+            "a number past the count",
+            vec!["1 m1-uid", "2 m2-uid", "3 m3-uid", "4 m4-uid", "6 m5-uid"],
+        ),
+    ];
+    let mut cases: Vec<(String, Vec<Fault>)> = Vec::new();
+    for (what, lines) in &uidl_cases {
+        let mut faults = vec![Fault::ReplaceReply(Step::Reply("UIDL", 1), listing(lines))];
+        if what.contains("absurd") {
+            // LIST agrees with UIDL: only the number is wrong.
+            let l = list_lines(&[1, 2, 3, 4, 4_294_967_295]);
+            faults.push(Fault::ReplaceReply(
+                Step::Reply("LIST", 1),
+                listing(&l.iter().map(String::as_str).collect::<Vec<_>>()),
+            ));
+        }
+        cases.push((format!("UIDL: {what}"), faults));
+    }
+    for (what, numbers) in [
+        ("number 2 twice", vec![1, 2, 2, 3, 4, 5]),
+        ("message 5 missing from LIST", vec![1, 2, 3, 4]),
+        ("an extra message 6 in LIST", vec![1, 2, 3, 4, 5, 6]),
+    ] {
+        let l = list_lines(&numbers);
+        cases.push((
+            format!("LIST: {what}"),
+            vec![Fault::ReplaceReply(
+                Step::Reply("LIST", 1),
+                listing(&l.iter().map(String::as_str).collect::<Vec<_>>()),
+            )],
+        ));
+    }
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        for (what, faults) in &cases {
+            let fx = Fx::new(standard_messages(), capa, Mode::Delete);
+            for f in faults {
+                fx.server.fault_next(f.clone());
+            }
+            let r1 = fx.fetch();
+            let ctx = format!("{what} (CAPA {capa:?})");
+            assert_eq!(r1.code, 76, "{ctx}\n{}", r1.describe());
+            assert!(
+                r1.stats.retr.is_empty() && r1.stats.dele.is_empty(),
+                "{ctx}: fetched or deleted after a malformed listing\n{}",
+                r1.describe()
+            );
+            assert!(fx.check(&ctx).is_empty());
+            let r2 = fx.fetch();
+            assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
+            assert_eq!(fx.check(&ctx), fx.all_uidls());
+            assert!(fx.server.uidls().is_empty());
+        }
+    }
+}
+
+/// A line far longer than any POP3 line: refused after a bounded read, and the error quotes only
+/// a short prefix of it.
+#[test]
+fn overlong_lines_are_refused_with_a_short_message() {
+    let mut long = b"+OK ".to_vec();
+    long.extend(std::iter::repeat_n(b'x', 5_000_000));
+    long.extend_from_slice(b"\r\n");
+    for step in [
+        Step::Greeting,
+        Step::Reply("UIDL", 1),
+        Step::Reply("RETR", 1),
+    ] {
+        let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Delete);
+        fx.server
+            .fault_next(Fault::ReplaceReply(step.clone(), long.clone()));
+        let r = fx.fetch();
+        let ctx = format!("a 5 MB line at {step:?}");
+        assert_ne!(r.code, 0, "{ctx}\n{}", r.describe());
+        assert!(
+            r.stderr.len() < 20_000,
+            "{ctx}: {} bytes of stderr",
+            r.stderr.len()
+        );
+        assert!(
+            !r.stderr.contains(&"x".repeat(1000)),
+            "{ctx}\n{}",
+            r.describe()
+        );
+        assert!(fx.check(&ctx).is_empty() || step == Step::Reply("RETR", 1));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 6856 UTF8 (issue 10)
+
+/// What a server that protects old clients sends instead of a message with UTF-8 in its header:
+/// a notice with the original attached as message/global, about 700 bytes larger, without a
+/// Message-ID.
+fn wrap_for_old_clients(original: &[u8]) -> Vec<u8> {
+    let mut out = b"From: Mail System <postmaster@scripted.test>\r\n\
+To: alice@example.org\r\n\
+Subject: Cannot display Unicode content\r\n\
+MIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"wrapped-by-server\"\r\n\
+\r\n\
+--wrapped-by-server\r\n\
+Content-Type: text/plain; charset=us-ascii\r\n\
+\r\n\
+This message contains characters in its header that your mail client cannot\r\n\
+display. The original message is attached. Please use a mail client that\r\n\
+supports internationalized email (RFC 6532) to read it as it was sent.\r\n\
+If you think you received this notice in error, contact your administrator.\r\n\
+\r\n\
+--wrapped-by-server\r\n\
+Content-Type: message/global\r\n\
+Content-Disposition: attachment\r\n\
+\r\n"
+        .to_vec();
+    out.extend_from_slice(original);
+    out.extend_from_slice(b"\r\n--wrapped-by-server--\r\n");
+    out
+}
+
+/// Messages with raw UTF-8 in From, To and Subject (each with its wrapped form), and one plain
+/// ASCII message that a server never wraps.
+fn utf8_messages(wrapped: bool) -> Vec<Message> {
+    let raw = |i: usize, subject: &str| {
+        format!(
+            "From: J\u{fc}rgen M\u{fc}ller <juergen@example.org>\r\nTo: Ren\u{e9}e <renee@example.org>\r\n\
+             Subject: {subject}\r\nMessage-ID: <utf8-{i}@scripted.test>\r\n\
+             Disposition-Notification-To: juergen@example.org\r\n\r\nHallo!\r\n..\r\n.x\r\n"
+        )
+        .into_bytes()
+    };
+    let mut out: Vec<Message> = [
+        "Gr\u{fc}\u{df}e aus K\u{f6}ln",
+        "\u{65e5}\u{672c}\u{8a9e}\u{306e}\u{4ef6}\u{540d}",
+        "caf\u{e9} \u{2615}",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, subject)| {
+        let r = raw(i, subject);
+        let m = Message::new(format!("utf8-{i}"), r.clone());
+        if wrapped {
+            let w = wrap_for_old_clients(&r);
+            assert!(
+                (650..=800).contains(&(w.len() - r.len())),
+                "{}",
+                w.len() - r.len()
+            );
+            m.with_wrapped(w)
+        } else {
+            m
+        }
+    })
+    .collect();
+    out.push(small("ascii-1", "plain", "Nothing to convert.\r\n"));
+    out
+}
+
+/// A server that advertises UTF8, wraps messages with UTF-8 headers unless the client sent
+/// `UTF8`, lists the wrapped sizes (so LIST and RETR sizes differ by ~700 bytes) and discards
+/// whatever arrives in the same read as PASS or AUTH: mailpull delivers the originals byte for
+/// byte, in keep and delete mode, with USER/PASS and with AUTH PLAIN, and does not hang.
+/// (Before the fix: UTF8 was never sent, the wrapped notices were delivered.)
+#[test]
+fn utf8_server_delivers_the_originals() {
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        for mode in [Mode::Delete, Mode::Keep] {
+            let mut caps = capa.to_vec();
+            caps.push("UTF8");
+            let mut config = Config::with_capa(&caps);
+            config.discard_after_login = true;
+            let fx = Fx::with_config(utf8_messages(true), config, mode);
+            let r = fx.fetch();
+            let ctx = format!("UTF8 server ({mode:?}, CAPA {caps:?})");
+            assert_eq!(r.code, 0, "{ctx}\n{}", r.describe());
+            assert_eq!(fx.check(&ctx), fx.all_uidls(), "{ctx}\n{}", r.describe());
+            let order: Vec<String> = r.stats.commands.iter().map(|c| c.keyword()).collect();
+            let login = order
+                .iter()
+                .position(|k| k == "PASS" || k == "AUTH")
+                .expect("a login");
+            let utf8 = order.iter().position(|k| k == "UTF8");
+            assert_eq!(
+                utf8,
+                Some(login + 1),
+                "{ctx}: UTF8 right after the login\n{}",
+                r.describe()
+            );
+            assert_eq!(r.stats.commands_with("UTF8").len(), 1, "{ctx}");
+            assert!(
+                order.iter().position(|k| k == "UIDL") > utf8,
+                "{ctx}: UTF8 before any listing"
+            );
+            let r2 = fx.fetch();
+            assert_eq!(r2.code, 0, "{ctx}, second run\n{}", r2.describe());
+            assert!(
+                r2.stats.retr.is_empty(),
+                "{ctx}, second run\n{}",
+                r2.describe()
+            );
+            assert_eq!(fx.check(&ctx), fx.all_uidls());
+        }
+    }
+}
+
+/// A server that answers `-ERR` to UTF8: the fetch goes on and works, and `-v` says so.
+#[test]
+fn utf8_refused_fetch_still_works() {
+    for capa in [CAPA_FULL, CAPA_MINIMAL] {
+        let mut caps = capa.to_vec();
+        caps.push("UTF8");
+        let mut config = Config::with_capa(&caps);
+        config.discard_after_login = true;
+        let fx = Fx::with_config(utf8_messages(false), config, Mode::Delete);
+        fx.server
+            .fault_next(Fault::Utf8Reply("-ERR UTF8 is not available now".into()));
+        let r = fx.fetch();
+        let ctx = format!("UTF8 refused (CAPA {caps:?})");
+        assert_eq!(r.code, 0, "{ctx}\n{}", r.describe());
+        assert_eq!(r.stats.commands_with("UTF8").len(), 1, "{ctx}");
+        assert!(r.stderr.contains("refused UTF8"), "{ctx}\n{}", r.describe());
+        assert_eq!(fx.check(&ctx), fx.all_uidls());
+        assert!(fx.server.uidls().is_empty());
+    }
+}
+
+/// Without UTF8 in CAPA, no UTF8 command.
+#[test]
+fn no_utf8_without_the_capability() {
+    let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Keep);
+    let r = fx.fetch();
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(r.stats.commands_with("UTF8").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// -vv
+
+/// `-vv` shows every line of the CAPA reply and a count for the listings; `-v` only the status
+/// lines. Secrets stay redacted (every run checks that).
+#[test]
+fn vv_shows_whole_protocol_lines() {
+    let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Keep);
+    let r = fx.fetch_with(Invocation {
+        verbosity: "-vv",
+        ..Invocation::default()
+    });
+    assert_eq!(r.code, 0, "{}", r.describe());
+    for line in CAPA_FULL {
+        assert!(
+            r.stderr.contains(&format!("S: {line}\n")),
+            "-vv lacks the CAPA line {line:?}\n{}",
+            r.stderr
+        );
+    }
+    for want in [
+        "C: AUTH PLAIN <redacted>",
+        "S: <UIDL listing of 5 messages>",
+        "S: <LIST listing of 5 messages>",
+        "S: +OK 1 m1-uid",
+    ] {
+        assert!(r.stderr.contains(want), "-vv lacks {want:?}\n{}", r.stderr);
+    }
+    let r = fx.fetch();
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(
+        !r.stderr.contains("S: PIPELINING"),
+        "-v shows CAPA lines\n{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("S: +OK capability list follows"));
 }

@@ -5,7 +5,8 @@
 
 use std::io::{self, BufRead, Read};
 
-/// A single-line server reply.
+/// A single-line server reply. Parsed from bytes; the texts are decoded lossily afterwards, so
+/// that no byte sequence can make parsing fail or panic.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
     /// `+OK` (true) or `-ERR` (false).
@@ -17,43 +18,116 @@ pub struct Status {
     pub text: String,
 }
 
+impl Status {
+    /// The text for a message to the user: at most a short prefix of it.
+    pub fn quoted(&self) -> String {
+        quote(self.text.as_bytes())
+    }
+}
+
 /// Longest status or listing line accepted (RFC 2449 §4 allows 512 octets; be generous).
 pub const MAX_LINE: usize = 8192;
 
-/// Parses a status line (without its CRLF). `None` if it is neither `+OK` nor `-ERR`.
-pub fn parse_status(line: &[u8]) -> Option<Status> {
-    let line = String::from_utf8_lossy(line);
-    let (ok, rest) = if let Some(r) = strip_prefix_ci(&line, "+OK") {
-        (true, r)
-    } else if let Some(r) = strip_prefix_ci(&line, "-ERR") {
-        (false, r)
+/// How much of a server's line an error message quotes.
+pub const MAX_QUOTE: usize = 80;
+
+/// A short, lossily decoded prefix of server bytes for messages: at most [`MAX_QUOTE`] bytes,
+/// with `…` when cut. (Making it safe for a terminal is the job of whatever prints it.)
+pub fn quote(bytes: &[u8]) -> String {
+    if bytes.len() <= MAX_QUOTE {
+        String::from_utf8_lossy(bytes).into_owned()
+    } else {
+        format!("{}…", String::from_utf8_lossy(&bytes[..MAX_QUOTE]))
+    }
+}
+
+/// Whether `s` starts with the ASCII `prefix`, ignoring ASCII case.
+fn starts_with_ci(s: &[u8], prefix: &[u8]) -> bool {
+    s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+}
+
+fn trim_start(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    s
+}
+
+fn trim(mut s: &[u8]) -> &[u8] {
+    s = trim_start(s);
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Where a status line's text starts: after `+OK` or `-ERR` and a space (or at the end of the
+/// line). `None` if the line is neither.
+fn status_prefix(line: &[u8]) -> Option<(bool, &[u8])> {
+    let (ok, rest) = if starts_with_ci(line, b"+OK") {
+        (true, &line[3..])
+    } else if starts_with_ci(line, b"-ERR") {
+        (false, &line[4..])
     } else {
         return None;
     };
     // "+OK" must be followed by a space or the end of the line.
-    if !(rest.is_empty() || rest.starts_with(' ')) {
-        return None;
+    match rest.first() {
+        None | Some(b' ') => Some((ok, rest)),
+        Some(_) => None,
     }
-    let rest = rest.trim_start();
-    let (code, text) = match rest.strip_prefix('[') {
-        Some(r) => match r.find(']') {
-            Some(end) => (
-                Some(r[..end].to_ascii_uppercase()),
-                r[end + 1..].trim_start().to_string(),
-            ),
-            None => (None, rest.to_string()),
-        },
-        None => (None, rest.to_string()),
-    };
-    Some(Status { ok, code, text })
 }
 
-fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
-        Some(&s[prefix.len()..])
+/// Parses a status line (without its CRLF). `None` if it is neither `+OK` nor `-ERR`.
+pub fn parse_status(line: &[u8]) -> Option<Status> {
+    let (ok, rest) = status_prefix(line)?;
+    let rest = trim_start(rest);
+    let (code, text) = match rest.strip_prefix(b"[") {
+        Some(r) => match memchr::memchr(b']', r) {
+            Some(end) => (
+                Some(String::from_utf8_lossy(&r[..end]).to_ascii_uppercase()),
+                trim_start(&r[end + 1..]),
+            ),
+            None => (None, rest),
+        },
+        None => (None, rest),
+    };
+    Some(Status {
+        ok,
+        code,
+        text: String::from_utf8_lossy(text).into_owned(),
+    })
+}
+
+/// Whether a line reads as a status line (`+OK` or `-ERR`, then a space or the end of the
+/// line), judged from `prefix`: the line's first bytes, at most five, and `ended`: whether the
+/// line ends right after them. (The first line of a message that reads as a status line means
+/// the replies are out of step: no RFC 5322 message starts like that.)
+pub fn looks_like_status(prefix: &[u8], ended: bool) -> bool {
+    if ended {
+        prefix.len() <= 5 && status_prefix(prefix).is_some()
     } else {
-        None
+        prefix.len() >= 5 && status_prefix(&prefix[..5]).is_some()
     }
+}
+
+/// The size a RETR status line announces (`+OK 1234 octets`, RFC 1939 §5 example; Dovecot and
+/// Courier send this), if it announces one.
+pub fn announced_octets(text: &str) -> Option<u64> {
+    let mut words = text.split_ascii_whitespace();
+    let n = parse_number(words.next()?.as_bytes())?;
+    let unit = words.next()?;
+    starts_with_ci(unit.as_bytes(), b"octet").then_some(n)
+}
+
+/// A decimal number of 1–20 ASCII digits that fits a `u64` (no sign, no spaces).
+pub fn parse_number(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 /// The capabilities a server advertised with CAPA (RFC 2449 §5).
@@ -66,6 +140,11 @@ impl Capabilities {
     /// Builds the set from the CAPA reply lines.
     pub fn from_lines(lines: Vec<String>) -> Capabilities {
         Capabilities { lines }
+    }
+
+    /// The lines as the server sent them (decoded lossily).
+    pub fn lines(&self) -> &[String] {
+        &self.lines
     }
 
     /// Whether a capability (first word, case-insensitive) was advertised.
@@ -91,19 +170,21 @@ impl Capabilities {
     }
 }
 
-/// The APOP timestamp (`<...@...>`) of a greeting, if any (RFC 1939 §7).
-pub fn apop_timestamp(greeting: &str) -> Option<&str> {
-    let start = greeting.find('<')?;
-    let end = start + greeting[start..].find('>')?;
+/// The APOP timestamp (`<...@...>`) of a greeting line, if any (RFC 1939 §7), as the server
+/// sent it (the digest covers these exact bytes).
+pub fn apop_timestamp(greeting: &[u8]) -> Option<&[u8]> {
+    let start = memchr::memchr(b'<', greeting)?;
+    let end = start + memchr::memchr(b'>', &greeting[start..])?;
     let stamp = &greeting[start..=end];
-    stamp.contains('@').then_some(stamp)
+    (memchr::memchr(b'@', stamp).is_some() && !stamp.iter().any(|&b| b < 0x20 || b == 0x7f))
+        .then_some(stamp)
 }
 
 /// The APOP digest: lower-case hex MD5 of timestamp and secret.
-pub fn apop_digest(timestamp: &str, password: &str) -> String {
+pub fn apop_digest(timestamp: &[u8], password: &str) -> String {
     use md5::{Digest, Md5};
     let mut h = Md5::new();
-    h.update(timestamp.as_bytes());
+    h.update(timestamp);
     h.update(password.as_bytes());
     hex::encode(h.finalize())
 }
@@ -119,12 +200,14 @@ pub fn sasl_plain(user: &str, password: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
-/// Parses one line of a LIST or UIDL listing: `msg-number SP value`.
-pub fn parse_listing(line: &str) -> Option<(u32, &str)> {
-    let mut it = line.splitn(2, ' ');
-    let n: u32 = it.next()?.parse().ok()?;
-    let v = it.next()?.trim_matches(' ');
-    if n == 0 || v.is_empty() || v.contains(' ') {
+/// Parses one line of a LIST or UIDL listing: `msg-number SP value`. The number is 1 or more
+/// (at most `u32::MAX`); the value is one word.
+pub fn parse_listing(line: &[u8]) -> Option<(u32, &[u8])> {
+    let sp = memchr::memchr(b' ', line)?;
+    let n = parse_number(&line[..sp])?;
+    let n = u32::try_from(n).ok().filter(|&n| n > 0)?;
+    let v = trim(&line[sp + 1..]);
+    if v.is_empty() || v.iter().any(|&b| b == b' ' || b == b'\t') {
         return None;
     }
     Some((n, v))
@@ -132,7 +215,12 @@ pub fn parse_listing(line: &str) -> Option<(u32, &str)> {
 
 /// Whether a UIDL value is acceptable: 1–70 printable ASCII characters (RFC 1939 §7).
 pub fn valid_uidl(uid: &str) -> bool {
-    (1..=70).contains(&uid.len()) && uid.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    valid_uidl_bytes(uid.as_bytes())
+}
+
+/// [`valid_uidl`] on bytes.
+pub fn valid_uidl_bytes(uid: &[u8]) -> bool {
+    (1..=70).contains(&uid.len()) && uid.iter().all(|b| (0x21..=0x7e).contains(b))
 }
 
 /// Decoder state for [`DotReader`].
@@ -168,6 +256,10 @@ pub struct DotReader<'a, R: BufRead> {
     failed: bool,
     /// Encoded bytes consumed from the wire (for progress).
     wire_bytes: u64,
+    /// Decoded bytes returned so far.
+    decoded: u64,
+    /// Line ends received as CRLF (each decoded to one LF).
+    crlf: u64,
 }
 
 impl<'a, R: BufRead> DotReader<'a, R> {
@@ -180,6 +272,8 @@ impl<'a, R: BufRead> DotReader<'a, R> {
             pending_len: 0,
             failed: false,
             wire_bytes: 0,
+            decoded: 0,
+            crlf: 0,
         }
     }
 
@@ -196,6 +290,22 @@ impl<'a, R: BufRead> DotReader<'a, R> {
     /// Bytes consumed from the server so far.
     pub fn wire_bytes(&self) -> u64 {
         self.wire_bytes
+    }
+
+    /// Bytes of the message returned so far (line ends as LF).
+    pub fn decoded_bytes(&self) -> u64 {
+        self.decoded
+    }
+
+    /// The size of the message returned so far as the server counts it when it stores CRLF
+    /// line ends: the decoded bytes plus one for every line end that came as CRLF.
+    pub fn content_octets(&self) -> u64 {
+        self.decoded + self.crlf
+    }
+
+    /// The underlying reader (to read what follows the reply).
+    pub fn inner(&mut self) -> &mut R {
+        self.inner
     }
 
     /// Reads and discards the rest of the reply.
@@ -216,6 +326,7 @@ impl<R: BufRead> Read for DotReader<'_, R> {
         loop {
             let n = self.step(out)?;
             if n > 0 || self.st == St::Done {
+                self.decoded += n as u64;
                 return Ok(n);
             }
         }
@@ -329,6 +440,7 @@ impl<R: BufRead> DotReader<'_, R> {
                 St::Cr => {
                     if b == b'\n' {
                         i += 1;
+                        self.crlf += 1;
                         out[n] = b'\n';
                         n += 1;
                         self.st = St::LineStart;
@@ -359,9 +471,11 @@ impl<R: BufRead> DotReader<'_, R> {
 }
 
 /// Reads one CRLF- (or LF-) terminated line of at most [`MAX_LINE`] bytes, without the line
-/// end. `Ok(None)` at a clean end of stream before any byte.
+/// end. `Ok(None)` at a clean end of stream before any byte. A longer line is an error
+/// (`InvalidData`) after at most [`MAX_LINE`] bytes were copied; the rest stays unread.
 pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<Option<()>> {
     buf.clear();
+    let too_long = || io::Error::new(io::ErrorKind::InvalidData, "server reply line too long");
     loop {
         let avail = match r.fill_buf() {
             Ok(b) => b,
@@ -377,29 +491,25 @@ pub fn read_line<R: BufRead>(r: &mut R, buf: &mut Vec<u8>) -> io::Result<Option<
                 "connection closed in the middle of a line",
             ));
         }
-        if let Some(pos) = memchr::memchr(b'\n', avail) {
+        // Room for the line and its CR.
+        let room = MAX_LINE + 1 - buf.len();
+        if let Some(pos) = memchr::memchr(b'\n', &avail[..avail.len().min(room + 1)]) {
             buf.extend_from_slice(&avail[..pos]);
             r.consume(pos + 1);
             if buf.last() == Some(&b'\r') {
                 buf.pop();
             }
             if buf.len() > MAX_LINE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "server reply line too long",
-                ));
+                return Err(too_long());
             }
             return Ok(Some(()));
+        }
+        if avail.len() > room {
+            return Err(too_long());
         }
         let len = avail.len();
         buf.extend_from_slice(avail);
         r.consume(len);
-        if buf.len() > MAX_LINE {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "server reply line too long",
-            ));
-        }
     }
 }
 
@@ -469,14 +579,17 @@ mod tests {
     #[test]
     fn apop() {
         // RFC 1939 §7 example.
-        let g = "POP3 server ready <1896.697170952@dbc.mtview.ca.us>";
+        let g = b"POP3 server ready <1896.697170952@dbc.mtview.ca.us>";
         let t = apop_timestamp(g).unwrap();
-        assert_eq!(t, "<1896.697170952@dbc.mtview.ca.us>");
+        assert_eq!(t, b"<1896.697170952@dbc.mtview.ca.us>");
         assert_eq!(
             apop_digest(t, "tanstaaf"),
             "c4c9334bac560ecc979e58001b3e22fb"
         );
-        assert!(apop_timestamp("ready <nothing>").is_none());
+        assert!(apop_timestamp(b"ready <nothing>").is_none());
+        assert!(apop_timestamp(b"ready > <a@b").is_none());
+        // The digest covers the bytes as sent, even when they are not UTF-8.
+        assert_eq!(apop_timestamp(b"x <\xff@\xfe> y").unwrap(), b"<\xff@\xfe>");
     }
 
     #[test]
@@ -490,16 +603,71 @@ mod tests {
     #[test]
     fn listings() {
         assert_eq!(
-            parse_listing("1 whqtswO00WBw418f9t5JxYwZ"),
-            Some((1, "whqtswO00WBw418f9t5JxYwZ"))
+            parse_listing(b"1 whqtswO00WBw418f9t5JxYwZ"),
+            Some((1, &b"whqtswO00WBw418f9t5JxYwZ"[..]))
         );
-        assert_eq!(parse_listing("2 200"), Some((2, "200")));
-        assert_eq!(parse_listing("x 200"), None);
-        assert_eq!(parse_listing("0 200"), None);
-        assert_eq!(parse_listing("3"), None);
+        assert_eq!(parse_listing(b"2 200"), Some((2, &b"200"[..])));
+        assert_eq!(parse_listing(b"2 200 "), Some((2, &b"200"[..])));
+        assert_eq!(parse_listing(b"x 200"), None);
+        assert_eq!(parse_listing(b"0 200"), None);
+        assert_eq!(parse_listing(b"+5 200"), None);
+        assert_eq!(parse_listing(b"4294967296 200"), None);
+        assert_eq!(parse_listing(b"99999999999999999999999 200"), None);
+        assert_eq!(
+            parse_listing(b"4294967295 200"),
+            Some((u32::MAX, &b"200"[..]))
+        );
+        assert_eq!(parse_listing(b"3"), None);
+        assert_eq!(parse_listing(b"3 a b"), None);
+        assert_eq!(parse_listing(b"\xff\xfe \xff"), None);
         assert!(valid_uidl("abc"));
         assert!(!valid_uidl(""));
         assert!(!valid_uidl("a b"));
+        assert!(!valid_uidl_bytes(b"\xff"));
+    }
+
+    #[test]
+    fn numbers_and_octets() {
+        assert_eq!(parse_number(b"0"), Some(0));
+        assert_eq!(parse_number(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_number(b"18446744073709551616"), None);
+        assert_eq!(parse_number(b""), None);
+        assert_eq!(parse_number(b"-1"), None);
+        assert_eq!(announced_octets("1234 octets"), Some(1234));
+        assert_eq!(announced_octets("1234 octets follow."), Some(1234));
+        assert_eq!(announced_octets("1234 OCTETS"), Some(1234));
+        assert_eq!(announced_octets("message follows"), None);
+        assert_eq!(announced_octets("1234"), None);
+        assert_eq!(announced_octets("2 m2-uid"), None);
+    }
+
+    #[test]
+    fn status_like_first_lines() {
+        assert!(looks_like_status(b"+OK", true));
+        assert!(looks_like_status(b"+ok ", true));
+        assert!(looks_like_status(b"-ERR", true));
+        assert!(looks_like_status(b"+OK 1", false));
+        assert!(looks_like_status(b"-ERR ", false));
+        assert!(!looks_like_status(b"+OKAY", false));
+        assert!(!looks_like_status(b"-ERRO", false));
+        assert!(!looks_like_status(b"From:", false));
+        assert!(!looks_like_status(b"+OK", false));
+        assert!(!looks_like_status(b"", true));
+        assert!(!looks_like_status(b"+OK\r", true));
+    }
+
+    #[test]
+    fn non_utf8_status_lines_do_not_panic() {
+        // The greeting that used to panic in the status parser (issue 11).
+        assert!(parse_status(b"\xff\xfe").is_none());
+        assert!(parse_status(b"\xc3").is_none());
+        assert!(parse_status(b"+\xc3\xa9K").is_none());
+        let s = parse_status(b"+OK \xff\xfe [x").unwrap();
+        assert!(s.ok && s.code.is_none());
+        let s = parse_status(b"-ERR [\xffIN-USE] \xfe").unwrap();
+        assert_eq!(s.code.as_deref(), Some("\u{fffd}IN-USE"));
+        assert_eq!(quote(&[b'a'; 200]).chars().count(), MAX_QUOTE + 1);
+        assert_eq!(quote(&[0xe9; 200]).chars().count(), MAX_QUOTE + 1);
     }
 
     #[test]
@@ -553,5 +721,41 @@ mod tests {
         assert!(read_line(&mut r, &mut buf).is_err());
         let mut r = io::BufReader::new(&b""[..]);
         assert!(read_line(&mut r, &mut buf).unwrap().is_none());
+    }
+
+    #[test]
+    fn line_length_limit() {
+        for cap in [1, 7, 64, 8192, 65536] {
+            let mut ok = vec![b'a'; MAX_LINE];
+            ok.extend_from_slice(b"\r\n");
+            let mut r = io::BufReader::with_capacity(cap, &ok[..]);
+            let mut buf = Vec::new();
+            read_line(&mut r, &mut buf).unwrap().unwrap();
+            assert_eq!(buf.len(), MAX_LINE, "cap {cap}");
+
+            let mut long = vec![b'a'; MAX_LINE + 1];
+            long.extend_from_slice(b"\r\n");
+            let mut r = io::BufReader::with_capacity(cap, &long[..]);
+            let e = read_line(&mut r, &mut buf).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData, "cap {cap}");
+            // Nothing proportional to the line was copied.
+            assert!(buf.len() <= MAX_LINE + 1, "cap {cap}");
+
+            let huge = vec![b'a'; 1 << 20];
+            let mut r = io::BufReader::with_capacity(cap, &huge[..]);
+            assert!(read_line(&mut r, &mut buf).is_err());
+            assert!(buf.len() <= MAX_LINE + 1);
+        }
+    }
+
+    #[test]
+    fn counts_content_octets() {
+        let mut r = io::BufReader::new(&b"ab\r\n..c\nd\r\n.\r\n"[..]);
+        let mut d = DotReader::new(&mut r);
+        let mut out = Vec::new();
+        d.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"ab\n.c\nd\n");
+        assert_eq!(d.decoded_bytes(), 8);
+        assert_eq!(d.content_octets(), 10);
     }
 }

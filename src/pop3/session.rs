@@ -1,23 +1,53 @@
 //! A POP3 session over any `Read + Write` stream (RFC 1939 §3–§7, RFC 2449, RFC 2595 §4,
-//! RFC 3206, RFC 5034).
+//! RFC 3206, RFC 5034, RFC 6856).
 //!
-//! The session implements [`Source`]: it lists with UIDL and LIST, streams RETR replies through
-//! [`DotReader`] straight into the sink, and deletes with DELE. When the server advertises
-//! PIPELINING (RFC 2449 §6.6) it keeps a window of commands in flight: DELEs for messages the
-//! sink has released go first, then RETRs, bounded by a count and by the bytes of RETR replies
-//! outstanding, so the connection never idles waiting for a round trip. Without PIPELINING it
-//! sends one command at a time.
+//! The session implements [`Source`](crate::source::Source) (in [`super::transfer`]): it lists
+//! with UIDL and LIST, streams RETR replies through [`ProvenBody`] straight into the sink, and
+//! deletes with DELE. When the server advertises PIPELINING (RFC 2449 §6.6) it keeps a window
+//! of commands in flight: DELEs for messages the sink has released go first, then RETRs,
+//! bounded by a count and by the bytes of RETR replies outstanding, so the connection never
+//! idles waiting for a round trip. Without PIPELINING it sends one command at a time. Nothing
+//! is ever written in the same write as the authentication command (some servers discard what
+//! arrives with it); when the server offers `UTF8` (RFC 6856), `UTF8` goes right after
+//! authentication, alone, so that a server that would convert messages with UTF-8 header
+//! fields for old clients sends them as it holds them.
 //!
-//! Everything the session sends and receives is logged at debug level with passwords and SASL
-//! responses redacted.
+//! **Every reply is matched to its command before anything is recorded.** The engine records a
+//! message as soon as its body reader reports the end, so [`ProvenBody`] reports it only after
+//! proving the framing (see [`super::reply`]): the terminator, a first line that is not a status
+//! line, a size consistent with the `+OK N octets` announcement and not wildly unlike the LIST
+//! size, and, on a pipelining server, the reply to a `UIDL n` sent right after each `RETR n`
+//! (or `TOP n 0`): `+OK n <the unique id listed for n>`. An extra reply, a missing one or a
+//! shifted stream cannot produce that line, so the message that was in flight is not recorded.
+//! Besides, whenever no reply is due (before a command is sent with nothing in flight, after the
+//! QUIT reply) nothing may have arrived. Listings must name every message once in both UIDL
+//! and LIST ([`super::listing`]). Once the replies are out of step the session is
+//! *desynchronised*: it returns a protocol error (exit 76), sends nothing more — not even QUIT,
+//! so that the server never enters the UPDATE state and no DELE of the session takes effect —
+//! and the messages proven before stay recorded.
+//!
+//! **Residual risk without PIPELINING** (Gmail's POP3 has none): the sentinel would cost a
+//! round trip per message, so it is not sent. What remains is free: nothing may be buffered
+//! after a terminator or a reply, the announced octet count must fit, the size must be
+//! plausible, the first line must not be a status line. A server that sent an extra reply in a
+//! separate TCP segment, arriving after mailpull had read a terminator and before it sent the
+//! next command, and whose next message is about the size of the one expected (within a factor
+//! of four) and has no octet count, could still have its replies read one step late. A server
+//! that lists wrong unique ids cannot be caught without the sentinel either: such a message is
+//! recorded under the id the server gave, and fetched again when the server corrects it.
+//!
+//! Every command and status line is logged at debug level (`-v`), passwords and SASL responses
+//! redacted, with a count for the UIDL and LIST listings and the size of each message; every
+//! line of a CAPA reply at trace level (`-vv`). Server text is decoded lossily for the log and
+//! for messages, which quote at most a short prefix of it.
 
-use std::collections::VecDeque;
 use std::io::{self, BufReader, Read, Write};
 
-use super::proto::{self, Capabilities, DotReader, Status};
-use crate::source::{
-    Listing, RemoteMessage, Sink, Source, SourceError, TransferReport, HEADER_LIMIT,
-};
+use super::proto::{self, quote, Capabilities, Status};
+#[cfg(doc)]
+use super::reply::ProvenBody;
+use super::reply::{self, Ended};
+use crate::source::{RemoteMessage, SourceError};
 
 /// How to authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,20 +62,31 @@ pub enum AuthMethod {
     Apop,
 }
 
-/// Commands in flight at most when pipelining.
-const MAX_IN_FLIGHT: usize = 64;
+/// Messages in flight at most when pipelining (each is a RETR or TOP and its `UIDL n`, or a
+/// DELE).
+pub(super) const MAX_IN_FLIGHT: usize = 64;
 /// Bytes of RETR replies in flight at most when pipelining (at least one RETR is always sent).
-const MAX_BYTES_IN_FLIGHT: u64 = 2 << 20;
+pub(super) const MAX_BYTES_IN_FLIGHT: u64 = 2 << 20;
 /// Read buffer size.
 const BUF_SIZE: usize = 64 * 1024;
+/// The most lines a CAPA reply may have (real ones have about ten).
+const MAX_CAPA_LINES: usize = 1000;
 
 /// A POP3 session.
 pub struct Session<S: Read + Write> {
-    conn: BufReader<S>,
+    pub(super) conn: BufReader<S>,
     out: Vec<u8>,
-    line: Vec<u8>,
+    pub(super) line: Vec<u8>,
+    /// The greeting line as sent (the APOP digest covers its timestamp's bytes).
+    greeting_line: Vec<u8>,
     greeting: String,
-    caps: Capabilities,
+    pub(super) caps: Capabilities,
+    /// Set once the replies could not be matched to the commands (or could not be parsed):
+    /// nothing more is sent, not even QUIT.
+    desync: Option<String>,
+    /// Whether the server's RETR replies announce their size (`+OK N octets`), once known: a
+    /// server answers all of them alike.
+    pub(super) octet_counts: Option<bool>,
 }
 
 /// Turns an I/O error into a classified source error.
@@ -61,11 +102,11 @@ fn io_error(context: &str, e: io::Error) -> SourceError {
 }
 
 /// Classifies a `-ERR` reply by its response code (RFC 2449 §8, RFC 3206).
-fn refusal(context: &str, st: &Status, default_auth: bool) -> SourceError {
+pub(super) fn refusal(context: &str, st: &Status, default_auth: bool) -> SourceError {
     let msg = if st.text.is_empty() {
         format!("{context}: the server said -ERR")
     } else {
-        format!("{context}: the server said: {}", st.text)
+        format!("{context}: the server said: {}", st.quoted())
     };
     match st.code.as_deref() {
         Some("LOGIN-DELAY") => SourceError::Unavailable(format!(
@@ -82,6 +123,11 @@ fn refusal(context: &str, st: &Status, default_auth: bool) -> SourceError {
     }
 }
 
+/// What a desynchronised session did about it, for error messages.
+pub(super) const DESYNC_ADVICE: &str =
+    "\n  (mailpull ended the session without QUIT, so the server deletes \
+     nothing; messages delivered before stay recorded, the others are fetched next time)";
+
 impl<S: Read + Write> Session<S> {
     /// Reads the greeting from a fresh connection.
     pub fn start(stream: S) -> Result<Session<S>, SourceError> {
@@ -89,8 +135,11 @@ impl<S: Read + Write> Session<S> {
             conn: BufReader::with_capacity(BUF_SIZE, stream),
             out: Vec::with_capacity(4096),
             line: Vec::with_capacity(512),
+            greeting_line: Vec::new(),
             greeting: String::new(),
             caps: Capabilities::default(),
+            desync: None,
+            octet_counts: None,
         };
         let st = s.status("reading the server greeting")?;
         if !st.ok {
@@ -98,10 +147,11 @@ impl<S: Read + Write> Session<S> {
                 Some(_) => refusal("server greeting", &st, false),
                 None => SourceError::Unavailable(format!(
                     "the server refused the connection: {}",
-                    st.text
+                    st.quoted()
                 )),
             });
         }
+        s.greeting_line = s.line.clone();
         s.greeting = st.text;
         Ok(s)
     }
@@ -118,11 +168,19 @@ impl<S: Read + Write> Session<S> {
 
     /// Asks for the capability list (RFC 2449 §5). A server without CAPA gets an empty list.
     pub fn capa(&mut self) -> Result<(), SourceError> {
+        self.expect_idle("CAPA")?;
         self.send("CAPA");
         self.flush("sending CAPA")?;
         let st = self.status("reading the CAPA reply")?;
         self.caps = if st.ok {
-            Capabilities::from_lines(self.lines("reading the capability list")?)
+            let mut lines = Vec::new();
+            self.multiline("reading the capability list", MAX_CAPA_LINES, |l| {
+                let l = String::from_utf8_lossy(l).into_owned();
+                log::trace!("S: {l}");
+                lines.push(l);
+                Ok(())
+            })?;
+            Capabilities::from_lines(lines)
         } else {
             Capabilities::default()
         };
@@ -143,13 +201,14 @@ impl<S: Read + Write> Session<S> {
                     .into(),
             ));
         }
+        self.expect_idle("STLS")?;
         self.send("STLS");
         self.flush("sending STLS")?;
         let st = self.status("reading the STLS reply")?;
         if !st.ok {
             return Err(SourceError::Unavailable(format!(
                 "the server refused STLS: {}",
-                st.text
+                st.quoted()
             )));
         }
         if !self.conn.buffer().is_empty() {
@@ -159,21 +218,26 @@ impl<S: Read + Write> Session<S> {
                 "the server sent unexpected data right after accepting STLS".into(),
             ));
         }
+        let greeting_line = std::mem::take(&mut self.greeting_line);
         let greeting = std::mem::take(&mut self.greeting);
         let stream = upgrade(self.conn.into_inner())?;
         let mut s = Session {
             conn: BufReader::with_capacity(BUF_SIZE, stream),
             out: self.out,
             line: self.line,
+            greeting_line,
             greeting,
             caps: Capabilities::default(),
+            desync: None,
+            octet_counts: None,
         };
         // RFC 2595 §4: capabilities learned before TLS must be discarded.
         s.capa()?;
         Ok(s)
     }
 
-    /// Logs in. `method` is honoured as asked; `Auto` picks SASL PLAIN when advertised.
+    /// Logs in. `method` is honoured as asked; `Auto` picks SASL PLAIN when advertised. Then,
+    /// when the server offers it, asks for UTF-8 mode (RFC 6856).
     pub fn login(
         &mut self,
         user: &str,
@@ -185,6 +249,9 @@ impl<S: Read + Write> Session<S> {
             AuthMethod::Auto => AuthMethod::User,
             m => m,
         };
+        self.expect_idle("logging in")?;
+        // The authentication command is always the last thing in its write: some servers
+        // discard whatever arrives with it.
         match method {
             AuthMethod::Plain => {
                 let resp = proto::sasl_plain(user, password);
@@ -196,7 +263,7 @@ impl<S: Read + Write> Session<S> {
                 }
             }
             AuthMethod::Apop => {
-                let Some(stamp) = proto::apop_timestamp(&self.greeting) else {
+                let Some(stamp) = proto::apop_timestamp(&self.greeting_line) else {
                     return Err(SourceError::Unavailable(
                         "APOP was asked for, but the server's greeting offers no APOP \
                          timestamp; use another --auth method"
@@ -247,11 +314,35 @@ impl<S: Read + Write> Session<S> {
         {
             log::debug!("server asks for at least {delay} seconds between logins (LOGIN-DELAY)");
         }
+        if self.caps.has("UTF8") {
+            self.utf8()?;
+        }
+        Ok(())
+    }
+
+    /// RFC 6856: asks for UTF-8 mode, in a write of its own after the authentication reply and
+    /// before any listing. A server that offers it may otherwise replace a message with UTF-8
+    /// in its header by a generated notice that carries the original as an attachment. The
+    /// session goes on whatever the answer.
+    fn utf8(&mut self) -> Result<(), SourceError> {
+        self.expect_idle("UTF8")?;
+        self.send("UTF8");
+        self.flush("sending UTF8")?;
+        let st = self.status("reading the UTF8 reply")?;
+        if st.ok {
+            log::debug!("UTF-8 mode is on: the server sends messages as it holds them");
+        } else {
+            log::info!(
+                "the server refused UTF8 ({}); it may send messages whose header holds UTF-8 \
+                 in a converted form",
+                st.quoted()
+            );
+        }
         Ok(())
     }
 
     /// Queues a command (sent at the next `flush`).
-    fn send(&mut self, cmd: &str) {
+    pub(super) fn send(&mut self, cmd: &str) {
         self.send_secret(cmd, cmd);
     }
 
@@ -262,7 +353,7 @@ impl<S: Read + Write> Session<S> {
         self.out.extend_from_slice(b"\r\n");
     }
 
-    fn flush(&mut self, context: &str) -> Result<(), SourceError> {
+    pub(super) fn flush(&mut self, context: &str) -> Result<(), SourceError> {
         if self.out.is_empty() {
             return Ok(());
         }
@@ -270,6 +361,27 @@ impl<S: Read + Write> Session<S> {
         let r = stream.write_all(&self.out).and_then(|_| stream.flush());
         self.out.clear();
         r.map_err(|e| io_error(context, e))
+    }
+
+    /// A protocol error that leaves the replies unmatched to the commands: the session is
+    /// desynchronised from here on (see the module documentation).
+    pub(super) fn protocol(&mut self, msg: String) -> SourceError {
+        log::debug!("the session is out of step: {msg}");
+        self.desync.get_or_insert_with(|| msg.clone());
+        SourceError::Protocol(msg)
+    }
+
+    /// Nothing may have arrived when no reply is due (before a command is sent with nothing in
+    /// flight).
+    pub(super) fn expect_idle(&mut self, before: &str) -> Result<(), SourceError> {
+        if self.conn.buffer().is_empty() {
+            return Ok(());
+        }
+        let q = quote(self.conn.buffer());
+        Err(self.protocol(format!(
+            "the server sent {q:?} before {before} although no reply was due: its replies are \
+             out of step with the commands{DESYNC_ADVICE}"
+        )))
     }
 
     /// Reads one line into `self.line`; a closed connection is an error saying `closed`.
@@ -280,336 +392,109 @@ impl<S: Read + Write> Session<S> {
                 context,
                 io::Error::new(io::ErrorKind::UnexpectedEof, closed.to_string()),
             )),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let q = quote(&self.line);
+                Err(self.protocol(format!(
+                    "{context}: the server sent a line longer than {} bytes ({q:?})",
+                    proto::MAX_LINE
+                )))
+            }
             Err(e) => Err(io_error(context, e)),
         }
     }
 
     /// Reads one status line.
-    fn status(&mut self, context: &str) -> Result<Status, SourceError> {
+    pub(super) fn status(&mut self, context: &str) -> Result<Status, SourceError> {
         self.read_line(context, "the server closed the connection")?;
         log::debug!("S: {}", String::from_utf8_lossy(&self.line));
-        proto::parse_status(&self.line).ok_or_else(|| {
-            SourceError::Protocol(format!(
-                "{context}: expected +OK or -ERR, got {:?}",
-                truncate(&String::from_utf8_lossy(&self.line), 80)
-            ))
-        })
+        match proto::parse_status(&self.line) {
+            Some(st) => Ok(st),
+            None => {
+                let q = quote(&self.line);
+                Err(self.protocol(format!("{context}: expected +OK or -ERR, got {q:?}")))
+            }
+        }
     }
 
-    /// Reads the lines of a multi-line reply (for short listings; never for message bodies).
-    fn lines(&mut self, context: &str) -> Result<Vec<String>, SourceError> {
-        let mut out = Vec::new();
+    /// Reads the lines of a multi-line reply (listings; never message bodies), removing the
+    /// stuffed dots, and hands each to `each`; at most `max` lines. Returns their number.
+    pub(super) fn multiline(
+        &mut self,
+        context: &str,
+        max: usize,
+        mut each: impl FnMut(&[u8]) -> Result<(), String>,
+    ) -> Result<usize, SourceError> {
+        let mut count = 0;
         loop {
             self.read_line(
                 context,
                 "the server closed the connection in the middle of a listing",
             )?;
             if self.line == b"." {
-                return Ok(out);
+                return Ok(count);
             }
-            let l = match self.line.strip_prefix(b".") {
-                Some(rest) => rest,
-                None => &self.line[..],
-            };
-            out.push(String::from_utf8_lossy(l).into_owned());
+            if count == max {
+                return Err(self.protocol(format!("{context}: more than {max} lines")));
+            }
+            let l = self.line.strip_prefix(b".").unwrap_or(&self.line);
+            if let Err(e) = each(l) {
+                return Err(self.protocol(format!("{context}: {e}")));
+            }
+            count += 1;
         }
     }
 
-    fn parse_uidl(lines: &[String]) -> Result<Vec<(u32, String)>, SourceError> {
-        lines
-            .iter()
-            .map(|l| match proto::parse_listing(l) {
-                Some((n, uid)) if proto::valid_uidl(uid) => Ok((n, uid.to_string())),
-                _ => Err(SourceError::Protocol(format!(
-                    "malformed UIDL line {:?}",
-                    truncate(l, 80)
-                ))),
-            })
-            .collect()
+    /// Reads the reply to the `UIDL n` sent after a command about `m` (the sentinel).
+    pub(super) fn sentinel(&mut self, m: &RemoteMessage) -> Result<(), SourceError> {
+        let context = format!("reading the reply to UIDL {}", m.number);
+        self.read_line(&context, "the server closed the connection")?;
+        log::debug!("S: {}", String::from_utf8_lossy(&self.line));
+        if reply::sentinel_matches(&self.line, m.number, &m.uid) {
+            return Ok(());
+        }
+        let q = quote(&self.line);
+        Err(self.protocol(format!(
+            "the server answered {q:?} where the reply to UIDL {} (+OK {} {}) was due: its \
+             replies are out of step with the commands{DESYNC_ADVICE}",
+            m.number, m.number, m.uid
+        )))
     }
 
-    fn parse_list(lines: &[String]) -> Result<Vec<(u32, u64)>, SourceError> {
-        lines
-            .iter()
-            .map(|l| {
-                proto::parse_listing(l)
-                    .and_then(|(n, size)| Some((n, size.parse::<u64>().ok()?)))
-                    .ok_or_else(|| {
-                        SourceError::Protocol(format!("malformed LIST line {:?}", truncate(l, 80)))
-                    })
-            })
-            .collect()
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let t: String = s.chars().take(max).collect();
-        format!("{t}…")
-    }
-}
-
-enum InFlight {
-    Retr(usize),
-    Dele(RemoteMessage),
-}
-
-impl<S: Read + Write> Source for Session<S> {
-    fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
-        Ok(vec![String::new()])
-    }
-
-    fn open(&mut self, _mailbox: &str, _write: bool) -> Result<Listing, SourceError> {
-        Ok(Listing {
-            uidvalidity: 0,
-            messages: self.list()?,
-        })
-    }
-
-    fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
-        self.top_headers(msgs)
-    }
-
-    fn transfer(
-        &mut self,
-        delete_now: &[RemoteMessage],
-        retrieve: &[RemoteMessage],
-        sink: &mut dyn Sink,
-    ) -> Result<TransferReport, SourceError> {
-        self.transfer_pipelined(delete_now, retrieve, sink)
-    }
-
-    fn finish(&mut self) -> Result<(), SourceError> {
-        self.quit()
+    /// Turns how a message reply ended into the session's result.
+    pub(super) fn ended(&mut self, context: &str, ended: Ended) -> Result<(), SourceError> {
+        match ended {
+            Ended::Proven => Ok(()),
+            Ended::Broken(kind, text) => Err(io_error(context, io::Error::new(kind, text))),
+            Ended::Desync(why) => Err(self.protocol(format!("{why}{DESYNC_ADVICE}"))),
+            Ended::Open => {
+                Err(self.protocol(format!("{context}: the reply was not read to its end")))
+            }
+        }
     }
 }
 
 impl<S: Read + Write> Session<S> {
-    /// The messages on the server (UIDL and LIST, RFC 1939 §7 and §5), in server order.
-    pub fn list(&mut self) -> Result<Vec<RemoteMessage>, SourceError> {
-        let pipelining = self.caps.has("PIPELINING");
-        self.send("UIDL");
-        if pipelining {
-            self.send("LIST");
-        }
-        self.flush("sending UIDL")?;
-        let st = self.status("reading the UIDL reply")?;
-        let uidl_lines = if st.ok {
-            Some(self.lines("reading the UIDL listing")?)
-        } else {
-            None
-        };
-        if !pipelining {
-            self.send("LIST");
-            self.flush("sending LIST")?;
-        }
-        let st_list = self.status("reading the LIST reply")?;
-        if !st_list.ok {
-            return Err(refusal("LIST", &st_list, false));
-        }
-        let list = Self::parse_list(&self.lines("reading the LIST listing")?)?;
-        let Some(uidl_lines) = uidl_lines else {
+    /// QUIT (RFC 1939 §6): the deletions take effect. Never sent once the session is out of
+    /// step: the server then stays out of the UPDATE state and deletes nothing.
+    pub(super) fn quit(&mut self) -> Result<(), SourceError> {
+        if let Some(why) = &self.desync {
             return Err(SourceError::Protocol(format!(
-                "the server does not support UIDL ({}); mailpull needs unique ids to know which \
-                 messages it already has",
-                st.text
+                "not ending the session with QUIT after an earlier protocol error ({why}); the \
+                 server deletes nothing"
             )));
-        };
-        let uidl = Self::parse_uidl(&uidl_lines)?;
-        let sizes: std::collections::HashMap<u32, u64> = list.into_iter().collect();
-        let mut seen = std::collections::HashSet::new();
-        let mut out = Vec::with_capacity(uidl.len());
-        for (number, uid) in uidl {
-            if !seen.insert(uid.clone()) {
-                return Err(SourceError::Protocol(format!(
-                    "the server lists the unique id {uid:?} twice; refusing to guess which \
-                     message is which"
-                )));
-            }
-            let Some(&size) = sizes.get(&number) else {
-                return Err(SourceError::Protocol(format!(
-                    "message {number} is in the UIDL listing but not in LIST"
-                )));
-            };
-            out.push(RemoteMessage {
-                number,
-                uid,
-                size,
-                flagged_deleted: false,
-            });
         }
-        Ok(out)
-    }
-
-    /// The header block of each message (`TOP n 0`, RFC 1939 §7), pipelined when the server
-    /// offers PIPELINING, cut at [`HEADER_LIMIT`] bytes. `None` for a message the server
-    /// refuses; an error when it refuses them all and does not announce TOP (RFC 2449 §6.2).
-    pub fn top_headers(
-        &mut self,
-        msgs: &[RemoteMessage],
-    ) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
-        let window = if self.caps.has("PIPELINING") {
-            MAX_IN_FLIGHT
-        } else {
-            1
-        };
-        let mut out: Vec<Option<Vec<u8>>> = Vec::with_capacity(msgs.len());
-        let mut sent = 0;
-        let mut refused = None;
-        while out.len() < msgs.len() {
-            while sent < msgs.len() && sent - out.len() < window {
-                self.send(&format!("TOP {} 0", msgs[sent].number));
-                sent += 1;
-            }
-            self.flush("sending TOP")?;
-            let m = &msgs[out.len()];
-            let context = format!("reading the headers of message {}", m.number);
-            let st = self.status(&context)?;
-            if !st.ok {
-                log::debug!("the server refused TOP {}: {}", m.number, st.text);
-                refused.get_or_insert(st.text);
-                out.push(None);
-                continue;
-            }
-            let mut body = DotReader::new(&mut self.conn);
-            let mut header = Vec::new();
-            let read = (&mut body)
-                .take(HEADER_LIMIT as u64)
-                .read_to_end(&mut header);
-            if read.is_ok() && !body.is_done() {
-                // Longer than HEADER_LIMIT (or a server that sent body lines): skip the rest.
-                let _ = body.drain();
-            }
-            if read.is_err() || body.failed() {
-                return Err(SourceError::io(
-                    context,
-                    io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the connection broke in the middle of the headers",
-                    ),
-                ));
-            }
-            out.push(Some(header));
-        }
-        if let Some(text) = refused {
-            if !self.caps.has("TOP") && out.iter().all(Option::is_none) {
-                return Err(SourceError::Unavailable(format!(
-                    "the server does not support TOP ({text}), which reading headers without \
-                     downloading needs (list, filters, --pick)"
-                )));
-            }
-        }
-        Ok(out)
-    }
-
-    fn transfer_pipelined(
-        &mut self,
-        delete_now: &[RemoteMessage],
-        retrieve: &[RemoteMessage],
-        sink: &mut dyn Sink,
-    ) -> Result<TransferReport, SourceError> {
-        let (max_cmds, max_bytes) = if self.caps.has("PIPELINING") {
-            (MAX_IN_FLIGHT, MAX_BYTES_IN_FLIGHT)
-        } else {
-            (1, 0)
-        };
-        let mut report = TransferReport::default();
-        let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-        let mut deletes: VecDeque<RemoteMessage> = delete_now.iter().cloned().collect();
-        let mut next = 0usize;
-        let mut bytes_in_flight = 0u64;
-        let mut stopped = false;
-        let mut final_deletes_taken = false;
-        loop {
-            while in_flight.len() < max_cmds {
-                if let Some(m) = deletes.pop_front() {
-                    self.send(&format!("DELE {}", m.number));
-                    in_flight.push_back(InFlight::Dele(m));
-                } else if !stopped
-                    && next < retrieve.len()
-                    && (bytes_in_flight == 0 || bytes_in_flight + retrieve[next].size <= max_bytes)
-                {
-                    self.send(&format!("RETR {}", retrieve[next].number));
-                    bytes_in_flight += retrieve[next].size;
-                    in_flight.push_back(InFlight::Retr(next));
-                    next += 1;
-                } else {
-                    break;
-                }
-            }
-            self.flush("sending commands")?;
-            match in_flight.pop_front() {
-                None => {
-                    if final_deletes_taken {
-                        break;
-                    }
-                    final_deletes_taken = true;
-                    deletes.extend(sink.take_deletes(true));
-                }
-                Some(InFlight::Dele(m)) => {
-                    let st = self.status(&format!("deleting message {}", m.number))?;
-                    if st.ok {
-                        report.deleted.push(m);
-                    } else {
-                        log::warn!(
-                            "the server refused to delete message {} ({}): {}; it stays on the server",
-                            m.number,
-                            m.uid,
-                            st.text
-                        );
-                    }
-                }
-                Some(InFlight::Retr(i)) => {
-                    let msg = &retrieve[i];
-                    bytes_in_flight = bytes_in_flight.saturating_sub(msg.size);
-                    let context = format!("retrieving message {}", msg.number);
-                    let st = self.status(&context)?;
-                    if !st.ok {
-                        if matches!(st.code.as_deref(), Some("SYS/TEMP") | Some("SYS/PERM")) {
-                            return Err(refusal(&context, &st, false));
-                        }
-                        report.refused.push((msg.clone(), st.text));
-                        continue;
-                    }
-                    let mut body = DotReader::new(&mut self.conn);
-                    let result = if stopped {
-                        Ok(())
-                    } else {
-                        sink.message(msg, &mut body)
-                    };
-                    if !body.failed() && !body.is_done() {
-                        // The sink gave up early: skip the rest of this reply.
-                        let _ = body.drain();
-                    }
-                    if body.failed() {
-                        return Err(SourceError::io(
-                            context,
-                            io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "the connection broke in the middle of the message",
-                            ),
-                        ));
-                    }
-                    if let Err(e) = result {
-                        if e.fatal && !stopped {
-                            stopped = true;
-                            log::debug!("stopping retrieval after a delivery failure");
-                        }
-                    }
-                    deletes.extend(sink.take_deletes(false));
-                }
-            }
-        }
-        Ok(report)
-    }
-
-    /// QUIT (RFC 1939 §6): the deletions take effect.
-    fn quit(&mut self) -> Result<(), SourceError> {
+        self.expect_idle("QUIT")?;
         self.send("QUIT");
         self.flush("sending QUIT")?;
         let st = self.status("ending the session (QUIT)")?;
+        if !self.conn.buffer().is_empty() {
+            let q = quote(self.conn.buffer());
+            return Err(self.protocol(format!(
+                "the server sent more after its reply to QUIT ({q:?}): its replies were out of \
+                 step with the commands, so whether the deletions of this session took effect \
+                 is unknown (the next run finds out and deletes what is left)"
+            )));
+        }
         if !st.ok {
             // RFC 1939 §6: -ERR to QUIT means some deletions may not have been made. The
             // messages are recorded as delivered, so the next run deletes them again.

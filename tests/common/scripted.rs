@@ -10,6 +10,15 @@
 //! strike at a [`Step`] of that session: after the greeting, after the login, on receipt of or
 //! after the reply to the n-th command of some keyword, or in the middle of a RETR reply.
 //!
+//! For transcript mutation tests, the reply to any step can be replaced by arbitrary bytes
+//! ([`Fault::ReplaceReply`]) or extended ([`Fault::AppendToReply`]) while the command still takes
+//! effect, and the replies sent can be recorded ([`Config::record_replies`]). Every reply is
+//! written to the socket in one write.
+//!
+//! With `UTF8` among its capabilities the server implements RFC 6856's `UTF8` command (after
+//! login): until it was accepted, messages that have a [`Message::wrapped`] form are sent in that
+//! form, as a server that protects old clients from 8-bit headers does.
+//!
 //! The server also checks the client: every command line must be well formed (CRLF, at most
 //! 255 octets, a known keyword with single-space separated printable arguments), valid in the
 //! session state, about an existing, undeleted message, and not pipelined unless PIPELINING was
@@ -114,6 +123,15 @@ pub enum Fault {
     RetrErr { uidl: String },
     /// Greet with this line (no CRLF, e.g. `-ERR [SYS/PERM] shutting down`), then close.
     GreetingErr(String),
+    /// Send these bytes instead of the reply of the step ([`Step::Greeting`], [`Step::Auth`]
+    /// for the reply to PASS or AUTH, or a [`Step::Reply`]); the command itself still takes
+    /// effect (a DELE marks, QUIT commits).
+    ReplaceReply(Step, Vec<u8>),
+    /// Send these bytes right after the reply of the step, in the same write.
+    AppendToReply(Step, Vec<u8>),
+    /// Answer `UTF8` with this line (no CRLF) instead of `+OK`; UTF-8 mode stays off unless it
+    /// starts with `+OK`.
+    Utf8Reply(String),
 }
 
 /// A message in the mailbox, as it is stored on the server: CRLF line ends, not dot-stuffed.
@@ -121,6 +139,9 @@ pub enum Fault {
 pub struct Message {
     pub uidl: String,
     pub raw: Vec<u8>,
+    /// What a server that protects old clients from UTF-8 headers sends instead (RFC 6856 §3)
+    /// until the client asked for UTF-8 mode; LIST and STAT always report this form's size.
+    pub wrapped: Option<Vec<u8>>,
 }
 
 impl Message {
@@ -128,26 +149,38 @@ impl Message {
         Message {
             uidl: uidl.into(),
             raw: raw.into(),
+            wrapped: None,
         }
+    }
+
+    /// The same message with a wrapped form (see [`Message::wrapped`]).
+    pub fn with_wrapped(mut self, wrapped: impl Into<Vec<u8>>) -> Message {
+        self.wrapped = Some(wrapped.into());
+        self
     }
 
     /// The message data as sent after `+OK` to RETR: dot-stuffed, CRLF-terminated, without
     /// the final `.` line.
     pub fn wire_data(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.raw.len() + 64);
-        let mut at_line_start = true;
-        for &b in &self.raw {
-            if at_line_start && b == b'.' {
-                out.push(b'.');
-            }
-            out.push(b);
-            at_line_start = b == b'\n';
-        }
-        if !out.is_empty() && !out.ends_with(b"\r\n") {
-            out.extend_from_slice(b"\r\n");
-        }
-        out
+        wire_data(&self.raw)
     }
+}
+
+/// `raw` as sent after `+OK` to RETR: dot-stuffed, CRLF-terminated, without the final `.` line.
+pub fn wire_data(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    let mut at_line_start = true;
+    for &b in raw {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
 }
 
 /// Called at every DELE with the message about to be marked; an `Err` becomes a violation.
@@ -163,6 +196,11 @@ pub struct Config {
     pub apop_timestamp: bool,
     /// Run at every DELE (see [`DeleCheck`]).
     pub dele_check: Option<DeleCheck>,
+    /// Discard whatever arrived in the same read as PASS or AUTH (some servers do), and count
+    /// it as a violation.
+    pub discard_after_login: bool,
+    /// Record every reply sent in [`Stats::replies`].
+    pub record_replies: bool,
 }
 
 impl Default for Config {
@@ -177,6 +215,8 @@ impl Config {
             capa: capa.iter().map(|s| s.to_string()).collect(),
             apop_timestamp: false,
             dele_check: None,
+            discard_after_login: false,
+            record_replies: false,
         }
     }
 
@@ -229,6 +269,9 @@ pub struct Stats {
     pub violations: Vec<String>,
     /// The most command lines seen queued at once (1 = no pipelining).
     pub max_pipeline_depth: usize,
+    /// With [`Config::record_replies`]: every reply sent, with its connection and step, in
+    /// order.
+    pub replies: Vec<(usize, Step, Vec<u8>)>,
 }
 
 impl Stats {
@@ -271,6 +314,7 @@ impl Stats {
             commands: self.commands[before.commands.len()..].to_vec(),
             violations: self.violations[before.violations.len()..].to_vec(),
             max_pipeline_depth: self.max_pipeline_depth,
+            replies: self.replies[before.replies.len()..].to_vec(),
         }
     }
 }
@@ -480,6 +524,10 @@ fn serve(shared: &Shared, stream: TcpStream, conn: usize, faults: Vec<Fault>) ->
         counts: BTreeMap::new(),
         user: None,
         maildrop: None,
+        pending: Vec::new(),
+        step: Step::Connect,
+        transformed: false,
+        utf8: false,
     };
     let end = match s.run() {
         Ok(()) => End::Done,
@@ -539,6 +587,14 @@ struct Session<'a> {
     user: Option<String>,
     /// Set once logged in.
     maildrop: Option<Maildrop>,
+    /// The reply being composed (written at [`Session::commit`], in one write).
+    pending: Vec<u8>,
+    /// The step whose reply is being composed.
+    step: Step,
+    /// Whether a [`Fault::ReplaceReply`] or [`Fault::AppendToReply`] of `step` was applied.
+    transformed: bool,
+    /// UTF-8 mode (RFC 6856) is on.
+    utf8: bool,
 }
 
 impl Session<'_> {
@@ -548,12 +604,15 @@ impl Session<'_> {
             Fault::GreetingErr(line) => Some(line.clone()),
             _ => None,
         });
+        self.begin(Step::Greeting);
         if let Some(line) = greeting_err {
             self.send_line(&line)?;
+            self.commit()?;
             return Err(End::Done);
         }
         if self.has(|f| *f == Fault::GarbageAt(Step::Greeting)) {
             self.send_line(GARBAGE)?;
+            self.commit()?;
             return Err(End::Done);
         }
         let greeting = if self.config.apop_timestamp {
@@ -579,8 +638,52 @@ impl Session<'_> {
         self.faults.iter().any(pred)
     }
 
-    /// Applies the faults that strike after `step`.
+    /// Starts composing the reply of `step`.
+    fn begin(&mut self, step: Step) {
+        self.step = step;
+        self.transformed = false;
+    }
+
+    /// Writes the reply composed so far in one write, replaced or extended as the faults of the
+    /// current step say (once per step), and records it.
+    fn commit(&mut self) -> io::Result<()> {
+        let mut bytes = std::mem::take(&mut self.pending);
+        if !self.transformed {
+            for f in &self.faults {
+                match f {
+                    Fault::ReplaceReply(s, b) if reply_of(s, &self.step) => {
+                        bytes = b.clone();
+                        self.transformed = true;
+                    }
+                    Fault::AppendToReply(s, b) if reply_of(s, &self.step) => {
+                        bytes.extend_from_slice(b);
+                        self.transformed = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if self.config.record_replies {
+            let mut st = self.shared.lock();
+            match st.stats.replies.last_mut() {
+                Some((conn, step, b)) if *conn == self.conn && *step == self.step => {
+                    b.extend_from_slice(&bytes)
+                }
+                _ => st
+                    .stats
+                    .replies
+                    .push((self.conn, self.step.clone(), bytes.clone())),
+            }
+        }
+        self.out.write_all(&bytes)
+    }
+
+    /// Applies the faults that strike after `step` (its reply is written first).
     fn after(&mut self, step: &Step) -> Flow {
+        self.commit()?;
         for f in &self.faults {
             let cut = match f {
                 Fault::CutAfterGreeting(c) => (*step == Step::Greeting).then_some(*c),
@@ -606,11 +709,17 @@ impl Session<'_> {
             .push(format!("conn {}: {what}", self.conn));
     }
 
+    /// Adds a line to the reply being composed.
     fn send_line(&mut self, line: &str) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(line.len() + 2);
-        buf.extend_from_slice(line.as_bytes());
-        buf.extend_from_slice(b"\r\n");
-        self.out.write_all(&buf)
+        self.pending.extend_from_slice(line.as_bytes());
+        self.pending.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+
+    /// Adds bytes to the reply being composed.
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.pending.extend_from_slice(bytes);
+        Ok(())
     }
 
     /// Reads one raw line (with its line end); `None` at EOF.
@@ -647,7 +756,9 @@ impl Session<'_> {
             problems.push("bad spacing".to_string());
         }
         let keyword = line.split(' ').next().unwrap_or("");
-        if !(3..=4).contains(&keyword.len()) || !keyword.bytes().all(|b| b.is_ascii_alphabetic()) {
+        // Keywords are three or four characters (RFC 2449 §3); RFC 6856's UTF8 has a digit.
+        if !(3..=4).contains(&keyword.len()) || !keyword.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
             problems.push(format!("bad keyword {keyword:?}"));
         }
         if pending_bytes && !self.config.has_capa("PIPELINING") {
@@ -679,6 +790,7 @@ impl Session<'_> {
             *n
         };
         let step = Step::Reply(keyword_static(&keyword), nth);
+        self.begin(step.clone());
         for f in &self.faults {
             let cut_before = match f {
                 Fault::CutBeforeQuitReply(c) => step_is(&step, "QUIT", 1).then_some(*c),
@@ -690,9 +802,34 @@ impl Session<'_> {
             }
         }
         let login_cmd = matches!(keyword.as_str(), "PASS" | "AUTH") && self.maildrop.is_none();
+        let result = self.dispatch(line, &keyword, &args, &step, login_cmd);
+        // The reply goes out whatever happened (a fault may end the session after it).
+        let written = self.commit();
+        result?;
+        written?;
+        if login_cmd && self.config.discard_after_login {
+            let extra = self.reader.buffer().len();
+            if extra > 0 {
+                self.violation(format!(
+                    "{extra} bytes arrived with {keyword} and were discarded"
+                ));
+                self.reader.consume(extra);
+            }
+        }
+        self.after(&step)
+    }
+
+    fn dispatch(
+        &mut self,
+        line: &str,
+        keyword: &str,
+        args: &[&str],
+        step: &Step,
+        login_cmd: bool,
+    ) -> Flow {
         let garbage = self.faults.iter().any(|f| match f {
             Fault::GarbageAt(Step::Auth) => login_cmd,
-            Fault::GarbageAt(s) => steps_match(s, &step),
+            Fault::GarbageAt(s) => steps_match(s, step),
             _ => false,
         });
         if garbage {
@@ -702,32 +839,33 @@ impl Session<'_> {
             }
             return Ok(());
         }
-        match (keyword.as_str(), self.maildrop.is_some()) {
-            ("CAPA", _) => self.capa(&args)?,
+        match (keyword, self.maildrop.is_some()) {
+            ("CAPA", _) => self.capa(args)?,
             ("QUIT", false) => {
                 self.send_line("+OK bye")?;
                 return Err(End::Done);
             }
-            ("QUIT", true) => return self.quit(&args),
-            ("NOOP", true) => self.simple(&args, "+OK")?,
-            ("USER", false) => self.user(&args)?,
+            ("QUIT", true) => return self.quit(args),
+            ("NOOP", true) => self.simple(args, "+OK")?,
+            ("USER", false) => self.user(args)?,
             ("PASS", false) => self.pass(line)?,
-            ("AUTH", false) => self.auth(&args)?,
+            ("AUTH", false) => self.auth(args)?,
             ("STLS", false) if self.config.has_capa("STLS") => {
                 self.send_line("-ERR STLS is not available on this scripted server")?
             }
             ("APOP", false) => self.send_line("-ERR APOP not supported")?,
-            ("STAT", true) => self.stat(&args)?,
-            ("LIST", true) => self.listing(&args, false)?,
-            ("UIDL", true) => self.listing(&args, true)?,
-            ("RETR", true) => self.retr(&args)?,
-            ("DELE", true) => self.dele(&args)?,
+            ("STAT", true) => self.stat(args)?,
+            ("LIST", true) => self.listing(args, false)?,
+            ("UIDL", true) => self.listing(args, true)?,
+            ("RETR", true) => self.retr(args)?,
+            ("DELE", true) => self.dele(args)?,
             ("RSET", true) => {
                 if let Some(md) = self.maildrop.as_mut() {
                     md.deleted.iter_mut().for_each(|d| *d = false);
                 }
-                self.simple(&args, "+OK")?
+                self.simple(args, "+OK")?
             }
+            ("UTF8", true) if self.config.has_capa("UTF8") => self.utf8_command(args)?,
             (k, logged_in) => {
                 let state = if logged_in {
                     "TRANSACTION"
@@ -738,7 +876,26 @@ impl Session<'_> {
                 self.send_line("-ERR unknown command or wrong state")?
             }
         }
-        self.after(&step)
+        Ok(())
+    }
+
+    /// RFC 6856 `UTF8`.
+    fn utf8_command(&mut self, args: &[&str]) -> io::Result<()> {
+        if !args.is_empty() {
+            self.violation(format!("UTF8 with arguments {args:?}"));
+        }
+        let reply = self
+            .faults
+            .iter()
+            .find_map(|f| match f {
+                Fault::Utf8Reply(r) => Some(r.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "+OK UTF-8 mode enabled".to_string());
+        if reply.starts_with("+OK") {
+            self.utf8 = true;
+        }
+        self.send_line(&reply)
     }
 
     fn simple(&mut self, args: &[&str], reply: &str) -> io::Result<()> {
@@ -758,7 +915,7 @@ impl Session<'_> {
             out.push_str("\r\n");
         }
         out.push_str(".\r\n");
-        self.out.write_all(out.as_bytes())
+        self.send(out.as_bytes())
     }
 
     fn user(&mut self, args: &[&str]) -> io::Result<()> {
@@ -790,7 +947,7 @@ impl Session<'_> {
     fn auth(&mut self, args: &[&str]) -> Flow {
         let Some(mech) = args.first() else {
             self.send_line("+OK methods follow")?;
-            self.out.write_all(b"PLAIN\r\n.\r\n")?;
+            self.send(b"PLAIN\r\n.\r\n")?;
             return Ok(());
         };
         if !mech.eq_ignore_ascii_case("PLAIN") || !self.config.has_capa("SASL PLAIN") {
@@ -804,7 +961,8 @@ impl Session<'_> {
         let response = match args.get(1) {
             Some(r) => r.to_string(),
             None => {
-                self.out.write_all(b"+ \r\n")?;
+                self.send(b"+ \r\n")?;
+                self.commit()?;
                 let Some(raw) = self.read_line()? else {
                     return Err(End::Done);
                 };
@@ -917,7 +1075,9 @@ impl Session<'_> {
                 _ => None,
             })
             .unwrap_or(0);
-        (md.messages[n - 1].raw.len() as i64 + skew).max(0) as u64
+        let m = &md.messages[n - 1];
+        let stored = m.wrapped.as_ref().unwrap_or(&m.raw);
+        (stored.len() as i64 + skew).max(0) as u64
     }
 
     /// The n-th message's unique id as reported by UIDL (see [`Fault::DuplicateUidl`]).
@@ -958,11 +1118,11 @@ impl Session<'_> {
             }
         }
         if self.has(|f| *f == Fault::UnterminatedMultiline(keyword_static(keyword))) {
-            self.out.write_all(out.as_bytes())?;
+            self.send(out.as_bytes())?;
             return Err(io::Error::other(FaultEnd(End::Cut(Close::Fin))));
         }
         out.push_str(".\r\n");
-        self.out.write_all(out.as_bytes())
+        self.send(out.as_bytes())
     }
 
     fn retr(&mut self, args: &[&str]) -> io::Result<()> {
@@ -984,8 +1144,12 @@ impl Session<'_> {
         if self.has(|f| matches!(f, Fault::RetrErr { uidl } if *uidl == msg.uidl)) {
             return self.send_line("-ERR message is unavailable");
         }
-        let data = msg.wire_data();
-        let head = format!("+OK {} octets\r\n", msg.raw.len());
+        let raw = match &msg.wrapped {
+            Some(w) if !self.utf8 => w,
+            _ => &msg.raw,
+        };
+        let data = wire_data(raw);
+        let head = format!("+OK {} octets\r\n", raw.len());
         for f in &self.faults {
             let (cut_at, how) = match f {
                 Fault::CutInRetr {
@@ -1011,15 +1175,14 @@ impl Session<'_> {
             };
             let mut out = head.into_bytes();
             out.extend_from_slice(&wire[..cut_at]);
-            self.out.write_all(&out)?;
-            self.out.flush()?;
+            self.send(&out)?;
             return Err(io::Error::other(FaultEnd(how)));
         }
         let mut out = Vec::with_capacity(head.len() + data.len() + 3);
         out.extend_from_slice(head.as_bytes());
         out.extend_from_slice(&data);
         out.extend_from_slice(b".\r\n");
-        self.out.write_all(&out)?;
+        self.send(&out)?;
         *self
             .shared
             .lock()
@@ -1097,6 +1260,17 @@ impl std::error::Error for FaultEnd {}
 
 fn step_is(step: &Step, keyword: &str, nth: usize) -> bool {
     matches!(step, Step::Reply(k, n) if k.eq_ignore_ascii_case(keyword) && *n == nth)
+}
+
+/// Whether the reply being composed for `actual` is the reply of `wanted` ([`Step::Auth`]: the
+/// reply to PASS or AUTH).
+fn reply_of(wanted: &Step, actual: &Step) -> bool {
+    match (wanted, actual) {
+        (Step::Auth, Step::Reply(k, _)) => {
+            k.eq_ignore_ascii_case("PASS") || k.eq_ignore_ascii_case("AUTH")
+        }
+        _ => steps_match(wanted, actual),
+    }
 }
 
 fn steps_match(wanted: &Step, actual: &Step) -> bool {
