@@ -1455,6 +1455,10 @@ mod desync {
         extra_block_after_message_1 => Fault::AppendToReply(Step::Reply("RETR", 1), EXTRA_BLOCK.to_vec()), [76];
         extra_block_after_message_3 => Fault::AppendToReply(Step::Reply("RETR", 3), EXTRA_BLOCK.to_vec()), [76];
         extra_line_after_dele_1 => Fault::AppendToReply(Step::Reply("DELE", 1), b"+OK surprise\r\n".to_vec()), [76];
+        // The last DELE's reply is followed by nothing the session proves but the STAT sent
+        // before QUIT: an extra line there must not pass for its reply.
+        extra_line_after_the_last_dele => Fault::AppendToReply(Step::Reply("DELE", 5), b"+OK surprise\r\n".to_vec()), [76];
+        extra_ok_zero_after_dele_2 => Fault::AppendToReply(Step::Reply("DELE", 2), b"+OK 0 0\r\n".to_vec()), [76];
         extra_line_after_greeting => Fault::AppendToReply(Step::Greeting, b"+OK again\r\n".to_vec()), [76];
         extra_line_after_capa => Fault::AppendToReply(Step::Reply("CAPA", 1), b"+OK\r\n".to_vec()), [76];
         extra_line_after_login => Fault::AppendToReply(Step::Auth, b"+OK\r\n".to_vec()), [76];

@@ -87,6 +87,13 @@ pub struct Session<S: Read + Write> {
     /// Whether the server's RETR replies announce their size (`+OK N octets`), once known: a
     /// server answers all of them alike.
     pub(super) octet_counts: Option<bool>,
+    /// Messages in the maildrop as listed, and how many of them the server accepted a DELE
+    /// for since: what STAT must answer before QUIT (see [`Session::quit`]).
+    pub(super) listed: usize,
+    pub(super) deleted: usize,
+    /// Replies were read since the last one proven to belong to its command (single-line
+    /// DELE replies after the last proven message): QUIT is preceded by a STAT sentinel.
+    pub(super) unproven: bool,
 }
 
 /// Turns an I/O error into a classified source error.
@@ -140,6 +147,9 @@ impl<S: Read + Write> Session<S> {
             caps: Capabilities::default(),
             desync: None,
             octet_counts: None,
+            listed: 0,
+            deleted: 0,
+            unproven: false,
         };
         let st = s.status("reading the server greeting")?;
         if !st.ok {
@@ -230,6 +240,9 @@ impl<S: Read + Write> Session<S> {
             caps: Capabilities::default(),
             desync: None,
             octet_counts: None,
+            listed: 0,
+            deleted: 0,
+            unproven: false,
         };
         // RFC 2595 §4: capabilities learned before TLS must be discarded.
         s.capa()?;
@@ -474,6 +487,39 @@ impl<S: Read + Write> Session<S> {
 }
 
 impl<S: Read + Write> Session<S> {
+    /// STAT before QUIT when the last replies read (DELEs after the last proven message) carry
+    /// nothing that ties them to their commands: `+OK n size` with `n` the messages listed less
+    /// those deleted in this session (RFC 1939 §5: deleted messages are not counted) proves
+    /// that no reply came twice or went missing, so that an extra `+OK` cannot make the reply
+    /// to QUIT look like one. A mismatch makes the session desynchronised: no QUIT is sent.
+    fn stat_sentinel(&mut self) -> Result<(), SourceError> {
+        self.send("STAT");
+        self.flush("sending STAT")?;
+        let context = "reading the reply to STAT";
+        self.read_line(context, "the server closed the connection")?;
+        log::debug!("S: {}", String::from_utf8_lossy(&self.line));
+        let expected = self.listed.saturating_sub(self.deleted);
+        let count = proto::parse_status(&self.line)
+            .filter(|st| st.ok)
+            .and_then(|st| {
+                let mut words = st.text.split_ascii_whitespace();
+                let n = words.next()?.parse::<usize>().ok()?;
+                words.next()?.parse::<u64>().ok()?;
+                Some(n)
+            });
+        if count == Some(expected) {
+            self.unproven = false;
+            return Ok(());
+        }
+        let q = quote(&self.line);
+        Err(self.protocol(format!(
+            "the server answered {q:?} where the reply to STAT (+OK {expected} …) was due: its \
+             replies are out of step with the commands{DESYNC_ADVICE}"
+        )))
+    }
+}
+
+impl<S: Read + Write> Session<S> {
     /// QUIT (RFC 1939 §6): the deletions take effect. Never sent once the session is out of
     /// step: the server then stays out of the UPDATE state and deletes nothing.
     pub(super) fn quit(&mut self) -> Result<(), SourceError> {
@@ -484,6 +530,9 @@ impl<S: Read + Write> Session<S> {
             )));
         }
         self.expect_idle("QUIT")?;
+        if self.unproven {
+            self.stat_sentinel()?;
+        }
         self.send("QUIT");
         self.flush("sending QUIT")?;
         let st = self.status("ending the session (QUIT)")?;

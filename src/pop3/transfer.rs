@@ -103,8 +103,11 @@ impl<S: Read + Write> Session<S> {
                 st.quoted()
             )));
         }
-        listing::merge(&uidl, &list)
-            .map_err(|e| SourceError::Protocol(format!("{e}; nothing was fetched or deleted")))
+        let messages = listing::merge(&uidl, &list)
+            .map_err(|e| SourceError::Protocol(format!("{e}; nothing was fetched or deleted")))?;
+        self.listed = messages.len();
+        self.deleted = 0;
+        Ok(messages)
     }
 
     /// The header block of each message (`TOP n 0`, RFC 1939 §7), pipelined when the server
@@ -235,7 +238,11 @@ impl<S: Read + Write> Session<S> {
                 }
                 Some(InFlight::Dele(m)) => {
                     let st = self.status(&format!("deleting message {}", m.number))?;
+                    // Nothing in a DELE reply ties it to its command: the next proven message
+                    // or a STAT before QUIT shows that it was not one reply early or late.
+                    self.unproven = true;
                     if st.ok {
+                        self.deleted += 1;
                         report.deleted.push(m);
                     } else {
                         log::warn!(
@@ -296,6 +303,10 @@ impl<S: Read + Write> Session<S> {
                     let ended = body.ended().clone();
                     let bytes = body.decoded_bytes();
                     self.ended(&context, ended)?;
+                    if pipelining {
+                        // Proven by its sentinel: every reply before it was in step.
+                        self.unproven = false;
+                    }
                     log::debug!("S: <message {}: {bytes} bytes>", msg.number);
                     if let Err(e) = result {
                         if e.fatal && !stopped {
