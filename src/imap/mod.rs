@@ -30,6 +30,7 @@
 //! ([`proto::probe_body_literal`]), streams the N bytes to the caller if so, and parses the
 //! rest of the response with the literal replaced by `{0}`.
 
+pub mod pattern;
 pub mod proto;
 pub mod session;
 pub mod source;
