@@ -32,8 +32,10 @@
 
 pub mod pattern;
 pub mod proto;
+mod seqmap;
 pub mod session;
 pub mod source;
+mod wire;
 
 pub use proto::{utf7_decode, utf7_encode, Capabilities};
 pub use session::{AuthMethod, FetchOutcome, IdleEvent, MailboxName, MailboxStatus, Session, Stop};
