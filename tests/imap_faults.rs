@@ -1855,3 +1855,89 @@ fn very_verbose_shows_whole_lines() {
         r.stderr
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10: UTF8=ACCEPT (RFC 6855)
+
+/// A server that offers UTF8=ACCEPT and downgrades messages with UTF-8 header fields for
+/// clients that do not enable it.
+fn downgrading() -> Config {
+    let mut caps: Vec<&str> = CAPS_FULL.to_vec();
+    caps.extend(["ENABLE", "UTF8=ACCEPT"]);
+    let mut c = Config::with_caps(&caps);
+    c.downgrade = true;
+    c
+}
+
+/// INBOX with a message whose header holds raw UTF-8, and a folder with a non-ASCII name.
+fn utf8_folders() -> Vec<Folder> {
+    vec![
+        Folder::new(
+            INBOX,
+            1000,
+            vec![
+                small(INBOX, 3, "Grüße aus Köln", "Hallo.\r\n"),
+                small(INBOX, 4, "plain", "ASCII only.\r\n"),
+            ],
+        ),
+        Folder::new(
+            DRAFTS_WIRE,
+            5,
+            vec![small(DRAFTS_WIRE, 40, "Entwurf für dich", "Entwurf\r\n")],
+        ),
+    ]
+}
+
+/// mailpull enables UTF8=ACCEPT where offered, so a downgrading server hands over the
+/// original messages (the Maildir check fails on a downgraded copy), in both modes, by name and
+/// by pattern; folder names travel in UTF-8 after ENABLE (the server records a violation for
+/// a modified UTF-7 name then).
+#[test]
+fn utf8_accept_delivers_the_original_messages() {
+    for mode in [Mode::Delete, Mode::Keep] {
+        for folders in [vec!["*"], vec!["INBOX", DRAFTS_UTF8]] {
+            let fx = Fx::with_config(utf8_folders(), downgrading(), mode);
+            let fx = Fx {
+                folder_args: folders.iter().map(|s| s.to_string()).collect(),
+                ..fx
+            };
+            let r = fx.fetch();
+            let ctx = format!("{mode:?} {folders:?}\n{}", r.describe());
+            assert_eq!(r.code, 0, "{ctx}");
+            let names: Vec<&str> = r.stats.commands.iter().map(|c| c.name.as_str()).collect();
+            let enable = names.iter().position(|n| *n == "ENABLE");
+            let list = names.iter().position(|n| *n == "LIST");
+            assert!(enable.is_some() && enable < list, "{ctx}");
+            assert_eq!(fx.check(&ctx), fx.all(), "{ctx}");
+            let r2 = fx.fetch();
+            assert_eq!(r2.code, 0, "{}", r2.describe());
+            assert!(
+                r2.stats.bodies.is_empty(),
+                "fetched again: {}",
+                r2.describe()
+            );
+        }
+    }
+}
+
+/// A folder fetched before the server offered UTF8=ACCEPT keeps its identity after: its name
+/// decodes to the same text from modified UTF-7 and from UTF-8, so nothing is fetched twice.
+#[test]
+fn utf8_accept_appearing_later_fetches_nothing_twice() {
+    let mut plain = Config::with_caps(CAPS_FULL);
+    plain.downgrade = false;
+    let fx = Fx::with_config(utf8_folders(), plain, Mode::Keep);
+    let r = fx.fetch();
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(r.stats.commands_with("ENABLE").is_empty());
+    fx.server.set_config(downgrading());
+    let r2 = fx.fetch();
+    assert_eq!(r2.code, 0, "{}", r2.describe());
+    assert_eq!(r2.stats.commands_with("ENABLE").len(), 1);
+    assert!(
+        r2.stats.bodies.is_empty(),
+        "fetched again: {}",
+        r2.describe()
+    );
+    assert_eq!(fx.check("after UTF8=ACCEPT"), fx.all());
+}

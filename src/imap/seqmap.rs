@@ -22,7 +22,6 @@ impl SeqMap {
     }
 
     /// How many messages have a known UID.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.pairs.len()
     }

@@ -389,6 +389,48 @@ impl<S: Read + Write> Session<S> {
         &self.caps
     }
 
+    /// Turns on `UTF8=ACCEPT` (RFC 6855, with ENABLE of RFC 5161) when the server offers it
+    /// (`UTF8=ACCEPT`, or `UTF8=ONLY`, which implies it), so that the server hands over
+    /// messages with UTF-8 header fields as they are instead of downgraded copies (see the
+    /// module documentation of [`super`]). Call it after logging in and before selecting a
+    /// mailbox. From then on mailbox names travel in UTF-8 both ways. Returns whether it is in
+    /// effect; a server that refuses is used without it.
+    pub fn enable_utf8(&mut self) -> Result<bool, SourceError> {
+        if self.utf8 {
+            return Ok(true);
+        }
+        if !(self.caps.has("UTF8=ACCEPT") || self.caps.has("UTF8=ONLY")) {
+            return Ok(false);
+        }
+        let mut enabled = false;
+        let r = self.simple(
+            &[Arg::Raw("ENABLE UTF8=ACCEPT")],
+            "enabling UTF-8 (ENABLE UTF8=ACCEPT)",
+            Fail::Protocol,
+            &mut |r| {
+                if let Response::Data(Data::Enabled { capabilities }) = r {
+                    enabled |= capabilities
+                        .iter()
+                        .any(|c| c.to_string().eq_ignore_ascii_case("UTF8=ACCEPT"));
+                }
+                Ok(())
+            },
+        );
+        match r {
+            Ok(_) => {}
+            Err(e @ SourceError::Connection { .. }) => return Err(e),
+            Err(e) => {
+                log::info!("the server offers UTF8=ACCEPT but refused to enable it ({e})");
+                return Ok(false);
+            }
+        }
+        if !enabled {
+            log::info!("the server offers UTF8=ACCEPT but did not enable it");
+        }
+        self.utf8 = enabled;
+        Ok(enabled)
+    }
+
     /// Whether UID EXPUNGE is available (UIDPLUS, RFC 4315).
     pub fn has_uidplus(&self) -> bool {
         self.caps.has("UIDPLUS")
@@ -397,6 +439,18 @@ impl<S: Read + Write> Session<S> {
     /// Messages in the selected mailbox, as last reported by the server.
     pub fn exists(&self) -> u32 {
         self.exists
+    }
+
+    /// Messages of the selected mailbox that no listing in this session has reported yet (the
+    /// server announced more messages than it listed): new mail to fetch.
+    pub fn unlisted(&self) -> u32 {
+        self.exists
+            .saturating_sub(u32::try_from(self.seqs.len()).unwrap_or(u32::MAX))
+    }
+
+    /// The UIDVALIDITY of the selected mailbox, as last reported by the server.
+    pub fn uidvalidity(&self) -> Option<u32> {
+        self.uidvalidity
     }
 
     /// Asks for the capabilities (CAPABILITY, RFC 3501 §6.1.1).
@@ -2323,6 +2377,47 @@ mod tests {
             "{} bytes of error",
             e.to_string().len()
         );
+    }
+
+    #[test]
+    fn utf8_accept_is_enabled_and_names_travel_in_utf8() {
+        let (m, w) = mock(
+            b"* OK [CAPABILITY IMAP4rev1 ENABLE UTF8=ACCEPT LITERAL+] hi\r\n\
+              * ENABLED UTF8=ACCEPT\r\nA0001 OK enabled\r\n\
+              * LIST () \"/\" \"Entw\xc3\xbcrfe\"\r\n\
+              * LIST () \"/\" \"A&-B\"\r\nA0002 OK done\r\n\
+              * 1 EXISTS\r\n* OK [UIDVALIDITY 3] x\r\nA0003 OK done\r\n",
+            usize::MAX,
+        );
+        let mut s = Session::start(m).unwrap();
+        assert!(s.capabilities().has("UTF8=ACCEPT"));
+        assert!(s.enable_utf8().unwrap());
+        assert!(s.enable_utf8().unwrap()); // once only
+        let names: Vec<String> = s
+            .list(&["*".to_string()])
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        // After ENABLE, `&` is just a character: no modified UTF-7 decoding.
+        assert_eq!(names, ["Entwürfe", "A&-B"]);
+        s.select("Entwürfe", true).unwrap();
+        assert_eq!(
+            text(&w),
+            "A0001 ENABLE UTF8=ACCEPT\r\nA0002 LIST \"\" \"*\"\r\n\
+             A0003 EXAMINE {9+}\r\nEntwürfe\r\n"
+        );
+
+        // Not offered: nothing sent. Refused: used without.
+        let (mut s, w) = session(b"");
+        assert!(!s.enable_utf8().unwrap());
+        assert_eq!(text(&w), "");
+        let (m, _) = mock(
+            b"* OK [CAPABILITY IMAP4rev1 UTF8=ACCEPT] hi\r\nA0001 BAD no\r\n",
+            usize::MAX,
+        );
+        let mut s = Session::start(m).unwrap();
+        assert!(!s.enable_utf8().unwrap());
     }
 
     #[test]
