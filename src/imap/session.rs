@@ -1268,7 +1268,7 @@ impl<S: Read + Write> Session<S> {
             }
         }
         self.expunged.clear();
-        let deadline = Instant::now() + timeout;
+        let start = Instant::now();
         let event = loop {
             if self.exists > start_exists {
                 break IdleEvent::NewMail {
@@ -1278,7 +1278,7 @@ impl<S: Read + Write> Session<S> {
             if !self.expunged.is_empty() {
                 break IdleEvent::Expunged;
             }
-            if Instant::now() >= deadline || stop() {
+            if start.elapsed() >= timeout || stop() {
                 break IdleEvent::Timeout;
             }
             wait(self.conn.get_ref(), true).map_err(|e| io_error(ctx, e))?;

@@ -219,7 +219,7 @@ pub fn read_literal<S: Read>(
     n: u64,
     ctx: &str,
 ) -> Result<(), SourceError> {
-    if buf.len() as u64 + n > MAX_RESPONSE as u64 {
+    if n > (MAX_RESPONSE - buf.len().min(MAX_RESPONSE)) as u64 {
         return Err(SourceError::Protocol(format!(
             "{ctx}: the server announced a literal of {n} bytes, more than mailpull accepts in \
              one response ({} MiB)",
@@ -618,6 +618,17 @@ mod tests {
         assert!(matches!(e, SourceError::Protocol(_)));
         assert!(e.to_string().len() < 400, "{e}");
         assert!(buf.len() <= MAX_RESPONSE);
+    }
+
+    #[test]
+    fn huge_literals_are_refused_before_reading() {
+        let mut wire = Wire::new(Chunky(b"abc".to_vec(), 0, 10));
+        let mut buf = b"* LIST () \"/\" {18446744073709551615}\r\n".to_vec();
+        for n in [u64::MAX, MAX_RESPONSE as u64] {
+            let e = read_literal(&mut wire, &mut buf, n, "listing").unwrap_err();
+            assert!(matches!(e, SourceError::Protocol(_)), "{e:?}");
+        }
+        assert_eq!(wire.buffered(), b"");
     }
 
     #[test]
