@@ -7,18 +7,37 @@
 //! that carry both. Only those pairs are stored, sorted by sequence number: the memory is
 //! proportional to the FETCH responses actually received, never to a number the server merely
 //! claims (`* 4294967295 EXISTS` costs nothing).
+//!
+//! A message keeps its UID for the whole session (RFC 3501 §2.3.1.1), so a FETCH response that
+//! gives a known message number another UID, or a known UID another number (after the renumbering
+//! that expunges cause), is a server error ([`Conflict`]): that is how a UID the server got
+//! wrong in one response is caught before a message is delivered under it.
+
+use std::collections::HashSet;
 
 /// The known (sequence number, UID) pairs of the selected mailbox.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeqMap {
     /// Sorted by sequence number, each number once.
     pairs: Vec<(u32, u32)>,
+    /// The UIDs in `pairs`.
+    uids: HashSet<u32>,
+}
+
+/// A FETCH response that contradicts what the session knows: (sequence number, UID known for
+/// it or `None`, UID the response gave).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    pub seq: u32,
+    pub known: Option<u32>,
+    pub uid: u32,
 }
 
 impl SeqMap {
     /// Forgets everything (a mailbox was selected).
     pub fn clear(&mut self) {
         self.pairs.clear();
+        self.uids.clear();
     }
 
     /// How many messages have a known UID.
@@ -31,16 +50,31 @@ impl SeqMap {
         self.pairs.is_empty()
     }
 
-    /// Records that message `seq` has UID `uid`.
-    pub fn insert(&mut self, seq: u32, uid: u32) {
-        match self.pairs.last() {
-            // Listings come in ascending order: the common case costs nothing.
-            Some(&(last, _)) if last < seq => self.pairs.push((seq, uid)),
-            None => self.pairs.push((seq, uid)),
-            _ => match self.pairs.binary_search_by_key(&seq, |&(s, _)| s) {
-                Ok(i) => self.pairs[i].1 = uid,
-                Err(i) => self.pairs.insert(i, (seq, uid)),
-            },
+    /// Records that message `seq` has UID `uid`, unless that contradicts what is known.
+    pub fn insert(&mut self, seq: u32, uid: u32) -> Result<(), Conflict> {
+        let at = match self.pairs.last() {
+            // Listings come in ascending order: the common case costs a comparison.
+            Some(&(last, _)) if last < seq => Err(self.pairs.len()),
+            None => Err(0),
+            _ => self.pairs.binary_search_by_key(&seq, |&(s, _)| s),
+        };
+        match at {
+            Ok(i) if self.pairs[i].1 == uid => Ok(()),
+            Ok(i) => Err(Conflict {
+                seq,
+                known: Some(self.pairs[i].1),
+                uid,
+            }),
+            Err(_) if self.uids.contains(&uid) => Err(Conflict {
+                seq,
+                known: None,
+                uid,
+            }),
+            Err(i) => {
+                self.pairs.insert(i, (seq, uid));
+                self.uids.insert(uid);
+                Ok(())
+            }
         }
     }
 
@@ -56,7 +90,11 @@ impl SeqMap {
     /// down by one.
     pub fn expunge(&mut self, seq: u32) -> Option<u32> {
         let (uid, from) = match self.pairs.binary_search_by_key(&seq, |&(s, _)| s) {
-            Ok(i) => (Some(self.pairs.remove(i).1), i),
+            Ok(i) => {
+                let uid = self.pairs.remove(i).1;
+                self.uids.remove(&uid);
+                (Some(uid), i)
+            }
             Err(i) => (None, i),
         };
         for p in &mut self.pairs[from..] {
@@ -68,6 +106,9 @@ impl SeqMap {
     /// The mailbox holds `exists` messages: forgets anything numbered above.
     pub fn truncate(&mut self, exists: u32) {
         let keep = self.pairs.partition_point(|&(s, _)| s <= exists);
+        for &(_, uid) in &self.pairs[keep..] {
+            self.uids.remove(&uid);
+        }
         self.pairs.truncate(keep);
     }
 
@@ -85,11 +126,11 @@ mod tests {
     #[test]
     fn insert_look_up_expunge() {
         let mut m = SeqMap::default();
-        m.insert(1, 5);
-        m.insert(2, 7);
-        m.insert(4, 11);
-        m.insert(3, 9);
-        m.insert(2, 8);
+        m.insert(1, 5).unwrap();
+        m.insert(2, 8).unwrap();
+        m.insert(4, 11).unwrap();
+        m.insert(3, 9).unwrap();
+        m.insert(2, 8).unwrap();
         assert_eq!(m.uids().collect::<Vec<_>>(), [5, 8, 9, 11]);
         assert_eq!(m.uid(4), Some(11));
         assert_eq!(m.uid(5), None);
@@ -97,19 +138,48 @@ mod tests {
         assert_eq!(m.uid(2), Some(9));
         assert_eq!(m.uid(3), Some(11));
         // An expunge of a message whose UID is unknown still renumbers the later ones.
-        m.insert(10, 40);
+        m.insert(10, 40).unwrap();
         assert_eq!(m.expunge(6), None);
         assert_eq!(m.uid(9), Some(40));
         m.truncate(3);
         assert_eq!(m.uids().collect::<Vec<_>>(), [5, 9, 11]);
         m.truncate(0);
         assert!(m.is_empty());
+        m.insert(1, 40).unwrap();
+    }
+
+    #[test]
+    fn contradictions_are_refused() {
+        let mut m = SeqMap::default();
+        m.insert(1, 5).unwrap();
+        m.insert(2, 7).unwrap();
+        // Message 1 cannot become UID 7, nor UID 5 message 3.
+        assert_eq!(
+            m.insert(1, 7),
+            Err(Conflict {
+                seq: 1,
+                known: Some(5),
+                uid: 7
+            })
+        );
+        assert_eq!(
+            m.insert(3, 5),
+            Err(Conflict {
+                seq: 3,
+                known: None,
+                uid: 5
+            })
+        );
+        // After message 1 is expunged, UID 7 is message 1.
+        m.expunge(1);
+        m.insert(1, 7).unwrap();
+        m.insert(2, 5).unwrap();
     }
 
     #[test]
     fn huge_numbers_cost_one_entry() {
         let mut m = SeqMap::default();
-        m.insert(u32::MAX, 1);
+        m.insert(u32::MAX, 1).unwrap();
         assert_eq!(m.len(), 1);
         assert_eq!(m.uid(u32::MAX), Some(1));
         assert_eq!(m.expunge(1), None);

@@ -41,7 +41,7 @@ use imap_codec::imap_types::response::{
 
 use super::pattern;
 use super::proto::{self, Arg, Capabilities};
-use super::seqmap::SeqMap;
+use super::seqmap::{Conflict, SeqMap};
 use super::wire::{self, closed, io_error, quote, BodyReader, Wire};
 use crate::source::{SourceError, HEADER_LIMIT};
 use crate::tls::ReadTimeout;
@@ -199,6 +199,20 @@ fn log_line(line: &[u8]) {
         let more = if cut < l.len() { "…" } else { "" };
         log::debug!("S: {}{more}", String::from_utf8_lossy(&l[..cut]));
     }
+}
+
+/// A FETCH response that gives a message another UID than the session knows.
+fn conflict(ctx: &str, c: Conflict) -> SourceError {
+    SourceError::Protocol(match c.known {
+        Some(k) => format!(
+            "{ctx}: the server gave message {} the UID {}, but it is UID {k}",
+            c.seq, c.uid
+        ),
+        None => format!(
+            "{ctx}: the server gave message {} the UID {}, which another message has",
+            c.seq, c.uid
+        ),
+    })
 }
 
 /// Classifies a tagged `NO` or `BAD` (RFC 3501 §7.1, RFC 5530 §3).
@@ -1518,12 +1532,26 @@ impl<S: Read + Write> Session<S> {
                 let marker = line_start + rel;
                 if let Some(sink) = body.as_deref_mut() {
                     if let Some(probe) = proto::probe_body_literal(&self.buf, marker) {
-                        let Some(uid) = probe.uid.or_else(|| self.uid_of(probe.seq)) else {
-                            return Err(SourceError::Protocol(format!(
-                                "the server sent the body of message {} before its UID, and \
-                                 its UID is unknown",
-                                probe.seq
-                            )));
+                        let known = self.uid_of(probe.seq);
+                        let uid = match (probe.uid, known) {
+                            (Some(u), Some(k)) if u != k => {
+                                return Err(conflict(
+                                    ctx,
+                                    Conflict {
+                                        seq: probe.seq,
+                                        known: Some(k),
+                                        uid: u,
+                                    },
+                                ))
+                            }
+                            (Some(u), _) | (None, Some(u)) => u,
+                            (None, None) => {
+                                return Err(SourceError::Protocol(format!(
+                                    "the server sent the body of message {} before its UID, \
+                                     and its UID is unknown",
+                                    probe.seq
+                                )))
+                            }
                         };
                         if let Some(&size) = self.sizes.get(&uid) {
                             let most = size.saturating_mul(2).saturating_add(1 << 20);
@@ -1640,7 +1668,9 @@ impl<S: Read + Write> Session<S> {
             Response::Data(Data::Fetch { seq, items }) => {
                 if let Some(uid) = fetch_uid(items.as_ref()) {
                     if seq.get() <= self.exists {
-                        self.seqs.insert(seq.get(), uid);
+                        self.seqs
+                            .insert(seq.get(), uid)
+                            .map_err(|c| conflict(ctx, c))?;
                     } else {
                         log::debug!(
                             "the server sent data for message {seq}, but announced only {} \
@@ -2180,6 +2210,22 @@ mod tests {
     }
 
     #[test]
+    fn a_body_under_another_uid_is_not_delivered() {
+        // Message 1 was listed as UID 5; a FETCH response that says message 1 is UID 7 would
+        // put message 1's bytes under UID 7 (and, in delete mode, UID 7 would be expunged
+        // without ever being fetched).
+        for reply in [
+            &b"* 1 FETCH (UID 7 BODY[] {5}\r\nab\r\nc)\r\nA0003 OK done\r\n"[..],
+            b"* 3 FETCH (UID 7 BODY[] {5}\r\nab\r\nc)\r\nA0003 OK done\r\n",
+            b"* 1 FETCH (UID 7 BODY[] \"abc\")\r\nA0003 OK done\r\n",
+        ] {
+            let (r, got, _) = fetch(reply, usize::MAX, &[5, 7]);
+            assert!(matches!(r, Err(SourceError::Protocol(_))), "{r:?}");
+            assert!(got.is_empty(), "{got:?}");
+        }
+    }
+
+    #[test]
     fn fetch_without_known_uid_is_protocol_error() {
         let reply = b"* 9 FETCH (BODY[] {3}\r\nabc UID 99)\r\nA0003 OK done\r\n";
         let (r, _, _) = fetch(reply, usize::MAX, &[99]);
@@ -2219,7 +2265,7 @@ mod tests {
               A0006 OK stored\r\n",
         );
         for (seq, uid) in [(1, 5), (2, 7), (3, 11)] {
-            s.seqs.insert(seq, uid);
+            s.seqs.insert(seq, uid).unwrap();
         }
         s.store_deleted(&[7, 5, 6]).unwrap();
         assert_eq!(s.expunge(&[5, 6, 7]).unwrap(), vec![7]);
