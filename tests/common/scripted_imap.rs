@@ -164,8 +164,9 @@ pub enum Mutation {
         nth: usize,
         value: String,
     },
-    /// Announce `by` more (or, negative, fewer) bytes in the line's literal marker.
-    LiteralLength { line: usize, by: i64 },
+    /// Announce `by` more (or, negative, fewer) bytes in the `literal`-th (from 0) line that
+    /// ends with a literal marker.
+    LiteralLength { literal: usize, by: i64 },
     /// Close the connection (FIN) after `at` bytes counted from the start of the line (in
     /// the line, or in the literal data and lines after it).
     Cut { line: usize, at: usize },
@@ -180,8 +181,8 @@ impl Mutation {
             | Mutation::Duplicate { line }
             | Mutation::Insert { line, .. }
             | Mutation::Number { line, .. }
-            | Mutation::LiteralLength { line, .. }
             | Mutation::Cut { line, .. } => Some(*line),
+            Mutation::LiteralLength { .. } => None,
         }
     }
 }
@@ -1157,6 +1158,8 @@ struct Mutator {
     lines: usize,
     /// Literal data still to pass through unchanged.
     literal: usize,
+    /// Lines with a literal marker seen so far.
+    literals: usize,
     /// Bytes still to send before a cut (once the cut's line has begun).
     cut_left: Option<usize>,
 }
@@ -1168,6 +1171,7 @@ impl Mutator {
             line: Vec::new(),
             lines: 0,
             literal: 0,
+            literals: 0,
             cut_left: None,
         }
     }
@@ -1195,14 +1199,15 @@ impl Mutator {
             let line = std::mem::take(&mut self.line);
             let k = self.lines;
             self.lines += 1;
+            let mut target = self.mutation.line() == Some(k);
             if let Some((n, _)) = literal_marker(&line) {
                 self.literal = n;
+                if let Mutation::LiteralLength { literal, .. } = self.mutation {
+                    target = literal == self.literals;
+                }
+                self.literals += 1;
             }
-            let mutated = if self.mutation.line() == Some(k) {
-                self.mutate(&line)
-            } else {
-                line
-            };
+            let mutated = if target { self.mutate(&line) } else { line };
             if self.emit(&mut out, &mutated) {
                 return (out, true);
             }
