@@ -144,6 +144,11 @@ const UNKNOWN_SIZE: u64 = 64 * 1024;
 /// Commands in flight at most for STORE and metadata FETCH batches.
 const WINDOW: usize = 16;
 
+/// Literals of one response that may be probed for a message body (see `next_response`).
+const MAX_PROBES: usize = 4;
+/// The longest response prefix probed for a message body.
+const MAX_PROBE_PREFIX: usize = 64 * 1024;
+
 /// The longest mailbox name accepted from LIST.
 pub const MAX_NAME: usize = 1000;
 /// The most mailboxes accepted from the LIST commands of one [`Session::list`].
@@ -1522,6 +1527,7 @@ impl<S: Read + Write> Session<S> {
                 self.buf = Vec::with_capacity(4096);
             }
             self.buf.clear();
+            let mut literals = 0;
             loop {
                 let line_start = self.buf.len();
                 wire::read_line(&mut self.conn, &mut self.buf, ctx)?;
@@ -1530,7 +1536,12 @@ impl<S: Read + Write> Session<S> {
                     break;
                 };
                 let marker = line_start + rel;
-                if let Some(sink) = body.as_deref_mut() {
+                literals += 1;
+                // A message body is the first literal of a FETCH response that begins a few
+                // bytes before it; probing later ones would cost time in proportion to the
+                // response for every literal (a server could send millions).
+                let may_be_body = literals <= MAX_PROBES && marker <= MAX_PROBE_PREFIX;
+                if let (Some(sink), true) = (body.as_deref_mut(), may_be_body) {
                     if let Some(probe) = proto::probe_body_literal(&self.buf, marker) {
                         let known = self.uid_of(probe.seq);
                         let uid = match (probe.uid, known) {
@@ -2223,6 +2234,20 @@ mod tests {
             assert!(matches!(r, Err(SourceError::Protocol(_))), "{r:?}");
             assert!(got.is_empty(), "{got:?}");
         }
+    }
+
+    #[test]
+    fn many_literals_in_one_response_are_not_probed_one_by_one() {
+        // Each probe parses the response so far: probing 100,000 literals of one response
+        // would take quadratic time.
+        let mut reply = b"* 1 FETCH (UID 5 X-FOO (".to_vec();
+        for _ in 0..100_000 {
+            reply.extend_from_slice(b"{0}\r\n ");
+        }
+        reply.extend_from_slice(b"))\r\nA0003 OK done\r\n");
+        let (r, got, _) = fetch(&reply, usize::MAX, &[5]);
+        assert!(matches!(r, Err(SourceError::Protocol(_))), "{r:?}");
+        assert!(got.is_empty());
     }
 
     #[test]
