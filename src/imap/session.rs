@@ -42,7 +42,7 @@ use imap_codec::imap_types::response::{
 use super::pattern;
 use super::proto::{self, Arg, Capabilities};
 use super::seqmap::{Conflict, SeqMap};
-use super::wire::{self, closed, io_error, quote, BodyReader, Wire};
+use super::wire::{self, closed, io_error, log_line, quote, BodyReader, Wire};
 use crate::source::{SourceError, HEADER_LIMIT};
 use crate::tls::ReadTimeout;
 
@@ -192,18 +192,6 @@ pub struct Session<S: Read + Write> {
     /// messages as last listed, by UID.
     keywords: HashMap<u32, Vec<String>>,
     logging_out: bool,
-}
-
-/// Logs a line the server sent: whole with `-vv` (trace), else its first 300 characters.
-fn log_line(line: &[u8]) {
-    let l = line.strip_suffix(b"\r\n").unwrap_or(line);
-    if log::log_enabled!(log::Level::Trace) {
-        log::trace!("S: {}", String::from_utf8_lossy(l));
-    } else if log::log_enabled!(log::Level::Debug) {
-        let cut = l.len().min(300);
-        let more = if cut < l.len() { "…" } else { "" };
-        log::debug!("S: {}{more}", String::from_utf8_lossy(&l[..cut]));
-    }
 }
 
 /// A FETCH response that gives a message another UID than the session knows.

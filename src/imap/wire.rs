@@ -86,6 +86,18 @@ pub fn quote(bytes: &[u8]) -> String {
     )
 }
 
+/// Logs a line the server sent: whole with `-vv` (trace), else its first 300 characters.
+pub fn log_line(line: &[u8]) {
+    let l = line.strip_suffix(b"\r\n").unwrap_or(line);
+    if log::log_enabled!(log::Level::Trace) {
+        log::trace!("S: {}", String::from_utf8_lossy(l));
+    } else if log::log_enabled!(log::Level::Debug) {
+        let cut = l.len().min(300);
+        let more = if cut < l.len() { "…" } else { "" };
+        log::debug!("S: {}{more}", String::from_utf8_lossy(&l[..cut]));
+    }
+}
+
 /// The connection with a read buffer. Unlike `std::io::BufReader` it can make sure that a
 /// few bytes are buffered without consuming them ([`Wire::fill_at_least`]), which the framing
 /// proof needs.
@@ -396,6 +408,7 @@ impl<'a, S: Read> BodyReader<'a, S> {
         let start = self.buf.len();
         read_line(self.wire, self.buf, self.ctx).map_err(broken)?;
         let rest = &self.buf[start..];
+        log_line(rest);
         if proto::literal_marker(rest).is_some() {
             return Err(Failure::Protocol(format!(
                 "another literal follows the body of message UID {uid} in the same response \
