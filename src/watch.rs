@@ -661,7 +661,11 @@ impl FolderWatch<'_> {
             let session = source.session_mut();
             if recheck && session.unlisted() > 0 {
                 recheck = false;
-                clean = self.fetch(source, next(clean))?;
+                let listed = next(clean);
+                clean = self.fetch(source, listed)?;
+                if listed == Listed::All {
+                    last_fetch = Instant::now();
+                }
                 continue;
             }
             let wait = every

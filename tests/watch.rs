@@ -877,3 +877,49 @@ fn idle_lists_only_new_mail_keep() {
 fn idle_lists_only_new_mail_delete() {
     idle_lists_only_new_mail(false);
 }
+
+/// A fetch that left messages behind (here deferred by --max-messages) makes the next one list
+/// the whole folder again, so that they are not forgotten until the next poll.
+#[test]
+fn deferred_messages_make_the_next_idle_fetch_list_everything() {
+    let folder = Folder::new(
+        imap::INBOX,
+        7,
+        (1..=3)
+            .map(|u| Message::new(u, scripted_message(u)))
+            .collect(),
+    );
+    let mut caps = CAPS_FULL.to_vec();
+    caps.push("IDLE");
+    let server = ScriptedImap::with_config(Config::with_caps(&caps), vec![folder]);
+    let sb = Sandbox::new();
+    let url = server.url();
+    let maildir = sb.maildir().to_string_lossy().into_owned();
+    let args = [
+        url.as_str(),
+        "--insecure-no-tls",
+        "--every",
+        "1h",
+        "--maildir",
+        &maildir,
+        "--max-messages",
+        "1",
+    ];
+    let mut w = Watch::start(&sb, &args);
+    wait_scripted(&mut w, "the first fetch", SOON, || count(&sb) == 1);
+    wait_scripted(&mut w, "IDLE", SOON, || idling(&server));
+    let before = server.stats();
+    server.append(imap::INBOX, scripted_message(4));
+    wait_scripted(&mut w, "the next fetch", SOON, || count(&sb) == 2);
+    wait_scripted(&mut w, "IDLE again", SOON, || {
+        idling(&server) && server.stats().commands.len() > before.commands.len() + 1
+    });
+    let after = server.stats().since(&before);
+    let sent: Vec<&str> = after.commands.iter().map(|c| c.line.as_str()).collect();
+    assert!(
+        sent.iter().any(|l| l.contains("UID FETCH 1:*")),
+        "not a complete listing: {sent:#?}"
+    );
+    let out = w.stop(libc::SIGTERM);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+}
