@@ -1035,6 +1035,8 @@ impl<S: Read + Write> Session<S> {
                             let uid = uid.or_else(|| self.uid_of(seq.get()));
                             match (uid, data.into_option()) {
                                 (Some(uid), Some(bytes)) => {
+                                    // As for a streamed body: only once a response follows.
+                                    wire::next_starts_response(&mut self.conn, uid, ctx)?;
                                     let mut r: &[u8] = &bytes;
                                     sink.deliver(uid, &mut r);
                                 }

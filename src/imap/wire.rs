@@ -464,33 +464,72 @@ impl<'a, S: Read> BodyReader<'a, S> {
             }
         }
         // The next response must begin right here.
-        let mut want = 2;
-        loop {
-            let b = self.wire.fill_at_least(want).map_err(|e| {
+        next_response_follows(self.wire).map_err(|e| match e {
+            NotNext::Other(what) => misframed(&what),
+            NotNext::Closed => Failure::Connection(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the connection closed right after message UID {uid}, before the server \
+                     completed the command"
+                ),
+            ),
+            NotNext::Io(e) => {
                 Failure::Connection(e.kind(), format!("reading past message UID {uid}: {e}"))
-            })?;
-            match starts_response(b) {
-                Some(true) => break,
-                Some(false) => {
-                    return Err(misframed(&format!(
-                        "followed by {:?}",
-                        quote(&b[..b.len().min(20)])
-                    )))
-                }
-                None if b.len() < want => {
-                    return Err(Failure::Connection(
-                        io::ErrorKind::UnexpectedEof,
-                        format!(
-                            "the connection closed right after message UID {uid}, before the \
-                             server completed the command"
-                        ),
-                    ))
-                }
-                None => want = b.len() + 1,
             }
-        }
+        })?;
         Ok(resp)
     }
+}
+
+/// Why no response follows.
+enum NotNext {
+    /// Something else follows (what).
+    Other(String),
+    /// The connection closed first.
+    Closed,
+    Io(io::Error),
+}
+
+/// Checks that another response begins in the bytes that follow (see [`starts_response`]).
+fn next_response_follows<S: Read>(wire: &mut Wire<S>) -> Result<(), NotNext> {
+    let mut want = 2;
+    loop {
+        let b = wire.fill_at_least(want).map_err(NotNext::Io)?;
+        match starts_response(b) {
+            Some(true) => return Ok(()),
+            Some(false) => {
+                return Err(NotNext::Other(format!(
+                    "followed by {:?}",
+                    quote(&b[..b.len().min(20)])
+                )))
+            }
+            None if b.len() < want => return Err(NotNext::Closed),
+            None => want = b.len() + 1,
+        }
+    }
+}
+
+/// For a message body that came inside a parsed response (not streamed): another response
+/// must follow, as for a streamed body (see the module documentation).
+pub fn next_starts_response<S: Read>(
+    wire: &mut Wire<S>,
+    uid: u32,
+    ctx: &str,
+) -> Result<(), SourceError> {
+    next_response_follows(wire).map_err(|e| match e {
+        NotNext::Other(what) => SourceError::Protocol(format!(
+            "{ctx}: the response that carries message UID {uid} is {what}; the message was not \
+             delivered"
+        )),
+        NotNext::Closed => closed(
+            ctx,
+            &format!(
+                "the connection closed right after message UID {uid}, before the server \
+                 completed the command"
+            ),
+        ),
+        NotNext::Io(e) => io_error(ctx, e),
+    })
 }
 
 fn to_io(f: &Failure) -> io::Error {
