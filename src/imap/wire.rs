@@ -26,6 +26,11 @@
 //! `read` fail instead, so the message is not delivered (every delivery target treats a read
 //! error as "no message") and the session ends with an error.
 //!
+//! A body that arrives inside a response parsed as a whole (a quoted string, or a literal that
+//! was read into memory because it came after the first few literals of its response) is handed
+//! on under the same condition: the response parsed, and another one follows
+//! ([`next_starts_response`]).
+//!
 //! Why not wait for the tagged completion of the `UID FETCH` as well: one command carries up
 //! to 16 messages, each streamed to disk as it arrives. Holding back the end of the first
 //! message until the completion arrives would mean reading the 15 others while the first is
