@@ -2154,6 +2154,25 @@ mod tests {
     }
 
     #[test]
+    fn quoted_bodies_need_a_following_response_too() {
+        for (reply, closed) in [
+            (&b"* 3 FETCH (UID 11 BODY[] \"abc\")\r\n"[..], true),
+            (
+                b"* 3 FETCH (UID 11 BODY[] \"abc\")\r\n)\r\nA0003 OK\r\n",
+                false,
+            ),
+        ] {
+            let (r, got, _) = fetch(reply, usize::MAX, &[11]);
+            assert!(got.is_empty(), "{got:?}");
+            match r {
+                Err(SourceError::Connection { .. }) if closed => {}
+                Err(SourceError::Protocol(_)) if !closed => {}
+                r => panic!("{r:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn fetch_uid_mismatch_is_protocol_error() {
         let reply = b"* 2 FETCH (BODY[] {7}\r\nx\r\ny\r\nz UID 5)\r\nA0003 OK done\r\n";
         let (r, _, _) = fetch(reply, usize::MAX, &[7]);
