@@ -16,6 +16,13 @@
 //! after the login, on receipt of or after the reply to the n-th command of some keyword such
 //! as `"UID FETCH"`), or at the n-th `BODY[]` literal of the connection.
 //!
+//! It also speaks IDLE (RFC 2177, when `IDLE` is among the capabilities: messages added with
+//! [`ScriptedImap::append`] are announced with `* N EXISTS`) and ENABLE UTF8=ACCEPT (RFC 5161,
+//! RFC 6855: names in UTF-8 afterwards; with [`Config::downgrade`], messages with UTF-8 header
+//! fields are presented downgraded to a client that did not enable it). For robustness tests,
+//! [`Fault::InjectBeforeTagged`] adds raw responses and [`Fault::Mutate`] changes one thing in
+//! what a connection sends ([`Mutation`]). [`Stats`] counts commands and bytes both ways.
+//!
 //! The server also checks the client: every command must be well formed (tag, CRLF, single
 //! spaces, known command), valid in the session state, `UID EXPUNGE` only with UIDPLUS, no
 //! `BODY[]` without `.PEEK`, no STORE on a read-only mailbox. Violations are collected in
