@@ -45,6 +45,16 @@
 //! Targets whose deliveries cannot be verified after a crash (an MDA, stdout) are recorded one
 //! message at a time, so that a kill can at worst repeat the one message in flight.
 //!
+//! **Partial listings.** A source may list only some of a mailbox's messages
+//! ([`Listing::partial`]: `mailpull watch` over IMAP lists only what arrived since its last
+//! listing). Steps 3–7 work on the listed messages as usual — every promise concerns a message
+//! the engine handles, and each of those is listed. What a partial listing cannot tell is that
+//! an unlisted message is gone, so nothing that concerns the whole mailbox is done with it: no
+//! ledger rows are pruned (step 8), and read-receipt marks pending for unlisted messages stay
+//! pending instead of being dropped as if their messages were gone. In delete mode a delivered
+//! message whose deletion did not take effect earlier is deleted at the next complete listing
+//! instead of this one: later, never lost.
+//!
 //! Killing the process therefore costs at most a repeated delete: never a lost message (no
 //! delete before durable delivery and record) and never a second copy (every delivered
 //! message is either recorded or found by recovery before anything is fetched).
@@ -847,11 +857,14 @@ fn fetch_mailbox(
             .at_finish
             .extend(report.deleted.iter().map(|m| key(&m.uid))),
     }
-    pending.prune.push((
-        mailbox.to_string(),
-        listing.uidvalidity,
-        listing.messages.iter().map(|m| m.uid.clone()).collect(),
-    ));
+    // Only a complete listing tells which rows belong to messages the server no longer has.
+    if !listing.partial {
+        pending.prune.push((
+            mailbox.to_string(),
+            listing.uidvalidity,
+            listing.messages.iter().map(|m| m.uid.clone()).collect(),
+        ));
+    }
 
     if let Some(e) = sink_failure {
         return Ok(Some(e));
@@ -906,9 +919,13 @@ fn answer_receipts(
     if to_mark.is_empty() {
         return Ok(());
     }
-    let (present, gone): (Vec<_>, Vec<_>) = to_mark
+    let (present, mut gone): (Vec<_>, Vec<_>) = to_mark
         .iter()
         .partition(|(_, uid)| by_uid.contains_key(uid.as_str()));
+    if listing.partial {
+        // Not listed is not gone: those wait for a complete listing.
+        gone.clear();
+    }
     let msgs: Vec<RemoteMessage> = present
         .iter()
         .map(|(_, uid)| by_uid[uid.as_str()].clone())

@@ -108,6 +108,11 @@ pub struct Listing {
     pub uidvalidity: u32,
     /// The messages, in server order.
     pub messages: Vec<RemoteMessage>,
+    /// Only some of the mailbox's messages are listed (`mailpull watch` over IMAP lists only
+    /// the messages that arrived since its last listing). A message missing from a partial
+    /// listing may well still be on the server, so the engine does nothing that concerns the
+    /// whole mailbox with it (no pruning of ledger rows).
+    pub partial: bool,
 }
 
 /// A logged-in protocol session.

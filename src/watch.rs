@@ -11,9 +11,11 @@
 //!   resolved once, when the watch starts; each folder gets its own connection, because IDLE
 //!   watches only the selected mailbox. A folder's connection fetches the folder (the engine
 //!   over a `Watched` source that does not end the session), then IDLEs on it; new mail
-//!   (`EXISTS`) is fetched at once, in the same session. IDLE is re-issued every
-//!   [`IDLE_RENEW`] at most (RFC 2177 §3: servers may drop a client idle for 30 minutes), and
-//!   the folder is fetched every `--every` anyway, as a safety net. The fetches of one
+//!   (`EXISTS`) is fetched at once, in the same session, listing only the messages above the
+//!   highest UID listed so far (`UID FETCH n:*`), not the whole folder. IDLE is re-issued
+//!   every [`IDLE_RENEW`] at most (RFC 2177 §3: servers may drop a client idle for 30
+//!   minutes), and the whole folder is listed and fetched every `--every` anyway, as a safety
+//!   net (and after a reconnection, and after a fetch that left something undone). The fetches of one
 //!   account's folders take turns, so the ledger and the target see one fetch at a time.
 //! - **Failures** never stop the other accounts. A lost connection, a refused connection, a
 //!   busy account or a delivery failure is logged and retried after [`RETRY_FIRST`], doubling
@@ -623,6 +625,15 @@ impl FolderWatch<'_> {
 
     /// Fetches and IDLEs over one session until a stop is requested (`Ok`) or something
     /// fails (`Err`; the session is then abandoned).
+    ///
+    /// The first fetch of a session lists the whole folder; so does the fetch every `--every`
+    /// (the safety net: it also retries what an earlier fetch left, and prunes the ledger).
+    /// New mail (`EXISTS`) is fetched with a listing of the new messages only
+    /// ([`ImapSource::open_new`]), unless the previous fetch left something undone (a message
+    /// not delivered or refused, messages deferred by `max_messages`): then the next fetch
+    /// lists everything again. Expunges by other clients need no fetch: UIDs only grow, so
+    /// the new mail is still what lies above the highest UID listed, and nothing pending
+    /// refers to an expunged message (the next complete listing forgets its ledger row).
     fn session(
         &self,
         source: &mut ImapSource<Conn>,
@@ -631,7 +642,7 @@ impl FolderWatch<'_> {
     ) -> anyhow::Result<()> {
         let every = self.ctx.every(self.account);
         let mut last_fetch;
-        let mut expected = self.fetch(source)?;
+        let mut clean = self.fetch(source, Listed::All)?;
         last_fetch = Instant::now();
         if *failing {
             self.ctx.out.info(&format!("{}: working again", self.label));
@@ -641,15 +652,19 @@ impl FolderWatch<'_> {
         // After a fetch, fetch once more at once if the folder changed meanwhile (mail that
         // arrived after the listing is announced before IDLE starts, or not at all).
         let mut recheck = true;
+        let next = |clean: bool| if clean { Listed::New } else { Listed::All };
         loop {
             if stopped() {
                 return Ok(());
             }
             let session = source.session_mut();
-            if recheck && expected.is_some_and(|n| n != session.exists() as usize) {
+            if recheck && session.unlisted() > 0 {
                 recheck = false;
-                expected = self.fetch(source)?;
-                last_fetch = Instant::now();
+                let listed = next(clean);
+                clean = self.fetch(source, listed)?;
+                if listed == Listed::All {
+                    last_fetch = Instant::now();
+                }
                 continue;
             }
             let wait = every
@@ -660,23 +675,26 @@ impl FolderWatch<'_> {
                 .map_err(anyhow::Error::new)
                 .with_context(|| format!("account {}", self.label))?;
             recheck = true;
-            match event {
+            let listed = match event {
                 IdleEvent::NewMail { exists } => {
                     log::debug!("{}: {exists} messages now", self.label);
+                    next(clean)
                 }
                 IdleEvent::Expunged => continue,
                 IdleEvent::Timeout if stopped() => return Ok(()),
                 IdleEvent::Timeout if last_fetch.elapsed() < every => continue,
-                IdleEvent::Timeout => {}
+                IdleEvent::Timeout => Listed::All,
+            };
+            clean = self.fetch(source, listed)?;
+            if listed == Listed::All {
+                last_fetch = Instant::now();
             }
-            expected = self.fetch(source)?;
-            last_fetch = Instant::now();
         }
     }
 
-    /// Fetches the folder in the live session (the engine does not end it). Returns how many
-    /// messages the folder should hold now, as far as this session knows.
-    fn fetch(&self, source: &mut ImapSource<Conn>) -> anyhow::Result<Option<usize>> {
+    /// Fetches the folder in the live session (the engine does not end it). Returns whether
+    /// the fetch left nothing undone (see [`FolderWatch::session`]).
+    fn fetch(&self, source: &mut ImapSource<Conn>, listed: Listed) -> anyhow::Result<bool> {
         let ctx = || format!("account {}", self.label);
         let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
         let _stdout = (self.account.target == Target::Stdout)
@@ -692,7 +710,7 @@ impl FolderWatch<'_> {
         let mut watched = Watched {
             inner: source,
             folder: self.folder,
-            expected: None,
+            listed,
         };
         let outcome = engine::fetch(
             &mut watched,
@@ -706,12 +724,11 @@ impl FolderWatch<'_> {
                 receipts: Some(&mut receipts),
             },
         );
-        let expected = watched.expected;
         let mut summary = outcome.summary;
         summary.recovered = recovered;
         self.ctx.out.fetched(&summary, &self.label);
         match outcome.error {
-            None => Ok(expected),
+            None => Ok(summary.deferred == 0),
             // Some messages were refused (by the MDA, or by the server): they stay on the
             // server and are tried again at the next fetch; the session is fine.
             Some(
@@ -723,21 +740,30 @@ impl FolderWatch<'_> {
                     self.label,
                     one_line(&anyhow::Error::new(e))
                 ));
-                Ok(None)
+                Ok(false)
             }
             Some(e) => Err(anyhow::Error::new(e).context(ctx())),
         }
     }
 }
 
-/// The IMAP session as the engine sees it during a watch: one folder, and a session that the
-/// engine does not end ([`Source::finish`] does nothing: the watch IDLEs next and logs out
-/// itself). IMAP deletions take effect at [`Source::close`], so nothing waits for the end.
+/// How much of the folder a watch fetch lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listed {
+    /// Every message (a complete listing).
+    All,
+    /// The messages that arrived since the last listing ([`ImapSource::open_new`]).
+    New,
+}
+
+/// The IMAP session as the engine sees it during a watch: one folder, listed completely or
+/// only for its new messages, and a session that the engine does not end ([`Source::finish`]
+/// does nothing: the watch IDLEs next and logs out itself). IMAP deletions take effect at
+/// [`Source::close`], so nothing waits for the end.
 struct Watched<'a> {
     inner: &'a mut ImapSource<Conn>,
     folder: &'a str,
-    /// Messages in the folder after the fetch: listed, less those we expunged.
-    expected: Option<usize>,
+    listed: Listed,
 }
 
 impl Source for Watched<'_> {
@@ -746,9 +772,10 @@ impl Source for Watched<'_> {
     }
 
     fn open(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError> {
-        let listing = self.inner.open(mailbox, write)?;
-        self.expected = Some(listing.messages.len());
-        Ok(listing)
+        match self.listed {
+            Listed::All => self.inner.open(mailbox, write),
+            Listed::New => self.inner.open_new(mailbox, write),
+        }
     }
 
     fn message_ids(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<String>>, SourceError> {
@@ -783,11 +810,7 @@ impl Source for Watched<'_> {
         &mut self,
         deleted: &[RemoteMessage],
     ) -> Result<Option<Vec<RemoteMessage>>, SourceError> {
-        let gone = self.inner.close(deleted)?;
-        if let (Some(g), Some(n)) = (&gone, &mut self.expected) {
-            *n = n.saturating_sub(g.len());
-        }
-        Ok(gone)
+        self.inner.close(deleted)
     }
 
     fn finish(&mut self) -> Result<(), SourceError> {

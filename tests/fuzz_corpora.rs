@@ -11,6 +11,12 @@ use std::path::Path;
 
 #[path = "fuzz/harness/config.rs"]
 mod config;
+#[path = "fuzz/harness/imap_pattern.rs"]
+mod imap_pattern;
+#[path = "fuzz/harness/imap_response.rs"]
+mod imap_response;
+#[path = "fuzz/harness/imap_utf7.rs"]
+mod imap_utf7;
 #[path = "fuzz/harness/import_fetchmail.rs"]
 mod import_fetchmail;
 #[path = "fuzz/harness/import_getmail.rs"]
@@ -56,6 +62,21 @@ fn replay(target: &str, harness: fn(&[u8])) {
 #[test]
 fn config() {
     replay("config", config::run);
+}
+
+#[test]
+fn imap_pattern() {
+    replay("imap_pattern", imap_pattern::run);
+}
+
+#[test]
+fn imap_response() {
+    replay("imap_response", imap_response::run);
+}
+
+#[test]
+fn imap_utf7() {
+    replay("imap_utf7", imap_utf7::run);
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::fault::{
     assert_no_secret_leaked, assert_not_spinning, assert_one_clean_session, delivered_messages,
-    in_maildir, observed, run_measured,
+    in_maildir, observed, run_sampled,
 };
 use common::run::{self, Sandbox};
 use common::scripted::base64_encode;
@@ -127,6 +127,8 @@ struct Run {
     /// What the server saw during this run.
     stats: Stats,
     elapsed: Duration,
+    /// mailpull's peak anonymous memory (heap and stacks), KiB.
+    peak_anon_kib: u64,
 }
 
 impl Run {
@@ -236,7 +238,8 @@ impl Fx {
         }
         cmd.args(inv.args);
         let start = Instant::now();
-        let (out, cpu) = run_measured(cmd, LIMIT);
+        let sampled = run_sampled(cmd, LIMIT);
+        let (out, cpu) = (sampled.output, sampled.cpu);
         let elapsed = start.elapsed();
         self.server.wait_idle(Duration::from_secs(10));
         let run = Run {
@@ -244,6 +247,7 @@ impl Fx {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             stats: self.server.stats().since(&before),
             elapsed,
+            peak_anon_kib: sampled.peak_anon_kib,
         };
         assert_not_spinning(cpu, elapsed, &run.describe());
         if std::env::var_os("IMAP_FAULTS_TRACE").is_some() {
@@ -1627,4 +1631,313 @@ fn cut_while_reading_headers_for_a_filter() {
             assert!(fx.server.keys().is_empty(), "{ctx}: server not emptied");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 11: a server is not trusted
+
+/// Peak anonymous memory a run may use, KiB: mailpull's own need (a few MiB) plus a response
+/// at its bound (8 MiB, held at most a few times over while it is parsed).
+const MAX_ANON_KIB: u64 = 48 * 1024;
+
+/// Class 2: numbers the server merely claims (`* 4294967295 EXISTS`, a FETCH of message
+/// 4294967295) cost no memory: before, the session resized a vector to that length (16 GiB).
+#[test]
+fn claimed_message_numbers_allocate_nothing() {
+    for inject in [
+        "* 100000000 EXISTS\r\n",
+        "* 4294967295 EXISTS\r\n",
+        "* 4294967295 FETCH (UID 1 FLAGS ())\r\n",
+        "* 4294967295 EXISTS\r\n* 4294967294 FETCH (UID 99 FLAGS (\\Seen))\r\n",
+    ] {
+        for step in [Step::Reply("SELECT", 1), Step::Reply("UID FETCH", 1)] {
+            let fx = Fx::new(vec![inbox()], CAPS_FULL, Mode::Delete);
+            fx.server
+                .fault_next(Fault::InjectBeforeTagged(step.clone(), inject.into()));
+            let r = fx.fetch();
+            let ctx = format!("{inject:?} at {step:?}\n{}", r.describe());
+            assert_ne!(r.code, 101, "{ctx}");
+            assert_ne!(r.code, 134, "{ctx}");
+            assert!(
+                r.peak_anon_kib < MAX_ANON_KIB,
+                "{} KiB of anonymous memory: {ctx}",
+                r.peak_anon_kib
+            );
+            fx.check(&ctx);
+            let r2 = fx.fetch();
+            assert_eq!(r2.code, 0, "{ctx}\nre-run:\n{}", r2.describe());
+            assert_eq!(fx.check(&ctx), fx.all(), "{ctx}");
+        }
+    }
+}
+
+/// A message whose last bytes are a space and a short word: announced 5 bytes short, the byte
+/// after the announced end is the space, which a FETCH response may continue with.
+fn inbox_ending_in_a_word() -> Folder {
+    Folder::new(
+        INBOX,
+        1000,
+        vec![
+            small(INBOX, 3, "one", "Thanks, see you ok\r\n"),
+            small(INBOX, 4, "two", "Second message.\r\n"),
+            small(INBOX, 5, "three", "Third.\r\n)\r\n"),
+        ],
+    )
+}
+
+/// Class 3: a `BODY[]` literal announced 5 bytes short where the byte after the announced end
+/// is a space. Before, the prefix was delivered and recorded, then the response failed to
+/// parse (exit 76), and the next run never fetched the message again (with --no-keep the
+/// original would have been expunged). Now the end of the message is reported only after the
+/// rest of its FETCH response parsed.
+#[test]
+fn short_literal_followed_by_a_space_delivers_nothing_truncated() {
+    for mode in [Mode::Delete, Mode::Keep] {
+        for (nth, by) in [(1, 5), (3, 3), (2, 1)] {
+            let fx = Fx::new(vec![inbox_ending_in_a_word()], CAPS_FULL, mode);
+            fx.server.fault_next(Fault::LiteralShort { nth, by });
+            let r1 = fx.fetch();
+            let ctx = format!("{mode:?}, body {nth} short by {by}");
+            assert_eq!(r1.code, 76, "{ctx}\n{}", r1.describe());
+            // No truncated copy (the check panics on one), nothing flagged undelivered.
+            let d1 = fx.check(&ctx);
+            let k = r1.stats.body_log[nth - 1].clone();
+            assert!(
+                !d1.contains(&k),
+                "{ctx}: {k:?} delivered\n{}",
+                r1.describe()
+            );
+            let r2 = fx.fetch();
+            assert_eq!(r2.code, 0, "{ctx}\n{}", r2.describe());
+            assert_eq!(r2.stats.bodies_of(&k.0, k.1), 1, "{ctx}: not fetched again");
+            assert_eq!(fx.check(&ctx), fx.all(), "{ctx}");
+        }
+    }
+}
+
+/// Class 6: asked for INBOX, a server that also lists `Private` (and 50,000 more names) must
+/// not get them opened, fetched or, with --no-keep, expunged.
+#[test]
+fn list_names_nobody_asked_for_are_ignored() {
+    let private = Folder::new(
+        "Private",
+        7,
+        vec![small("Private", 1, "secret", "Not for mailpull.\r\n")],
+    );
+    let mut extra = b"* LIST () \".\" Private\r\n* LIST () \".\" \"Lists.a\"\r\n".to_vec();
+    for i in 0..50_000 {
+        extra.extend_from_slice(format!("* LIST () \".\" \"junk{i}\"\r\n").as_bytes());
+    }
+    for mode in [Mode::Delete, Mode::Keep] {
+        let fx = Fx::new(vec![inbox(), private.clone()], CAPS_FULL, mode);
+        // INBOX only (the fixture asks for `*` when there are several folders).
+        let fx = Fx {
+            folder_args: vec!["INBOX".into()],
+            ..fx
+        };
+        fx.server.fault_next(Fault::InjectBeforeTagged(
+            Step::Reply("LIST", 1),
+            extra.clone(),
+        ));
+        let r = fx.fetch();
+        assert_eq!(r.code, 0, "{mode:?}\n{}", r.describe());
+        let opened: Vec<&str> = r
+            .stats
+            .commands
+            .iter()
+            .filter(|c| c.name == "SELECT" || c.name == "EXAMINE")
+            .map(|c| c.line.as_str())
+            .collect();
+        assert_eq!(opened.len(), 1, "{mode:?}: {opened:?}");
+        assert!(opened[0].ends_with("\"INBOX\""), "{opened:?}");
+        assert_eq!(fx.server.uids("Private"), [1], "{mode:?}");
+        assert!(fx.server.deleted_uids("Private").is_empty());
+        assert!(
+            r.stderr.contains("do not match it"),
+            "{mode:?}: no warning\n{}",
+            r.describe()
+        );
+        assert_eq!(
+            r.stderr.matches("do not match it").count(),
+            1,
+            "{mode:?}: one warning for all the names"
+        );
+    }
+}
+
+/// Class 10: a 60 MiB LIST line. Before: 972 MB peak RSS and the whole name repeated in the
+/// error. Now: refused once 8 MiB have arrived, a short error, little memory.
+#[test]
+fn a_60_mib_line_is_refused_with_little_memory_and_a_short_error() {
+    let mut line = b"* LIST () \".\" \"".to_vec();
+    line.resize(60 << 20, b'x');
+    line.extend_from_slice(b"\"\r\n");
+    let fx = Fx::new(vec![inbox()], CAPS_FULL, Mode::Delete);
+    fx.server
+        .fault_next(Fault::InjectBeforeTagged(Step::Reply("LIST", 1), line));
+    let r = fx.fetch();
+    assert_eq!(r.code, 76, "{}", r.describe());
+    assert!(
+        r.peak_anon_kib < MAX_ANON_KIB,
+        "{} KiB of anonymous memory",
+        r.peak_anon_kib
+    );
+    assert!(
+        r.stderr.len() < 4000,
+        "{} bytes of stderr:\n{}",
+        r.stderr.len(),
+        &r.stderr[..r.stderr.len().min(2000)]
+    );
+    assert!(r.stderr.contains("longer than 8 MiB"), "{}", r.stderr);
+    assert!(fx.check("60 MiB line").is_empty());
+}
+
+/// Class 12: `* BYE` without text ends the session cleanly (exit 75, "the server ended the
+/// session"), not as an unparseable response.
+#[test]
+fn bye_without_text_is_understood() {
+    for step in [
+        Step::Login,
+        Step::Reply("SELECT", 1),
+        Step::Reply("UID FETCH", 1),
+    ] {
+        let fx = Fx::new(vec![inbox()], CAPS_FULL, Mode::Delete);
+        fx.server.fault_next(Fault::InjectBeforeTagged(
+            step.clone(),
+            b"* BYE\r\n".to_vec(),
+        ));
+        fx.server
+            .fault_next(Fault::CutAfter(step.clone(), Close::Fin));
+        let r = fx.fetch();
+        assert_eq!(r.code, 75, "{step:?}\n{}", r.describe());
+        assert!(
+            r.stderr.contains("the server ended the session"),
+            "{step:?}\n{}",
+            r.describe()
+        );
+        assert!(
+            !r.stderr.contains("could not be parsed"),
+            "{}",
+            r.describe()
+        );
+        fx.check(&format!("BYE at {step:?}"));
+    }
+}
+
+/// `-vv` shows whole protocol lines (a CAPABILITY line of 400 bytes); `-v` shortens them.
+#[test]
+fn very_verbose_shows_whole_lines() {
+    let mut caps: Vec<String> = CAPS_FULL.iter().map(|s| s.to_string()).collect();
+    for i in 0..40 {
+        caps.push(format!("X-LONG-CAPABILITY-{i:02}"));
+    }
+    let caps: Vec<&str> = caps.iter().map(String::as_str).collect();
+    let fx = Fx::new(vec![inbox()], &caps, Mode::Keep);
+    let whole = format!(
+        "S: * OK [CAPABILITY {}] scripted IMAP ready",
+        caps.join(" ")
+    );
+    let r = fx.fetch_with(Invocation {
+        verbosity: "-vv",
+        ..Invocation::default()
+    });
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(r.stderr.contains(&whole), "{}", r.stderr);
+    // Bodies are not shown, and the login is redacted (checked by fetch_with).
+    assert!(!r.stderr.contains("First message."), "{}", r.stderr);
+    let fx = Fx::new(vec![inbox()], &caps, Mode::Keep);
+    let r = fx.fetch();
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(!r.stderr.contains(&whole), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("S: * OK [CAPABILITY IMAP4rev1"),
+        "{}",
+        r.stderr
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10: UTF8=ACCEPT (RFC 6855)
+
+/// A server that offers UTF8=ACCEPT and downgrades messages with UTF-8 header fields for
+/// clients that do not enable it.
+fn downgrading() -> Config {
+    let mut caps: Vec<&str> = CAPS_FULL.to_vec();
+    caps.extend(["ENABLE", "UTF8=ACCEPT"]);
+    let mut c = Config::with_caps(&caps);
+    c.downgrade = true;
+    c
+}
+
+/// INBOX with a message whose header holds raw UTF-8, and a folder with a non-ASCII name.
+fn utf8_folders() -> Vec<Folder> {
+    vec![
+        Folder::new(
+            INBOX,
+            1000,
+            vec![
+                small(INBOX, 3, "Grüße aus Köln", "Hallo.\r\n"),
+                small(INBOX, 4, "plain", "ASCII only.\r\n"),
+            ],
+        ),
+        Folder::new(
+            DRAFTS_WIRE,
+            5,
+            vec![small(DRAFTS_WIRE, 40, "Entwurf für dich", "Entwurf\r\n")],
+        ),
+    ]
+}
+
+/// mailpull enables UTF8=ACCEPT where offered, so a downgrading server hands over the
+/// original messages (the Maildir check fails on a downgraded copy), in both modes, by name and
+/// by pattern; folder names travel in UTF-8 after ENABLE (the server records a violation for
+/// a modified UTF-7 name then).
+#[test]
+fn utf8_accept_delivers_the_original_messages() {
+    for mode in [Mode::Delete, Mode::Keep] {
+        for folders in [vec!["*"], vec!["INBOX", DRAFTS_UTF8]] {
+            let fx = Fx::with_config(utf8_folders(), downgrading(), mode);
+            let fx = Fx {
+                folder_args: folders.iter().map(|s| s.to_string()).collect(),
+                ..fx
+            };
+            let r = fx.fetch();
+            let ctx = format!("{mode:?} {folders:?}\n{}", r.describe());
+            assert_eq!(r.code, 0, "{ctx}");
+            let names: Vec<&str> = r.stats.commands.iter().map(|c| c.name.as_str()).collect();
+            let enable = names.iter().position(|n| *n == "ENABLE");
+            let list = names.iter().position(|n| *n == "LIST");
+            assert!(enable.is_some() && enable < list, "{ctx}");
+            assert_eq!(fx.check(&ctx), fx.all(), "{ctx}");
+            let r2 = fx.fetch();
+            assert_eq!(r2.code, 0, "{}", r2.describe());
+            assert!(
+                r2.stats.bodies.is_empty(),
+                "fetched again: {}",
+                r2.describe()
+            );
+        }
+    }
+}
+
+/// A folder fetched before the server offered UTF8=ACCEPT keeps its identity after: its name
+/// decodes to the same text from modified UTF-7 and from UTF-8, so nothing is fetched twice.
+#[test]
+fn utf8_accept_appearing_later_fetches_nothing_twice() {
+    let mut plain = Config::with_caps(CAPS_FULL);
+    plain.downgrade = false;
+    let fx = Fx::with_config(utf8_folders(), plain, Mode::Keep);
+    let r = fx.fetch();
+    assert_eq!(r.code, 0, "{}", r.describe());
+    assert!(r.stats.commands_with("ENABLE").is_empty());
+    fx.server.set_config(downgrading());
+    let r2 = fx.fetch();
+    assert_eq!(r2.code, 0, "{}", r2.describe());
+    assert_eq!(r2.stats.commands_with("ENABLE").len(), 1);
+    assert!(
+        r2.stats.bodies.is_empty(),
+        "fetched again: {}",
+        r2.describe()
+    );
+    assert_eq!(fx.check("after UTF8=ACCEPT"), fx.all());
 }

@@ -374,3 +374,29 @@ fn big_message_is_streamed_not_buffered() {
     assert!(growth < 32 * 1024, "peak RSS grew by {growth} KiB");
     s.logout().unwrap();
 }
+
+/// Evidence for the UTF8=ACCEPT decision (see `mailpull::imap`): Dovecot 2.3.19 does not
+/// offer it, and hands over a message whose header holds raw UTF-8 byte for byte anyway, so
+/// enabling it where offered changes nothing with Dovecot.
+#[test]
+fn dovecot_does_not_offer_utf8_accept_and_serves_utf8_headers_as_they_are() {
+    let Some(d) = Dovecot::start() else { return };
+    let raw = "From: Jürgen Groß <j@example.org>\r\nSubject: Grüße aus Köln\r\n\
+               Message-ID: <utf8@x>\r\n\r\nHallo.\r\n"
+        .as_bytes();
+    d.add_message("alice", raw);
+    let mut s = login(&d);
+    assert!(
+        !s.capabilities().has("UTF8=ACCEPT"),
+        "{:?}",
+        s.capabilities()
+    );
+    assert!(!s.capabilities().has("UTF8=ONLY"));
+    assert!(s.capabilities().has("ENABLE"));
+    assert!(!s.enable_utf8().unwrap());
+    s.select("INBOX", true).unwrap();
+    let list = s.uids_and_sizes().unwrap();
+    let got = fetch_all(&mut s, &[list[0].0]);
+    assert!(got[0].1 == raw, "Dovecot changed the message");
+    s.logout().unwrap();
+}

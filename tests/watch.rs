@@ -732,3 +732,195 @@ fn imap_idle_applies_the_filter() {
         "keep mode: both stay on the server"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// IDLE without re-listing (issue 10), against the scripted IMAP server
+
+use common::scripted_imap::{self as imap, Config, Folder, Message, ScriptedImap, CAPS_FULL};
+
+/// Waits until `cond` holds, failing (with the watch's stderr) after `limit`.
+#[track_caller]
+fn wait_scripted(w: &mut Watch, what: &str, limit: Duration, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        if let Some(status) = w.child.as_mut().unwrap().try_wait().unwrap() {
+            panic!(
+                "the watch ended ({status}) while waiting for {what}; stderr:\n{}",
+                w.stderr()
+            );
+        }
+        assert!(
+            start.elapsed() < limit,
+            "no {what} within {limit:?}; stderr:\n{}",
+            tail(&w.stderr(), 5000)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Whether the server's last command is an IDLE still running (no DONE after it).
+fn idling(server: &ScriptedImap) -> bool {
+    server
+        .stats()
+        .commands
+        .last()
+        .is_some_and(|c| c.name == "IDLE")
+}
+
+fn scripted_message(uid: u32) -> Vec<u8> {
+    format!(
+        "From: sender@example.org\r\nSubject: message {uid}\r\n\
+         Message-ID: <{uid}@scripted.test>\r\n\r\nbody {uid}\r\n"
+    )
+    .into_bytes()
+}
+
+/// With a 10,000-message folder, a message arriving during IDLE costs a `UID FETCH` of the new
+/// UID range only: no new SELECT, no listing of the folder (`UID FETCH 1:*`), no `UID SEARCH`.
+/// Before, every `EXISTS` listed UIDs, sizes and flags of the whole folder. The ledger rows of
+/// the old messages survive the partial listing: a fetch afterwards downloads nothing.
+fn idle_lists_only_new_mail(keep: bool) {
+    const N: u32 = 10_000;
+    let folder = Folder::new(
+        imap::INBOX,
+        7,
+        (1..=N)
+            .map(|u| Message::new(u, scripted_message(u)))
+            .collect(),
+    );
+    let mut caps = CAPS_FULL.to_vec();
+    caps.push("IDLE");
+    let server = ScriptedImap::with_config(Config::with_caps(&caps), vec![folder]);
+    let sb = Sandbox::new();
+    let url = server.url();
+    let maildir = sb.maildir().to_string_lossy().into_owned();
+    let mut args = vec![
+        url.as_str(),
+        "--insecure-no-tls",
+        "--every",
+        "1h",
+        "--maildir",
+        &maildir,
+        "--timeout",
+        "30",
+    ];
+    if !keep {
+        args.push("--no-keep");
+    }
+    let mut w = Watch::start(&sb, &args);
+    let limit = Duration::from_secs(300);
+    wait_scripted(&mut w, "the first fetch", limit, || {
+        count(&sb) == N as usize
+    });
+    wait_scripted(&mut w, "IDLE", SOON, || idling(&server));
+
+    let before = server.stats();
+    let uid = server.append(imap::INBOX, scripted_message(N + 1));
+    assert_eq!(uid, N + 1);
+    wait_scripted(&mut w, "the new message", SOON, || {
+        count(&sb) == N as usize + 1
+    });
+    wait_scripted(&mut w, "IDLE again", SOON, || {
+        idling(&server) && server.stats().commands.len() > before.commands.len() + 1
+    });
+    let after = server.stats().since(&before);
+    let sent: Vec<&str> = after.commands.iter().map(|c| c.line.as_str()).collect();
+    eprintln!(
+        "after one EXISTS on a {N}-message folder ({}): {} commands, {} bytes sent by \
+         mailpull, {} bytes answered: {sent:#?}",
+        if keep { "keep" } else { "delete" },
+        after.commands.len(),
+        after.bytes_in,
+        after.bytes_out
+    );
+    let listing = format!("UID FETCH {}:* (UID RFC822.SIZE FLAGS)", N + 1);
+    assert!(
+        sent.iter().any(|l| l.ends_with(&listing)),
+        "no listing of the new UIDs: {sent:#?}"
+    );
+    for c in &after.commands {
+        assert!(
+            !matches!(c.name.as_str(), "SELECT" | "EXAMINE" | "UID SEARCH")
+                && !c.line.contains("UID FETCH 1:*"),
+            "{} after EXISTS: {sent:#?}",
+            c.line
+        );
+    }
+    assert_eq!(after.bodies.len(), 1, "{sent:#?}");
+    // Proportional to the new mail, not to the folder (a listing of 10,000 messages is
+    // about 500 KB).
+    assert!(after.bytes_out < 2_000, "{} bytes", after.bytes_out);
+    assert!(after.violations.is_empty(), "{:#?}", after.violations);
+
+    let out = w.stop(libc::SIGTERM);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(tmp_count(&sb.maildir()), 0);
+    if keep {
+        // The partial listing pruned no ledger row: nothing is downloaded again.
+        let before = server.stats();
+        let mut cmd = sb.cmd(Some(imap::PASSWORD));
+        cmd.args(["fetch", &url, "--insecure-no-tls", "--maildir", &maildir]);
+        let out = run_with_limit(cmd, Duration::from_secs(120));
+        assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(server.stats().since(&before).bodies.is_empty());
+        assert_eq!(count(&sb), N as usize + 1);
+    } else {
+        assert!(server.uids(imap::INBOX).is_empty());
+    }
+}
+
+#[test]
+fn idle_lists_only_new_mail_keep() {
+    idle_lists_only_new_mail(true);
+}
+
+#[test]
+fn idle_lists_only_new_mail_delete() {
+    idle_lists_only_new_mail(false);
+}
+
+/// A fetch that left messages behind (here deferred by --max-messages) makes the next one list
+/// the whole folder again, so that they are not forgotten until the next poll.
+#[test]
+fn deferred_messages_make_the_next_idle_fetch_list_everything() {
+    let folder = Folder::new(
+        imap::INBOX,
+        7,
+        (1..=3)
+            .map(|u| Message::new(u, scripted_message(u)))
+            .collect(),
+    );
+    let mut caps = CAPS_FULL.to_vec();
+    caps.push("IDLE");
+    let server = ScriptedImap::with_config(Config::with_caps(&caps), vec![folder]);
+    let sb = Sandbox::new();
+    let url = server.url();
+    let maildir = sb.maildir().to_string_lossy().into_owned();
+    let args = [
+        url.as_str(),
+        "--insecure-no-tls",
+        "--every",
+        "1h",
+        "--maildir",
+        &maildir,
+        "--max-messages",
+        "1",
+    ];
+    let mut w = Watch::start(&sb, &args);
+    wait_scripted(&mut w, "the first fetch", SOON, || count(&sb) == 1);
+    wait_scripted(&mut w, "IDLE", SOON, || idling(&server));
+    let before = server.stats();
+    server.append(imap::INBOX, scripted_message(4));
+    wait_scripted(&mut w, "the next fetch", SOON, || count(&sb) == 2);
+    wait_scripted(&mut w, "IDLE again", SOON, || {
+        idling(&server) && server.stats().commands.len() > before.commands.len() + 1
+    });
+    let after = server.stats().since(&before);
+    let sent: Vec<&str> = after.commands.iter().map(|c| c.line.as_str()).collect();
+    assert!(
+        sent.iter().any(|l| l.contains("UID FETCH 1:*")),
+        "not a complete listing: {sent:#?}"
+    );
+    let out = w.stop(libc::SIGTERM);
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -441,21 +441,55 @@ pub fn literal_marker(line: &[u8]) -> Option<(usize, u64)> {
     Some((open, n))
 }
 
+/// The text given to a status response that came without one (`* BYE` CRLF).
+pub const NO_TEXT: &str = "(no text)";
+
 /// Parses one complete response (all its lines and literals). `None` if `imap-codec` does
-/// not accept it, or if anything is left over.
+/// not accept it, or if anything is left over. A status response without text (`* BYE`,
+/// `A1 OK`; RFC 3501 requires one) is accepted, with [`NO_TEXT`] as its text.
 pub fn parse_response(bytes: &[u8]) -> Option<Response<'static>> {
     match ResponseCodec::default().decode_static(bytes) {
         Ok(([], r)) => Some(r),
-        _ => None,
+        _ => match ResponseCodec::default().decode_static(&with_text(bytes)?) {
+            Ok(([], r)) => Some(r),
+            _ => None,
+        },
     }
 }
 
-/// Parses the server greeting (RFC 3501 §7.1.1, §7.1.4, §7.1.5).
+/// Parses the server greeting (RFC 3501 §7.1.1, §7.1.4, §7.1.5), also without text.
 pub fn parse_greeting(bytes: &[u8]) -> Option<Greeting<'static>> {
     match GreetingCodec::default().decode_static(bytes) {
         Ok(([], g)) => Some(g),
-        _ => None,
+        _ => match GreetingCodec::default().decode_static(&with_text(bytes)?) {
+            Ok(([], g)) => Some(g),
+            _ => None,
+        },
     }
+}
+
+/// A one-line status response without text (`tag SP status [SP] CRLF`), with [`NO_TEXT`]
+/// added; `None` for anything else.
+fn with_text(bytes: &[u8]) -> Option<Vec<u8>> {
+    let line = bytes.strip_suffix(b"\r\n")?;
+    if line.len() > 100 || line.contains(&b'\n') {
+        return None;
+    }
+    let line = line.strip_suffix(b" ").unwrap_or(line);
+    let mut parts = line.split(|&b| b == b' ');
+    let (_tag, status) = (parts.next()?, parts.next()?);
+    if parts.next().is_some()
+        || !["OK", "NO", "BAD", "BYE", "PREAUTH"]
+            .iter()
+            .any(|s| s.as_bytes().eq_ignore_ascii_case(status))
+    {
+        return None;
+    }
+    let mut out = line.to_vec();
+    out.push(b' ');
+    out.extend_from_slice(NO_TEXT.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    Some(out)
 }
 
 /// What a probe found out about a literal that is about to arrive.
@@ -727,6 +761,21 @@ mod tests {
             "AUTHENTICATIONFAILED"
         );
         assert!(parse_response(b"hello world\r\n").is_none());
+        // Status responses without text (issue 11, class 12).
+        for line in [&b"* BYE\r\n"[..], b"* BYE \r\n", b"* bye\r\n"] {
+            let Some(Response::Status(imap_codec::imap_types::response::Status::Bye(b))) =
+                parse_response(line)
+            else {
+                panic!("{line:?}")
+            };
+            assert_eq!(b.text.as_ref(), NO_TEXT);
+        }
+        assert!(parse_response(b"A1 OK\r\n").is_some());
+        assert!(parse_response(b"* NO\r\n").is_some());
+        assert!(parse_greeting(b"* OK\r\n").is_some());
+        assert!(parse_response(b"* HELLO\r\n").is_none());
+        assert!(parse_response(b"* BYE BYE BYE\r\n").is_some());
+        assert!(parse_response(b"* 1 FETCH\r\n").is_none());
         assert!(parse_response(b"* OK fine\r\n* OK two\r\n").is_none());
     }
 

@@ -29,7 +29,7 @@
 //! redacted and message bodies summarised.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 use imap_codec::imap_types::fetch::MessageDataItem;
@@ -39,9 +39,14 @@ use imap_codec::imap_types::response::{
     Code, CommandContinuationRequest, Data, GreetingKind, Response, Status, StatusBody, StatusKind,
 };
 
+use super::pattern;
 use super::proto::{self, Arg, Capabilities};
+use super::seqmap::{Conflict, SeqMap};
+use super::wire::{self, closed, io_error, log_line, quote, BodyReader, Wire};
 use crate::source::{SourceError, HEADER_LIMIT};
 use crate::tls::ReadTimeout;
+
+pub use super::wire::MAX_RESPONSE;
 
 /// How to authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,6 +92,16 @@ pub struct MailboxStatus {
     pub can_set_keywords: bool,
 }
 
+/// A message found by [`Session::list_new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListedMessage {
+    pub uid: u32,
+    /// `RFC822.SIZE`.
+    pub size: u64,
+    /// The message carries `\Deleted`.
+    pub deleted: bool,
+}
+
 /// Returned by a [`Session::fetch_bodies`] callback to stop: no further messages are requested
 /// (those already on the wire are read and discarded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,10 +131,6 @@ pub enum IdleEvent {
     Timeout,
 }
 
-/// Largest response (lines plus literals read into memory) accepted.
-pub const MAX_RESPONSE: usize = 64 << 20;
-/// Read buffer size.
-const BUF_SIZE: usize = 64 * 1024;
 /// FETCH commands in flight at most in [`Session::fetch_bodies`].
 const FETCH_WINDOW: usize = 16;
 /// UIDs per FETCH command at most.
@@ -132,6 +143,16 @@ const FETCH_BYTES_IN_FLIGHT: u64 = 4 << 20;
 const UNKNOWN_SIZE: u64 = 64 * 1024;
 /// Commands in flight at most for STORE and metadata FETCH batches.
 const WINDOW: usize = 16;
+
+/// Literals of one response that may be probed for a message body (see `next_response`).
+const MAX_PROBES: usize = 4;
+/// The longest response prefix probed for a message body.
+const MAX_PROBE_PREFIX: usize = 64 * 1024;
+
+/// The longest mailbox name accepted from LIST.
+pub const MAX_NAME: usize = 1000;
+/// The most mailboxes accepted from the LIST commands of one [`Session::list`].
+pub const MAX_MAILBOXES: usize = 10_000;
 
 /// A header section as fetched: (UID, the section's bytes if the server sent them, size).
 type HeaderSection = (u32, Option<Vec<u8>>, u64);
@@ -146,7 +167,7 @@ enum Fail {
 
 /// An IMAP session.
 pub struct Session<S: Read + Write> {
-    conn: BufReader<S>,
+    conn: Wire<S>,
     out: Vec<u8>,
     /// The response being assembled.
     buf: Vec<u8>,
@@ -156,9 +177,13 @@ pub struct Session<S: Read + Write> {
     caps_gen: u64,
     greeting: String,
     preauth: bool,
-    /// Message sequence number - 1 → UID (0: unknown), for the selected mailbox.
-    seqs: Vec<u32>,
+    /// Message sequence number → UID, for the selected mailbox, as far as seen.
+    seqs: SeqMap,
     exists: u32,
+    /// The UIDVALIDITY of the selected mailbox, as last reported.
+    uidvalidity: Option<u32>,
+    /// `ENABLE UTF8=ACCEPT` is in effect (RFC 6855): mailbox names are UTF-8 on the wire.
+    utf8: bool,
     /// UIDs (0: unknown) reported expunged since the last [`Session::take_expunged`].
     expunged: Vec<u32>,
     /// Sizes learned from FETCH RFC822.SIZE.
@@ -169,36 +194,18 @@ pub struct Session<S: Read + Write> {
     logging_out: bool,
 }
 
-/// Turns an I/O error into a classified source error.
-fn io_error(context: &str, e: io::Error) -> SourceError {
-    match e.kind() {
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => SourceError::io(
-            context,
-            io::Error::new(io::ErrorKind::TimedOut, "the server did not answer in time"),
+/// A FETCH response that gives a message another UID than the session knows.
+fn conflict(ctx: &str, c: Conflict) -> SourceError {
+    SourceError::Protocol(match c.known {
+        Some(k) => format!(
+            "{ctx}: the server gave message {} the UID {}, but it is UID {k}",
+            c.seq, c.uid
         ),
-        _ => SourceError::io(context, e),
-    }
-}
-
-fn closed(context: &str, what: &str) -> SourceError {
-    SourceError::io(
-        context,
-        io::Error::new(io::ErrorKind::UnexpectedEof, what.to_string()),
-    )
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let t: String = s.chars().take(max).collect();
-        format!("{t}…")
-    }
-}
-
-fn show_line(line: &[u8]) -> String {
-    let l = line.strip_suffix(b"\r\n").unwrap_or(line);
-    truncate(&String::from_utf8_lossy(l), 300)
+        None => format!(
+            "{ctx}: the server gave message {} the UID {}, which another message has",
+            c.seq, c.uid
+        ),
+    })
 }
 
 /// Classifies a tagged `NO` or `BAD` (RFC 3501 §7.1, RFC 5530 §3).
@@ -241,123 +248,6 @@ fn refusal(context: &str, body: &StatusBody<'_>, default: Fail) -> SourceError {
     }
 }
 
-/// Reads exactly the bytes of one literal from the connection.
-///
-/// A connection that ends or fails before the last byte makes `read` return an error (kind
-/// `UnexpectedEof` for a clean close), never a short end, and sets [`LiteralReader::failed`].
-///
-/// For a message body ([`LiteralReader::body`]) the end is only reported once the byte after
-/// the literal has been seen to be `)` or a space, as the FETCH grammar requires (RFC 3501
-/// §7.4.2). A server that announces fewer bytes than it sends would otherwise have a
-/// truncated message delivered and recorded; instead `read` fails and sets
-/// [`LiteralReader::overrun`], so the message is not delivered.
-struct LiteralReader<'a, R: BufRead> {
-    inner: &'a mut R,
-    remaining: u64,
-    failed: bool,
-    /// Check what follows the literal before reporting its end.
-    check_end: bool,
-    /// The literal was followed by something a FETCH response cannot continue with.
-    overrun: bool,
-}
-
-impl<'a, R: BufRead> LiteralReader<'a, R> {
-    fn new(inner: &'a mut R, len: u64) -> Self {
-        LiteralReader {
-            inner,
-            remaining: len,
-            failed: false,
-            check_end: false,
-            overrun: false,
-        }
-    }
-
-    /// A reader for a `BODY[]` literal inside a FETCH response.
-    fn body(inner: &'a mut R, len: u64) -> Self {
-        LiteralReader {
-            check_end: true,
-            ..LiteralReader::new(inner, len)
-        }
-    }
-
-    /// Checks the byte after the literal (once).
-    fn check_end(&mut self) -> io::Result<()> {
-        self.check_end = false;
-        let next = loop {
-            match self.inner.fill_buf() {
-                Ok(b) => break b.first().copied(),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.failed = true;
-                    return Err(e);
-                }
-            }
-        };
-        match next {
-            Some(b')' | b' ') => Ok(()),
-            Some(_) => {
-                self.overrun = true;
-                Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "the server sent more data than the literal it announced",
-                ))
-            }
-            None => {
-                self.failed = true;
-                Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the connection closed right after the message data",
-                ))
-            }
-        }
-    }
-
-    fn drain(&mut self) -> io::Result<()> {
-        let mut buf = [0u8; 16 * 1024];
-        while self.read(&mut buf)? != 0 {}
-        Ok(())
-    }
-}
-
-impl<R: BufRead> Read for LiteralReader<'_, R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if out.is_empty() {
-            return Ok(0);
-        }
-        if self.remaining == 0 {
-            if self.check_end {
-                self.check_end()?;
-            }
-            return Ok(0);
-        }
-        let avail = loop {
-            match self.inner.fill_buf() {
-                Ok(b) => break b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.failed = true;
-                    return Err(e);
-                }
-            }
-        };
-        if avail.is_empty() {
-            self.failed = true;
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "the connection closed with {} bytes of the literal still to come",
-                    self.remaining
-                ),
-            ));
-        }
-        let n = avail.len().min(out.len()).min(self.remaining as usize);
-        out[..n].copy_from_slice(&avail[..n]);
-        self.inner.consume(n);
-        self.remaining -= n as u64;
-        Ok(n)
-    }
-}
-
 /// The callback side of a body fetch.
 struct BodySink<'a> {
     on_message: &'a mut dyn FnMut(u32, &mut dyn Read) -> Result<(), Stop>,
@@ -388,8 +278,8 @@ impl BodySink<'_> {
     }
 }
 
-/// Streamed body of one response: (seq, UID it was delivered as).
-type Streamed = Vec<(u32, u32)>;
+/// The body streamed from one response: (seq, UID it was delivered as).
+type Streamed = Option<(u32, u32)>;
 
 fn fetch_uid(items: &[MessageDataItem<'_>]) -> Option<u32> {
     items.iter().find_map(|i| match i {
@@ -403,13 +293,6 @@ fn fetch_size(items: &[MessageDataItem<'_>]) -> Option<u64> {
         MessageDataItem::Rfc822Size(s) => Some(*s as u64),
         _ => None,
     })
-}
-
-fn mailbox_wire(m: &Mailbox<'_>) -> Vec<u8> {
-    match m {
-        Mailbox::Inbox => b"INBOX".to_vec(),
-        Mailbox::Other(o) => o.inner().as_ref().to_vec(),
-    }
 }
 
 impl<S: Read + Write + ReadTimeout> Session<S> {
@@ -443,7 +326,7 @@ impl<S: Read + Write> Session<S> {
     /// capabilities (from its `[CAPABILITY ...]` code, else with CAPABILITY).
     pub fn start(stream: S) -> Result<Session<S>, SourceError> {
         let mut s = Session {
-            conn: BufReader::with_capacity(BUF_SIZE, stream),
+            conn: Wire::new(stream),
             out: Vec::with_capacity(4096),
             buf: Vec::with_capacity(4096),
             next_tag: 1,
@@ -451,8 +334,10 @@ impl<S: Read + Write> Session<S> {
             caps_gen: 0,
             greeting: String::new(),
             preauth: false,
-            seqs: Vec::new(),
+            seqs: SeqMap::default(),
             exists: 0,
+            uidvalidity: None,
+            utf8: false,
             expunged: Vec::new(),
             sizes: HashMap::new(),
             keywords: HashMap::new(),
@@ -460,12 +345,12 @@ impl<S: Read + Write> Session<S> {
         };
         let ctx = "reading the server greeting";
         s.buf.clear();
-        s.read_line(ctx)?;
-        log::debug!("S: {}", show_line(&s.buf));
+        wire::read_line(&mut s.conn, &mut s.buf, ctx)?;
+        log_line(&s.buf);
         let g = proto::parse_greeting(&s.buf).ok_or_else(|| {
             SourceError::Protocol(format!(
                 "{ctx}: this is not an IMAP server greeting: {:?}",
-                show_line(&s.buf)
+                quote(&s.buf)
             ))
         })?;
         let text = g.text.as_ref().to_string();
@@ -511,6 +396,48 @@ impl<S: Read + Write> Session<S> {
         &self.caps
     }
 
+    /// Turns on `UTF8=ACCEPT` (RFC 6855, with ENABLE of RFC 5161) when the server offers it
+    /// (`UTF8=ACCEPT`, or `UTF8=ONLY`, which implies it), so that the server hands over
+    /// messages with UTF-8 header fields as they are instead of downgraded copies (see the
+    /// module documentation of [`super`]). Call it after logging in and before selecting a
+    /// mailbox. From then on mailbox names travel in UTF-8 both ways. Returns whether it is in
+    /// effect; a server that refuses is used without it.
+    pub fn enable_utf8(&mut self) -> Result<bool, SourceError> {
+        if self.utf8 {
+            return Ok(true);
+        }
+        if !(self.caps.has("UTF8=ACCEPT") || self.caps.has("UTF8=ONLY")) {
+            return Ok(false);
+        }
+        let mut enabled = false;
+        let r = self.simple(
+            &[Arg::Raw("ENABLE UTF8=ACCEPT")],
+            "enabling UTF-8 (ENABLE UTF8=ACCEPT)",
+            Fail::Protocol,
+            &mut |r| {
+                if let Response::Data(Data::Enabled { capabilities }) = r {
+                    enabled |= capabilities
+                        .iter()
+                        .any(|c| c.to_string().eq_ignore_ascii_case("UTF8=ACCEPT"));
+                }
+                Ok(())
+            },
+        );
+        match r {
+            Ok(_) => {}
+            Err(e @ SourceError::Connection { .. }) => return Err(e),
+            Err(e) => {
+                log::info!("the server offers UTF8=ACCEPT but refused to enable it ({e})");
+                return Ok(false);
+            }
+        }
+        if !enabled {
+            log::info!("the server offers UTF8=ACCEPT but did not enable it");
+        }
+        self.utf8 = enabled;
+        Ok(enabled)
+    }
+
     /// Whether UID EXPUNGE is available (UIDPLUS, RFC 4315).
     pub fn has_uidplus(&self) -> bool {
         self.caps.has("UIDPLUS")
@@ -519,6 +446,18 @@ impl<S: Read + Write> Session<S> {
     /// Messages in the selected mailbox, as last reported by the server.
     pub fn exists(&self) -> u32 {
         self.exists
+    }
+
+    /// Messages of the selected mailbox that no listing in this session has reported yet (the
+    /// server announced more messages than it listed): new mail to fetch.
+    pub fn unlisted(&self) -> u32 {
+        self.exists
+            .saturating_sub(u32::try_from(self.seqs.len()).unwrap_or(u32::MAX))
+    }
+
+    /// The UIDVALIDITY of the selected mailbox, as last reported by the server.
+    pub fn uidvalidity(&self) -> Option<u32> {
+        self.uidvalidity
     }
 
     /// Asks for the capabilities (CAPABILITY, RFC 3501 §6.1.1).
@@ -554,7 +493,7 @@ impl<S: Read + Write> Session<S> {
             Fail::Unavailable,
             &mut |_| Ok(()),
         )?;
-        if !self.conn.buffer().is_empty() {
+        if !self.conn.buffered().is_empty() {
             // Anything after the OK would be taken as if it came over TLS (CVE-2011-0411).
             return Err(SourceError::Protocol(
                 "the server sent unexpected data right after accepting STARTTLS".into(),
@@ -562,7 +501,7 @@ impl<S: Read + Write> Session<S> {
         }
         let stream = upgrade(self.conn.into_inner())?;
         let mut s = Session {
-            conn: BufReader::with_capacity(BUF_SIZE, stream),
+            conn: Wire::new(stream),
             out: self.out,
             buf: self.buf,
             next_tag: self.next_tag,
@@ -570,8 +509,10 @@ impl<S: Read + Write> Session<S> {
             caps_gen: self.caps_gen,
             greeting: self.greeting,
             preauth: self.preauth,
-            seqs: Vec::new(),
+            seqs: SeqMap::default(),
             exists: 0,
+            uidvalidity: None,
+            utf8: false,
             expunged: Vec::new(),
             sizes: HashMap::new(),
             keywords: HashMap::new(),
@@ -704,46 +645,85 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Lists the mailboxes matching each name or pattern (`INBOX`, `Lists/*`, `*`) with
-    /// `LIST "" pattern` (RFC 3501 §6.3.8): names are decoded from modified UTF-7, `\Noselect`
-    /// and `\NonExistent` mailboxes are skipped, duplicates dropped (first one wins).
+    /// `LIST "" pattern` (RFC 3501 §6.3.8): names are decoded from modified UTF-7 (taken as
+    /// UTF-8 after `ENABLE UTF8=ACCEPT`), `\Noselect` and `\NonExistent` mailboxes are
+    /// skipped, duplicates dropped (first one wins).
+    ///
+    /// A server is not trusted to answer only what was asked: a name is accepted only if it
+    /// matches the pattern that was sent ([`pattern::list_answers`], with the hierarchy
+    /// delimiter the server gives for it; others are ignored with a warning), is at most
+    /// [`MAX_NAME`] bytes long, and at most [`MAX_MAILBOXES`] names are accepted in all (more
+    /// is a protocol error).
     pub fn list(&mut self, patterns: &[String]) -> Result<Vec<MailboxName>, SourceError> {
         let mut out: Vec<MailboxName> = Vec::new();
         let mut seen = HashSet::new();
         for pattern in patterns {
-            let wire = proto::utf7_encode(pattern);
+            let wire = self.mailbox_to_wire(pattern);
             let mut found = Vec::new();
+            let mut stray = 0usize;
+            let mut first_stray = String::new();
+            let utf8 = self.utf8;
+            let ctx = format!("listing mailboxes matching {pattern:?}");
+            let accepted = out.len();
             self.simple(
-                &[Arg::Raw("LIST"), Arg::Str(b""), Arg::Str(wire.as_bytes())],
-                &format!("listing mailboxes matching {pattern:?}"),
+                &[Arg::Raw("LIST"), Arg::Str(b""), Arg::Str(&wire)],
+                &ctx,
                 Fail::Unavailable,
                 &mut |r| {
-                    if let Response::Data(Data::List {
+                    let Response::Data(Data::List {
                         items,
                         delimiter,
                         mailbox,
                     }) = r
-                    {
-                        let skip = items.iter().any(|a| {
-                            matches!(a, FlagNameAttribute::Noselect)
-                                || a.to_string().eq_ignore_ascii_case("\\NonExistent")
-                        });
-                        if !skip {
-                            let raw = mailbox_wire(mailbox);
-                            let name = if matches!(mailbox, Mailbox::Inbox) {
-                                "INBOX".to_string()
-                            } else {
-                                proto::mailbox_from_wire(&raw)
-                            };
-                            found.push(MailboxName {
-                                name,
-                                wire: String::from_utf8_lossy(&raw).into_owned(),
-                                delimiter: delimiter.as_ref().map(|d| d.inner()),
-                            });
+                    else {
+                        return Ok(());
+                    };
+                    let raw: &[u8] = match mailbox {
+                        Mailbox::Inbox => b"INBOX",
+                        Mailbox::Other(o) => o.inner().as_ref(),
+                    };
+                    let delimiter = delimiter.as_ref().map(|d| d.inner());
+                    let delim_byte = delimiter.and_then(|c| u8::try_from(c).ok());
+                    if raw.len() > MAX_NAME || !pattern::list_answers(&wire, raw, delim_byte) {
+                        if stray == 0 {
+                            first_stray = quote(raw);
                         }
+                        stray += 1;
+                        return Ok(());
                     }
+                    let skip = items.iter().any(|a| {
+                        matches!(a, FlagNameAttribute::Noselect)
+                            || a.to_string().eq_ignore_ascii_case("\\NonExistent")
+                    });
+                    if skip {
+                        return Ok(());
+                    }
+                    if accepted + found.len() >= MAX_MAILBOXES {
+                        return Err(SourceError::Protocol(format!(
+                            "{ctx}: the server listed more than {MAX_MAILBOXES} mailboxes"
+                        )));
+                    }
+                    let name = if matches!(mailbox, Mailbox::Inbox) {
+                        "INBOX".to_string()
+                    } else if utf8 {
+                        String::from_utf8_lossy(raw).into_owned()
+                    } else {
+                        proto::mailbox_from_wire(raw)
+                    };
+                    found.push(MailboxName {
+                        name,
+                        wire: String::from_utf8_lossy(raw).into_owned(),
+                        delimiter,
+                    });
                     Ok(())
                 },
             )?;
+            if stray > 0 {
+                log::warn!(
+                    "the server answered LIST {pattern:?} with {stray} mailbox name(s) that do \
+                     not match it (the first: {first_stray:?}); ignoring them"
+                );
+            }
             for m in found {
                 if seen.insert(m.name.clone()) {
                     out.push(m);
@@ -753,11 +733,24 @@ impl<S: Read + Write> Session<S> {
         Ok(out)
     }
 
+    /// A mailbox name (UTF-8) as sent to the server: modified UTF-7 (RFC 3501 §5.1.3), or
+    /// UTF-8 as is once `ENABLE UTF8=ACCEPT` is in effect (RFC 6855 §3). `INBOX` in any case
+    /// is sent as `INBOX`.
+    fn mailbox_to_wire(&self, mailbox: &str) -> Vec<u8> {
+        if mailbox.eq_ignore_ascii_case("INBOX") {
+            b"INBOX".to_vec()
+        } else if self.utf8 {
+            mailbox.as_bytes().to_vec()
+        } else {
+            proto::utf7_encode(mailbox).into_bytes()
+        }
+    }
+
     /// Creates a mailbox (RFC 3501 §6.3.3); the name is given in UTF-8.
     pub fn create(&mut self, mailbox: &str) -> Result<(), SourceError> {
-        let wire = proto::utf7_encode(mailbox);
+        let wire = self.mailbox_to_wire(mailbox);
         self.simple(
-            &[Arg::Raw("CREATE"), Arg::Str(wire.as_bytes())],
+            &[Arg::Raw("CREATE"), Arg::Str(&wire)],
             &format!("creating mailbox {mailbox:?}"),
             Fail::Unavailable,
             &mut |_| Ok(()),
@@ -768,14 +761,12 @@ impl<S: Read + Write> Session<S> {
     /// Opens a mailbox (name in UTF-8) with SELECT, or EXAMINE when `read_only`
     /// (RFC 3501 §6.3.1, §6.3.2).
     pub fn select(&mut self, mailbox: &str, read_only: bool) -> Result<MailboxStatus, SourceError> {
-        let wire = if mailbox.eq_ignore_ascii_case("INBOX") {
-            "INBOX".to_string()
-        } else {
-            proto::utf7_encode(mailbox)
-        };
+        let wire = self.mailbox_to_wire(mailbox);
         self.seqs.clear();
         self.exists = 0;
+        self.uidvalidity = None;
         self.sizes.clear();
+        self.keywords.clear();
         let mut uidvalidity = None;
         let mut uidnext = None;
         let mut permanent: Option<Vec<String>> = None;
@@ -784,7 +775,7 @@ impl<S: Read + Write> Session<S> {
         let st = self.simple(
             &[
                 Arg::Raw(if read_only { "EXAMINE" } else { "SELECT" }),
-                Arg::Str(wire.as_bytes()),
+                Arg::Str(&wire),
             ],
             &ctx,
             Fail::Unavailable,
@@ -837,31 +828,64 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// UIDs and sizes of every message of the selected mailbox, by ascending UID, with
-    /// `UID FETCH 1:* (UID RFC822.SIZE)` (RFC 3501 §6.4.8). An empty mailbox sends nothing.
-    /// Also learns the sequence number of every message (see [`Session::fetch_bodies`]).
+    /// `UID FETCH 1:* (UID RFC822.SIZE FLAGS)` (RFC 3501 §6.4.8). An empty mailbox sends
+    /// nothing. Also learns the sequence number of every message (see
+    /// [`Session::fetch_bodies`]) and its keywords (see [`Session::listed_with_keyword`]).
     pub fn uids_and_sizes(&mut self) -> Result<Vec<(u32, u64)>, SourceError> {
         if self.exists == 0 {
             return Ok(Vec::new());
         }
+        self.keywords.clear();
+        let listed = self.list_messages(1)?;
+        Ok(listed.into_iter().map(|m| (m.uid, m.size)).collect())
+    }
+
+    /// The messages with a UID above `after` (new mail since a listing that ended at UID
+    /// `after`), by ascending UID, with `UID FETCH after+1:* (UID RFC822.SIZE FLAGS)`: one
+    /// command, whose answer is proportional to the new messages only. Their keywords and
+    /// sequence numbers are learned as by [`Session::uids_and_sizes`]; what was known about the
+    /// others is kept.
+    pub fn list_new(&mut self, after: u32) -> Result<Vec<ListedMessage>, SourceError> {
+        let Some(first) = after.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        if self.exists == 0 {
+            return Ok(Vec::new());
+        }
+        // RFC 3501 §6.4.8: `first:*` includes the last message even when its UID is below
+        // `first`; `list_messages` drops it.
+        self.list_messages(first)
+    }
+
+    /// `UID FETCH first:* (UID RFC822.SIZE FLAGS)`: the messages with a UID of at least
+    /// `first`, by ascending UID.
+    fn list_messages(&mut self, first: u32) -> Result<Vec<ListedMessage>, SourceError> {
         let mut map = std::collections::BTreeMap::new();
         let mut keywords: HashMap<u32, Vec<String>> = HashMap::new();
         let expunged_before = self.expunged.len();
+        let cmd = format!("UID FETCH {first}:* (UID RFC822.SIZE FLAGS)");
         self.simple(
-            &[Arg::Raw("UID FETCH 1:* (UID RFC822.SIZE FLAGS)")],
+            &[Arg::Raw(&cmd)],
             "listing messages",
             Fail::Protocol,
             &mut |r| {
                 if let Response::Data(Data::Fetch { items, .. }) = r {
                     let items = items.as_ref();
                     if let (Some(uid), Some(size)) = (fetch_uid(items), fetch_size(items)) {
-                        map.insert(uid, size);
-                        let kws: Vec<String> = items
-                            .iter()
-                            .filter_map(|i| match i {
-                                MessageDataItem::Flags(f) => Some(f),
-                                _ => None,
-                            })
-                            .flatten()
+                        if uid < first {
+                            return Ok(());
+                        }
+                        let flags = || {
+                            items
+                                .iter()
+                                .filter_map(|i| match i {
+                                    MessageDataItem::Flags(f) => Some(f),
+                                    _ => None,
+                                })
+                                .flatten()
+                        };
+                        let deleted = flags().any(|f| matches!(f, FlagFetch::Flag(Flag::Deleted)));
+                        let kws: Vec<String> = flags()
                             .filter_map(|f| match f {
                                 FlagFetch::Flag(Flag::Keyword(k)) => Some(k.to_string()),
                                 _ => None,
@@ -870,18 +894,19 @@ impl<S: Read + Write> Session<S> {
                         if !kws.is_empty() {
                             keywords.insert(uid, kws);
                         }
+                        map.insert(uid, ListedMessage { uid, size, deleted });
                     }
                 }
                 Ok(())
             },
         )?;
-        self.keywords = keywords;
+        self.keywords.extend(keywords);
         // A message listed and then expunged (UID FETCH may see EXPUNGE, RFC 3501 §7.4.1).
         for uid in self.expunged.drain(expunged_before..) {
             map.remove(&uid);
         }
-        self.sizes.extend(map.iter().map(|(&u, &s)| (u, s)));
-        Ok(map.into_iter().collect())
+        self.sizes.extend(map.values().map(|m| (m.uid, m.size)));
+        Ok(map.into_values().collect())
     }
 
     /// Streams the bodies of `uids` (`UID FETCH set (UID BODY.PEEK[])`, RFC 3501 §6.4.5,
@@ -913,7 +938,10 @@ impl<S: Read + Write> Session<S> {
         if uids.is_empty() {
             return Ok(FetchOutcome::default());
         }
-        if self.seqs.len() < self.exists as usize || self.seqs.contains(&0) {
+        // A body sent before its UID is recognised by its sequence number, which a listing
+        // (of the mailbox, or of its new messages) taught the session. Without any, list the
+        // mailbox first.
+        if self.seqs.is_empty() && self.exists > 0 {
             self.uids_and_sizes()?;
         }
         // Chunks of UIDs, each one command.
@@ -991,16 +1019,8 @@ impl<S: Read + Write> Session<S> {
                 Response::Data(Data::Fetch { seq, items }) => {
                     let items = items.as_ref();
                     let uid = fetch_uid(items);
-                    for &(s, assumed) in &streamed {
-                        if s == seq.get() && uid.is_some_and(|u| u != assumed) {
-                            return Err(SourceError::Protocol(format!(
-                                "message {s} was taken to be UID {assumed}, but the server's \
-                                 response says UID {}",
-                                uid.unwrap()
-                            )));
-                        }
-                    }
-                    if !streamed.iter().any(|&(s, _)| s == seq.get()) {
+                    // A streamed body was checked (UID included) by its reader.
+                    if streamed.is_none() {
                         // A body sent as a quoted string or NIL (not as a literal).
                         let body = items.iter().find_map(|i| match i {
                             MessageDataItem::BodyExt {
@@ -1015,6 +1035,8 @@ impl<S: Read + Write> Session<S> {
                             let uid = uid.or_else(|| self.uid_of(seq.get()));
                             match (uid, data.into_option()) {
                                 (Some(uid), Some(bytes)) => {
+                                    // As for a streamed body: only once a response follows.
+                                    wire::next_starts_response(&mut self.conn, uid, ctx)?;
                                     let mut r: &[u8] = &bytes;
                                     sink.deliver(uid, &mut r);
                                 }
@@ -1255,7 +1277,7 @@ impl<S: Read + Write> Session<S> {
             }
         }
         self.expunged.clear();
-        let deadline = Instant::now() + timeout;
+        let start = Instant::now();
         let event = loop {
             if self.exists > start_exists {
                 break IdleEvent::NewMail {
@@ -1265,7 +1287,7 @@ impl<S: Read + Write> Session<S> {
             if !self.expunged.is_empty() {
                 break IdleEvent::Expunged;
             }
-            if Instant::now() >= deadline || stop() {
+            if start.elapsed() >= timeout || stop() {
                 break IdleEvent::Timeout;
             }
             wait(self.conn.get_ref(), true).map_err(|e| io_error(ctx, e))?;
@@ -1474,8 +1496,7 @@ impl<S: Read + Write> Session<S> {
     }
 
     fn uid_of(&self, seq: u32) -> Option<u32> {
-        let u = *self.seqs.get((seq as usize).checked_sub(1)?)?;
-        (u != 0).then_some(u)
+        self.seqs.uid(seq)
     }
 
     fn set_caps(&mut self, caps: Capabilities) {
@@ -1483,169 +1504,139 @@ impl<S: Read + Write> Session<S> {
         self.caps_gen += 1;
     }
 
-    /// Appends one line, with its CRLF, to the response buffer (a bare LF becomes CRLF).
-    fn read_line(&mut self, ctx: &str) -> Result<(), SourceError> {
-        let start = self.buf.len();
-        loop {
-            let avail = match self.conn.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_error(ctx, e)),
-            };
-            if avail.is_empty() {
-                return Err(closed(
-                    ctx,
-                    if self.buf.len() == start {
-                        "the server closed the connection"
-                    } else {
-                        "the server closed the connection in the middle of a line"
-                    },
-                ));
-            }
-            if let Some(pos) = memchr::memchr(b'\n', avail) {
-                self.buf.extend_from_slice(&avail[..=pos]);
-                self.conn.consume(pos + 1);
-                break;
-            }
-            let n = avail.len();
-            self.buf.extend_from_slice(avail);
-            self.conn.consume(n);
-            if self.buf.len() > MAX_RESPONSE {
-                return Err(SourceError::Protocol(format!(
-                    "{ctx}: server response too long"
-                )));
-            }
-        }
-        if !self.buf.ends_with(b"\r\n") {
-            let at = self.buf.len() - 1;
-            self.buf.insert(at, b'\r');
-        }
-        Ok(())
-    }
-
-    /// Reads one complete response, streaming whole-message literals to `body` (see the
-    /// module documentation), parses it and updates the session state from it.
+    /// Reads one complete response, streaming a whole-message literal to `body` (see the
+    /// module documentation and [`wire`]), parses it and updates the session state from it.
     fn next_response(
         &mut self,
         ctx: &str,
         mut body: Option<&mut BodySink<'_>>,
     ) -> Result<(Response<'static>, Streamed), SourceError> {
         loop {
+            if self.buf.capacity() > 4 * wire::BUF_SIZE {
+                // Do not hold on to the memory of a long response.
+                self.buf = Vec::with_capacity(4096);
+            }
             self.buf.clear();
-            let mut streamed = Streamed::new();
+            let mut literals = 0;
             loop {
                 let line_start = self.buf.len();
-                self.read_line(ctx)?;
-                if log::log_enabled!(log::Level::Debug) {
-                    log::debug!("S: {}", show_line(&self.buf[line_start..]));
-                }
+                wire::read_line(&mut self.conn, &mut self.buf, ctx)?;
+                log_line(&self.buf[line_start..]);
                 let Some((rel, n)) = proto::literal_marker(&self.buf[line_start..]) else {
                     break;
                 };
                 let marker = line_start + rel;
-                if let Some(sink) = body.as_deref_mut() {
+                literals += 1;
+                // A message body is the first literal of a FETCH response that begins a few
+                // bytes before it; probing later ones would cost time in proportion to the
+                // response for every literal (a server could send millions).
+                let may_be_body = literals <= MAX_PROBES && marker <= MAX_PROBE_PREFIX;
+                if let (Some(sink), true) = (body.as_deref_mut(), may_be_body) {
                     if let Some(probe) = proto::probe_body_literal(&self.buf, marker) {
-                        let Some(uid) = probe.uid.or_else(|| self.uid_of(probe.seq)) else {
-                            return Err(SourceError::Protocol(format!(
-                                "the server sent the body of message {} before its UID, and \
-                                 its UID is unknown",
-                                probe.seq
-                            )));
+                        let known = self.uid_of(probe.seq);
+                        let uid = match (probe.uid, known) {
+                            (Some(u), Some(k)) if u != k => {
+                                return Err(conflict(
+                                    ctx,
+                                    Conflict {
+                                        seq: probe.seq,
+                                        known: Some(k),
+                                        uid: u,
+                                    },
+                                ))
+                            }
+                            (Some(u), _) | (None, Some(u)) => u,
+                            (None, None) => {
+                                return Err(SourceError::Protocol(format!(
+                                    "the server sent the body of message {} before its UID, \
+                                     and its UID is unknown",
+                                    probe.seq
+                                )))
+                            }
                         };
+                        if let Some(&size) = self.sizes.get(&uid) {
+                            let most = size.saturating_mul(2).saturating_add(1 << 20);
+                            if n > most {
+                                return Err(SourceError::Protocol(format!(
+                                    "{ctx}: the server announced {n} bytes for message UID \
+                                     {uid}, which it listed with {size} bytes"
+                                )));
+                            }
+                        }
                         // The literal's data goes to the callback, not into the buffer.
                         self.buf.truncate(marker);
                         self.buf.extend_from_slice(b"{0}\r\n");
                         log::debug!("S: <message UID {uid}: {n} bytes>");
-                        let mut reader = LiteralReader::body(&mut self.conn, n);
+                        let mut reader =
+                            BodyReader::new(&mut self.conn, &mut self.buf, n, probe.seq, uid, ctx);
                         sink.deliver(uid, &mut reader);
-                        if !reader.failed && !reader.overrun && reader.remaining > 0 {
-                            let _ = reader.drain();
-                        }
-                        if reader.overrun {
-                            return Err(SourceError::Protocol(format!(
-                                "{ctx}: the server sent more data for message UID {uid} than \
-                                 the {n} bytes it announced; the message was not delivered"
-                            )));
-                        }
-                        if reader.failed {
-                            return Err(closed(
-                                ctx,
-                                &format!(
-                                    "the connection broke in the middle of message UID {uid} \
-                                     ({} of {n} bytes missing)",
-                                    reader.remaining
-                                ),
-                            ));
-                        }
-                        streamed.push((probe.seq, uid));
-                        continue;
+                        let resp = reader.finish()?;
+                        self.absorb(&resp, ctx)?;
+                        return Ok((resp, Some((probe.seq, uid))));
                     }
                 }
-                if self.buf.len() as u64 + n > MAX_RESPONSE as u64 {
-                    return Err(SourceError::Protocol(format!(
-                        "{ctx}: the server announced a literal of {n} bytes, too large"
-                    )));
-                }
-                let mut reader = LiteralReader::new(&mut self.conn, n);
-                let r = reader.read_to_end(&mut self.buf);
-                if let Err(e) = r {
-                    return Err(io_error(ctx, e));
-                }
+                wire::read_literal(&mut self.conn, &mut self.buf, n, ctx)?;
                 log::debug!("S: <literal of {n} bytes>");
             }
             match proto::parse_response(&self.buf) {
                 Some(resp) => {
                     self.absorb(&resp, ctx)?;
-                    return Ok((resp, streamed));
+                    return Ok((resp, None));
                 }
                 None => {
-                    let looks_like_fetch = {
-                        let l = &self.buf;
-                        l.starts_with(b"* ")
-                            && l[2..].iter().take_while(|b| b.is_ascii_digit()).count() > 0
-                            && l[2..]
-                                .iter()
-                                .skip_while(|b| b.is_ascii_digit())
-                                .take(7)
-                                .map(|b| b.to_ascii_uppercase())
-                                .eq(b" FETCH ".iter().copied())
-                    };
-                    if self.buf.starts_with(b"* ") && !looks_like_fetch && streamed.is_empty() {
+                    let l = &self.buf;
+                    let looks_like_fetch = l.starts_with(b"* ")
+                        && l[2..].iter().take_while(|b| b.is_ascii_digit()).count() > 0
+                        && l[2..]
+                            .iter()
+                            .skip_while(|b| b.is_ascii_digit())
+                            .take(7)
+                            .map(|b| b.to_ascii_uppercase())
+                            .eq(b" FETCH ".iter().copied());
+                    if l.starts_with(b"* ") && !looks_like_fetch {
                         // Untagged data of an extension imap-codec does not know: harmless.
                         log::warn!(
                             "ignoring a server response that could not be parsed: {:?}",
-                            show_line(&self.buf)
+                            quote(l)
                         );
                         continue;
                     }
                     return Err(SourceError::Protocol(format!(
                         "{ctx}: the server sent something that is not a valid IMAP response: {:?}",
-                        truncate(&String::from_utf8_lossy(&self.buf), 200)
+                        quote(l)
                     )));
                 }
             }
         }
     }
 
-    /// Updates the session state from a response: capabilities, EXISTS, EXPUNGE, UIDs, alerts;
-    /// a BYE (except while logging out) ends the session with a `Connection` error.
+    /// Updates the session state from a response: capabilities, EXISTS, EXPUNGE, UIDs,
+    /// UIDVALIDITY, alerts; a BYE (except while logging out) ends the session with a
+    /// `Connection` error. Numbers the server sends are only remembered within what it
+    /// announced (a message number above EXISTS is ignored), so no claim costs memory.
     fn absorb(&mut self, resp: &Response<'static>, ctx: &str) -> Result<(), SourceError> {
         let code = match resp {
             Response::Status(Status::Bye(b)) => {
                 if self.logging_out {
                     return Ok(());
                 }
+                let text = b.text.as_ref();
+                let what = if text.is_empty() || text == proto::NO_TEXT {
+                    "the server ended the session".to_string()
+                } else {
+                    format!("the server ended the session: {text}")
+                };
                 return Err(SourceError::io(
                     ctx,
-                    io::Error::new(
-                        io::ErrorKind::ConnectionAborted,
-                        format!("the server ended the session: {}", b.text.as_ref()),
-                    ),
+                    io::Error::new(io::ErrorKind::ConnectionAborted, what),
                 ));
             }
             Response::Status(Status::Untagged(b)) => {
                 if b.kind != StatusKind::Ok {
                     log::warn!("the server says: {}", b.text.as_ref());
+                }
+                if let Some(Code::UidValidity(v)) = &b.code {
+                    self.uidvalidity = Some(v.get());
                 }
                 b.code.as_ref().map(|c| (c, b.text.as_ref()))
             }
@@ -1658,26 +1649,36 @@ impl<S: Read + Write> Session<S> {
             }
             Response::Data(Data::Exists(n)) => {
                 self.exists = *n;
-                self.seqs.resize(*n as usize, 0);
+                self.seqs.truncate(*n);
                 None
             }
             Response::Data(Data::Expunge(seq)) => {
-                let i = seq.get() as usize - 1;
-                if i < self.seqs.len() {
-                    self.expunged.push(self.seqs.remove(i));
+                if seq.get() <= self.exists {
+                    self.expunged
+                        .push(self.seqs.expunge(seq.get()).unwrap_or(0));
+                    self.exists -= 1;
                 } else {
-                    self.expunged.push(0);
+                    log::debug!(
+                        "the server reported message {seq} expunged, but announced only {} \
+                         messages; ignoring it",
+                        self.exists
+                    );
                 }
-                self.exists = self.exists.saturating_sub(1);
                 None
             }
             Response::Data(Data::Fetch { seq, items }) => {
                 if let Some(uid) = fetch_uid(items.as_ref()) {
-                    let i = seq.get() as usize - 1;
-                    if i >= self.seqs.len() {
-                        self.seqs.resize(i + 1, 0);
+                    if seq.get() <= self.exists {
+                        self.seqs
+                            .insert(seq.get(), uid)
+                            .map_err(|c| conflict(ctx, c))?;
+                    } else {
+                        log::debug!(
+                            "the server sent data for message {seq}, but announced only {} \
+                             messages; not remembering its UID",
+                            self.exists
+                        );
                     }
-                    self.seqs[i] = uid;
                 }
                 None
             }
@@ -2015,7 +2016,8 @@ mod tests {
               A0002 OK done\r\n",
         );
         assert_eq!(s.uids_and_sizes().unwrap(), vec![(7, 200), (11, 300)]);
-        assert_eq!(s.seqs, vec![7, 11]);
+        assert_eq!(s.seqs.uids().collect::<Vec<_>>(), vec![7, 11]);
+        assert_eq!(s.seqs.uid(2), Some(11));
         assert_eq!(s.exists(), 2);
     }
 
@@ -2152,6 +2154,25 @@ mod tests {
     }
 
     #[test]
+    fn quoted_bodies_need_a_following_response_too() {
+        for (reply, closed) in [
+            (&b"* 3 FETCH (UID 11 BODY[] \"abc\")\r\n"[..], true),
+            (
+                b"* 3 FETCH (UID 11 BODY[] \"abc\")\r\n)\r\nA0003 OK\r\n",
+                false,
+            ),
+        ] {
+            let (r, got, _) = fetch(reply, usize::MAX, &[11]);
+            assert!(got.is_empty(), "{got:?}");
+            match r {
+                Err(SourceError::Connection { .. }) if closed => {}
+                Err(SourceError::Protocol(_)) if !closed => {}
+                r => panic!("{r:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn fetch_uid_mismatch_is_protocol_error() {
         let reply = b"* 2 FETCH (BODY[] {7}\r\nx\r\ny\r\nz UID 5)\r\nA0003 OK done\r\n";
         let (r, _, _) = fetch(reply, usize::MAX, &[7]);
@@ -2209,6 +2230,36 @@ mod tests {
     }
 
     #[test]
+    fn a_body_under_another_uid_is_not_delivered() {
+        // Message 1 was listed as UID 5; a FETCH response that says message 1 is UID 7 would
+        // put message 1's bytes under UID 7 (and, in delete mode, UID 7 would be expunged
+        // without ever being fetched).
+        for reply in [
+            &b"* 1 FETCH (UID 7 BODY[] {5}\r\nab\r\nc)\r\nA0003 OK done\r\n"[..],
+            b"* 3 FETCH (UID 7 BODY[] {5}\r\nab\r\nc)\r\nA0003 OK done\r\n",
+            b"* 1 FETCH (UID 7 BODY[] \"abc\")\r\nA0003 OK done\r\n",
+        ] {
+            let (r, got, _) = fetch(reply, usize::MAX, &[5, 7]);
+            assert!(matches!(r, Err(SourceError::Protocol(_))), "{r:?}");
+            assert!(got.is_empty(), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn many_literals_in_one_response_are_not_probed_one_by_one() {
+        // Each probe parses the response so far: probing 100,000 literals of one response
+        // would take quadratic time.
+        let mut reply = b"* 1 FETCH (UID 5 X-FOO (".to_vec();
+        for _ in 0..100_000 {
+            reply.extend_from_slice(b"{0}\r\n ");
+        }
+        reply.extend_from_slice(b"))\r\nA0003 OK done\r\n");
+        let (r, got, _) = fetch(&reply, usize::MAX, &[5]);
+        assert!(matches!(r, Err(SourceError::Protocol(_))), "{r:?}");
+        assert!(got.is_empty());
+    }
+
+    #[test]
     fn fetch_without_known_uid_is_protocol_error() {
         let reply = b"* 9 FETCH (BODY[] {3}\r\nabc UID 99)\r\nA0003 OK done\r\n";
         let (r, _, _) = fetch(reply, usize::MAX, &[99]);
@@ -2247,7 +2298,9 @@ mod tests {
               A0005 OK done\r\n\
               A0006 OK stored\r\n",
         );
-        s.seqs = vec![5, 7, 11];
+        for (seq, uid) in [(1, 5), (2, 7), (3, 11)] {
+            s.seqs.insert(seq, uid).unwrap();
+        }
         s.store_deleted(&[7, 5, 6]).unwrap();
         assert_eq!(s.expunge(&[5, 6, 7]).unwrap(), vec![7]);
         assert_eq!(s.deleted_uids_in_mailbox().unwrap(), vec![3, 9]);
@@ -2315,6 +2368,136 @@ mod tests {
             IdleEvent::NewMail { exists: 4 }
         );
         assert_eq!(text(&w), "A0002 IDLE\r\nDONE\r\n");
+    }
+
+    #[test]
+    fn claimed_numbers_cost_no_memory() {
+        // Issue 11, class 2: `* 4294967295 EXISTS` or a FETCH for message 4294967295 made
+        // the session allocate a vector of that length (16 GiB).
+        let (mut s, _) = selected(
+            b"* 100000000 EXISTS\r\n\
+              * 1 FETCH (UID 5 RFC822.SIZE 10)\r\n\
+              * 99999999 FETCH (UID 7 RFC822.SIZE 20)\r\n\
+              * 4294967295 FETCH (UID 8 RFC822.SIZE 30)\r\n\
+              * 4294967295 EXISTS\r\n\
+              * 4294967295 EXPUNGE\r\n\
+              A0002 OK done\r\n",
+        );
+        s.uids_and_sizes().unwrap();
+        assert!(s.seqs.len() <= 3, "{} sequence numbers held", s.seqs.len());
+        assert_eq!(s.uid_of(99_999_999), Some(7));
+        assert_eq!(s.exists(), 4_294_967_294);
+    }
+
+    #[test]
+    fn bye_without_text() {
+        // Issue 11, class 12: `* BYE` without text was logged as an unparseable response.
+        let (mut s, _) = selected(b"* BYE\r\n");
+        let e = s.uids_and_sizes().unwrap_err();
+        assert!(matches!(e, SourceError::Connection { .. }), "{e:?}");
+        assert!(
+            e.to_string().contains("the server ended the session"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains(proto::NO_TEXT), "{e}");
+        let (mut s, _) = session(b"* BYE\r\nA0001 OK\r\n");
+        s.logout().unwrap();
+    }
+
+    #[test]
+    fn list_accepts_only_names_that_answer_the_pattern() {
+        // Issue 11, class 6: asked for INBOX, a server that also names Private must not get
+        // Private fetched (and, with --no-keep, expunged).
+        let (mut s, _) = session(
+            b"* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+              * LIST (\\HasNoChildren) \"/\" Private\r\n\
+              * LIST () \"/\" \"INBOX/x\"\r\n\
+              A0001 OK done\r\n\
+              * LIST () \"/\" \"Lists/a\"\r\n\
+              * LIST () \"/\" \"Lists/a/b\"\r\n\
+              * LIST () \"/\" \"Other\"\r\n\
+              * LIST () NIL \"Lists/c/d\"\r\n\
+              A0002 OK done\r\n",
+        );
+        let names: Vec<String> = s
+            .list(&["inbox".to_string(), "Lists/%".to_string()])
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(names, ["INBOX", "Lists/a", "Lists/c/d"]);
+    }
+
+    #[test]
+    fn list_bounds_names() {
+        let mut script = Vec::new();
+        script.extend_from_slice(
+            format!("* LIST () \"/\" \"{}\"\r\n", "x".repeat(MAX_NAME + 1)).as_bytes(),
+        );
+        script.extend_from_slice(b"A0001 OK done\r\n");
+        for i in 0..=MAX_MAILBOXES {
+            script.extend_from_slice(format!("* LIST () \"/\" \"f{i}\"\r\n").as_bytes());
+        }
+        script.extend_from_slice(b"A0002 OK done\r\n");
+        let (mut s, _) = session(&script);
+        assert!(s.list(&["*".to_string()]).unwrap().is_empty());
+        let e = s.list(&["*".to_string()]).unwrap_err();
+        assert!(matches!(e, SourceError::Protocol(_)), "{e:?}");
+    }
+
+    #[test]
+    fn logs_and_errors_quote_little() {
+        let mut line = b"* 1 FETCH (UID ".to_vec();
+        line.resize(1 << 20, b'9');
+        line.extend_from_slice(b")\r\n");
+        let (mut s, _) = selected(&line);
+        let e = s.uids_and_sizes().unwrap_err();
+        assert!(
+            e.to_string().len() < 400,
+            "{} bytes of error",
+            e.to_string().len()
+        );
+    }
+
+    #[test]
+    fn utf8_accept_is_enabled_and_names_travel_in_utf8() {
+        let (m, w) = mock(
+            b"* OK [CAPABILITY IMAP4rev1 ENABLE UTF8=ACCEPT LITERAL+] hi\r\n\
+              * ENABLED UTF8=ACCEPT\r\nA0001 OK enabled\r\n\
+              * LIST () \"/\" \"Entw\xc3\xbcrfe\"\r\n\
+              * LIST () \"/\" \"A&-B\"\r\nA0002 OK done\r\n\
+              * 1 EXISTS\r\n* OK [UIDVALIDITY 3] x\r\nA0003 OK done\r\n",
+            usize::MAX,
+        );
+        let mut s = Session::start(m).unwrap();
+        assert!(s.capabilities().has("UTF8=ACCEPT"));
+        assert!(s.enable_utf8().unwrap());
+        assert!(s.enable_utf8().unwrap()); // once only
+        let names: Vec<String> = s
+            .list(&["*".to_string()])
+            .unwrap()
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        // After ENABLE, `&` is just a character: no modified UTF-7 decoding.
+        assert_eq!(names, ["Entwürfe", "A&-B"]);
+        s.select("Entwürfe", true).unwrap();
+        assert_eq!(
+            text(&w),
+            "A0001 ENABLE UTF8=ACCEPT\r\nA0002 LIST \"\" \"*\"\r\n\
+             A0003 EXAMINE {9+}\r\nEntwürfe\r\n"
+        );
+
+        // Not offered: nothing sent. Refused: used without.
+        let (mut s, w) = session(b"");
+        assert!(!s.enable_utf8().unwrap());
+        assert_eq!(text(&w), "");
+        let (m, _) = mock(
+            b"* OK [CAPABILITY IMAP4rev1 UTF8=ACCEPT] hi\r\nA0001 BAD no\r\n",
+            usize::MAX,
+        );
+        let mut s = Session::start(m).unwrap();
+        assert!(!s.enable_utf8().unwrap());
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub struct ImapSource<S: Read + Write> {
     /// It was opened read-only (EXAMINE), and whether it takes new keywords (PERMANENTFLAGS).
     read_only: bool,
     can_set_keywords: bool,
+    /// `ENABLE UTF8=ACCEPT` was tried (once, before the first LIST or SELECT).
+    prepared: bool,
+    /// The folder selected on the server (it stays selected after [`Source::close`], which
+    /// only expunges), and what its last listing covered: (folder, UIDVALIDITY, highest UID
+    /// listed). See [`ImapSource::open_new`].
+    listed: Option<(String, u32, u32)>,
 }
 
 impl<S: Read + Write> ImapSource<S> {
@@ -40,12 +46,64 @@ impl<S: Read + Write> ImapSource<S> {
             open: None,
             read_only: true,
             can_set_keywords: false,
+            prepared: false,
+            listed: None,
         }
+    }
+
+    /// Before the first LIST or SELECT: `ENABLE UTF8=ACCEPT` where offered (see
+    /// [`Session::enable_utf8`]).
+    fn prepare(&mut self) -> Result<(), SourceError> {
+        if !self.prepared {
+            self.prepared = true;
+            if self.session.enable_utf8()? {
+                log::debug!("UTF8=ACCEPT is in effect: messages are not downgraded");
+            }
+        }
+        Ok(())
     }
 
     /// The session, e.g. to IDLE on the folder the engine left selected (`mailpull watch`).
     pub fn session_mut(&mut self) -> &mut Session<S> {
         &mut self.session
+    }
+
+    /// Like [`Source::open`], but lists only the messages that arrived since the last
+    /// listing of `mailbox` in this session (`UID FETCH n:*` for the UIDs above the highest
+    /// one listed; the listing is [`Listing::partial`]) — for `mailpull watch`, so that new mail
+    /// costs a listing of the new mail, not of the whole folder. A complete listing is made
+    /// instead when the folder is not the one selected, must be selected again (read-write
+    /// now), or its UIDVALIDITY changed.
+    pub fn open_new(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError> {
+        let read_only = !(write || self.mark_seen);
+        let (uidvalidity, highest) = match &self.listed {
+            Some((folder, v, h))
+                if folder == mailbox
+                    && (read_only || !self.read_only)
+                    && self.session.uidvalidity() == Some(*v) =>
+            {
+                (*v, *h)
+            }
+            _ => return self.open(mailbox, write),
+        };
+        self.open = Some(mailbox.to_string());
+        let listed = self.session.list_new(highest)?;
+        let new_highest = listed.iter().map(|m| m.uid).max().unwrap_or(0).max(highest);
+        self.listed = Some((mailbox.to_string(), uidvalidity, new_highest));
+        let messages = listed
+            .into_iter()
+            .map(|m| RemoteMessage {
+                number: m.uid,
+                uid: m.uid.to_string(),
+                size: m.size,
+                flagged_deleted: m.deleted,
+            })
+            .collect();
+        Ok(Listing {
+            uidvalidity,
+            messages,
+            partial: true,
+        })
     }
 }
 
@@ -67,6 +125,7 @@ fn uids(msgs: &[RemoteMessage]) -> Vec<u32> {
 
 impl<S: Read + Write> Source for ImapSource<S> {
     fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
+        self.prepare()?;
         let found = self.session.list(&self.folders)?;
         for pattern in &self.folders {
             let glob = pattern.contains(['*', '%']);
@@ -78,12 +137,16 @@ impl<S: Read + Write> Source for ImapSource<S> {
     }
 
     fn open(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError> {
+        self.prepare()?;
         let read_only = !(write || self.mark_seen);
+        self.listed = None;
         let status = self.session.select(mailbox, read_only)?;
         self.open = Some(mailbox.to_string());
         self.read_only = status.read_only;
         self.can_set_keywords = status.can_set_keywords;
         let listed = self.session.uids_and_sizes()?;
+        let highest = listed.iter().map(|&(u, _)| u).max().unwrap_or(0);
+        self.listed = Some((mailbox.to_string(), status.uidvalidity, highest));
         // Messages someone already marked \Deleted are pending removal: the engine leaves
         // them alone unless they are its own (RFC 3501 §6.4.4 SEARCH DELETED).
         let flagged: std::collections::HashSet<u32> = if listed.is_empty() {
@@ -106,6 +169,7 @@ impl<S: Read + Write> Source for ImapSource<S> {
         Ok(Listing {
             uidvalidity: status.uidvalidity,
             messages,
+            partial: false,
         })
     }
 
@@ -160,6 +224,8 @@ impl<S: Read + Write> Source for ImapSource<S> {
             return Ok(());
         };
         if self.read_only {
+            // Selecting again forgets the message numbers: the next listing is complete.
+            self.listed = None;
             let status = self.session.select(&folder, false)?;
             self.read_only = status.read_only;
             self.can_set_keywords = status.can_set_keywords

@@ -329,19 +329,7 @@ pub struct Plan {
 /// Whether `name` matches the IMAP LIST pattern `pattern` (`*` anything, `%` anything but
 /// the hierarchy delimiter, which is unknown here, so `%` does not cross `/` or `.`).
 fn list_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    fn go(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
-            Some('%') => (0..=n.len())
-                .take_while(|i| *i == 0 || !matches!(n[i - 1], '/' | '.'))
-                .any(|i| go(&p[1..], &n[i..])),
-            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
-        }
-    }
-    go(&p, &n)
+    crate::imap::pattern::matches(pattern.as_bytes(), name.as_bytes(), b"/.")
 }
 
 /// The folder of `account` a getmail IMAP file for (mangled) `mailbox` belongs to.

@@ -64,6 +64,76 @@ pub fn run_measured(mut cmd: Command, limit: Duration) -> (Output, Duration) {
     (out, cpu)
 }
 
+/// What [`run_sampled`] measured.
+pub struct Sampled {
+    pub output: Output,
+    /// CPU time (user + system).
+    pub cpu: Duration,
+    /// The highest `RssAnon` (heap and stacks, KiB) seen in `/proc/PID/status`, sampled every
+    /// 2 ms: memory the child itself allocated, unlike `ru_maxrss`, which also counts the image
+    /// of the process it was forked from.
+    pub peak_anon_kib: u64,
+}
+
+/// Like [`run_measured`], and also samples the child's anonymous memory while it runs.
+#[allow(clippy::zombie_processes)] // the child is reaped with wait4, not Child::wait
+pub fn run_sampled(mut cmd: Command, limit: Duration) -> Sampled {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn mailpull");
+    let pump = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = pump(Box::new(child.stdout.take().unwrap()));
+    let stderr = pump(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
+    let status_file = format!("/proc/{pid}/status");
+    let start = Instant::now();
+    let mut status = 0;
+    let mut peak_anon_kib = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 only writes to it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        if let Some(kib) = std::fs::read_to_string(&status_file).ok().and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("RssAnon:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        }) {
+            peak_anon_kib = peak_anon_kib.max(kib);
+        }
+        // SAFETY: as in run_measured.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert!(r == 0, "wait4: {}", std::io::Error::last_os_error());
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            // SAFETY: as in run_measured.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            let err = stderr.join().unwrap();
+            panic!(
+                "mailpull did not finish within {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    Sampled {
+        output: Output {
+            status: ExitStatus::from_raw(status),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        },
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        peak_anon_kib,
+    }
+}
+
 /// Waiting for a silent server must not burn CPU: a run that took more than 2 s must have
 /// used less than a third of that in CPU time. `describe` tells what the run did.
 pub fn assert_not_spinning(cpu: Duration, elapsed: Duration, describe: &str) {

@@ -16,6 +16,13 @@
 //! after the login, on receipt of or after the reply to the n-th command of some keyword such
 //! as `"UID FETCH"`), or at the n-th `BODY[]` literal of the connection.
 //!
+//! It also speaks IDLE (RFC 2177, when `IDLE` is among the capabilities: messages added with
+//! [`ScriptedImap::append`] are announced with `* N EXISTS`) and ENABLE UTF8=ACCEPT (RFC 5161,
+//! RFC 6855: names in UTF-8 afterwards; with [`Config::downgrade`], messages with UTF-8 header
+//! fields are presented downgraded to a client that did not enable it). For robustness tests,
+//! [`Fault::InjectBeforeTagged`] adds raw responses and [`Fault::Mutate`] changes one thing in
+//! what a connection sends ([`Mutation`]). [`Stats`] counts commands and bytes both ways.
+//!
 //! The server also checks the client: every command must be well formed (tag, CRLF, single
 //! spaces, known command), valid in the session state, `UID EXPUNGE` only with UIDPLUS, no
 //! `BODY[]` without `.PEEK`, no STORE on a read-only mailbox. Violations are collected in
@@ -133,6 +140,58 @@ pub enum Fault {
     /// Answer LOGIN / AUTHENTICATE with this tagged status (the tag is prepended), e.g.
     /// `NO [AUTHENTICATIONFAILED] Authentication failed.`, instead of logging in.
     LoginReply(String),
+    /// Send these raw bytes right before the step's tagged reply, after its untagged
+    /// responses (for [`Step::Greeting`]: right after the greeting), e.g. `* 4294967295
+    /// EXISTS` CRLF or a `* LIST` line for a mailbox nobody asked for.
+    InjectBeforeTagged(Step, Vec<u8>),
+    /// Mutate what the server sends on this connection (see [`Mutation`]).
+    Mutate(Mutation),
+}
+
+/// One change to the bytes a connection sends, for mutation tests. The server's output is
+/// split into protocol lines (each up to and including its LF) and literal data (the bytes
+/// announced by a `{n}` at the end of a line); `line` counts protocol lines from 0 (the
+/// greeting). Literal data is never changed (no client can tell a changed message from the
+/// original), but literal lengths are, and cuts fall anywhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// Nothing changes (counts the lines, see [`Stats::lines_out`]).
+    None,
+    /// XOR byte `at` (modulo the line's length) of the line with `mask` (non-zero).
+    Flip { line: usize, at: usize, mask: u8 },
+    /// Leave the line out.
+    Delete { line: usize },
+    /// Send the line twice.
+    Duplicate { line: usize },
+    /// Send `bytes` before the line.
+    Insert { line: usize, bytes: Vec<u8> },
+    /// Replace the `nth` run of digits of the line (modulo their number) by `value`.
+    Number {
+        line: usize,
+        nth: usize,
+        value: String,
+    },
+    /// Announce `by` more (or, negative, fewer) bytes in the `literal`-th (from 0) line that
+    /// ends with a literal marker.
+    LiteralLength { literal: usize, by: i64 },
+    /// Close the connection (FIN) after `at` bytes counted from the start of the line (in
+    /// the line, or in the literal data and lines after it).
+    Cut { line: usize, at: usize },
+}
+
+impl Mutation {
+    fn line(&self) -> Option<usize> {
+        match self {
+            Mutation::None => None,
+            Mutation::Flip { line, .. }
+            | Mutation::Delete { line }
+            | Mutation::Duplicate { line }
+            | Mutation::Insert { line, .. }
+            | Mutation::Number { line, .. }
+            | Mutation::Cut { line, .. } => Some(*line),
+            Mutation::LiteralLength { .. } => None,
+        }
+    }
 }
 
 /// A message as stored on the server: CRLF line ends.
@@ -236,6 +295,10 @@ pub struct Config {
     pub uid_last: bool,
     /// Run for every message flagged `\Deleted` (see [`StoreCheck`]).
     pub store_check: Option<StoreCheck>,
+    /// Unless the client sent `ENABLE UTF8=ACCEPT` (RFC 6855), present every message whose
+    /// header holds 8-bit bytes as a generated notice with the original attached (as servers
+    /// that downgrade for old clients do, RFC 6858), in FETCH and RFC822.SIZE alike.
+    pub downgrade: bool,
 }
 
 impl Default for Config {
@@ -251,6 +314,7 @@ impl Config {
             caps_in_greeting: true,
             uid_last: false,
             store_check: None,
+            downgrade: false,
         }
     }
 
@@ -299,6 +363,12 @@ pub struct Stats {
     pub violations: Vec<String>,
     /// The most commands seen queued at once (1 = no pipelining).
     pub max_pipeline_depth: usize,
+    /// Bytes received from the client (commands with their literals, IDLE's DONE).
+    pub bytes_in: usize,
+    /// Bytes sent to the client.
+    pub bytes_out: usize,
+    /// Protocol lines sent on connections with a [`Fault::Mutate`] (literal data excluded).
+    pub lines_out: usize,
 }
 
 fn count_of(map: &BTreeMap<Key, usize>, folder: &str, uid: u32) -> usize {
@@ -349,6 +419,9 @@ impl Stats {
             commands: self.commands[before.commands.len()..].to_vec(),
             violations: self.violations[before.violations.len()..].to_vec(),
             max_pipeline_depth: self.max_pipeline_depth,
+            bytes_in: self.bytes_in - before.bytes_in,
+            bytes_out: self.bytes_out - before.bytes_out,
+            lines_out: self.lines_out - before.lines_out,
         }
     }
 }
@@ -610,6 +683,10 @@ fn serve(shared: &Shared, stream: TcpStream, conn: usize, faults: Vec<Fault>) ->
     stream.set_nodelay(true)?;
     let reader = BufReader::new(stream.try_clone()?);
     let config = shared.lock().config.clone();
+    let mutation = faults.iter().find_map(|f| match f {
+        Fault::Mutate(m) => Some(Mutator::new(m.clone())),
+        _ => None,
+    });
     let mut s = Session {
         shared,
         conn,
@@ -623,6 +700,10 @@ fn serve(shared: &Shared, stream: TcpStream, conn: usize, faults: Vec<Fault>) ->
         mute: false,
         hold_tagged: None,
         announce_exists: false,
+        inject: None,
+        announced: 0,
+        utf8: false,
+        mutation,
     };
     let end = match s.run() {
         Ok(()) => End::Done,
@@ -906,6 +987,62 @@ fn header_fields(raw: &[u8], fields: &[String], not: bool) -> Vec<u8> {
     out
 }
 
+/// Decodes a modified UTF-7 name (RFC 3501 §5.1.3); a name that is not valid modified
+/// UTF-7 is returned as it is.
+pub fn utf7_decode(wire: &str) -> String {
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+    let mut out = String::new();
+    let mut rest = wire;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let Some(dash) = rest[amp..].find('-') else {
+            return wire.to_string();
+        };
+        let b64 = &rest[amp + 1..amp + dash];
+        rest = &rest[amp + dash + 1..];
+        if b64.is_empty() {
+            out.push('&');
+            continue;
+        }
+        let mut bits = 0u32;
+        let mut n = 0;
+        let mut units = Vec::new();
+        for c in b64.bytes() {
+            let Some(v) = B64.iter().position(|&x| x == c) else {
+                return wire.to_string();
+            };
+            bits = (bits << 6) | v as u32;
+            n += 6;
+            if n >= 16 {
+                n -= 16;
+                units.push((bits >> n) as u16);
+            }
+        }
+        match String::from_utf16(&units) {
+            Ok(s) => out.push_str(&s),
+            Err(_) => return wire.to_string(),
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a downgrading server presents instead of a message with 8-bit header fields: a
+/// notice, with the original attached as `message/global` (RFC 6532 §3.7).
+pub fn downgraded(raw: &[u8]) -> Vec<u8> {
+    let mut out = b"From: Mail System <postmaster@scripted.test>\r\n\
+        Subject: Cannot display Unicode content\r\n\
+        MIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"downgraded\"\r\n\r\n\
+        --downgraded\r\nContent-Type: text/plain\r\n\r\n\
+        This message holds Unicode content that your client cannot display.\r\n\
+        --downgraded\r\nContent-Type: message/global\r\n\r\n"
+        .to_vec();
+    out.extend_from_slice(raw);
+    out.extend_from_slice(b"\r\n--downgraded--\r\n");
+    out
+}
+
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -1009,6 +1146,149 @@ struct Session<'a> {
     hold_tagged: Option<Close>,
     /// Send `* N EXISTS` before the next tagged reply (see [`Fault::AppendAfter`]).
     announce_exists: bool,
+    /// Bytes to send before the next tagged reply (see [`Fault::InjectBeforeTagged`]).
+    inject: Option<Vec<u8>>,
+    /// The number of messages the client was last told the selected mailbox holds.
+    announced: usize,
+    /// `ENABLE UTF8=ACCEPT` was accepted.
+    utf8: bool,
+    /// The output mutation of this connection, if any.
+    mutation: Option<Mutator>,
+}
+
+/// Applies a [`Mutation`] to a connection's output as it is written.
+struct Mutator {
+    mutation: Mutation,
+    /// The protocol line being assembled (original bytes).
+    line: Vec<u8>,
+    /// Protocol lines seen so far.
+    lines: usize,
+    /// Literal data still to pass through unchanged.
+    literal: usize,
+    /// Lines with a literal marker seen so far.
+    literals: usize,
+    /// Bytes still to send before a cut (once the cut's line has begun).
+    cut_left: Option<usize>,
+}
+
+impl Mutator {
+    fn new(mutation: Mutation) -> Mutator {
+        Mutator {
+            mutation,
+            line: Vec::new(),
+            lines: 0,
+            literal: 0,
+            literals: 0,
+            cut_left: None,
+        }
+    }
+
+    /// What to send for `bytes`, and whether to close the connection after it.
+    fn apply(&mut self, bytes: &[u8]) -> (Vec<u8>, bool) {
+        let mut out = Vec::with_capacity(bytes.len() + 64);
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.literal > 0 {
+                let n = self.literal.min(bytes.len() - i);
+                if self.emit(&mut out, &bytes[i..i + n]) {
+                    return (out, true);
+                }
+                self.literal -= n;
+                i += n;
+                continue;
+            }
+            let b = bytes[i];
+            i += 1;
+            self.line.push(b);
+            if b != b'\n' {
+                continue;
+            }
+            let line = std::mem::take(&mut self.line);
+            let k = self.lines;
+            self.lines += 1;
+            let mut target = self.mutation.line() == Some(k);
+            if let Some((n, _)) = literal_marker(&line) {
+                self.literal = n;
+                if let Mutation::LiteralLength { literal, .. } = self.mutation {
+                    target = literal == self.literals;
+                }
+                self.literals += 1;
+            }
+            let mutated = if target { self.mutate(&line) } else { line };
+            if self.emit(&mut out, &mutated) {
+                return (out, true);
+            }
+        }
+        (out, false)
+    }
+
+    /// Appends `bytes` to `out`, honouring a running cut; true when the cut strikes.
+    fn emit(&mut self, out: &mut Vec<u8>, bytes: &[u8]) -> bool {
+        match &mut self.cut_left {
+            None => {
+                out.extend_from_slice(bytes);
+                false
+            }
+            Some(left) => {
+                let n = (*left).min(bytes.len());
+                out.extend_from_slice(&bytes[..n]);
+                *left -= n;
+                n < bytes.len() || *left == 0
+            }
+        }
+    }
+
+    fn mutate(&mut self, line: &[u8]) -> Vec<u8> {
+        match &self.mutation {
+            Mutation::None => line.to_vec(),
+            Mutation::Flip { at, mask, .. } => {
+                let mut l = line.to_vec();
+                let at = at % l.len();
+                l[at] ^= mask.max(&1);
+                l
+            }
+            Mutation::Delete { .. } => Vec::new(),
+            Mutation::Duplicate { .. } => [line, line].concat(),
+            Mutation::Insert { bytes, .. } => [bytes.as_slice(), line].concat(),
+            Mutation::Number { nth, value, .. } => {
+                let mut runs = Vec::new();
+                let mut j = 0;
+                while j < line.len() {
+                    if line[j].is_ascii_digit() {
+                        let start = j;
+                        while j < line.len() && line[j].is_ascii_digit() {
+                            j += 1;
+                        }
+                        runs.push((start, j));
+                    } else {
+                        j += 1;
+                    }
+                }
+                if runs.is_empty() {
+                    return line.to_vec();
+                }
+                let (a, b) = runs[nth % runs.len()];
+                [&line[..a], value.as_bytes(), &line[b..]].concat()
+            }
+            Mutation::LiteralLength { by, .. } => match literal_marker(line) {
+                Some((n, plus)) => {
+                    let open = line.iter().rposition(|&c| c == b'{').unwrap();
+                    let m = (n as i64 + by).max(0);
+                    let marker = if plus {
+                        format!("{{{m}+}}\r\n")
+                    } else {
+                        format!("{{{m}}}\r\n")
+                    };
+                    [&line[..open], marker.as_bytes()].concat()
+                }
+                None => line.to_vec(),
+            },
+            Mutation::Cut { at, .. } => {
+                self.cut_left = Some(*at);
+                line.to_vec()
+            }
+        }
+    }
 }
 
 /// A parsed command.
@@ -1042,11 +1322,19 @@ impl Session<'_> {
             "* OK scripted IMAP ready".to_string()
         };
         self.send(&greeting)?;
+        let inject = self.faults.iter().find_map(|f| match f {
+            Fault::InjectBeforeTagged(Step::Greeting, b) => Some(b.clone()),
+            _ => None,
+        });
+        if let Some(b) = inject {
+            self.write(&b)?;
+        }
         self.after(&Point::Greeting)?;
         loop {
             let Some(raw) = self.read_raw_command()? else {
                 return Ok(());
             };
+            self.count_in(raw.len());
             self.command(&raw)?;
         }
     }
@@ -1109,7 +1397,23 @@ impl Session<'_> {
         if self.mute {
             return Ok(());
         }
-        self.out.write_all(bytes)
+        let Some(m) = self.mutation.as_mut() else {
+            self.shared.lock().stats.bytes_out += bytes.len();
+            return self.out.write_all(bytes);
+        };
+        let lines_before = m.lines;
+        let (out, cut) = m.apply(bytes);
+        let lines = m.lines - lines_before;
+        {
+            let mut st = self.shared.lock();
+            st.stats.bytes_out += out.len();
+            st.stats.lines_out += lines;
+        }
+        self.out.write_all(&out)?;
+        if cut {
+            return Err(io::Error::other("mutation: cut"));
+        }
+        Ok(())
     }
 
     /// Sends a line (CRLF added).
@@ -1129,8 +1433,12 @@ impl Session<'_> {
             if let SessionState::Selected { folder, .. } = &self.state {
                 let n = self.shared.lock().folder_mut(folder).messages.len();
                 self.announce_exists = false;
+                self.announced = n;
                 self.send(&format!("* {n} EXISTS"))?;
             }
+        }
+        if let Some(bytes) = self.inject.take() {
+            self.write(&bytes)?;
         }
         self.send(&format!("{tag} {status}"))?;
         Ok(())
@@ -1176,6 +1484,10 @@ impl Session<'_> {
             self.reader.read_exact(&mut data)?;
             all.extend_from_slice(&data);
         }
+    }
+
+    fn count_in(&self, n: usize) {
+        self.shared.lock().stats.bytes_in += n;
     }
 
     /// Records a command; `None` (after a BAD) if it cannot be parsed.
@@ -1273,6 +1585,7 @@ impl Session<'_> {
                 }
                 Fault::CutBeforeTagged(s, c) if hits(s, &point) => self.hold_tagged = Some(*c),
                 Fault::GarbageAt(s) if hits(s, &point) => garbage = true,
+                Fault::InjectBeforeTagged(s, b) if hits(s, &point) => self.inject = Some(b.clone()),
                 Fault::ReplyInstead(s, r) if hits(s, &point) => instead = Some(r.clone()),
                 Fault::LoginReply(r) if matches!(name.as_str(), "LOGIN" | "AUTHENTICATE") => {
                     instead = Some(r.clone())
@@ -1338,6 +1651,8 @@ impl Session<'_> {
                 self.violation("STARTTLS on an --insecure-no-tls connection".into());
                 self.tagged(tag, "NO STARTTLS is not available here")?;
             }
+            ("ENABLE", true, _) => self.enable(cmd)?,
+            ("IDLE", _, true) if self.config.has_cap("IDLE") => self.idle(cmd)?,
             ("LIST", true, _) => self.list(cmd)?,
             ("SELECT", true, _) => self.select(cmd, false)?,
             ("EXAMINE", true, _) => self.select(cmd, true)?,
@@ -1374,6 +1689,8 @@ impl Session<'_> {
             }
             (name, ..) => {
                 let known = [
+                    "ENABLE",
+                    "IDLE",
                     "LOGIN",
                     "AUTHENTICATE",
                     "STARTTLS",
@@ -1498,7 +1815,7 @@ impl Session<'_> {
     /// Resolves a mailbox argument to a folder's wire name.
     fn mailbox_arg(&mut self, arg: Option<&Tok>) -> Option<String> {
         let name = arg?.bytes()?;
-        if name.iter().any(|&b| b >= 0x80) {
+        if name.iter().any(|&b| b >= 0x80) && !self.utf8 {
             self.violation(format!(
                 "mailbox name {:?} not encoded in modified UTF-7",
                 String::from_utf8_lossy(name)
@@ -1506,17 +1823,134 @@ impl Session<'_> {
             return None;
         }
         let name = String::from_utf8_lossy(name).into_owned();
-        let st = self.shared.lock();
-        st.folders
-            .iter()
-            .find(|f| {
-                if f.is_inbox() {
-                    name.eq_ignore_ascii_case(INBOX)
-                } else {
-                    f.wire == name
-                }
-            })
-            .map(|f| f.wire.clone())
+        let utf8 = self.utf8;
+        let found = {
+            let st = self.shared.lock();
+            st.folders
+                .iter()
+                .find(|f| {
+                    if f.is_inbox() {
+                        name.eq_ignore_ascii_case(INBOX)
+                    } else if utf8 {
+                        utf7_decode(&f.wire) == name
+                    } else {
+                        f.wire == name
+                    }
+                })
+                .map(|f| f.wire.clone())
+        };
+        if found.is_none()
+            && utf8
+            && self
+                .shared
+                .lock()
+                .folders
+                .iter()
+                .any(|f| f.wire == name && utf7_decode(&f.wire) != name)
+        {
+            self.violation(format!(
+                "mailbox name {name:?} sent in modified UTF-7 after ENABLE UTF8=ACCEPT"
+            ));
+        }
+        found
+    }
+
+    /// A folder's name as this session shows it: modified UTF-7, or UTF-8 after `ENABLE
+    /// UTF8=ACCEPT`.
+    fn shown_name(&self, wire: &str) -> String {
+        if self.utf8 {
+            utf7_decode(wire)
+        } else {
+            wire.to_string()
+        }
+    }
+
+    fn enable(&mut self, cmd: &Command) -> Flow {
+        let tag = cmd.tag.as_str();
+        if !self.config.has_cap("ENABLE") {
+            return self.bad(tag, "ENABLE although it was not advertised".into());
+        }
+        if matches!(self.state, SessionState::Selected { .. }) {
+            // RFC 5161 §3.1: ENABLE is only valid in the authenticated state.
+            self.violation("ENABLE with a mailbox selected".into());
+        }
+        let mut enabled = Vec::new();
+        for a in &cmd.args {
+            let Some(a) = a.atom() else {
+                return self.bad(tag, "ENABLE with a non-atom argument".into());
+            };
+            if a.eq_ignore_ascii_case("UTF8=ACCEPT") && self.config.has_cap("UTF8=ACCEPT") {
+                self.utf8 = true;
+                enabled.push("UTF8=ACCEPT");
+            }
+        }
+        if enabled.is_empty() {
+            self.send("* ENABLED")?;
+        } else {
+            self.send(&format!("* ENABLED {}", enabled.join(" ")))?;
+        }
+        self.tagged(tag, "OK ENABLE completed")
+    }
+
+    /// IDLE (RFC 2177): announces new messages (`* N EXISTS`) as other clients add them,
+    /// until the client sends DONE.
+    fn idle(&mut self, cmd: &Command) -> Flow {
+        let tag = cmd.tag.clone();
+        self.no_args(cmd)?;
+        let (folder, _) = self.selected();
+        self.send("+ idling")?;
+        let stream = self.reader.get_ref().try_clone()?;
+        stream.set_read_timeout(Some(Duration::from_millis(20)))?;
+        let mut line = Vec::new();
+        let result = loop {
+            if self.shared.stop.load(Ordering::SeqCst) {
+                break Err(End::Done);
+            }
+            let n = self.shared.lock().folder_mut(&folder).messages.len();
+            if n > self.announced {
+                self.announced = n;
+                self.send(&format!("* {n} EXISTS"))?;
+            }
+            match self.reader.read_until(b'\n', &mut line) {
+                Ok(0) => break Err(End::Done),
+                Ok(_) if line.ends_with(b"\n") => break Ok(()),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => break Err(End::Done),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+        result?;
+        self.count_in(line.len());
+        let text = String::from_utf8_lossy(&line).into_owned();
+        self.shared.lock().stats.commands.push(Received {
+            conn: self.conn,
+            tag: String::new(),
+            name: "DONE".into(),
+            line: text.trim_end().to_string(),
+        });
+        if line != b"DONE\r\n" {
+            return self.bad(&tag, format!("IDLE ended with {text:?} instead of DONE"));
+        }
+        self.tagged(&tag, "OK IDLE terminated")
+    }
+
+    /// A message as this session presents it: downgraded (see [`Config::downgrade`]) or as
+    /// stored.
+    fn presented<'m>(&self, m: &'m Message) -> std::borrow::Cow<'m, [u8]> {
+        let header_end = m
+            .raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(m.raw.len());
+        if !self.config.downgrade || self.utf8 || m.raw[..header_end].is_ascii() {
+            return std::borrow::Cow::Borrowed(&m.raw);
+        }
+        std::borrow::Cow::Owned(downgraded(&m.raw))
     }
 
     fn list(&mut self, cmd: &Command) -> Flow {
@@ -1543,7 +1977,7 @@ impl Session<'_> {
             .lock()
             .folders
             .iter()
-            .map(|f| f.wire.clone())
+            .map(|f| self.shown_name(&f.wire))
             .collect();
         let mut parents = BTreeSet::new();
         for n in &names {
@@ -1622,6 +2056,7 @@ impl Session<'_> {
             )?;
         }
         self.send(&format!("* {} EXISTS", f.messages.len()))?;
+        self.announced = f.messages.len();
         self.send("* 0 RECENT")?;
         self.send(&format!("* OK [UIDVALIDITY {}] UIDs valid", f.uidvalidity))?;
         self.send(&format!("* OK [UIDNEXT {}] Predicted next UID", f.uidnext))?;
@@ -1701,6 +2136,7 @@ impl Session<'_> {
 
     /// Sends one FETCH response, applying the body faults.
     fn fetch_one(&mut self, folder: &str, seq: usize, m: &Message, items: &[Item]) -> Flow {
+        let raw = self.presented(m).into_owned();
         let mut resp = format!("* {seq} FETCH (").into_bytes();
         // (start of the literal data in `resp`, its length)
         let mut body_at: Option<(usize, usize)> = None;
@@ -1713,7 +2149,7 @@ impl Session<'_> {
             match item {
                 Item::Uid => resp.extend_from_slice(format!("UID {}", m.uid).as_bytes()),
                 Item::Size => {
-                    resp.extend_from_slice(format!("RFC822.SIZE {}", m.raw.len()).as_bytes())
+                    resp.extend_from_slice(format!("RFC822.SIZE {}", raw.len()).as_bytes())
                 }
                 Item::Flags => {
                     resp.extend_from_slice(format!("FLAGS ({})", m.flags.join(" ")).as_bytes())
@@ -1728,8 +2164,8 @@ impl Session<'_> {
                     ..
                 } => {
                     let data = match fields {
-                        Some(f) => header_fields(&m.raw, f, *not),
-                        None => header_fields(&m.raw, &[], true),
+                        Some(f) => header_fields(&raw, f, *not),
+                        None => header_fields(&raw, &[], true),
                     };
                     resp.extend_from_slice(
                         format!("BODY[{section}] {{{}}}\r\n", data.len()).as_bytes(),
@@ -1744,10 +2180,10 @@ impl Session<'_> {
                         Fault::LiteralShort { nth: n, by } if *n == nth => Some(*by),
                         _ => None,
                     });
-                    let announced = m.raw.len().saturating_sub(short.unwrap_or(0));
+                    let announced = raw.len().saturating_sub(short.unwrap_or(0));
                     resp.extend_from_slice(format!("{name} {{{announced}}}\r\n").as_bytes());
-                    body_at = Some((resp.len(), m.raw.len()));
-                    resp.extend_from_slice(&m.raw);
+                    body_at = Some((resp.len(), raw.len()));
+                    resp.extend_from_slice(&raw);
                 }
             }
         }
@@ -1972,6 +2408,7 @@ impl Session<'_> {
             }
         }
         if report {
+            self.announced = self.announced.saturating_sub(lines.len());
             for l in lines {
                 self.send(&l)?;
             }
