@@ -171,6 +171,7 @@ impl Dialog {
     /// first (with its line end).
     pub fn pop3(&mut self, greeting: &[u8], size: usize, retr: &mut dyn FnMut(&mut Dialog)) {
         self.send(greeting);
+        let mut deleted = false;
         while self.alive {
             let Some(cmd) = self.command() else { return };
             let verb = cmd
@@ -180,7 +181,17 @@ impl Dialog {
                 .to_ascii_uppercase();
             match verb.as_str() {
                 "CAPA" => self.send(b"+OK\r\nUSER\r\nUIDL\r\n.\r\n"),
-                "USER" | "PASS" | "NOOP" | "DELE" | "RSET" => self.send(b"+OK\r\n"),
+                "USER" | "PASS" | "NOOP" => self.send(b"+OK\r\n"),
+                "DELE" => {
+                    deleted = true;
+                    self.send(b"+OK\r\n")
+                }
+                "RSET" => {
+                    deleted = false;
+                    self.send(b"+OK\r\n")
+                }
+                // Deleted messages are not counted (RFC 1939 §5).
+                "STAT" if deleted => self.send(b"+OK 0 0\r\n"),
                 "STAT" => self.send(format!("+OK 1 {size}\r\n").as_bytes()),
                 "LIST" => self.send(format!("+OK\r\n1 {size}\r\n.\r\n").as_bytes()),
                 "UIDL" => self.send(b"+OK\r\n1 uid-1\r\n.\r\n"),
