@@ -781,7 +781,8 @@ fn report(
         );
     }
     for u in &plan.unmatched {
-        eprintln!(
+        // Owners and folder names come from another program's state file: shown terminal-safe.
+        let line = format!(
             "mailpull: not imported: {} message id(s) of {} ({}, line {}): {}",
             u.records,
             u.owner,
@@ -789,6 +790,7 @@ fn report(
             u.line,
             u.reason
         );
+        eprintln!("{}", crate::ui::safe(&line));
     }
 }
 
