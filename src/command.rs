@@ -85,7 +85,7 @@ pub(crate) fn run(
         let _ = err_tx.send(read_tail(&mut stderr, STDERR_TAIL));
     });
 
-    let deadline = crate::tls::later(Instant::now(), timeout);
+    let deadline = crate::time::later(Instant::now(), timeout);
     let mut pause = Duration::from_millis(1);
     let status: Option<ExitStatus> = loop {
         match child.try_wait() {

@@ -63,7 +63,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::deliver::{Deliver, DeliverError, MessageInfo, Recovered};
 use crate::exit::{Classify, Exit};
@@ -278,13 +278,6 @@ pub fn stop_requested() -> bool {
     stop_flag().load(Ordering::SeqCst)
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Step 1: resolves the rows an interrupted run left in state `fetching`. Returns how many
 /// turned out to be delivered.
 pub fn recover(
@@ -311,7 +304,7 @@ pub fn recover(
     );
     if !delivered.is_empty() {
         target.sync()?;
-        ledger.mark_delivered(account, &delivered, now())?;
+        ledger.mark_delivered(account, &delivered, crate::time::unix_now())?;
     }
     ledger.forget(account, &missing)?;
     Ok(delivered.len())
@@ -605,7 +598,7 @@ fn confirm_deleted(
     if keys.is_empty() {
         return Ok(());
     }
-    ledger.mark_deleted(account, keys, now())?;
+    ledger.mark_deleted(account, keys, crate::time::unix_now())?;
     summary.deleted += keys.len();
     summary.deleted_unread += keys.iter().filter(|k| unread.contains(*k)).count();
     Ok(())
@@ -645,7 +638,7 @@ fn fetch_mailbox(
     let mut delete_now = Vec::new();
     let mut candidates = Vec::new();
     let mut retrieve = Vec::new();
-    let now_secs = now();
+    let now_secs = crate::time::unix_now();
     for m in listing.messages.iter() {
         match known.current.get(&m.uid) {
             Some(e) if e.state == State::Delivered => {
@@ -1002,7 +995,12 @@ impl EngineSink<'_, '_> {
             .collect();
         let result = self.target.sync().map_err(EngineError::from).and_then(|_| {
             self.ledger
-                .mark_delivered_with_receipts(self.account, &items, &requests, now())
+                .mark_delivered_with_receipts(
+                    self.account,
+                    &items,
+                    &requests,
+                    crate::time::unix_now(),
+                )
                 .map_err(EngineError::from)
         });
         match result {

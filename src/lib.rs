@@ -29,6 +29,8 @@ pub mod receipts;
 pub mod run;
 pub mod select;
 pub mod source;
+pub mod text;
+pub mod time;
 pub mod tls;
 pub mod ui;
 pub mod watch;

@@ -37,6 +37,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::time::later;
+
 use native_tls::{HandshakeError, Protocol, TlsConnector, TlsStream};
 use sha2::{Digest, Sha256};
 
@@ -384,14 +386,6 @@ impl Clock {
         }
         tcp.set_read_timeout(t)
     }
-}
-
-/// `t + d`, saturating far in the future instead of overflowing: every deadline in mailpull
-/// is computed with this.
-pub(crate) fn later(t: Instant, d: Duration) -> Instant {
-    t.checked_add(d)
-        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-        .unwrap_or(t)
 }
 
 /// A TCP stream whose reads keep the connection's reply deadline.

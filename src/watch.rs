@@ -124,7 +124,7 @@ fn stopped() -> bool {
 
 /// Sleeps for `d`, waking early when a stop is requested. Returns whether it was.
 fn sleep(d: Duration) -> bool {
-    let end = crate::tls::later(Instant::now(), d);
+    let end = crate::time::later(Instant::now(), d);
     loop {
         if stopped() {
             return true;

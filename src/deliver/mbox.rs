@@ -1007,7 +1007,7 @@ impl Mbox {
 
     /// Takes the dotlock and the fcntl lock, waiting with backoff up to the timeout.
     fn lock(&self) -> io::Result<Locked> {
-        let deadline = crate::tls::later(Instant::now(), self.lock_timeout);
+        let deadline = crate::time::later(Instant::now(), self.lock_timeout);
         let mut backoff = Duration::from_millis(5);
         loop {
             let why = match self.try_dotlock()? {

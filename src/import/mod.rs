@@ -41,7 +41,6 @@ pub mod mpop;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use serde_json::json;
@@ -604,13 +603,6 @@ pub fn apply(
     }
 }
 
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// `mailpull import TOOL ...`.
 pub fn cmd_import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Exit> {
     let no_home = |what: &str| {
@@ -667,7 +659,7 @@ pub fn cmd_import(cli: &Cli, args: &ImportArgs) -> anyhow::Result<Exit> {
     let (files, lists) = read_lists(tool, &paths)?;
     let file = config::load(cli.config.as_deref())?;
     let accounts = config::accounts(&file, &opts.accounts, &Overrides::default(), None)?;
-    let plan = plan(tool, &lists, &accounts, &aliases, now());
+    let plan = plan(tool, &lists, &accounts, &aliases, crate::time::unix_now());
 
     let ledger_path = match &cli.ledger {
         Some(p) => config::expand_tilde(p),
@@ -790,7 +782,7 @@ fn report(
             u.line,
             u.reason
         );
-        eprintln!("{}", crate::ui::safe(&line));
+        eprintln!("{}", crate::text::safe(&line));
     }
 }
 

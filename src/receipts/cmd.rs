@@ -122,7 +122,7 @@ fn list(ledger: &Ledger, accounts: &Accounts, all: bool) -> anyhow::Result<Exit>
                 &r.subject
             }
         );
-        writeln!(out, "{}", crate::ui::safe(&line.replace('\n', " ")))
+        writeln!(out, "{}", crate::text::safe(&line.replace('\n', " ")))
             .context("cannot write to stdout")?;
     }
     if rows.iter().any(|r| r.state == ReceiptState::Sending) {
@@ -147,7 +147,7 @@ fn review(ledger: &mut Ledger, accounts: &Accounts) -> anyhow::Result<Exit> {
                 "mailpull: read receipt {} (to {}) may have been sent already; decide with \
                  `mailpull receipts send {} --again` or `mailpull receipts decline {}`",
                 r.id,
-                crate::ui::safe(&r.requester),
+                crate::text::safe(&r.requester),
                 r.id,
                 r.id
             );
@@ -193,7 +193,13 @@ fn one(
         } else {
             ReceiptState::Declined
         };
-        ledger.set_receipt_state(id, &[ReceiptState::Sending], to, None, hook::now())?;
+        ledger.set_receipt_state(
+            id,
+            &[ReceiptState::Sending],
+            to,
+            None,
+            crate::time::unix_now(),
+        )?;
         if !send {
             eprintln!("mailpull: read receipt {id} settled; it will not be sent again");
             return Ok(Exit::Ok);

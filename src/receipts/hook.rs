@@ -7,21 +7,12 @@
 //! found in `sending` (the run died, or the SMTP transaction broke off) is never sent again
 //! automatically.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use super::mdn::{self, MdnInput};
 use super::prompt::{self, Answer};
 use super::transport::{SendError, Transport};
 use super::{detect, Detection, ReceiptPolicy, ReceiptSettings};
 use crate::engine::ReceiptHook;
 use crate::ledger::{Ledger, LedgerError, MessageKey, NewReceipt, Policy, Receipt, ReceiptState};
-
-pub(crate) fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
 
 /// How one account sends receipts.
 #[derive(Clone, Debug, Default)]
@@ -84,7 +75,7 @@ pub fn answer(
     sending: &Sending,
 ) -> Result<Outcome, LedgerError> {
     use ReceiptState::*;
-    let at = now();
+    let at = crate::time::unix_now();
     match answer {
         Answer::Later => Ok(Outcome::Pending(None)),
         Answer::DontSend | Answer::NeverForSender => {
@@ -146,7 +137,7 @@ fn send(ledger: &mut Ledger, r: &Receipt, sending: &Sending) -> Result<Outcome, 
         Ok(m) => m,
         Err(e) => return Ok(Outcome::Pending(Some(e.to_string()))),
     };
-    let at = now();
+    let at = crate::time::unix_now();
     if !ledger.set_receipt_state(r.id, &[Pending, Approved], Approved, None, at)? {
         return Ok(Outcome::AlreadyAnswered(current(ledger, r)?));
     }
@@ -156,17 +147,29 @@ fn send(ledger: &mut Ledger, r: &Receipt, sending: &Sending) -> Result<Outcome, 
     }
     match transport.send(&r.requester, &message) {
         Ok(()) => {
-            ledger.set_receipt_state(r.id, &[Sending], Sent, None, now())?;
+            ledger.set_receipt_state(r.id, &[Sending], Sent, None, crate::time::unix_now())?;
             Ok(Outcome::Sent)
         }
         Err(SendError::NotSent(e)) => {
-            ledger.set_receipt_state(r.id, &[Sending], Pending, Some(&e), now())?;
+            ledger.set_receipt_state(
+                r.id,
+                &[Sending],
+                Pending,
+                Some(&e),
+                crate::time::unix_now(),
+            )?;
             Ok(Outcome::Pending(Some(format!(
                 "the receipt was not sent: {e}"
             ))))
         }
         Err(SendError::Unknown(e)) => {
-            ledger.set_receipt_state(r.id, &[Sending], Sending, Some(&e), now())?;
+            ledger.set_receipt_state(
+                r.id,
+                &[Sending],
+                Sending,
+                Some(&e),
+                crate::time::unix_now(),
+            )?;
             Ok(Outcome::MaybeSent(e))
         }
     }
@@ -176,7 +179,7 @@ fn send(ledger: &mut Ledger, r: &Receipt, sending: &Sending) -> Result<Outcome, 
 /// message and `why` may quote an SMTP server.
 pub fn report(r: &Receipt, outcome: &Outcome, transport: Option<&Transport>) {
     let line = report_line(r, outcome, transport);
-    eprintln!("{}", crate::ui::safe(&line));
+    eprintln!("{}", crate::text::safe(&line));
 }
 
 fn report_line(r: &Receipt, outcome: &Outcome, transport: Option<&Transport>) -> String {

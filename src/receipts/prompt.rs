@@ -44,7 +44,8 @@ pub fn ask(r: &Receipt, account: &str, multi: Option<&indicatif::MultiProgress>)
 fn ask_now(r: &Receipt, account: &str) -> Answer {
     let mut text = String::from("\nA read receipt was requested\n");
     // The fields come from a message: shown terminal-safe.
-    let mut line = |k: &str, v: &str| text.push_str(&format!("  {k:<12} {}\n", crate::ui::safe(v)));
+    let mut line =
+        |k: &str, v: &str| text.push_str(&format!("  {k:<12} {}\n", crate::text::safe(v)));
     line(
         "from:",
         if r.from.is_empty() {
@@ -72,13 +73,13 @@ fn ask_now(r: &Receipt, account: &str) -> Answer {
     line("account:", account);
     line("receipt to:", &r.requester);
     for w in &r.warnings {
-        text.push_str(&format!("  warning: {}\n", crate::ui::safe(w)));
+        text.push_str(&format!("  warning: {}\n", crate::text::safe(w)));
     }
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(text.as_bytes());
     let _ = err.flush();
     drop(err);
-    let to = crate::ui::safe(&r.requester);
+    let to = crate::text::safe(&r.requester);
     let items = [
         "Send a read receipt".to_string(),
         "Don't send".to_string(),

@@ -45,7 +45,7 @@ impl Select for Picker {
         // Header fields and the folder name come from the server: shown terminal-safe.
         let items: Vec<String> = candidates
             .iter()
-            .map(|c| crate::ui::safe(&item_line(c, width)).into_owned())
+            .map(|c| crate::text::safe(&item_line(c, width)).into_owned())
             .collect();
         let place = if mailbox.is_empty() {
             self.account.clone()
@@ -54,7 +54,7 @@ impl Select for Picker {
         };
         let prompt = format!(
             "{}: {} new message(s). Space selects, enter fetches the selected, esc fetches none",
-            crate::ui::safe(&place.replace('\n', " ")),
+            crate::text::safe(&place.replace('\n', " ")),
             candidates.len()
         );
         let answer = MultiSelect::new()
