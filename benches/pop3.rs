@@ -13,15 +13,15 @@
 //! protocols to measure (default `pop3,imap`). Peak RSS is measured through GNU time when
 //! `/usr/bin/time` exists (see `measure`).
 
+mod common;
 #[path = "../tests/common/dovecot.rs"]
 mod dovecot;
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use common::*;
 use dovecot::{generated_message, Dovecot};
 
 /// The environment variable that turns this program into the wire client (in a child process,
@@ -130,349 +130,25 @@ fn main() {
     }
 }
 
-/// The protocol a tool is measured with.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Proto {
-    Pop3,
-    Imap,
-}
-
-fn print_table(title: &str, results: &[ToolResult], n: usize, total_bytes: u64) {
-    println!();
-    println!("{title}");
-    println!(
-        "{:<10} {:>8} {:>8} {:>8} {:>9} {:>8} {:>10}  {:<8} delivers to",
-        "tool", "best s", "median s", "cpu s", "msg/s", "MB/s", "peak RSS", "check"
-    );
-    for r in results {
-        let best = r.best();
-        println!(
-            "{:<10} {:>8.3} {:>8.3} {:>8.2} {:>9.0} {:>8.1} {:>7.1} MiB  {:<8} {}",
-            r.name,
-            best.as_secs_f64(),
-            r.median().as_secs_f64(),
-            r.cpus
-                .iter()
-                .map(|(u, s)| u + s)
-                .fold(f64::INFINITY, f64::min),
-            n as f64 / best.as_secs_f64(),
-            total_bytes as f64 / 1e6 / best.as_secs_f64(),
-            r.max_rss_kib as f64 / 1024.0,
-            if r.problems.is_empty() {
-                "ok"
-            } else {
-                "FAILED"
-            },
-            r.target
-        );
-    }
-    for r in results {
-        for p in &r.problems {
-            println!("{}: {p}", r.name);
-        }
-    }
-}
-
-/// Prints `a/b` time ratios (best and median runs) for the pairs whose tools both ran.
-fn print_ratios(results: &[ToolResult], pairs: &[(&str, &str)]) {
-    let get = |name: &str| results.iter().find(|r| r.name == name);
-    for (a, b) in pairs {
-        if let (Some(x), Some(y)) = (get(a), get(b)) {
-            println!(
-                "{a}/{b} time ratio (best): {:.2}  (median: {:.2})",
-                x.best().as_secs_f64() / y.best().as_secs_f64(),
-                x.median().as_secs_f64() / y.median().as_secs_f64()
-            );
-        }
-    }
-}
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
-/// One measured run: wall time, peak RSS of the child, and a problem if any.
-struct Run {
-    wall: Duration,
-    /// User and system CPU seconds of the tool.
-    cpu: (f64, f64),
-    max_rss_kib: i64,
-    problem: Option<String>,
-}
-
-struct ToolResult {
-    name: &'static str,
-    target: &'static str,
-    walls: Vec<Duration>,
-    cpus: Vec<(f64, f64)>,
-    max_rss_kib: i64,
-    problems: Vec<String>,
-}
-
-impl ToolResult {
-    fn best(&self) -> Duration {
-        self.walls.iter().copied().min().unwrap_or_default()
-    }
-    fn median(&self) -> Duration {
-        let mut w = self.walls.clone();
-        w.sort();
-        w.get(w.len() / 2).copied().unwrap_or_default()
-    }
-}
-
-fn run_tool(
-    name: &'static str,
-    target: &'static str,
-    runs: usize,
-    _n: usize,
-    mut f: impl FnMut() -> Run,
-) -> ToolResult {
-    let mut r = ToolResult {
-        name,
-        target,
-        walls: Vec::new(),
-        cpus: Vec::new(),
-        max_rss_kib: 0,
-        problems: Vec::new(),
-    };
-    for i in 0..runs {
-        let run = f();
-        eprintln!(
-            "  {name} run {}: {:.3} s, CPU {:.2} s user + {:.2} s system, peak RSS {} KiB{}",
-            i + 1,
-            run.wall.as_secs_f64(),
-            run.cpu.0,
-            run.cpu.1,
-            run.max_rss_kib,
-            run.problem
-                .as_deref()
-                .map(|p| format!(" ({p})"))
-                .unwrap_or_default()
-        );
-        r.walls.push(run.wall);
-        r.cpus.push(run.cpu);
-        r.max_rss_kib = r.max_rss_kib.max(run.max_rss_kib);
-        if let Some(p) = run.problem {
-            r.problems.push(format!("run {}: {p}", i + 1));
-        }
-    }
-    r
-}
-
-/// Spawns `cmd` (stdout/stderr to files in `dir`, environment cleared but for PATH and what
-/// `cmd` sets) and returns (wall time, peak RSS in KiB, (user, system) CPU seconds, exit code,
-/// stderr).
-///
-/// The peak RSS comes from GNU time (`/usr/bin/time -f %M`) when installed: a child's
-/// `ru_maxrss` also covers the memory image it was spawned from, so a child spawned directly
-/// from this (bigger) process could show this process's peak instead of its own; GNU time is
-/// small and forks the tool itself. Without it, wait4 on the direct child gives an upper bound.
-fn measure(cmd: Command, dir: &Path) -> (Duration, i64, (f64, f64), i32, String) {
-    let errf = dir.join("bench-stderr");
-    let rssf = dir.join("bench-rss");
-    let gnu_time = Path::new("/usr/bin/time");
-    let mut w = if gnu_time.is_file() {
-        let mut w = Command::new(gnu_time);
-        w.arg("-f")
-            .arg("%M")
-            .arg("-o")
-            .arg(&rssf)
-            .arg(cmd.get_program());
-        w
-    } else {
-        Command::new(cmd.get_program())
-    };
-    w.args(cmd.get_args())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    for (k, v) in cmd.get_envs() {
-        match v {
-            Some(v) => w.env(k, v),
-            None => w.env_remove(k),
-        };
-    }
-    w.stdin(Stdio::null())
-        .stdout(std::fs::File::create(dir.join("bench-stdout")).unwrap())
-        .stderr(std::fs::File::create(&errf).unwrap());
-    // Write out what earlier runs left in the page cache, so that no run pays for another's
-    // data when it makes its own durable.
-    // SAFETY: sync(2) takes no arguments and cannot fail.
-    unsafe { libc::sync() };
-    let start = Instant::now();
-    let child = w.spawn().expect("spawn");
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: plain syscall with valid out-pointers; the child is reaped here, not by std.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    let wall = start.elapsed();
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    std::mem::forget(child);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
-    let err = std::fs::read_to_string(&errf).unwrap_or_default();
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let mut rss = ru.ru_maxrss;
-    let mut cpu = (secs(ru.ru_utime), secs(ru.ru_stime));
-    if let Some(l) = std::fs::read_to_string(&rssf)
-        .ok()
-        .and_then(|s| s.lines().last().map(str::to_owned))
-    {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if let [m, u, s] = f[..] {
-            if let (Ok(m), Ok(u), Ok(s)) = (m.parse(), u.parse::<f64>(), s.parse::<f64>()) {
-                rss = m;
-                cpu = (u, s);
-            }
-        }
-    }
-    (wall, rss, cpu, code, err)
-}
-
-fn count_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map(|r| r.count()).unwrap_or(0)
-}
-
-fn check(code: i32, err: &str, got: usize, want: usize) -> Option<String> {
-    if code != 0 {
-        Some(format!("exit {code}: {}", err.trim()))
-    } else if got != want {
-        Some(format!("delivered {got} of {want} messages"))
-    } else {
-        None
-    }
+/// A full keep-mode fetch by `cmd` (built for a fresh state directory), checked to deliver
+/// every message on the server.
+fn full_run(d: &Dovecot, cmd: impl FnOnce(&Path) -> Command) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    run_checked(cmd(tmp.path()), tmp.path(), d.server_count("alice"))
 }
 
 fn bench_mailpull(bin: &Path, d: &Dovecot, proto: Proto) -> Run {
-    let tmp = tempfile::tempdir().unwrap();
-    let maildir = tmp.path().join("Maildir");
-    let mut cmd = Command::new(bin);
-    cmd.env("HOME", tmp.path())
-        .env("MAILPULL_PASSWORD", "secret")
-        .env("MAILPULL_LEDGER", tmp.path().join("ledger.sqlite"))
-        .arg("fetch")
-        .arg(match proto {
-            Proto::Pop3 => d.pop3s_url("alice"),
-            Proto::Imap => d.imaps_url("alice"),
-        })
-        .arg("--maildir")
-        .arg(&maildir)
-        .arg("--tls-ca-file")
-        .arg(d.ca_file())
-        .arg("--keep")
-        .arg("--quiet");
-    let (wall, rss, cpu, code, err) = measure(cmd, tmp.path());
-    let got = count_files(&maildir.join("new")) + count_files(&maildir.join("cur"));
-    Run {
-        wall,
-        cpu,
-        max_rss_kib: rss,
-        problem: check(code, &err, got, d.server_count("alice")),
-    }
+    full_run(d, |dir| mailpull_cmd(bin, d, proto, dir))
 }
 
 fn bench_mpop(d: &Dovecot) -> Run {
-    let tmp = tempfile::tempdir().unwrap();
-    let maildir = tmp.path().join("Maildir");
-    for s in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(maildir.join(s)).unwrap();
-    }
-    let rc = tmp.path().join("mpoprc");
-    std::fs::write(
-        &rc,
-        format!(
-            "defaults\n\
-             account default\n\
-             host 127.0.0.1\n\
-             port {}\n\
-             tls on\n\
-             tls_starttls off\n\
-             tls_trust_file {}\n\
-             auth user\n\
-             user alice\n\
-             passwordeval echo secret\n\
-             keep on\n\
-             only_new on\n\
-             delivery maildir {}\n\
-             uidls_file {}\n",
-            d.pop3s_port(),
-            d.ca_file().display(),
-            maildir.display(),
-            tmp.path().join("uidls").display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut cmd = Command::new("mpop");
-    cmd.env("HOME", tmp.path()).arg("-C").arg(&rc).arg("-q");
-    let (wall, rss, cpu, code, err) = measure(cmd, tmp.path());
-    let got = count_files(&maildir.join("new")) + count_files(&maildir.join("cur"));
-    Run {
-        wall,
-        cpu,
-        max_rss_kib: rss,
-        problem: check(code, &err, got, d.server_count("alice")),
-    }
+    full_run(d, |dir| mpop_cmd(d, dir))
 }
 
 /// fetchmail in keep mode (`fetchall`, so that every run downloads everything), over pop3s or
 /// imaps.
 fn bench_fetchmail(d: &Dovecot, proto: Proto) -> Run {
-    let tmp = tempfile::tempdir().unwrap();
-    let out = tmp.path().join("out");
-    std::fs::create_dir_all(&out).unwrap();
-    let rc = tmp.path().join("fetchmailrc");
-    std::fs::write(
-        &rc,
-        format!(
-            "set no syslog\n\
-             poll 127.0.0.1 with proto {proto} port {port}\n\
-             \x20 user \"alice\" there with password \"secret\" is \"root\" here\n\
-             \x20 ssl sslcertck sslcertfile \"{cert}\" sslcommonname \"localhost\"\n\
-             \x20 keep fetchall\n\
-             \x20 mda \"cat > {out}/msg.$$\"\n",
-            proto = match proto {
-                Proto::Pop3 => "POP3",
-                Proto::Imap => "IMAP",
-            },
-            port = match proto {
-                Proto::Pop3 => d.pop3s_port(),
-                Proto::Imap => d.imaps_port(),
-            },
-            cert = d.ca_file().display(),
-            out = out.display(),
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&rc, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut cmd = Command::new("fetchmail");
-    cmd.env("HOME", tmp.path())
-        .env("FETCHMAILHOME", tmp.path())
-        .arg("-f")
-        .arg(&rc)
-        .arg("--nosyslog")
-        .arg("--silent")
-        .arg("--pidfile")
-        .arg(tmp.path().join("pid"));
-    let (wall, rss, cpu, code, err) = measure(cmd, tmp.path());
-    Run {
-        wall,
-        cpu,
-        max_rss_kib: rss,
-        problem: check(code, &err, count_files(&out), d.server_count("alice")),
-    }
+    full_run(d, |dir| fetchmail_cmd(d, proto, dir, true))
 }
 
 fn bench_wire(d: &Dovecot, n: usize, proto: Proto) -> Run {

@@ -1,0 +1,160 @@
+//! The cost of a run that finds nothing new — what a cron job or `watch` pays every few minutes
+//! for years — and of the first full fetch, on a big mailbox, side by side with mpop (POP3S)
+//! and fetchmail (IMAPS), against one private Dovecot in keep mode.
+//!
+//! Each tool first fetches the whole mailbox once into its own state directory (the "first
+//! run" table: a full fetch, its peak RSS included), then runs again `MAILPULL_BENCH_RUNS` times
+//! with nothing new on the server (the "no-op" table); the no-op runs of the tools alternate, so
+//! that a busy moment of this shared machine does not fall on one tool only. Every run is
+//! checked: the first delivers every message, a no-op delivers none.
+//!
+//! fetchmail runs without `fetchall`: it asks the server for the messages not yet `\Seen`,
+//! which is cheap but misses mail another client has read; mailpull tracks exact UIDs.
+//!
+//! Run with `cargo bench --bench noop`. `MAILPULL_BENCH_MESSAGES` sets the number of messages
+//! (default 100,000 of 1–20 KB, about 1 GB), `MAILPULL_BENCH_RUNS` the no-op runs per tool
+//! (default 3), `MAILPULL_BENCH_PROTOCOLS` which protocols to measure (default `pop3,imap`).
+
+mod common;
+#[path = "../tests/common/dovecot.rs"]
+mod dovecot;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use dovecot::{generated_message, Dovecot};
+
+fn main() {
+    // `cargo test --all-targets` runs this without --bench: do not spend minutes here.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("no-op benchmark: run it with `cargo bench --bench noop`");
+        return;
+    }
+    let n: usize = env_num("MAILPULL_BENCH_MESSAGES", 100_000);
+    let runs: usize = env_num("MAILPULL_BENCH_RUNS", 3).max(1);
+    let protocols = std::env::var("MAILPULL_BENCH_PROTOCOLS").unwrap_or("pop3,imap".into());
+
+    let Some(d) = Dovecot::start() else { return };
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut total_bytes = 0u64;
+    for i in 0..n {
+        let m = generated_message(i as u64, rng.usize(1_000..20_000), &mut rng);
+        total_bytes += m.len() as u64;
+        d.add_message("alice", &m);
+    }
+    println!(
+        "mailbox: {n} messages, {:.1} MB on Dovecot (pop3s on 127.0.0.1:{}, imaps on \
+         127.0.0.1:{}), keep mode, {runs} no-op runs per tool",
+        total_bytes as f64 / 1e6,
+        d.pop3s_port(),
+        d.imaps_port()
+    );
+    let mailpull = PathBuf::from(env!("CARGO_BIN_EXE_mailpull"));
+
+    if protocols.contains("pop3") {
+        let mut tools: Vec<Tool> = vec![Tool::new("mailpull", {
+            let (b, d) = (mailpull.clone(), &d);
+            Box::new(move |dir: &Path| mailpull_cmd(&b, d, Proto::Pop3, dir))
+        })];
+        if which("mpop").is_some() {
+            tools.push(Tool::new("mpop", Box::new(|dir: &Path| mpop_cmd(&d, dir))));
+        } else {
+            println!("mpop not installed: skipped");
+        }
+        compare("POP3 (pop3s)", &d, &mut tools, runs);
+    }
+    if protocols.contains("imap") {
+        // POP3's RETR set \Seen on every message; fetchmail's first run must find them unseen.
+        d.doveadm(&[
+            "flags", "remove", "-u", "alice", "\\Seen", "mailbox", "INBOX", "ALL",
+        ]);
+        let mut tools: Vec<Tool> = vec![Tool::new("mailpull", {
+            let (b, d) = (mailpull.clone(), &d);
+            Box::new(move |dir: &Path| mailpull_cmd(&b, d, Proto::Imap, dir))
+        })];
+        if which("fetchmail").is_some() {
+            tools.push(Tool::new(
+                "fetchmail",
+                Box::new(|dir: &Path| fetchmail_cmd(&d, Proto::Imap, dir, false)),
+            ));
+        } else {
+            println!("fetchmail not installed: skipped");
+        }
+        compare("IMAP (imaps)", &d, &mut tools, runs);
+    }
+}
+
+/// A tool, the command that runs it with its state in a directory, and that directory.
+struct Tool<'a> {
+    name: &'static str,
+    cmd: Box<dyn Fn(&Path) -> Command + 'a>,
+    state: tempfile::TempDir,
+}
+
+impl<'a> Tool<'a> {
+    fn new(name: &'static str, cmd: Box<dyn Fn(&Path) -> Command + 'a>) -> Self {
+        Tool {
+            name,
+            cmd,
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, want: usize) -> Run {
+        let dir = self.state.path();
+        run_checked((self.cmd)(dir), dir, want)
+    }
+}
+
+/// The first (full) run of every tool, then the no-op runs, alternating between the tools.
+fn compare(title: &str, d: &Dovecot, tools: &mut [Tool], runs: usize) {
+    let all = d.server_count("alice");
+    let mut first = Vec::new();
+    for t in tools.iter() {
+        eprintln!("{title}: {} fetches all {all} messages", t.name);
+        first.push(record(t.name, vec![t.run(all)]));
+    }
+    let mut noop: Vec<Vec<Run>> = tools.iter().map(|_| Vec::new()).collect();
+    for i in 0..runs {
+        for (t, v) in tools.iter().zip(noop.iter_mut()) {
+            let r = t.run(0);
+            eprintln!(
+                "  {} no-op run {}: {:.3} s, CPU {:.2} s, peak RSS {} KiB",
+                t.name,
+                i + 1,
+                r.wall.as_secs_f64(),
+                r.cpu.0 + r.cpu.1,
+                r.max_rss_kib
+            );
+            v.push(r);
+        }
+    }
+    let noop: Vec<ToolResult> = tools
+        .iter()
+        .zip(noop)
+        .map(|(t, v)| record(t.name, v))
+        .collect();
+    print_spread(&format!("{title}: first run, full fetch"), &first);
+    print_spread(&format!("{title}: no-op re-run, nothing new"), &noop);
+}
+
+fn record(name: &'static str, v: Vec<Run>) -> ToolResult {
+    let mut r = ToolResult {
+        name,
+        target: "",
+        walls: Vec::new(),
+        cpus: Vec::new(),
+        max_rss_kib: 0,
+        problems: Vec::new(),
+    };
+    for (i, run) in v.into_iter().enumerate() {
+        r.walls.push(run.wall);
+        r.cpus.push(run.cpu);
+        r.max_rss_kib = r.max_rss_kib.max(run.max_rss_kib);
+        if let Some(p) = run.problem {
+            r.problems.push(format!("run {}: {p}", i + 1));
+        }
+    }
+    r
+}
