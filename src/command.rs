@@ -13,6 +13,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use rustix::process::{kill_process_group, Pid, Signal};
+
 use crate::deliver::mbox::CopyError;
 
 /// How much of the command's standard error is kept for the error message.
@@ -53,10 +55,10 @@ pub(crate) fn run(
     let mut child = cmd
         .spawn()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot run /bin/sh: {e}")))?;
-    let pgid = child.id() as libc::pid_t;
+    // The command leads the process group it was started in (`process_group(0)`).
+    let group = Pid::from_child(&child);
     let kill_group = || {
-        // SAFETY: sends a signal; a negative pid names the process group we created.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = kill_process_group(group, Signal::KILL);
     };
 
     let mut stdin = child.stdin.take().expect("piped");

@@ -30,7 +30,6 @@
 use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -146,10 +145,9 @@ impl Maildir {
                     && syncfs_reports_errors()
                     && syncfs_is_trusted(&first.file) =>
             {
-                // SAFETY: syncfs on the descriptor of a file we hold open.
-                if unsafe { libc::syncfs(first.file.as_raw_fd()) } != 0 {
+                if let Err(e) = rustix::fs::syncfs(&first.file) {
                     result = Err(context(
-                        io::Error::last_os_error(),
+                        e.into(),
                         "cannot sync the file system of",
                         &self.root.join("tmp"),
                     ));
@@ -257,14 +255,11 @@ const SYNCFS_MIN_FILES: usize = 4;
 fn syncfs_reports_errors() -> bool {
     static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ANSWER.get_or_init(|| {
-        // SAFETY: uname fills the struct it is given.
-        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-        if unsafe { libc::uname(&mut u) } != 0 {
-            return false;
-        }
-        // SAFETY: uname NUL-terminates the release.
-        let release = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
-        kernel_at_least(&release.to_string_lossy(), (5, 8))
+        let release = rustix::system::uname()
+            .release()
+            .to_string_lossy()
+            .into_owned();
+        kernel_at_least(&release, (5, 8))
     })
 }
 
@@ -275,11 +270,9 @@ fn syncfs_is_trusted(file: &File) -> bool {
     const XFS: i64 = 0x5846_5342;
     const BTRFS: i64 = 0x9123_683E;
     const TMPFS: i64 = 0x0102_1994;
-    // SAFETY: fstatfs fills the struct it is given, for a descriptor we hold open.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+    let Ok(st) = rustix::fs::fstatfs(file) else {
         return false;
-    }
+    };
     #[allow(clippy::unnecessary_cast)]
     let kind = st.f_type as i64;
     matches!(kind, EXT4 | XFS | BTRFS | TMPFS)

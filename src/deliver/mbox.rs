@@ -87,6 +87,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rustix::fs::{fcntl_lock, FlockOperation};
+use rustix::io::Errno;
+use rustix::process::{test_kill_process, Pid};
 use sha2::{Digest, Sha256};
 
 use super::{Deliver, DeliverError, MessageInfo, Recovered};
@@ -507,12 +510,11 @@ fn token_pid(token: &str) -> Option<u32> {
 
 /// Whether `pid` certainly names no process on this host.
 fn process_is_gone(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
     };
-    // SAFETY: kill with signal 0 only checks whether the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    pid > 0 && r == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    // kill(pid, 0): sends nothing, only checks whether the process exists.
+    test_kill_process(pid) == Err(Errno::SRCH)
 }
 
 fn parent_dir(path: &Path) -> &Path {
@@ -602,24 +604,14 @@ struct Locked {
 /// Tries to take an fcntl write lock on the whole file. `Ok(false)` if another process holds
 /// a conflicting lock.
 fn try_fcntl_lock(file: &File) -> io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock is plain data; zeroed is a valid value, and the fields are set below.
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = libc::F_WRLCK as libc::c_short;
-    fl.l_whence = libc::SEEK_SET as libc::c_short;
-    fl.l_start = 0;
-    fl.l_len = 0;
     loop {
-        // SAFETY: a valid open descriptor and a valid flock structure.
-        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &fl) };
-        if r == 0 {
-            return Ok(true);
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) | Some(libc::EACCES) => return Ok(false),
-            _ => return Err(e),
+        // fcntl(F_SETLK) with F_WRLCK from offset 0 to the end of the file, however it grows:
+        // a POSIX record lock, the one mutt, procmail and Dovecot take (not flock).
+        match fcntl_lock(file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => return Ok(true),
+            Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN | Errno::ACCESS) => return Ok(false),
+            Err(e) => return Err(e.into()),
         }
     }
 }
