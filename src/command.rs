@@ -7,7 +7,7 @@
 //! output is discarded. Interpreting the result (what success means) is the caller's job.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{kill_process_group, Pid, Signal};
 
-use crate::deliver::mbox::CopyError;
+use crate::fs::{copy, CopyError};
 
 /// How much of the command's standard error is kept for the error message.
 pub const STDERR_TAIL: usize = 4096;
@@ -64,20 +64,8 @@ pub(crate) fn run(
     let mut stdin = child.stdin.take().expect("piped");
     let (in_tx, in_rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
         let mut written: u64 = 0;
-        let result = loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(CopyError::Read(e)),
-            };
-            if let Err(e) = stdin.write_all(&buf[..n]) {
-                break Err(CopyError::Write(e));
-            }
-            written += n as u64;
-        };
+        let result = copy(&mut input, &mut stdin, &mut written);
         drop(stdin);
         let _ = in_tx.send((result, written));
     });

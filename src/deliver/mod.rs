@@ -8,14 +8,19 @@
 //! [`Deliver::recover`] tells whether a reserved location holds a complete message. A target
 //! never leaves a partial message behind.
 
+mod envelope;
 pub mod maildir;
 pub mod mbox;
 pub mod mda;
+mod spool;
 pub mod stdout;
 
 use std::io::{self, Read};
 
 use crate::exit::{Classify, Exit};
+
+/// The size of the buffers messages are copied through: memory does not grow with a message.
+const BUFFER_SIZE: usize = 64 * 1024;
 
 /// What a target knows about the message being delivered.
 #[derive(Clone, Debug, Default)]
