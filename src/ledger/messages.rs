@@ -1,6 +1,6 @@
 //! The message rows: the engine's reservations (`fetching`), deliveries (`delivered`),
 //! deletions and pruning, and the account rows they hang off. Every multi-row write is one
-//! `IMMEDIATE` transaction ([`Ledger::write`]) with cached statements.
+//! `IMMEDIATE` transaction (`Ledger::write`) with cached statements.
 
 use std::collections::{HashMap, HashSet};
 

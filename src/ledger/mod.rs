@@ -104,7 +104,7 @@
 //! ledger stays at its old version with its old contents ([`LedgerError::Migrate`]).
 //!
 //! Every multi-row write is one `IMMEDIATE` transaction with cached statements (one fsync per
-//! batch), run through one helper, [`Ledger::write`]. Errors SQLite reports as `SQLITE_CORRUPT`
+//! batch), run through one helper, `Ledger::write`. Errors SQLite reports as `SQLITE_CORRUPT`
 //! or `SQLITE_NOTADB` become [`LedgerError::Corrupt`] wherever they occur.
 //!
 //! # Files
@@ -248,7 +248,7 @@ impl Ledger {
         self.write_or_dry_run(false, f)
     }
 
-    /// [`Ledger::write`], except that with `dry_run` the transaction is rolled back even when
+    /// `Ledger::write`, except that with `dry_run` the transaction is rolled back even when
     /// `f` succeeds: the caller learns what would change, and nothing does.
     fn write_or_dry_run<T>(
         &mut self,

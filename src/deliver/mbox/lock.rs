@@ -258,7 +258,10 @@ mod tests {
     #[test]
     fn stale_dotlocks_are_removed() {
         let (_dir, mbox) = open_temp();
-        let mut mbox = mbox.with_lock_timeout(Duration::from_secs(2));
+        // No waiting at all: the first attempt must find the dotlock stale, remove it and take
+        // the locks (a wait of any length would time out at once). Not a timed assertion, so
+        // a loaded machine cannot make it fail.
+        let mut mbox = mbox.with_lock_timeout(Duration::ZERO);
         // Old.
         deliver(&mut mbox, b"Subject: 1\n\n");
         fs::write(&mbox.lock_path, b"").unwrap();
@@ -269,18 +272,14 @@ mod tests {
             .unwrap()
             .set_modified(old)
             .unwrap();
-        let start = Instant::now();
         mbox.sync().unwrap();
-        assert!(start.elapsed() < Duration::from_secs(1));
         // Naming a dead process of this host.
         let mut child = Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
         deliver(&mut mbox, b"Subject: 2\n\n");
         fs::write(&mbox.lock_path, format!("{dead}:{}\n", mbox.hostname)).unwrap();
-        let start = Instant::now();
         mbox.sync().unwrap();
-        assert!(start.elapsed() < Duration::from_secs(1));
         // Naming a live process (ours): honoured.
         deliver(&mut mbox, b"Subject: 3\n\n");
         fs::write(

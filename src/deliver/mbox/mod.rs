@@ -77,6 +77,13 @@
 //! a missing parent directory with mode 0700. Flock is not taken (on Linux it is independent of
 //! fcntl locks; the MTAs and readers that matter take a dotlock or fcntl lock); dotlocks are
 //! created with `O_EXCL`, which is safe on local file systems and NFSv3+.
+//!
+//! # Files
+//!
+//! This file holds the [`Mbox`] value and its [`Deliver`] implementation; `format.rs` the
+//! mboxrd encoding (shared with the stdout target), `append.rs` staging messages and appending
+//! a batch (steps 1–6), `lock.rs` the dotlock and the fcntl lock it takes, `journal.rs` the
+//! journal's format, parsing and compaction, and `recover.rs` the recovery described above.
 
 mod append;
 pub(super) mod format;
