@@ -7,13 +7,15 @@
 //! output is discarded. Interpreting the result (what success means) is the caller's job.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::deliver::mbox::CopyError;
+use rustix::process::{kill_process_group, Pid, Signal};
+
+use crate::fs::{copy, CopyError};
 
 /// How much of the command's standard error is kept for the error message.
 pub const STDERR_TAIL: usize = 4096;
@@ -53,29 +55,17 @@ pub(crate) fn run(
     let mut child = cmd
         .spawn()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot run /bin/sh: {e}")))?;
-    let pgid = child.id() as libc::pid_t;
+    // The command leads the process group it was started in (`process_group(0)`).
+    let group = Pid::from_child(&child);
     let kill_group = || {
-        // SAFETY: sends a signal; a negative pid names the process group we created.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = kill_process_group(group, Signal::KILL);
     };
 
     let mut stdin = child.stdin.take().expect("piped");
     let (in_tx, in_rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let mut buf = vec![0u8; 64 * 1024];
         let mut written: u64 = 0;
-        let result = loop {
-            let n = match input.read(&mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(CopyError::Read(e)),
-            };
-            if let Err(e) = stdin.write_all(&buf[..n]) {
-                break Err(CopyError::Write(e));
-            }
-            written += n as u64;
-        };
+        let result = copy(&mut input, &mut stdin, &mut written);
         drop(stdin);
         let _ = in_tx.send((result, written));
     });

@@ -21,6 +21,7 @@ pub mod deliver;
 pub mod docs;
 pub mod engine;
 pub mod exit;
+pub mod fs;
 pub mod imap;
 pub mod import;
 pub mod ledger;

@@ -60,9 +60,10 @@ use std::os::unix::ffi::OsStringExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::mbox::{CopyError, Spool};
+use super::spool::Spool;
 use super::{Deliver, DeliverError, MessageInfo, Recovered};
 use crate::command::{self, Finished};
+use crate::fs::CopyError;
 
 /// Per-process counter making tokens unique.
 static COUNTER: AtomicU64 = AtomicU64::new(0);

@@ -7,15 +7,26 @@
 //! ledger record the batch as delivered (and may the server delete it). After a crash
 //! [`Deliver::recover`] tells whether a reserved location holds a complete message. A target
 //! never leaves a partial message behind.
+//!
+//! One target per module: `maildir/` (its batch durability in `maildir/durable.rs`), `mbox/`
+//! (the mboxrd format, locks, journal, appending and recovery each in their own file), `mda.rs`
+//! and `stdout.rs`. The latter two hand a message on only once it has fully arrived, through the
+//! shared `spool.rs`; `envelope.rs` finds the envelope sender that mbox and an MDA's `%F` use.
+//! Delivery imports only the ground floor (`fs`, `time`, `exit`) and `command` (for the MDA).
 
+mod envelope;
 pub mod maildir;
 pub mod mbox;
 pub mod mda;
+mod spool;
 pub mod stdout;
 
 use std::io::{self, Read};
 
 use crate::exit::{Classify, Exit};
+
+/// The size of the buffers messages are copied through: memory does not grow with a message.
+const BUFFER_SIZE: usize = 64 * 1024;
 
 /// What a target knows about the message being delivered.
 #[derive(Clone, Debug, Default)]

@@ -21,8 +21,10 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::mbox::{write_mboxrd, CopyError, Spool};
+use super::mbox::format::write_mboxrd;
+use super::spool::Spool;
 use super::{Deliver, DeliverError, MessageInfo, Recovered};
+use crate::fs::CopyError;
 
 /// Per-process counter making tokens unique.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -150,7 +152,7 @@ impl Deliver for Stdout {
 
 #[cfg(test)]
 mod tests {
-    use super::super::mbox::parse_mboxrd;
+    use super::super::mbox::format::parse_mboxrd;
     use super::*;
     use std::sync::{Arc, Mutex};
 

@@ -9,7 +9,7 @@
 //! two) and a known Message-ID are kept whichever row they came from. Read-receipt requests
 //! move with their account (their dedupe key is unique across accounts already).
 
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{AccountKey, Ledger, LedgerError};
 
@@ -162,8 +162,8 @@ impl Ledger {
     /// Every folder of every mailbox the ledger holds messages of, ordered by host, user,
     /// protocol and folder.
     pub fn mailboxes(&self) -> Result<Vec<MailboxSummary>, LedgerError> {
-        let result = (|| {
-            let mut st = self.conn.prepare(
+        self.read(|conn| {
+            let mut st = conn.prepare(
                 "SELECT a.protocol, a.host, a.user, m.mailbox, count(*),
                         sum(m.state = 'delivered'),
                         max(CASE WHEN m.state = 'delivered' THEN m.delivered_at END)
@@ -185,8 +185,7 @@ impl Ledger {
                 })
             })?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
-        })();
-        result.map_err(|e| self.sql_err(e))
+        })
     }
 
     /// Moves every record of mailbox `from` (messages of every folder, read-receipt requests)
@@ -202,12 +201,8 @@ impl Ledger {
         to: &AccountKey,
         dry_run: bool,
     ) -> Result<RenameReport, LedgerError> {
-        let path = self.path.clone();
-        let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let Some(from_id) = find(&tx, from)? else {
+        let result = self.write_or_dry_run(dry_run, |tx| {
+            let Some(from_id) = find(tx, from)? else {
                 return Ok(None);
             };
             let folders: Vec<(String, usize)> = {
@@ -228,7 +223,7 @@ impl Ledger {
             if folders.is_empty() && receipts == 0 {
                 return Ok(None);
             }
-            let to_id = find(&tx, to)?;
+            let to_id = find(tx, to)?;
             let to_has_records = match to_id {
                 Some(id) if id != from_id => tx.query_row(
                     "SELECT EXISTS (SELECT 1 FROM messages WHERE account_id = ?1)
@@ -240,7 +235,7 @@ impl Ledger {
             };
             let merge = match to_id {
                 Some(id) if id == from_id => Merge::default(),
-                Some(id) => merge_account(&tx, from_id, id)?,
+                Some(id) => merge_account(tx, from_id, id)?,
                 None => {
                     tx.execute(
                         "UPDATE accounts SET protocol = ?2, host = ?3, user = ?4 WHERE id = ?1",
@@ -253,11 +248,6 @@ impl Ledger {
                     }
                 }
             };
-            if dry_run {
-                tx.rollback()?;
-            } else {
-                tx.commit()?;
-            }
             Ok(Some(RenameReport {
                 from: from.clone(),
                 to: to.clone(),
@@ -265,11 +255,11 @@ impl Ledger {
                 folders,
                 merge,
             }))
-        })();
-        match result.map_err(|e| self.sql_err(e))? {
+        })?;
+        match result {
             Some(report) => Ok(report),
             None => Err(LedgerError::UnknownMailbox {
-                path,
+                path: self.path.clone(),
                 key: from.clone(),
             }),
         }

@@ -6,7 +6,7 @@
 //! SMTP transaction starts and is never left automatically: a crash there leaves a request that
 //! "may have been sent", for the user to resolve. See `crate::receipts` for the policy.
 
-use rusqlite::{params, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension};
 
 use super::{Ledger, LedgerError, MessageKey};
 
@@ -130,15 +130,7 @@ impl Ledger {
         r: &NewReceipt,
         at: i64,
     ) -> Result<Option<Receipt>, LedgerError> {
-        let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let id = insert_receipt_in(&tx, account, r, at)?;
-            tx.commit()?;
-            Ok(id)
-        })();
-        match result.map_err(|e| self.sql_err(e))? {
+        match self.write(|tx| insert_receipt_in(tx, account, r, at))? {
             Some(id) => self.receipt(id),
             None => Ok(None),
         }
@@ -164,12 +156,11 @@ impl Ledger {
     /// Requests in the given states (all if empty), oldest first.
     pub fn receipts(&self, states: &[ReceiptState]) -> Result<Vec<Receipt>, LedgerError> {
         let sql = format!("SELECT {COLUMNS} FROM receipts ORDER BY id");
-        let result = (|| {
-            let mut st = self.conn.prepare_cached(&sql)?;
+        let all = self.read(|conn| {
+            let mut st = conn.prepare_cached(&sql)?;
             let rows = st.query_map([], receipt_from_row)?;
             rows.collect::<rusqlite::Result<Vec<Receipt>>>()
-        })();
-        let all = result.map_err(|e| self.sql_err(e))?;
+        })?;
         Ok(all
             .into_iter()
             .filter(|r| states.is_empty() || states.contains(&r.state))
@@ -197,17 +188,12 @@ impl Ledger {
              WHERE id = ?1 AND state IN ({})",
             list.join(", ")
         );
-        let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             let n = tx
                 .prepare_cached(&sql)?
                 .execute(params![id, to.as_sql(), error, at, flag])?;
-            tx.commit()?;
             Ok(n == 1)
-        })();
-        result.map_err(|e| self.sql_err(e))
+        })
     }
 
     /// The UIDs in one mailbox of one account whose `$MDNSent` keyword is still to be set.
@@ -217,8 +203,8 @@ impl Ledger {
         mailbox: &str,
         uidvalidity: u32,
     ) -> Result<Vec<(i64, String)>, LedgerError> {
-        let result = (|| {
-            let mut st = self.conn.prepare_cached(
+        self.read(|conn| {
+            let mut st = conn.prepare_cached(
                 "SELECT id, uid FROM receipts WHERE account_id = ?1 AND mailbox = ?2
                    AND uidvalidity = ?3 AND flag_pending = 1 ORDER BY id",
             )?;
@@ -226,8 +212,7 @@ impl Ledger {
                 Ok((row.get(0)?, row.get(1)?))
             })?;
             rows.collect::<rusqlite::Result<Vec<(i64, String)>>>()
-        })();
-        result.map_err(|e| self.sql_err(e))
+        })
     }
 
     /// Records that `$MDNSent` was set (or cannot be: the folder takes no keywords, or the
@@ -236,10 +221,7 @@ impl Ledger {
         if ids.is_empty() {
             return Ok(());
         }
-        let result = (|| {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.write(|tx| {
             {
                 let mut st =
                     tx.prepare_cached("UPDATE receipts SET flag_pending = 0 WHERE id = ?1")?;
@@ -247,9 +229,8 @@ impl Ledger {
                     st.execute([id])?;
                 }
             }
-            tx.commit()
-        })();
-        result.map_err(|e| self.sql_err(e))
+            Ok(())
+        })
     }
 
     /// The remembered answer for a sender, if any.
@@ -348,8 +329,8 @@ mod tests {
         let path = dir.path().join("l.sqlite");
         {
             let c = rusqlite::Connection::open(&path).unwrap();
-            c.execute_batch(super::super::SCHEMA_V1).unwrap();
-            c.pragma_update(None, "application_id", super::super::APPLICATION_ID)
+            c.execute_batch(super::super::schema::SCHEMA_V1).unwrap();
+            c.pragma_update(None, "application_id", super::super::schema::APPLICATION_ID)
                 .unwrap();
             c.pragma_update(None, "user_version", 1).unwrap();
         }

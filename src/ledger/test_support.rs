@@ -5,7 +5,8 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::{APPLICATION_ID, SCHEMA_V1, SCHEMA_V2};
+use super::schema::{APPLICATION_ID, SCHEMA_V1, SCHEMA_V2};
+use super::{AccountKey, Ledger, MessageKey, NewEntry};
 
 /// Creates a schema-2 ledger (accounts keyed by protocol, host, port and user) at `path`, with
 /// these account rows (id, protocol, host, port, user), and returns a raw connection to it.
@@ -101,4 +102,35 @@ pub fn dump(c: &Connection) -> Vec<String> {
         }
     }
     out
+}
+
+/// A POP3 message key.
+pub fn key(uid: &str) -> MessageKey {
+    MessageKey {
+        mailbox: String::new(),
+        uidvalidity: 0,
+        uid: uid.to_string(),
+    }
+}
+
+/// A reservation of `uid` at `location`.
+pub fn new_entry(uid: &str, location: &str) -> NewEntry {
+    NewEntry {
+        key: key(uid),
+        size: 1000 + uid.len() as u64,
+        location: location.to_string(),
+        message_id: None,
+    }
+}
+
+/// A POP3 account key of `user`.
+pub fn account(user: &str) -> AccountKey {
+    AccountKey::new("pop3", "mail.example.org", user)
+}
+
+/// A new ledger in a temporary directory.
+pub fn open_temp() -> (tempfile::TempDir, Ledger) {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::open(&dir.path().join("ledger.sqlite")).unwrap();
+    (dir, ledger)
 }
