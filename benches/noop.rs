@@ -14,6 +14,9 @@
 //! Run with `cargo bench --bench noop`. `MAILPULL_BENCH_MESSAGES` sets the number of messages
 //! (default 100,000 of 1–20 KB, about 1 GB), `MAILPULL_BENCH_RUNS` the no-op runs per tool
 //! (default 3), `MAILPULL_BENCH_PROTOCOLS` which protocols to measure (default `pop3,imap`).
+//! With `MAILPULL_BENCH_HOLD=1` it keeps the server and the tools' state after the runs and
+//! prints their command lines, so that a no-op run can be profiled by hand (`perf record`,
+//! `strace -c`, `heaptrack`); Enter ends it.
 
 mod common;
 #[path = "../tests/common/dovecot.rs"]
@@ -63,6 +66,7 @@ fn main() {
             println!("mpop not installed: skipped");
         }
         compare("POP3 (pop3s)", &d, &mut tools, runs);
+        hold(&tools);
     }
     if protocols.contains("imap") {
         // POP3's RETR set \Seen on every message; fetchmail's first run must find them unseen.
@@ -82,7 +86,32 @@ fn main() {
             println!("fetchmail not installed: skipped");
         }
         compare("IMAP (imaps)", &d, &mut tools, runs);
+        hold(&tools);
     }
+}
+
+/// With `MAILPULL_BENCH_HOLD` set: prints each tool's command line and waits for Enter.
+fn hold(tools: &[Tool]) {
+    if std::env::var_os("MAILPULL_BENCH_HOLD").is_none() {
+        return;
+    }
+    for t in tools {
+        let cmd = (t.cmd)(t.state.path());
+        let env: Vec<String> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| Some(format!("{}={:?}", k.to_string_lossy(), v?)))
+            .collect();
+        let args: Vec<String> = cmd.get_args().map(|a| format!("{a:?}")).collect();
+        println!(
+            "{}: env {} {:?} {}",
+            t.name,
+            env.join(" "),
+            cmd.get_program(),
+            args.join(" ")
+        );
+    }
+    println!("holding the server; press Enter to go on");
+    let _ = std::io::stdin().read_line(&mut String::new());
 }
 
 /// A tool, the command that runs it with its state in a directory, and that directory.
