@@ -3,8 +3,9 @@
 //! ENABLE (RFC 5161) with UTF8=ACCEPT (RFC 6855, now RFC 9755) and the response codes of
 //! RFC 5530.
 //!
-//! [`proto`] encodes commands, modified UTF-7 names and UID sets, and parses responses (no
-//! I/O); [`pattern`] matches LIST patterns; `wire` reads responses off the connection within
+//! [`proto`] encodes commands and UID sets and parses responses, [`utf7`] encodes and decodes
+//! modified UTF-7 mailbox names, [`sasl`] builds the SASL responses (all three without I/O);
+//! [`pattern`] matches LIST patterns; `wire` reads responses off the connection within
 //! bounds and proves the framing of message bodies; `seqmap` keeps the message numbers seen;
 //! [`session`] drives a connection generic over `Read + Write`, so tests can run it over any
 //! byte stream; [`source`] adapts a session to the fetch engine.
@@ -77,10 +78,13 @@
 
 pub mod pattern;
 pub mod proto;
+pub mod sasl;
 mod seqmap;
 pub mod session;
 pub mod source;
+pub mod utf7;
 mod wire;
 
-pub use proto::{utf7_decode, utf7_encode, Capabilities};
+pub use proto::Capabilities;
 pub use session::{AuthMethod, FetchOutcome, IdleEvent, MailboxName, MailboxStatus, Session, Stop};
+pub use utf7::{utf7_decode, utf7_encode};

@@ -3,11 +3,8 @@
 //! - Command encoding (RFC 3501 §4.3 strings, §9 grammar): arguments become atoms, quoted strings
 //!   or literals; a literal is synchronizing (`{n}`, the client waits for a `+` continuation
 //!   request, §7.5) unless the server advertised LITERAL+ (RFC 7888, `{n+}`, no wait).
-//! - Modified UTF-7 mailbox names (RFC 3501 §5.1.3), both ways.
 //! - UID sets (RFC 3501 §9 `sequence-set`, RFC 4315 `uid-set`): compressed ranges, split so
 //!   that a command line stays short (RFC 7162 §4 recommends at most 8192 octets).
-//! - SASL initial responses: PLAIN (RFC 4616), XOAUTH2 (Google's profile), OAUTHBEARER
-//!   (RFC 7628 §3.1).
 //! - Framing of server responses: the only grammar written here is the literal marker `{N}`
 //!   at the end of a line (RFC 3501 §4.3), which tells the reader how many raw bytes follow.
 //!   Everything else is parsed by `imap-codec` ([`parse_response`], [`parse_greeting`]),
@@ -20,6 +17,9 @@ use imap_codec::decode::Decoder;
 use imap_codec::imap_types::fetch::MessageDataItem;
 use imap_codec::imap_types::response::{Capability, Code, Data, Greeting, Response};
 use imap_codec::{GreetingCodec, ResponseCodec};
+
+/// Re-exported from [`super::utf7`], where modified UTF-7 mailbox names are handled.
+pub use super::utf7::{mailbox_from_wire, utf7_decode, utf7_encode};
 
 // ---------------------------------------------------------------------------------------------
 // Command encoding
@@ -157,119 +157,6 @@ pub fn valid_keyword(s: &str) -> bool {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Modified UTF-7 (RFC 3501 §5.1.3)
-// ---------------------------------------------------------------------------------------------
-
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-
-/// Encodes a mailbox name in modified UTF-7: printable ASCII stands for itself except `&`
-/// (sent as `&-`); anything else is UTF-16BE in modified base64 (`,` for `/`, no padding)
-/// between `&` and `-`.
-pub fn utf7_encode(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut pending: Vec<u16> = Vec::new();
-    fn flush(out: &mut String, units: &mut Vec<u16>) {
-        if units.is_empty() {
-            return;
-        }
-        out.push('&');
-        let bytes: Vec<u8> = units.iter().flat_map(|u| u.to_be_bytes()).collect();
-        let mut bits = 0u32;
-        let mut nbits = 0;
-        for b in bytes {
-            bits = (bits << 8) | b as u32;
-            nbits += 8;
-            while nbits >= 6 {
-                nbits -= 6;
-                out.push(B64[((bits >> nbits) & 0x3f) as usize] as char);
-            }
-        }
-        if nbits > 0 {
-            out.push(B64[((bits << (6 - nbits)) & 0x3f) as usize] as char);
-        }
-        out.push('-');
-        units.clear();
-    }
-    for c in name.chars() {
-        if (' '..='~').contains(&c) {
-            flush(&mut out, &mut pending);
-            if c == '&' {
-                out.push_str("&-");
-            } else {
-                out.push(c);
-            }
-        } else {
-            let mut buf = [0u16; 2];
-            pending.extend_from_slice(c.encode_utf16(&mut buf));
-        }
-    }
-    flush(&mut out, &mut pending);
-    out
-}
-
-/// Decodes a modified UTF-7 mailbox name. Rejects bad base64, non-zero or excess padding bits,
-/// unpaired surrogates, raw non-printable bytes and unterminated shifts.
-pub fn utf7_decode(wire: &[u8]) -> Result<String, String> {
-    let mut out = String::with_capacity(wire.len());
-    let mut i = 0;
-    while i < wire.len() {
-        let b = wire[i];
-        if b != b'&' {
-            if !(0x20..=0x7e).contains(&b) {
-                return Err(format!("byte 0x{b:02x} is not allowed in modified UTF-7"));
-            }
-            out.push(b as char);
-            i += 1;
-            continue;
-        }
-        let end = wire[i + 1..]
-            .iter()
-            .position(|&c| c == b'-')
-            .map(|p| i + 1 + p)
-            .ok_or("unterminated &... sequence")?;
-        let seg = &wire[i + 1..end];
-        i = end + 1;
-        if seg.is_empty() {
-            out.push('&');
-            continue;
-        }
-        let mut bits = 0u32;
-        let mut nbits = 0;
-        let mut units = Vec::new();
-        for &c in seg {
-            let v = B64
-                .iter()
-                .position(|&x| x == c)
-                .ok_or_else(|| format!("{:?} is not modified base64", c as char))?;
-            bits = (bits << 6) | v as u32;
-            nbits += 6;
-            if nbits >= 16 {
-                nbits -= 16;
-                units.push(((bits >> nbits) & 0xffff) as u16);
-            }
-        }
-        if nbits >= 6 || bits & ((1 << nbits) - 1) != 0 {
-            return Err("bad padding in a modified base64 sequence".into());
-        }
-        for r in char::decode_utf16(units) {
-            out.push(r.map_err(|_| "unpaired UTF-16 surrogate".to_string())?);
-        }
-    }
-    Ok(out)
-}
-
-/// Decodes a mailbox name as a server sent it: modified UTF-7, or (for servers that ignore
-/// RFC 3501 §5.1.3 or use UTF8=ACCEPT) UTF-8 as is; anything else lossily.
-pub fn mailbox_from_wire(wire: &[u8]) -> String {
-    if wire.is_ascii() {
-        if let Ok(s) = utf7_decode(wire) {
-            return s;
-        }
-    }
-    String::from_utf8_lossy(wire).into_owned()
-}
-
-// ---------------------------------------------------------------------------------------------
 // UID sets
 // ---------------------------------------------------------------------------------------------
 
@@ -389,34 +276,6 @@ pub fn code_name(code: &Code<'_>) -> String {
         #[allow(unreachable_patterns)]
         _ => "OTHER".into(),
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// SASL
-// ---------------------------------------------------------------------------------------------
-
-fn b64(raw: &[u8]) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(raw)
-}
-
-/// The SASL PLAIN response (RFC 4616 §2), base64-encoded: `\0user\0password`.
-pub fn sasl_plain(user: &str, password: &str) -> String {
-    b64(format!("\0{user}\0{password}").as_bytes())
-}
-
-/// The XOAUTH2 response (Google's SASL profile), base64-encoded:
-/// `user=U\x01auth=Bearer TOKEN\x01\x01`.
-pub fn sasl_xoauth2(user: &str, token: &str) -> String {
-    b64(format!("user={user}\x01auth=Bearer {token}\x01\x01").as_bytes())
-}
-
-/// The OAUTHBEARER initial response (RFC 7628 §3.1), base64-encoded:
-/// `n,a=U,\x01auth=Bearer TOKEN\x01\x01`, with `,` and `=` in the user name escaped as
-/// `=2C` and `=3D` (RFC 5801 `saslname`).
-pub fn sasl_oauthbearer(user: &str, token: &str) -> String {
-    let user = user.replace('=', "=3D").replace(',', "=2C");
-    b64(format!("n,a={user},\x01auth=Bearer {token}\x01\x01").as_bytes())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -544,62 +403,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn utf7_examples() {
-        assert_eq!(utf7_encode("Entwürfe"), "Entw&APw-rfe");
-        assert_eq!(utf7_decode(b"Entw&APw-rfe").unwrap(), "Entwürfe");
-        assert_eq!(utf7_encode("&"), "&-");
-        assert_eq!(utf7_decode(b"&-").unwrap(), "&");
-        assert_eq!(utf7_encode("日本語"), "&ZeVnLIqe-");
-        assert_eq!(utf7_decode(b"&ZeVnLIqe-").unwrap(), "日本語");
-        // RFC 3501 §5.1.3 example.
-        assert_eq!(
-            utf7_decode(b"~peter/mail/&U,BTFw-/&ZeVnLIqe-").unwrap(),
-            "~peter/mail/台北/日本語"
-        );
-        assert_eq!(
-            utf7_encode("~peter/mail/台北/日本語"),
-            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
-        );
-        assert_eq!(utf7_encode("INBOX"), "INBOX");
-        assert_eq!(utf7_encode("A&B ü"), "A&-B &APw-");
-    }
-
-    #[test]
-    fn utf7_round_trips() {
-        for s in [
-            "",
-            "INBOX",
-            "a&b&&c",
-            "Entwürfe",
-            "日本語",
-            "emoji 📬 box",
-            "ü",
-            "üü",
-            "üüü",
-            "Ω&Ω",
-            "tab\there",
-            "Lists/*",
-            "%",
-        ] {
-            let enc = utf7_encode(s);
-            assert!(enc.is_ascii(), "{enc}");
-            assert_eq!(utf7_decode(enc.as_bytes()).unwrap(), s, "{enc}");
-        }
-    }
-
-    #[test]
-    fn utf7_rejects_garbage() {
-        assert!(utf7_decode(b"&APw").is_err()); // unterminated
-        assert!(utf7_decode(b"&A-").is_err()); // 6 bits: excess
-        assert!(utf7_decode(b"&APx-").is_err()); // non-zero padding bits
-        assert!(utf7_decode(b"&2D3-").is_err()); // lone surrogate
-        assert!(utf7_decode(b"&AP!-").is_err()); // not base64
-        assert!(utf7_decode("ü".as_bytes()).is_err()); // raw 8-bit
-        assert_eq!(mailbox_from_wire("Entwürfe".as_bytes()), "Entwürfe");
-        assert_eq!(mailbox_from_wire(b"Entw&APw-rfe"), "Entwürfe");
-    }
-
-    #[test]
     fn uid_set_compression() {
         assert_eq!(
             uid_sets(&[9, 1, 2, 3, 4, 5, 7, 10, 11, 12, 3], 100),
@@ -679,24 +482,6 @@ mod tests {
         assert!(!valid_keyword("a b"));
         assert!(!valid_keyword("\\Seen"));
         assert!(!valid_keyword(""));
-    }
-
-    #[test]
-    fn sasl() {
-        assert_eq!(
-            sasl_plain("tim", "tanstaaftanstaaf"),
-            "AHRpbQB0YW5zdGFhZnRhbnN0YWFm"
-        );
-        use base64::Engine;
-        let d = |s: String| base64::engine::general_purpose::STANDARD.decode(s).unwrap();
-        assert_eq!(
-            d(sasl_xoauth2("u@x", "tok")),
-            b"user=u@x\x01auth=Bearer tok\x01\x01"
-        );
-        assert_eq!(
-            d(sasl_oauthbearer("a,b=c", "tok")),
-            b"n,a=a=2Cb=3Dc,\x01auth=Bearer tok\x01\x01"
-        );
     }
 
     #[test]

@@ -41,7 +41,9 @@ use imap_codec::imap_types::response::{
 
 use super::pattern;
 use super::proto::{self, Arg, Capabilities};
+use super::sasl;
 use super::seqmap::{Conflict, SeqMap};
+use super::utf7;
 use super::wire::{self, closed, io_error, log_line, quote, BodyReader, Wire};
 use crate::source::{SourceError, HEADER_LIMIT};
 use crate::tls::ReadTimeout;
@@ -563,20 +565,16 @@ impl<S: Read + Write> Session<S> {
                 )?;
             }
             AuthMethod::Plain => {
-                self.authenticate("PLAIN", &proto::sasl_plain(user, secret), "*")?;
+                self.authenticate("PLAIN", &sasl::sasl_plain(user, secret), "*")?;
             }
             AuthMethod::XOAuth2 => {
                 // On failure the server sends a JSON error as a challenge; the client answers
                 // with an empty response and gets the tagged NO.
-                self.authenticate("XOAUTH2", &proto::sasl_xoauth2(user, secret), "")?;
+                self.authenticate("XOAUTH2", &sasl::sasl_xoauth2(user, secret), "")?;
             }
             AuthMethod::OAuthBearer => {
                 // RFC 7628 §3.2.3: the client answers an error challenge with %x01.
-                self.authenticate(
-                    "OAUTHBEARER",
-                    &proto::sasl_oauthbearer(user, secret),
-                    "AQ==",
-                )?;
+                self.authenticate("OAUTHBEARER", &sasl::sasl_oauthbearer(user, secret), "AQ==")?;
             }
         }
         if self.caps_gen == before {
@@ -708,7 +706,7 @@ impl<S: Read + Write> Session<S> {
                     } else if utf8 {
                         String::from_utf8_lossy(raw).into_owned()
                     } else {
-                        proto::mailbox_from_wire(raw)
+                        utf7::mailbox_from_wire(raw)
                     };
                     found.push(MailboxName {
                         name,
@@ -742,7 +740,7 @@ impl<S: Read + Write> Session<S> {
         } else if self.utf8 {
             mailbox.as_bytes().to_vec()
         } else {
-            proto::utf7_encode(mailbox).into_bytes()
+            utf7::utf7_encode(mailbox).into_bytes()
         }
     }
 
