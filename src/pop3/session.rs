@@ -1,16 +1,16 @@
 //! A POP3 session over any `Read + Write` stream (RFC 1939 §3–§7, RFC 2449, RFC 2595 §4,
 //! RFC 3206, RFC 5034, RFC 6856).
 //!
-//! The session implements [`Source`](crate::source::Source) (in [`super::transfer`]): it lists
-//! with UIDL and LIST, streams RETR replies through [`ProvenBody`] straight into the sink, and
-//! deletes with DELE. When the server advertises PIPELINING (RFC 2449 §6.6) it keeps a window
-//! of commands in flight: DELEs for messages the sink has released go first, then RETRs,
-//! bounded by a count and by the bytes of RETR replies outstanding, so the connection never
-//! idles waiting for a round trip. Without PIPELINING it sends one command at a time. Nothing
-//! is ever written in the same write as the authentication command (some servers discard what
-//! arrives with it); when the server offers `UTF8` (RFC 6856), `UTF8` goes right after
-//! authentication, alone, so that a server that would convert messages with UTF-8 header
-//! fields for old clients sends them as it holds them.
+//! The session implements [`Source`](crate::source::Source) (in [`super::source`], with the
+//! commands in [`super::transfer`]): it lists with UIDL and LIST, streams RETR replies through
+//! [`ProvenBody`] straight into the sink, and deletes with DELE. When the server advertises
+//! PIPELINING (RFC 2449 §6.6) it keeps a window of commands in flight: DELEs for messages the
+//! sink has released go first, then RETRs, bounded by a count and by the bytes of RETR replies
+//! outstanding, so the connection never idles waiting for a round trip. Without PIPELINING it
+//! sends one command at a time. Nothing is ever written in the same write as the authentication
+//! command (some servers discard what arrives with it); when the server offers `UTF8` (RFC
+//! 6856), `UTF8` goes right after authentication, alone, so that a server that would convert
+//! messages with UTF-8 header fields for old clients sends them as it holds them.
 //!
 //! **Every reply is matched to its command before anything is recorded.** The engine records a
 //! message as soon as its body reader reports the end, so [`ProvenBody`] reports it only after
