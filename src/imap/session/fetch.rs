@@ -11,8 +11,8 @@ use imap_codec::imap_types::response::{Data, Response, Status, StatusKind};
 
 use super::command::{refusal, Fail};
 use super::Session;
+use crate::imap::body;
 use crate::imap::proto::{self, Arg};
-use crate::imap::wire;
 use crate::source::{SourceError, HEADER_LIMIT};
 
 /// A message found by [`Session::list_new`].
@@ -311,7 +311,7 @@ impl<S: Read + Write> Session<S> {
                             match (uid, data.into_option()) {
                                 (Some(uid), Some(bytes)) => {
                                     // As for a streamed body: only once a response follows.
-                                    wire::next_starts_response(&mut self.conn, uid, ctx)?;
+                                    body::next_starts_response(&mut self.conn, uid, ctx)?;
                                     let mut r: &[u8] = &bytes;
                                     sink.deliver(uid, &mut r);
                                 }

@@ -22,9 +22,10 @@ use imap_codec::imap_types::response::{Code, Data, Response, Status, StatusKind}
 
 use super::fetch::{fetch_uid, BodySink};
 use super::Session;
+use crate::imap::body::BodyReader;
 use crate::imap::proto::{self, Capabilities};
 use crate::imap::seqmap::Conflict;
-use crate::imap::wire::{self, log_line, quote, BodyReader};
+use crate::imap::wire::{self, log_line, quote};
 use crate::source::SourceError;
 
 /// Literals of one response that may be probed for a message body (see `next_response`).
@@ -60,7 +61,7 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Reads one complete response, streaming a whole-message literal to `body` (see the
-    /// module documentation and [`wire`]), parses it and updates the session state from it.
+    /// module documentation and [`body`](crate::imap::body)), parses it and updates the session state from it.
     pub(super) fn next_response(
         &mut self,
         ctx: &str,
