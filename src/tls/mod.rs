@@ -13,7 +13,10 @@
 //!   handshake that enforces it;
 //! - `conn`: [`Conn`], the connection the protocol sessions read and write, plain or TLS;
 //! - `read_timeout`: [`ReadTimeout`], how a caller steps outside the deadline on purpose (an
-//!   IMAP IDLE).
+//!   IMAP IDLE);
+//! - `secure`: [`secure`], the one STLS/STARTTLS procedure (never fall back to plaintext,
+//!   refuse data read ahead of the handshake), whose steps each protocol session supplies
+//!   through [`StartTls`].
 //!
 //! This module imports nothing of mailpull's but the ground floor ([`crate::time`]) and
 //! [`SourceError`](crate::source::SourceError), the error every connection failure becomes.
@@ -48,9 +51,11 @@ mod connect;
 mod deadline;
 mod policy;
 mod read_timeout;
+mod secure;
 
 pub use conn::{Buffered, Conn};
 pub use connect::connect_tcp;
 pub use deadline::MIN_RATE;
 pub use policy::{parse_fingerprint, Tls, TlsOptions, TlsSetupError};
 pub use read_timeout::ReadTimeout;
+pub use secure::{secure, StartTls};

@@ -2,8 +2,9 @@
 //! AUTHENTICATE §6.2.2 + SASL-IR RFC 4959, LITERAL+ RFC 7888, UIDPLUS RFC 4315, IDLE RFC 2177
 //! and the response codes of RFC 5530).
 //!
-//! This room holds the [`Session`] itself: the greeting, the capabilities, STARTTLS and
-//! LOGOUT. The commands live beside it, one concern per room:
+//! This room holds the [`Session`] itself: the greeting, the capabilities, STARTTLS (its
+//! steps; the procedure is [`tls::secure`]'s) and LOGOUT. The commands live beside it, one
+//! concern per room:
 //! - `auth`: LOGIN and AUTHENTICATE (SASL PLAIN, XOAUTH2, OAUTHBEARER) — [`Session::login`];
 //! - `mailbox`: ENABLE UTF8=ACCEPT, LIST, CREATE, SELECT/EXAMINE;
 //! - `fetch`: the listings of the selected mailbox and the streamed message bodies;
@@ -34,6 +35,7 @@ use super::proto::{self, Arg, Capabilities};
 use super::seqmap::SeqMap;
 use super::wire::{self, log_line, quote, Wire};
 use crate::source::SourceError;
+use crate::tls::{self, StartTls};
 use command::Fail;
 
 mod auth;
@@ -176,45 +178,13 @@ impl<S: Read + Write> Session<S> {
     /// Negotiates TLS with STARTTLS (RFC 3501 §6.2.1). `upgrade` performs the TLS handshake on
     /// the raw stream. Refuses when STARTTLS is not advertised (never falls back to
     /// plaintext), and when the server sent anything after its OK (command injection). The
-    /// capabilities are asked for again over TLS.
-    pub fn starttls<F>(mut self, upgrade: F) -> Result<Session<S>, SourceError>
+    /// capabilities are asked for again over TLS. The procedure is [`tls::secure`]'s, shared
+    /// with POP3's STLS.
+    pub fn starttls<F>(self, upgrade: F) -> Result<Session<S>, SourceError>
     where
         F: FnOnce(S) -> Result<S, SourceError>,
     {
-        if !self.caps.has("STARTTLS") {
-            return Err(SourceError::Unavailable(
-                "the server does not offer STARTTLS, so the connection cannot be secured; \
-                 mailpull will not send your password in clear.\n  (use imaps:// if the server \
-                 has a TLS port, or --insecure-no-tls on a trusted loopback connection)"
-                    .into(),
-            ));
-        }
-        self.simple(
-            &[Arg::Raw("STARTTLS")],
-            "starting TLS",
-            Fail::Unavailable,
-            &mut |_| Ok(()),
-        )?;
-        if !self.conn.buffered().is_empty() {
-            // Anything after the OK would be taken as if it came over TLS (CVE-2011-0411).
-            return Err(SourceError::Protocol(
-                "the server sent unexpected data right after accepting STARTTLS".into(),
-            ));
-        }
-        let stream = upgrade(self.conn.into_inner())?;
-        // What was learned before TLS is forgotten, but the tags go on.
-        let mut s = Session {
-            out: self.out,
-            buf: self.buf,
-            next_tag: self.next_tag,
-            caps_gen: self.caps_gen,
-            greeting: self.greeting,
-            preauth: self.preauth,
-            ..Session::fresh(stream)
-        };
-        // RFC 3501 §6.2.1: capabilities learned before TLS must be discarded.
-        s.capability()?;
-        Ok(s)
+        tls::secure(self, upgrade)
     }
 
     /// Ends the session (LOGOUT, RFC 3501 §6.1.3). The server's BYE is expected; a connection
@@ -231,5 +201,50 @@ impl<S: Read + Write> Session<S> {
             Err(SourceError::Connection { .. }) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// STARTTLS's steps, run in order by [`tls::secure`].
+impl<S: Read + Write> StartTls for Session<S> {
+    type Stream = S;
+    const COMMAND: &'static str = "STARTTLS";
+    const IMPLICIT_TLS_SCHEME: &'static str = "imaps://";
+
+    fn offers_tls(&self) -> bool {
+        self.caps.has("STARTTLS")
+    }
+
+    fn request_tls(&mut self) -> Result<(), SourceError> {
+        self.simple(
+            &[Arg::Raw("STARTTLS")],
+            "starting TLS",
+            Fail::Unavailable,
+            &mut |_| Ok(()),
+        )?;
+        Ok(())
+    }
+
+    fn read_ahead(&self) -> bool {
+        !self.conn.buffered().is_empty()
+    }
+
+    fn resume_over<F>(self, upgrade: F) -> Result<Self, SourceError>
+    where
+        F: FnOnce(S) -> Result<S, SourceError>,
+    {
+        let stream = upgrade(self.conn.into_inner())?;
+        // What was learned before TLS is forgotten, but the tags go on.
+        let mut s = Session {
+            out: self.out,
+            buf: self.buf,
+            next_tag: self.next_tag,
+            caps_gen: self.caps_gen,
+            greeting: self.greeting,
+            preauth: self.preauth,
+            ..Session::fresh(stream)
+        };
+        // RFC 3501 §6.2.1: capabilities learned before TLS must be discarded.
+        s.capability()?;
+        Ok(s)
     }
 }
