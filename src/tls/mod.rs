@@ -14,7 +14,7 @@
 //! - `conn`: [`Conn`], the connection the protocol sessions read and write, plain or TLS;
 //! - `read_timeout`: [`ReadTimeout`], how a caller steps outside the deadline on purpose (an
 //!   IMAP IDLE);
-//! - `secure`: [`secure`], the one STLS/STARTTLS procedure (never fall back to plaintext,
+//! - `secure`: [`secure()`], the one STLS/STARTTLS procedure (never fall back to plaintext,
 //!   refuse data read ahead of the handshake), whose steps each protocol session supplies
 //!   through [`StartTls`].
 //!
