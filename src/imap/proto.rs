@@ -16,6 +16,8 @@ use imap_codec::{GreetingCodec, ResponseCodec};
 pub use super::encode::{
     encode_command, uid_sets, valid_keyword, Arg, EncodeError, Segment, MAX_SET_LEN,
 };
+/// Re-exported from [`super::sasl`], where the SASL responses are built.
+pub use super::sasl::{sasl_oauthbearer, sasl_plain, sasl_xoauth2};
 /// Re-exported from [`super::utf7`], where modified UTF-7 mailbox names are handled.
 pub use super::utf7::{mailbox_from_wire, utf7_decode, utf7_encode};
 
