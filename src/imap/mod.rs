@@ -3,11 +3,12 @@
 //! ENABLE (RFC 5161) with UTF8=ACCEPT (RFC 6855, now RFC 9755) and the response codes of
 //! RFC 5530.
 //!
-//! [`proto`] encodes commands, modified UTF-7 names and UID sets, and parses responses (no
+//! `encode` encodes commands and UID sets, [`proto`] parses responses, [`utf7`] encodes and
+//! decodes modified UTF-7 mailbox names, [`sasl`] builds the SASL responses (all four without
 //! I/O); [`pattern`] matches LIST patterns; `wire` reads responses off the connection within
-//! bounds and proves the framing of message bodies; `seqmap` keeps the message numbers seen;
-//! [`session`] drives a connection generic over `Read + Write`, so tests can run it over any
-//! byte stream; [`source`] adapts a session to the fetch engine.
+//! bounds and `body` streams a message body and proves its framing; `seqmap` keeps the message
+//! numbers seen; [`session`] drives a connection generic over `Read + Write`, so tests can run
+//! it over any byte stream; [`source`] adapts a session to the fetch engine.
 //!
 //! # A server is not trusted
 //!
@@ -18,7 +19,7 @@
 //! the size its listing gave by a factor of two plus 1 MiB at most; LIST names are accepted
 //! only when they match the pattern that was sent, with the server's hierarchy delimiter,
 //! at most 1000 bytes each and 10,000 in all; and a message body is reported complete only
-//! once its FETCH response parsed to its end and another response follows (see `wire`).
+//! once its FETCH response parsed to its end and another response follows (see `body`).
 //! Parsing works on bytes throughout; nothing in this module panics on any input (the
 //! `imap_response`, `imap_pattern` and `imap_utf7` fuzz targets and `tests/imap_mutation.rs`
 //! check it).
@@ -68,19 +69,24 @@
 //! between releases (its `imap-types` dependency is held by `Cargo.lock`). What decided it:
 //! RFC 5530 codes without hand parsing, fuzzing, and strictness where it matters (a literal
 //! is only ever data). Neither crate streams a literal by itself, so the streaming hook is
-//! ours and small (see [`session`] and `wire`): the reader recognises `{N}` at the end of a
+//! ours and small (see [`session`], `wire` and `body`): the reader recognises `{N}` at the end of a
 //! line ([`proto::literal_marker`]), asks `imap-codec` whether the literal is a whole message
 //! body by parsing the response prefix closed with an empty literal
 //! ([`proto::probe_body_literal`]), streams the N bytes to the caller if so, and parses the
 //! rest of the response with the literal replaced by `{0}` before it reports the message's
 //! end.
 
+mod body;
+mod encode;
 pub mod pattern;
 pub mod proto;
+pub mod sasl;
 mod seqmap;
 pub mod session;
 pub mod source;
+pub mod utf7;
 mod wire;
 
-pub use proto::{utf7_decode, utf7_encode, Capabilities};
+pub use proto::Capabilities;
 pub use session::{AuthMethod, FetchOutcome, IdleEvent, MailboxName, MailboxStatus, Session, Stop};
+pub use utf7::{utf7_decode, utf7_encode};

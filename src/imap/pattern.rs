@@ -18,7 +18,7 @@ pub fn matches(pattern: &[u8], name: &[u8], delimiters: &[u8]) -> bool {
     run(pattern, name, delimiters, &mut 0)
 }
 
-/// [`matches`], counting the automaton's steps in `steps`.
+/// [`matches()`], counting the automaton's steps in `steps`.
 fn run(pattern: &[u8], name: &[u8], delimiters: &[u8], steps: &mut u64) -> bool {
     let m = pattern.len();
     // cur[i]: the first i pattern bytes can match the name bytes read so far.

@@ -1,16 +1,16 @@
 //! A POP3 session over any `Read + Write` stream (RFC 1939 §3–§7, RFC 2449, RFC 2595 §4,
 //! RFC 3206, RFC 5034, RFC 6856).
 //!
-//! The session implements [`Source`](crate::source::Source) (in [`super::transfer`]): it lists
-//! with UIDL and LIST, streams RETR replies through [`ProvenBody`] straight into the sink, and
-//! deletes with DELE. When the server advertises PIPELINING (RFC 2449 §6.6) it keeps a window
-//! of commands in flight: DELEs for messages the sink has released go first, then RETRs,
-//! bounded by a count and by the bytes of RETR replies outstanding, so the connection never
-//! idles waiting for a round trip. Without PIPELINING it sends one command at a time. Nothing
-//! is ever written in the same write as the authentication command (some servers discard what
-//! arrives with it); when the server offers `UTF8` (RFC 6856), `UTF8` goes right after
-//! authentication, alone, so that a server that would convert messages with UTF-8 header
-//! fields for old clients sends them as it holds them.
+//! The session implements [`Source`](crate::source::Source) (in [`super::source`], with the
+//! commands in [`super::transfer`]): it lists with UIDL and LIST, streams RETR replies through
+//! [`ProvenBody`] straight into the sink, and deletes with DELE. When the server advertises
+//! PIPELINING (RFC 2449 §6.6) it keeps a window of commands in flight: DELEs for messages the
+//! sink has released go first, then RETRs, bounded by a count and by the bytes of RETR replies
+//! outstanding, so the connection never idles waiting for a round trip. Without PIPELINING it
+//! sends one command at a time. Nothing is ever written in the same write as the authentication
+//! command (some servers discard what arrives with it); when the server offers `UTF8` (RFC
+//! 6856), `UTF8` goes right after authentication, alone, so that a server that would convert
+//! messages with UTF-8 header fields for old clients sends them as it holds them.
 //!
 //! **Every reply is matched to its command before anything is recorded.** The engine records a
 //! message as soon as its body reader reports the end, so [`ProvenBody`] reports it only after
@@ -48,6 +48,7 @@ use super::proto::{self, quote, Capabilities, Status};
 use super::reply::ProvenBody;
 use super::reply::{self, Ended};
 use crate::source::{RemoteMessage, SourceError};
+use crate::tls::{self, StartTls};
 
 /// How to authenticate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,54 +200,12 @@ impl<S: Read + Write> Session<S> {
 
     /// Negotiates TLS with STLS (RFC 2595 §4). `upgrade` performs the TLS handshake on the raw
     /// stream. Refuses when the server does not advertise STLS: never falls back to plaintext.
-    pub fn stls<F>(mut self, upgrade: F) -> Result<Session<S>, SourceError>
+    /// The procedure is [`tls::secure`]'s, shared with IMAP's STARTTLS.
+    pub fn stls<F>(self, upgrade: F) -> Result<Session<S>, SourceError>
     where
         F: FnOnce(S) -> Result<S, SourceError>,
     {
-        if !self.caps.has("STLS") {
-            return Err(SourceError::Unavailable(
-                "the server does not offer STLS, so the connection cannot be secured; mailpull \
-                 will not send your password in clear.\n  (use pop3s:// if the server has a TLS \
-                 port, or --insecure-no-tls on a trusted loopback connection)"
-                    .into(),
-            ));
-        }
-        self.expect_idle("STLS")?;
-        self.send("STLS");
-        self.flush("sending STLS")?;
-        let st = self.status("reading the STLS reply")?;
-        if !st.ok {
-            return Err(SourceError::Unavailable(format!(
-                "the server refused STLS: {}",
-                st.quoted()
-            )));
-        }
-        if !self.conn.buffer().is_empty() {
-            // Anything after the +OK would be processed as if it came over TLS
-            // (the STARTTLS command injection attack, CVE-2011-0411 style).
-            return Err(SourceError::Protocol(
-                "the server sent unexpected data right after accepting STLS".into(),
-            ));
-        }
-        let greeting_line = std::mem::take(&mut self.greeting_line);
-        let greeting = std::mem::take(&mut self.greeting);
-        let stream = upgrade(self.conn.into_inner())?;
-        let mut s = Session {
-            conn: BufReader::with_capacity(BUF_SIZE, stream),
-            out: self.out,
-            line: self.line,
-            greeting_line,
-            greeting,
-            caps: Capabilities::default(),
-            desync: None,
-            octet_counts: None,
-            listed: 0,
-            deleted: 0,
-            unproven: false,
-        };
-        // RFC 2595 §4: capabilities learned before TLS must be discarded.
-        s.capa()?;
-        Ok(s)
+        tls::secure(self, upgrade)
     }
 
     /// Logs in. `method` is honoured as asked; `Auto` picks SASL PLAIN when advertised. Then,
@@ -483,6 +442,60 @@ impl<S: Read + Write> Session<S> {
                 Err(self.protocol(format!("{context}: the reply was not read to its end")))
             }
         }
+    }
+}
+
+/// STLS's steps, run in order by [`tls::secure`].
+impl<S: Read + Write> StartTls for Session<S> {
+    type Stream = S;
+    const COMMAND: &'static str = "STLS";
+    const IMPLICIT_TLS_SCHEME: &'static str = "pop3s://";
+
+    fn offers_tls(&self) -> bool {
+        self.caps.has("STLS")
+    }
+
+    fn request_tls(&mut self) -> Result<(), SourceError> {
+        self.expect_idle("STLS")?;
+        self.send("STLS");
+        self.flush("sending STLS")?;
+        let st = self.status("reading the STLS reply")?;
+        if !st.ok {
+            return Err(SourceError::Unavailable(format!(
+                "the server refused STLS: {}",
+                st.quoted()
+            )));
+        }
+        Ok(())
+    }
+
+    fn read_ahead(&self) -> bool {
+        !self.conn.buffer().is_empty()
+    }
+
+    fn resume_over<F>(mut self, upgrade: F) -> Result<Self, SourceError>
+    where
+        F: FnOnce(S) -> Result<S, SourceError>,
+    {
+        let greeting_line = std::mem::take(&mut self.greeting_line);
+        let greeting = std::mem::take(&mut self.greeting);
+        let stream = upgrade(self.conn.into_inner())?;
+        let mut s = Session {
+            conn: BufReader::with_capacity(BUF_SIZE, stream),
+            out: self.out,
+            line: self.line,
+            greeting_line,
+            greeting,
+            caps: Capabilities::default(),
+            desync: None,
+            octet_counts: None,
+            listed: 0,
+            deleted: 0,
+            unproven: false,
+        };
+        // RFC 2595 §4: capabilities learned before TLS must be discarded.
+        s.capa()?;
+        Ok(s)
     }
 }
 

@@ -1,6 +1,7 @@
-//! Listing, reading headers and transferring messages over a logged-in POP3 session: the
-//! [`Source`] side of [`Session`] (see the module documentation of [`super::session`] for the
-//! pipelining window and how every reply is proven to belong to its command).
+//! Listing, reading headers and transferring messages over a logged-in POP3 session: UIDL and
+//! LIST, `TOP n 0`, and the pipelined window of RETR and DELE behind [`super::source`] (see
+//! the module documentation of [`super::session`] for the window and how every reply is proven
+//! to belong to its command).
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -9,44 +10,11 @@ use super::listing;
 use super::proto::{self, quote};
 use super::reply::{Ended, Expect, ProvenBody};
 use super::session::{refusal, Session, DESYNC_ADVICE, MAX_BYTES_IN_FLIGHT, MAX_IN_FLIGHT};
-use crate::source::{
-    Listing, RemoteMessage, Sink, Source, SourceError, TransferReport, HEADER_LIMIT,
-};
+use crate::source::{RemoteMessage, Sink, SourceError, TransferReport, HEADER_LIMIT};
 
 enum InFlight {
     Retr(usize),
     Dele(RemoteMessage),
-}
-
-impl<S: Read + Write> Source for Session<S> {
-    fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
-        Ok(vec![String::new()])
-    }
-
-    fn open(&mut self, _mailbox: &str, _write: bool) -> Result<Listing, SourceError> {
-        Ok(Listing {
-            uidvalidity: 0,
-            messages: self.list()?,
-            partial: false,
-        })
-    }
-
-    fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
-        self.top_headers(msgs)
-    }
-
-    fn transfer(
-        &mut self,
-        delete_now: &[RemoteMessage],
-        retrieve: &[RemoteMessage],
-        sink: &mut dyn Sink,
-    ) -> Result<TransferReport, SourceError> {
-        self.transfer_pipelined(delete_now, retrieve, sink)
-    }
-
-    fn finish(&mut self) -> Result<(), SourceError> {
-        self.quit()
-    }
 }
 
 impl<S: Read + Write> Session<S> {
@@ -183,7 +151,10 @@ impl<S: Read + Write> Session<S> {
         Ok(out)
     }
 
-    fn transfer_pipelined(
+    /// Deletes `delete_now` and retrieves `retrieve` into `sink` (RETR and DELE, RFC 1939
+    /// §7 and §6), under the pipelining window when the server offers PIPELINING: the
+    /// [`Source::transfer`](crate::source::Source::transfer) of a POP3 session.
+    pub(super) fn transfer_pipelined(
         &mut self,
         delete_now: &[RemoteMessage],
         retrieve: &[RemoteMessage],

@@ -1,0 +1,45 @@
+//! The POP3 session as a [`Source`] for the fetch engine (mirroring `imap/source.rs`).
+//!
+//! A POP3 maildrop is one mailbox, named `""`. Opening it lists the messages (UIDL and LIST,
+//! RFC 1939 §7 and §5; the listing is always complete and has no UIDVALIDITY, so `0`);
+//! headers are read with `TOP n 0`; the transfer sends RETR for the messages wanted and DELE for
+//! exactly the messages the engine releases (after durable delivery and recording), in the same
+//! session, pipelined when the server allows it ([`super::transfer`]). [`Source::finish`] sends
+//! QUIT, which is when the server makes the deletions (RFC 1939 §6): a session that fell out of
+//! step never sends it, so nothing is deleted then (see [`super::session`]).
+
+use std::io::{Read, Write};
+
+use super::session::Session;
+use crate::source::{Listing, RemoteMessage, Sink, Source, SourceError, TransferReport};
+
+impl<S: Read + Write> Source for Session<S> {
+    fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
+        Ok(vec![String::new()])
+    }
+
+    fn open(&mut self, _mailbox: &str, _write: bool) -> Result<Listing, SourceError> {
+        Ok(Listing {
+            uidvalidity: 0,
+            messages: self.list()?,
+            partial: false,
+        })
+    }
+
+    fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
+        self.top_headers(msgs)
+    }
+
+    fn transfer(
+        &mut self,
+        delete_now: &[RemoteMessage],
+        retrieve: &[RemoteMessage],
+        sink: &mut dyn Sink,
+    ) -> Result<TransferReport, SourceError> {
+        self.transfer_pipelined(delete_now, retrieve, sink)
+    }
+
+    fn finish(&mut self) -> Result<(), SourceError> {
+        self.quit()
+    }
+}
