@@ -618,6 +618,7 @@ pub(crate) fn fetch_locked(
         engine::Hooks {
             select: select.as_mut().map(|s| s as &mut dyn Select),
             receipts: Some(&mut receipts),
+            stop: crate::watch::stop_token().clone(),
         },
     );
     receipts.finish();

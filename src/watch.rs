@@ -119,7 +119,14 @@ pub fn retry_for(exit: Exit) -> Retry {
 
 /// Whether SIGINT or SIGTERM arrived.
 fn stopped() -> bool {
-    engine::stop_requested()
+    stop_token().requested()
+}
+
+/// The watch's stop request, set on SIGINT/SIGTERM.
+pub(crate) fn stop_token() -> &'static engine::StopToken {
+    static STOP: std::sync::LazyLock<engine::StopToken> =
+        std::sync::LazyLock::new(engine::StopToken::new);
+    &STOP
 }
 
 /// Sleeps for `d`, waking early when a stop is requested. Returns whether it was.
@@ -263,7 +270,7 @@ pub fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
     let passwords = run::passwords(&accounts);
 
     // The first SIGINT/SIGTERM asks for a clean stop; a second one ends the process at once.
-    let flag = engine::stop_flag();
+    let flag = stop_token().flag();
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(flag))
             .and_then(|_| signal_hook::flag::register(sig, Arc::clone(flag)))
@@ -722,6 +729,7 @@ impl FolderWatch<'_> {
             engine::Hooks {
                 select: select.as_mut().map(|s| s as &mut dyn engine::Select),
                 receipts: Some(&mut receipts),
+                stop: stop_token().clone(),
             },
         );
         let mut summary = outcome.summary;
