@@ -16,10 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::cli::{
-    CheckArgs, Cli, Command as CliCommand, ConfigCommand, DeliverArgs, FetchArgs, FetchOptions,
-    ListArgs, ServerArgs,
-};
+use crate::cli::{CheckArgs, Cli, Command as CliCommand, ConfigCommand, FetchArgs, ListArgs};
 use crate::config::{
     self, Account, Auth, ConfigError, Options, Overrides, PasswordSource, Protocol, Security,
     Target, Verbosity,
@@ -230,7 +227,7 @@ fn password_for(
 fn accounts_and_options(
     cli: &Cli,
     targets: &[String],
-    ov: &Overrides<'_>,
+    ov: &Overrides,
     lock_wait: u64,
     jobs: Option<usize>,
     json: bool,
@@ -257,7 +254,7 @@ pub(crate) fn passwords(accounts: &[Account]) -> Vec<Result<String, ConfigError>
 }
 
 fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
-    let ov = overrides(&args.server, &args.deliver, &args.options);
+    let ov = args.options.overrides(&args.server, &args.deliver);
     let (accounts, mut opts) = accounts_and_options(
         cli,
         &args.targets,
@@ -333,10 +330,7 @@ fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
 }
 
 fn cmd_check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
-    let ov = Overrides {
-        server: Some(&args.server),
-        ..Default::default()
-    };
+    let ov = args.server.only();
     let (accounts, opts) = accounts_and_options(
         cli,
         &args.targets,
@@ -631,29 +625,6 @@ pub(crate) fn fetch_locked(
     }
 }
 
-/// The configuration overrides of the flags `fetch` and `watch` share.
-pub(crate) fn overrides<'a>(
-    server: &'a ServerArgs,
-    deliver: &'a DeliverArgs,
-    o: &'a FetchOptions,
-) -> Overrides<'a> {
-    Overrides {
-        server: Some(server),
-        deliver: Some(deliver),
-        keep: match (o.keep, o.no_keep) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
-        },
-        skip_larger_than: o.skip_larger_than.as_deref(),
-        delete_larger_than: o.delete_larger_than.as_deref(),
-        max_messages: o.max_messages,
-        mda_timeout: o.mda_timeout,
-        mark_seen: o.mark_seen,
-        filter: o.filter.as_deref(),
-    }
-}
-
 /// The account's filter and `--pick`, in that order; `None` when neither applies.
 pub(crate) fn selector(account: &Account, opts: &Options) -> Option<Chain> {
     let mut chain: Vec<Box<dyn Select>> = Vec::new();
@@ -671,10 +642,7 @@ pub(crate) fn selector(account: &Account, opts: &Options) -> Option<Chain> {
 }
 
 fn cmd_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
-    let ov = Overrides {
-        server: Some(&args.server),
-        ..Default::default()
-    };
+    let ov = args.server.only();
     let (accounts, opts) =
         accounts_and_options(cli, &args.targets, &ov, args.lock_wait, Some(1), args.json)?;
     let passwords = passwords(&accounts);

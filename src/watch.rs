@@ -257,7 +257,7 @@ pub fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
         }
     };
     let file = config::load(cli.config.as_deref())?;
-    let ov = run::overrides(&args.server, &args.deliver, &args.options);
+    let ov = args.options.overrides(&args.server, &args.deliver);
     let accounts = config::accounts(&file, &args.targets, &ov, run::password_env())?;
     let opts = config::options(
         cli.verbose,
