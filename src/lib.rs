@@ -14,6 +14,7 @@
 //!   failure to a sysexits status; [`command`] runs users' commands (MDA, filter); [`docs`]
 //!   generates completions and man pages.
 
+pub mod account;
 pub mod cli;
 pub mod command;
 pub mod config;

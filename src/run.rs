@@ -6,39 +6,25 @@
 //! in parallel up to `--jobs`; one failing account never stops the others, every failure is
 //! named on stderr, and the exit status is the most serious one.
 
-use std::fs::{File, TryLockError};
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use sha2::{Digest, Sha256};
 
-use crate::cli::{CheckArgs, Cli, Command as CliCommand, ConfigCommand, FetchArgs, ListArgs};
-use crate::config::{
-    self, Account, Auth, ConfigError, Options, Overrides, PasswordSource, Protocol, Security,
-    Target, Verbosity,
+use crate::account::{exit_for, password_env, passwords, Session};
+use crate::cli::{
+    CheckArgs, Cli, Command as CliCommand, ConfigCommand, FetchArgs, ListArgs, WatchArgs,
 };
-use crate::deliver::maildir::Maildir;
-use crate::deliver::mbox::Mbox;
-use crate::deliver::mda::Mda;
-use crate::deliver::stdout::Stdout;
-use crate::deliver::{Deliver, DeliverError};
-use crate::engine::{self, CheckSummary, EngineError, FetchSettings, Select, Summary};
-use crate::exit::{exit_for, Exit, InternalError};
-use crate::imap::source::ImapSource;
-use crate::imap::{AuthMethod as ImapAuth, Session as ImapSession};
-use crate::ledger::{AccountKey, Ledger};
-use crate::pop3::session::AuthMethod as Pop3Auth;
-use crate::pop3::Session as Pop3Session;
-use crate::select::filter::FilterCommand;
-use crate::select::pick::Picker;
-use crate::select::Chain;
-use crate::source::{Source, SourceError};
-use crate::tls::{self, Conn, Tls};
+use crate::config::{
+    self, Account, ConfigError, Options, Overrides, PasswordSource, Protocol, Security, Target,
+    Verbosity,
+};
+use crate::deliver::DeliverError;
+use crate::engine::{CheckSummary, EngineError, StopToken, Summary};
+use crate::exit::{Exit, InternalError};
 use crate::ui;
+use crate::watch::{self, WatchRequest};
 
 /// Reports panics as what they are — a bug in mailpull — instead of the default message and
 /// its backtrace hint: `mailpull: internal error: MESSAGE (at FILE:LINE)`, made terminal-safe
@@ -70,19 +56,6 @@ pub fn panic_guard(work: impl FnOnce() -> Exit) -> Exit {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or(Exit::Software)
 }
 
-/// Test hook (debug builds only): `MAILPULL_TEST_PANIC=WHERE` panics at that point, so that
-/// the tests can check the guards (`main`: the command as a whole; `account`: one account's
-/// work, in `fetch`, `check`, `list` and `watch`).
-#[cfg(debug_assertions)]
-fn test_panic(at: &str) {
-    if std::env::var("MAILPULL_TEST_PANIC").is_ok_and(|v| v == at) {
-        panic!("test panic at {at} \x1b[2J");
-    }
-}
-
-#[cfg(not(debug_assertions))]
-fn test_panic(_: &str) {}
-
 /// Runs the parsed command line and returns the exit status. Errors are reported on stderr.
 pub fn main(cli: Cli) -> Exit {
     let verbosity = match (cli.quiet, cli.verbose) {
@@ -92,12 +65,12 @@ pub fn main(cli: Cli) -> Exit {
         (false, _) => Verbosity::Trace,
     };
     ui::init_logging(verbosity);
-    test_panic("main");
+    crate::exit::test_panic("main");
     let result = match &cli.command {
         CliCommand::Fetch(args) => cmd_fetch(&cli, args),
         CliCommand::Check(args) => cmd_check(&cli, args),
         CliCommand::List(args) => cmd_list(&cli, args),
-        CliCommand::Watch(args) => crate::watch::cmd_watch(&cli, args),
+        CliCommand::Watch(args) => cmd_watch(&cli, args),
         CliCommand::Accounts => cmd_accounts(&cli),
         CliCommand::Config(ConfigCommand::Check) => cmd_config_check(&cli),
         CliCommand::Import(args) => crate::import::cmd_import(&cli, args),
@@ -131,10 +104,6 @@ fn error_text(e: &anyhow::Error) -> String {
         }
     }
     msg
-}
-
-pub(crate) fn password_env() -> Option<String> {
-    std::env::var("MAILPULL_PASSWORD").ok()
 }
 
 /// The outcome of one account.
@@ -245,14 +214,6 @@ fn accounts_and_options(
     Ok((accounts, opts))
 }
 
-/// Resolves every account's password up front, one prompt at a time.
-pub(crate) fn passwords(accounts: &[Account]) -> Vec<Result<String, ConfigError>> {
-    accounts
-        .iter()
-        .map(|a| resolve_password(&a.password, &a.label))
-        .collect()
-}
-
 fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
     let ov = args.options.overrides(&args.server, &args.deliver);
     let (accounts, mut opts) = accounts_and_options(
@@ -327,6 +288,26 @@ fn cmd_fetch(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
         }
     });
     Ok(finish(&accounts, &results, &opts, false))
+}
+
+fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
+    let every = args.every.as_deref().map(watch::parse_every).transpose()?;
+    let file = config::load(cli.config.as_deref())?;
+    let ov = args.options.overrides(&args.server, &args.deliver);
+    let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
+    let opts = config::options(
+        cli.verbose,
+        cli.quiet,
+        cli.ledger.as_deref(),
+        args.lock_wait,
+        None,
+        false,
+    )?;
+    watch::watch(WatchRequest {
+        accounts,
+        opts,
+        every,
+    })
 }
 
 fn cmd_check(cli: &Cli, args: &CheckArgs) -> anyhow::Result<Exit> {
@@ -532,28 +513,6 @@ fn cmd_config_check(cli: &Cli) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The local user name, for `%u` in MDA commands.
-fn local_user() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| {
-            // SAFETY: getuid has no preconditions.
-            unsafe { libc::getuid() }.to_string()
-        })
-}
-
-/// Opens an account's delivery target.
-pub(crate) fn open_target(target: &Target) -> anyhow::Result<Box<dyn Deliver>> {
-    Ok(match target {
-        Target::Maildir(path) => Box::new(Maildir::open(path)?),
-        Target::Mbox(path) => Box::new(Mbox::open(path)?),
-        Target::Mda { command, timeout } => {
-            Box::new(Mda::new(command.clone(), *timeout, local_user()))
-        }
-        Target::Stdout => Box::new(Stdout::new(Box::new(std::io::stdout()))),
-    })
-}
-
 /// Fetches one account. Returns the summary (when the fetch got as far as the server) and the
 /// error, if any. Even a failed fetch may have delivered messages.
 pub fn fetch_account(
@@ -562,83 +521,19 @@ pub fn fetch_account(
     password: &str,
     multi: Option<&indicatif::MultiProgress>,
 ) -> (Option<Summary>, anyhow::Result<()>) {
-    let mut summary = None;
-    let r = fetch_inner(account, opts, password, multi, &mut summary)
-        .with_context(|| format!("account {}", account.label));
-    (summary, r)
-}
-
-fn fetch_inner(
-    account: &Account,
-    opts: &Options,
-    password: &str,
-    multi: Option<&indicatif::MultiProgress>,
-    summary_out: &mut Option<Summary>,
-) -> anyhow::Result<()> {
-    // Everything that can be checked locally is checked before connecting.
-    let tls = tls_for(account)?;
-    let key = account.key();
-    let _lock = lock_account(&opts.ledger, &key, opts.lock_wait)?;
-    fetch_locked(account, opts, tls.as_ref(), password, multi, summary_out)
-}
-
-/// One fetch of an account whose lock the caller holds (`mailpull watch` holds it for as long
-/// as it watches the account).
-pub(crate) fn fetch_locked(
-    account: &Account,
-    opts: &Options,
-    tls: Option<&Tls>,
-    password: &str,
-    multi: Option<&indicatif::MultiProgress>,
-    summary_out: &mut Option<Summary>,
-) -> anyhow::Result<()> {
-    let key = account.key();
-    let mut ledger = Ledger::open(&opts.ledger)?;
-    let mut target = open_target(&account.target)?;
-    let account_id = ledger.account_id(&key)?;
-    let recovered = engine::recover(&mut ledger, account_id, target.as_mut())?;
-
-    let mut session = connect(account, tls, password)?;
-    let mut bar = ui::Bar::new(opts.verbosity, &account.label, multi);
-    let mut select = selector(account, opts);
-    let mut receipts = crate::receipts::hook::Hook::for_account(account, multi);
-    let outcome = engine::fetch(
-        session.as_mut(),
-        &mut ledger,
-        account_id,
-        target.as_mut(),
-        settings_for(account),
-        &mut bar,
-        engine::Hooks {
-            select: select.as_mut().map(|s| s as &mut dyn Select),
-            receipts: Some(&mut receipts),
-            stop: crate::watch::stop_token().clone(),
-        },
-    );
-    receipts.finish();
-    let mut summary = outcome.summary;
-    summary.recovered = recovered;
-    *summary_out = Some(summary);
-    match outcome.error {
-        None => Ok(()),
-        Some(e) => Err(e.into()),
-    }
-}
-
-/// The account's filter and `--pick`, in that order; `None` when neither applies.
-pub(crate) fn selector(account: &Account, opts: &Options) -> Option<Chain> {
-    let mut chain: Vec<Box<dyn Select>> = Vec::new();
-    if let Some(f) = &account.filter {
-        chain.push(Box::new(FilterCommand::new(
-            f.command.clone(),
-            f.timeout,
-            account.label.clone(),
-        )));
-    }
-    if opts.pick {
-        chain.push(Box::new(Picker::new(account.label.clone())));
-    }
-    (!chain.is_empty()).then_some(Chain(chain))
+    let (summary, r) = match Session::open(account, opts) {
+        Ok(session) => session.fetch(
+            password,
+            || ui::Bar::new(opts.verbosity, &account.label, multi),
+            multi,
+            &StopToken::new(),
+        ),
+        Err(e) => (None, Err(e)),
+    };
+    (
+        summary,
+        r.with_context(|| format!("account {}", account.label)),
+    )
 }
 
 fn cmd_list(cli: &Cli, args: &ListArgs) -> anyhow::Result<Exit> {
@@ -676,15 +571,9 @@ fn list_account(
     password: &str,
     out: &mut ui::ListOutput,
 ) -> anyhow::Result<()> {
-    let tls = tls_for(account)?;
-    let key = account.key();
-    // Like check: never log in while a fetch holds the maildrop (IN-USE).
-    let _lock = lock_account(&opts.ledger, &key, opts.lock_wait)?;
-    let mut ledger = Ledger::open(&opts.ledger)?;
-    let account_id = ledger.account_id(&key)?;
-    let mut session = connect(account, tls.as_ref(), password)?;
+    let session = Session::open(account, opts)?;
     let mut write_error = None;
-    engine::list(session.as_mut(), &ledger, account_id, &mut |listed| {
+    session.list(password, &mut |listed| {
         if write_error.is_none() {
             write_error = out.message(&account.label, &listed).err();
         }
@@ -695,297 +584,12 @@ fn list_account(
     }
 }
 
-/// The engine settings of an account.
-pub(crate) fn settings_for(account: &Account) -> FetchSettings {
-    FetchSettings {
-        keep: account.keep,
-        delete_after: account.delete_after,
-        skip_larger_than: account.skip_larger_than,
-        delete_larger_than: account.delete_larger_than,
-        max_messages: account.max_messages,
-    }
-}
-
 fn check_account(
     account: &Account,
     opts: &Options,
     password: &str,
 ) -> anyhow::Result<CheckSummary> {
-    let run = || -> anyhow::Result<CheckSummary> {
-        let tls = tls_for(account)?;
-        let key = account.key();
-        // The lock keeps a check from logging in while a fetch holds the maildrop (IN-USE).
-        let _lock = lock_account(&opts.ledger, &key, opts.lock_wait)?;
-        let mut ledger = Ledger::open(&opts.ledger)?;
-        let account_id = ledger.account_id(&key)?;
-        let mut session = connect(account, tls.as_ref(), password)?;
-        Ok(engine::check(session.as_mut(), &ledger, account_id)?)
-    };
-    run().with_context(|| format!("account {}", account.label))
-}
-
-pub(crate) fn tls_for(account: &Account) -> anyhow::Result<Option<Tls>> {
-    test_panic("account");
-    Ok(match account.security {
-        Security::None => None,
-        _ => Some(Tls::new(&account.tls).map_err(|e| ConfigError::Usage(e.0))?),
-    })
-}
-
-/// Connects, secures the connection and logs in: the one login of the run.
-fn connect(
-    account: &Account,
-    tls: Option<&Tls>,
-    password: &str,
-) -> Result<Box<dyn Source>, SourceError> {
-    let host = account.host.as_str();
-    let tcp = open_tcp(account)?;
-    let upgrade = |conn: Conn| match tls {
-        Some(tls) => tls.upgrade(host, conn),
-        None => Ok(conn),
-    };
-    match account.protocol {
-        Protocol::Pop3 => {
-            let mut s = match (account.security, tls) {
-                (Security::Implicit, Some(tls)) => Pop3Session::start(tls.handshake(host, tcp)?)?,
-                _ => Pop3Session::start(Conn::plain(tcp))?,
-            };
-            s.capa()?;
-            if account.security == Security::StartTls {
-                s = s.stls(upgrade)?;
-            }
-            let method = match account.auth {
-                Auth::Auto => Pop3Auth::Auto,
-                Auth::User => Pop3Auth::User,
-                Auth::Plain => Pop3Auth::Plain,
-                Auth::Apop => Pop3Auth::Apop,
-                // Refused by the configuration already; never sent to a server.
-                Auth::XOAuth2 | Auth::OAuthBearer => {
-                    return Err(SourceError::Unavailable(
-                        "xoauth2 and oauthbearer are supported for IMAP accounts only".into(),
-                    ))
-                }
-            };
-            s.login(&account.user, password, method)?;
-            Ok(Box::new(s))
-        }
-        Protocol::Imap => Ok(Box::new(imap_login(account, tcp, tls, password)?)),
-    }
-}
-
-/// Connects to an IMAP account and logs in (`mailpull watch` keeps the session to IDLE).
-pub(crate) fn connect_imap(
-    account: &Account,
-    tls: Option<&Tls>,
-    password: &str,
-) -> Result<ImapSource<Conn>, SourceError> {
-    imap_login(account, open_tcp(account)?, tls, password)
-}
-
-/// The TCP connection to the account's server (warning when it will stay plaintext).
-fn open_tcp(account: &Account) -> Result<std::net::TcpStream, SourceError> {
-    let host = account.host.as_str();
-    log::debug!("connecting to {host} port {}", account.port);
-    let tcp = tls::connect_tcp(host, account.port, account.timeout)?;
-    if account.security == Security::None {
-        log::warn!(
-            "talking to {host} without TLS (--insecure-no-tls): the password is sent in clear"
-        );
-    }
-    Ok(tcp)
-}
-
-fn imap_login(
-    account: &Account,
-    tcp: std::net::TcpStream,
-    tls: Option<&Tls>,
-    password: &str,
-) -> Result<ImapSource<Conn>, SourceError> {
-    let host = account.host.as_str();
-    let upgrade = |conn: Conn| match tls {
-        Some(tls) => tls.upgrade(host, conn),
-        None => Ok(conn),
-    };
-    let mut s = match (account.security, tls) {
-        (Security::Implicit, Some(tls)) => ImapSession::start(tls.handshake(host, tcp)?)?,
-        _ => ImapSession::start(Conn::plain(tcp))?,
-    };
-    if s.capabilities().is_empty() {
-        s.capability()?;
-    }
-    if account.security == Security::StartTls {
-        s = s.starttls(upgrade)?;
-    }
-    let method = match account.auth {
-        Auth::Auto => ImapAuth::Auto,
-        Auth::User => ImapAuth::Login,
-        Auth::Plain => ImapAuth::Plain,
-        Auth::XOAuth2 => ImapAuth::XOAuth2,
-        Auth::OAuthBearer => ImapAuth::OAuthBearer,
-        // Refused by the configuration already; never sent to a server.
-        Auth::Apop => {
-            return Err(SourceError::Unavailable(
-                "APOP is a POP3 method; IMAP accounts use auto, login, plain, xoauth2 or \
-                 oauthbearer"
-                    .into(),
-            ))
-        }
-    };
-    if !s.is_preauth() {
-        s.login(&account.user, password, method)?;
-    }
-    Ok(ImapSource::new(
-        s,
-        account.folders.clone(),
-        account.mark_seen,
-    ))
-}
-
-/// Gets the password from its source.
-fn resolve_password(source: &PasswordSource, label: &str) -> Result<String, ConfigError> {
-    match source {
-        PasswordSource::Given(p) => Ok(p.clone()),
-        PasswordSource::Command(cmd) => {
-            crate::command::password_from(cmd, "password command").map_err(ConfigError::Invalid)
-        }
-        PasswordSource::Prompt => {
-            if !std::io::stdin().is_terminal() {
-                return Err(ConfigError::Invalid(format!(
-                    "no password for {label}: set MAILPULL_PASSWORD, password_command in the \
-                     configuration or --password-command (there is no terminal to ask on)"
-                )));
-            }
-            dialoguer::Password::new()
-                .with_prompt(format!("Password for {label}"))
-                .interact()
-                .map_err(|e| ConfigError::Invalid(format!("could not read the password: {e}")))
-        }
-    }
-}
-
-/// The lock file of a mailbox: beside the ledger, so that every run sharing a ledger excludes
-/// the others for the same mailbox. It is named after the mailbox's identity (protocol, host,
-/// user: see `ledger::AccountKey`), not the port or TLS mode, so that a `pop3s://` run and a
-/// `pop3://` run of one mailbox wait for each other.
-pub fn lock_path(ledger: &Path, key: &AccountKey) -> PathBuf {
-    let dir = ledger
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .join("locks");
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-@".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    };
-    let digest = Sha256::digest(format!("{}\0{}\0{}", key.protocol, key.host, key.user));
-    dir.join(format!(
-        "{}-{}@{}-{}.lock",
-        key.protocol,
-        clean(&key.user),
-        clean(&key.host),
-        &hex::encode(digest)[..8]
-    ))
-}
-
-/// The lock files this process holds, so that two accounts of one run that read the same
-/// mailbox (different IMAP folders of one user) take turns instead of failing after
-/// `--lock-wait` as if another mailpull held it.
-static HELD: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-static RELEASED: std::sync::Condvar = std::sync::Condvar::new();
-
-/// A mailbox's lock: the locked file, and this process's claim on it. Dropping it releases both.
-pub(crate) struct AccountLock {
-    file: File,
-    path: PathBuf,
-}
-
-impl Drop for AccountLock {
-    fn drop(&mut self) {
-        // Unlock before another thread of this run may try: the file closes only after this.
-        let _ = self.file.unlock();
-        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
-        held.retain(|p| p != &self.path);
-        RELEASED.notify_all();
-    }
-}
-
-/// Takes the mailbox's lock, waiting up to `wait` for another run to finish (and, without a
-/// limit, for another account of this run that reads the same mailbox).
-pub(crate) fn lock_account(
-    ledger: &Path,
-    key: &AccountKey,
-    wait: Duration,
-) -> anyhow::Result<AccountLock> {
-    let path = lock_path(ledger, key);
-    {
-        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
-        if held.contains(&path) {
-            log::info!("waiting for the other account of this run that reads {key}");
-        }
-        while held.contains(&path) {
-            held = RELEASED.wait(held).unwrap_or_else(|p| p.into_inner());
-        }
-        held.push(path.clone());
-    }
-    let release = |e: anyhow::Error| {
-        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
-        held.retain(|p| p != &path);
-        RELEASED.notify_all();
-        e
-    };
-    let file = lock_file(&path, key, wait).map_err(release)?;
-    Ok(AccountLock { file, path })
-}
-
-/// Opens and `flock`s the lock file, waiting up to `wait` for another process.
-fn lock_file(path: &Path, key: &AccountKey, wait: Duration) -> anyhow::Result<File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the lock directory {}", dir.display()))?;
-    }
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    let start = Instant::now();
-    let mut announced = false;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(TryLockError::WouldBlock) => {
-                if start.elapsed() >= wait {
-                    return Err(EngineError::Busy(format!(
-                        "another mailpull is fetching {}@{} (lock {}); gave up after {} s — \
-                         try again later",
-                        key.user,
-                        key.host,
-                        path.display(),
-                        wait.as_secs()
-                    ))
-                    .into());
-                }
-                if !announced {
-                    log::info!(
-                        "waiting for another mailpull fetching {}@{}",
-                        key.user,
-                        key.host
-                    );
-                    announced = true;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Err(TryLockError::Error(e)) => {
-                return Err(anyhow::Error::new(e).context(format!("cannot lock {}", path.display())))
-            }
-        }
-    }
+    Session::open(account, opts)
+        .and_then(|session| session.check(password))
+        .with_context(|| format!("account {}", account.label))
 }

@@ -1,11 +1,11 @@
 //! `mailpull watch`: keeps fetching until SIGINT or SIGTERM.
 //!
-//! Every account runs in its own thread and holds its lock (see `run::lock_account`) for
-//! the whole watch, so a `mailpull fetch` of a watched account waits `--lock-wait` and fails
+//! Every account runs in its own thread and holds its [`crate::account::Session`] (and so its lock)
+//! for the whole watch, so a `mailpull fetch` of a watched account waits `--lock-wait` and fails
 //! as it would during any other run, and two watches never fetch the same account.
 //!
-//! - **POP3**, and IMAP servers without IDLE: one complete fetch (`run::fetch_locked`: one
-//!   login, QUIT/LOGOUT) every `--every` (else the account's `poll_interval`, else
+//! - **POP3**, and IMAP servers without IDLE: one complete fetch ([`crate::account::Session::fetch`]:
+//!   one login, QUIT/LOGOUT) every `--every` (else the account's `poll_interval`, else
 //!   [`DEFAULT_EVERY`]).
 //! - **IMAP with IDLE** (RFC 2177): the configured folders (names or LIST patterns) are
 //!   resolved once, when the watch starts; each folder gets its own connection, because IDLE
@@ -17,14 +17,15 @@
 //!   minutes), and the whole folder is listed and fetched every `--every` anyway, as a safety
 //!   net (and after a reconnection, and after a fetch that left something undone). The fetches of one
 //!   account's folders take turns, so the ledger and the target see one fetch at a time.
-//! - **Failures** never stop the other accounts. A lost connection, a refused connection, a
+//! - **Failures** never stop the other accounts, and one policy ([`Retrier`]) handles them all,
+//!   for accounts and for IDLE folders alike. A lost connection, a refused connection, a
 //!   busy account or a delivery failure is logged and retried after [`RETRY_FIRST`], doubling
 //!   up to [`RETRY_CAP`], and the delay starts over after a fetch succeeds. A refused login is
 //!   retried every [`AUTH_RETRY`] only (the password command, if any, is run again first), so
 //!   that a wrong password does not lock the account on the server. A configuration error
 //!   (no password source, a bad CA file, a ledger from a newer mailpull) gives the account up
 //!   with a clear message; when every account has given up, the watch exits with that status.
-//! - **Stopping**: SIGINT or SIGTERM sets [`engine::stop_flag`]. The engine finishes the
+//! - **Stopping**: SIGINT or SIGTERM sets the watch's [`engine::StopToken`]. The engine finishes the
 //!   message in flight, requests no more and ends the fetch properly; an IDLE wakes up within
 //!   [`IDLE_TICK`], sends DONE and the session ends with LOGOUT; POP3 ends with QUIT. Then
 //!   mailpull exits 0. Messages not fetched stay on the server for the next run. A second
@@ -40,16 +41,16 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 
-use crate::cli::{Cli, WatchArgs};
-use crate::config::{self, Account, ConfigError, Options, Protocol, Target, Verbosity};
+use crate::account::{exit_for, passwords, Session};
+use crate::config::{
+    self, Account, ConfigError, Options, PasswordSource, Protocol, Target, Verbosity,
+};
 use crate::engine::{self, NoProgress, Summary};
-use crate::exit::{exit_for, Exit};
+use crate::exit::Exit;
 use crate::imap::source::ImapSource;
 use crate::imap::IdleEvent;
-use crate::ledger::Ledger;
-use crate::run;
 use crate::source::{Listing, RemoteMessage, Sink, Source, SourceError, TransferReport};
-use crate::tls::{Conn, Tls};
+use crate::tls::Conn;
 use crate::ui;
 
 /// The first delay before retrying after a failure.
@@ -123,7 +124,7 @@ fn stopped() -> bool {
 }
 
 /// The watch's stop request, set on SIGINT/SIGTERM.
-pub(crate) fn stop_token() -> &'static engine::StopToken {
+fn stop_token() -> &'static engine::StopToken {
     static STOP: std::sync::LazyLock<engine::StopToken> =
         std::sync::LazyLock::new(engine::StopToken::new);
     &STOP
@@ -240,34 +241,34 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs `mailpull watch`.
-pub fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
-    let every = match &args.every {
-        None => None,
-        Some(text) => {
-            let every = config::parse_duration(text)
-                .map_err(|e| ConfigError::Usage(format!("invalid --every: {e}")))?;
-            if every < MIN_EVERY {
-                return Err(ConfigError::Usage(format!(
-                    "--every {text} is too short: at least 1s"
-                ))
-                .into());
-            }
-            Some(every)
-        }
-    };
-    let file = config::load(cli.config.as_deref())?;
-    let ov = args.options.overrides(&args.server, &args.deliver);
-    let accounts = config::accounts(&file, &args.targets, &ov, run::password_env())?;
-    let opts = config::options(
-        cli.verbose,
-        cli.quiet,
-        cli.ledger.as_deref(),
-        args.lock_wait,
-        None,
-        false,
-    )?;
-    let passwords = run::passwords(&accounts);
+/// Parses `--every` (at least [`MIN_EVERY`]).
+pub fn parse_every(text: &str) -> Result<Duration, ConfigError> {
+    let every = config::parse_duration(text)
+        .map_err(|e| ConfigError::Usage(format!("invalid --every: {e}")))?;
+    if every < MIN_EVERY {
+        return Err(ConfigError::Usage(format!(
+            "--every {text} is too short: at least 1s"
+        )));
+    }
+    Ok(every)
+}
+
+/// What `mailpull watch` watches, in plain values.
+pub struct WatchRequest {
+    pub accounts: Vec<Account>,
+    pub opts: Options,
+    /// `--every`, if given.
+    pub every: Option<Duration>,
+}
+
+/// Runs `mailpull watch` until SIGINT or SIGTERM (exit 0), or until every account was given up.
+pub fn watch(req: WatchRequest) -> anyhow::Result<Exit> {
+    let WatchRequest {
+        accounts,
+        opts,
+        every,
+    } = req;
+    let passwords = passwords(&accounts);
 
     // The first SIGINT/SIGTERM asks for a clean stop; a second one ends the process at once.
     let flag = stop_token().flag();
@@ -312,6 +313,84 @@ pub fn cmd_watch(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
     Ok(exit)
 }
 
+/// What the retry policy decided after a failure, once it has waited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waited {
+    /// Try again now.
+    Again,
+    /// Try again now; the login was refused (the password command may be run again).
+    AgainAfterRefusedLogin,
+    /// A stop was requested meanwhile.
+    Stopped,
+}
+
+/// The one retry policy of the watch, for an account or one of its IDLE folders: failures
+/// are reported and retried after a backoff ([`RETRY_FIRST`] doubling up to [`RETRY_CAP`]), a
+/// refused login after [`AUTH_RETRY`], and a failure that waiting cannot cure (see
+/// [`retry_for`]) gives up; a success after failures is reported and starts the backoff over.
+struct Retrier<'a> {
+    out: &'a Out,
+    /// How the account (or folder) is named in the lines.
+    label: String,
+    backoff: Backoff,
+    failing: bool,
+}
+
+impl<'a> Retrier<'a> {
+    fn new(out: &'a Out, label: &str) -> Retrier<'a> {
+        Retrier {
+            out,
+            label: label.to_string(),
+            backoff: Backoff::new(RETRY_FIRST, RETRY_CAP),
+            failing: false,
+        }
+    }
+
+    /// Reports a failure and waits before the next attempt; `Err` gives up (reported).
+    fn failed(&mut self, e: anyhow::Error) -> anyhow::Result<Waited> {
+        if stopped() {
+            return Ok(Waited::Stopped);
+        }
+        self.failing = true;
+        let delay = match retry_for(exit_for(&e)) {
+            Retry::GiveUp => {
+                self.out
+                    .error(&format!("{}; giving up {}", one_line(&e), self.label));
+                return Err(e);
+            }
+            Retry::Slowly => AUTH_RETRY,
+            Retry::Backoff => self.backoff.next_delay(),
+        };
+        self.out.error(&format!(
+            "{}; trying again in {}",
+            one_line(&e),
+            show(delay)
+        ));
+        if sleep(delay) {
+            return Ok(Waited::Stopped);
+        }
+        Ok(if delay == AUTH_RETRY {
+            Waited::AgainAfterRefusedLogin
+        } else {
+            Waited::Again
+        })
+    }
+
+    /// Says "working again" after failures (the backoff goes on).
+    fn working(&mut self) {
+        if self.failing {
+            self.out.info(&format!("{}: working again", self.label));
+            self.failing = false;
+        }
+    }
+
+    /// An attempt succeeded: says so after failures and starts the backoff over.
+    fn succeeded(&mut self) {
+        self.working();
+        self.backoff.reset();
+    }
+}
+
 /// Watches one account until a stop is requested (`Ok`) or it is given up (`Err`, already
 /// reported).
 fn watch_account(
@@ -320,35 +399,29 @@ fn watch_account(
     password: Result<String, ConfigError>,
 ) -> anyhow::Result<()> {
     let label = &account.label;
-    let give_up = |e: anyhow::Error| {
-        ctx.out
-            .error(&format!("{}; giving up {label}", one_line(&e)));
-        Err(e)
-    };
+    let mut retry = Retrier::new(ctx.out, label);
     let mut password = match password {
         Ok(p) => p,
-        Err(e) => return give_up(anyhow::Error::new(e).context(format!("account {label}"))),
+        Err(e) => {
+            let e = anyhow::Error::new(e).context(format!("account {label}"));
+            ctx.out
+                .error(&format!("{}; giving up {label}", one_line(&e)));
+            return Err(e);
+        }
     };
-    let tls = match run::tls_for(account).with_context(|| format!("account {label}")) {
-        Ok(t) => t,
-        Err(e) => return give_up(e),
-    };
-    let mut retry = Backoff::new(RETRY_FIRST, RETRY_CAP);
-    let mut failing = false;
     // Set once the server turned out not to offer IDLE.
     let mut polling = account.protocol == Protocol::Pop3;
 
     // Take the account for the whole watch.
-    let _lock = loop {
+    let session = loop {
         if stopped() {
             return Ok(());
         }
-        let key = account.key();
-        match run::lock_account(&ctx.opts.ledger, &key, ctx.opts.lock_wait) {
-            Ok(l) => break l,
+        match Session::open(account, ctx.opts) {
+            Ok(s) => break s,
             Err(e) => {
                 let e = e.context(format!("account {label}"));
-                if !on_failure(ctx, account, e, &mut retry, &mut password)? {
+                if retry.failed(e)? == Waited::Stopped {
                     return Ok(());
                 }
             }
@@ -366,13 +439,13 @@ fn watch_account(
             return Ok(());
         }
         let result = if polling {
-            poll_once(ctx, account, tls.as_ref(), &password)
+            poll_once(ctx, &session, &password)
         } else {
-            match watch_imap(ctx, account, tls.as_ref(), &password, &mut failing) {
+            match watch_imap(ctx, &session, &password, &mut retry) {
                 // The server has no IDLE (or no folder to watch): poll.
                 Ok(false) => {
                     polling = true;
-                    poll_once(ctx, account, tls.as_ref(), &password)
+                    poll_once(ctx, &session, &password)
                 }
                 Ok(true) => return Ok(()),
                 Err(e) => Err(e),
@@ -380,83 +453,37 @@ fn watch_account(
         };
         match result {
             Ok(()) => {
-                if failing {
-                    ctx.out.info(&format!("{label}: working again"));
-                    failing = false;
-                }
-                retry.reset();
+                retry.succeeded();
                 if sleep(ctx.every(account)) {
                     return Ok(());
                 }
             }
-            Err(e) => {
-                failing = true;
-                if !on_failure(ctx, account, e, &mut retry, &mut password)? {
-                    return Ok(());
+            Err(e) => match retry.failed(e)? {
+                Waited::Stopped => return Ok(()),
+                Waited::Again => {}
+                // The password may have been fixed where the password command reads it.
+                Waited::AgainAfterRefusedLogin => {
+                    if let PasswordSource::Command(_) = account.password {
+                        if let Some(Ok(p)) = passwords(std::slice::from_ref(account)).pop() {
+                            password = p;
+                        }
+                    }
                 }
-            }
+            },
         }
     }
 }
 
-/// Reports a failure and waits before the next attempt. `Ok(false)` when a stop was requested
-/// meanwhile, `Err` when the account is given up.
-fn on_failure(
-    ctx: &Ctx<'_>,
-    account: &Account,
-    e: anyhow::Error,
-    retry: &mut Backoff,
-    password: &mut String,
-) -> anyhow::Result<bool> {
-    if stopped() {
-        return Ok(false);
-    }
-    let label = &account.label;
-    let delay = match retry_for(exit_for(&e)) {
-        Retry::GiveUp => {
-            ctx.out
-                .error(&format!("{}; giving up {label}", one_line(&e)));
-            return Err(e);
-        }
-        Retry::Slowly => AUTH_RETRY,
-        Retry::Backoff => retry.next_delay(),
-    };
-    ctx.out.error(&format!(
-        "{}; trying again in {}",
-        one_line(&e),
-        show(delay)
-    ));
-    if sleep(delay) {
-        return Ok(false);
-    }
-    if delay == AUTH_RETRY {
-        // The password may have been fixed where the password command reads it.
-        if let config::PasswordSource::Command(_) = account.password {
-            if let Some(Ok(p)) = run::passwords(std::slice::from_ref(account)).pop() {
-                *password = p;
-            }
-        }
-    }
-    Ok(true)
-}
-
-/// One complete fetch of the account (its own login and logout), with the account locked by
-/// the caller.
-fn poll_once(
-    ctx: &Ctx<'_>,
-    account: &Account,
-    tls: Option<&Tls>,
-    password: &str,
-) -> anyhow::Result<()> {
+/// One complete fetch of the account (its own login and logout), in the account's session.
+fn poll_once(ctx: &Ctx<'_>, session: &Session<'_>, password: &str) -> anyhow::Result<()> {
+    let account = session.account;
     let _turn = (account.target == Target::Stdout)
         .then(|| ctx.stdout.lock().unwrap_or_else(|p| p.into_inner()));
-    let mut summary = None;
-    let r = run::fetch_locked(account, ctx.opts, tls, password, None, &mut summary)
-        .with_context(|| format!("account {}", account.label));
+    let (summary, r) = session.fetch(password, || NoProgress, None, stop_token());
     if let Some(s) = &summary {
         ctx.out.fetched(s, &account.label);
     }
-    r
+    r.with_context(|| format!("account {}", account.label))
 }
 
 /// Watches an IMAP account with IDLE. `Ok(false)`: the server cannot IDLE (or no folder
@@ -464,14 +491,15 @@ fn poll_once(
 /// folder was given up.
 fn watch_imap(
     ctx: &Ctx<'_>,
-    account: &Account,
-    tls: Option<&Tls>,
+    session: &Session<'_>,
     password: &str,
-    failing: &mut bool,
+    retry: &mut Retrier<'_>,
 ) -> anyhow::Result<bool> {
+    let account = session.account;
     let label = &account.label;
-    let mut first =
-        run::connect_imap(account, tls, password).with_context(|| format!("account {label}"))?;
+    let mut first = session
+        .login_imap(password)
+        .with_context(|| format!("account {label}"))?;
     let folders = first
         .mailboxes()
         .with_context(|| format!("account {label}"))?;
@@ -489,10 +517,7 @@ fn watch_imap(
         ));
         return Ok(false);
     }
-    if *failing {
-        ctx.out.info(&format!("{label}: working again"));
-        *failing = false;
-    }
+    retry.working();
     ctx.out.info(&format!(
         "{label}: watching {} with IDLE",
         folders.join(", ")
@@ -513,8 +538,7 @@ fn watch_imap(
             handles.push(scope.spawn(move || {
                 let w = FolderWatch {
                     ctx,
-                    account,
-                    tls,
+                    session,
                     password,
                     folder,
                     label: name,
@@ -548,8 +572,7 @@ fn is_connection_error(e: &anyhow::Error) -> bool {
 /// One IMAP folder watched with IDLE over its own connection.
 struct FolderWatch<'a> {
     ctx: &'a Ctx<'a>,
-    account: &'a Account,
-    tls: Option<&'a Tls>,
+    session: &'a Session<'a>,
     password: &'a str,
     folder: &'a str,
     /// The account's label, with the folder when the account has several.
@@ -562,8 +585,7 @@ impl FolderWatch<'_> {
     /// Runs until a stop is requested (`Ok`) or the folder is given up (`Err`, already
     /// reported). Failures are retried like those of an account.
     fn run(&self, mut conn: Option<ImapSource<Conn>>) -> anyhow::Result<()> {
-        let mut retry = Backoff::new(RETRY_FIRST, RETRY_CAP);
-        let mut failing = false;
+        let mut retry = Retrier::new(self.ctx.out, &self.label);
         let context = || format!("account {}", self.label);
         loop {
             if stopped() {
@@ -574,16 +596,15 @@ impl FolderWatch<'_> {
             }
             let mut source = match conn.take() {
                 Some(c) => c,
-                None => match run::connect_imap(self.account, self.tls, self.password) {
+                None => match self.session.login_imap(self.password) {
                     Ok(c) => c,
                     Err(e) => {
-                        failing = true;
-                        self.failed(anyhow::Error::new(e).context(context()), &mut retry)?;
+                        retry.failed(anyhow::Error::new(e).context(context()))?;
                         continue;
                     }
                 },
             };
-            match self.session(&mut source, &mut retry, &mut failing) {
+            match self.session(&mut source, &mut retry) {
                 Ok(()) => {
                     // Stopped: end the session properly.
                     if let Err(e) = source.finish() {
@@ -592,42 +613,16 @@ impl FolderWatch<'_> {
                     return Ok(());
                 }
                 Err(e) => {
-                    failing = true;
                     // The connection may still work (e.g. after a delivery failure): end the
                     // session properly, unless the connection is what failed.
                     if !is_connection_error(&e) {
                         let _ = source.finish();
                     }
                     drop(source);
-                    self.failed(e, &mut retry)?;
+                    retry.failed(e)?;
                 }
             }
         }
-    }
-
-    /// Reports a failure and waits before the next attempt (`Ok`, also when a stop was
-    /// requested meanwhile); `Err` gives the folder up.
-    fn failed(&self, e: anyhow::Error, retry: &mut Backoff) -> anyhow::Result<()> {
-        if stopped() {
-            return Ok(());
-        }
-        let delay = match retry_for(exit_for(&e)) {
-            Retry::GiveUp => {
-                self.ctx
-                    .out
-                    .error(&format!("{}; giving up {}", one_line(&e), self.label));
-                return Err(e);
-            }
-            Retry::Slowly => AUTH_RETRY,
-            Retry::Backoff => retry.next_delay(),
-        };
-        self.ctx.out.error(&format!(
-            "{}; trying again in {}",
-            one_line(&e),
-            show(delay)
-        ));
-        sleep(delay);
-        Ok(())
     }
 
     /// Fetches and IDLEs over one session until a stop is requested (`Ok`) or something
@@ -644,18 +639,13 @@ impl FolderWatch<'_> {
     fn session(
         &self,
         source: &mut ImapSource<Conn>,
-        retry: &mut Backoff,
-        failing: &mut bool,
+        retry: &mut Retrier<'_>,
     ) -> anyhow::Result<()> {
-        let every = self.ctx.every(self.account);
+        let every = self.ctx.every(self.session.account);
         let mut last_fetch;
         let mut clean = self.fetch(source, Listed::All)?;
         last_fetch = Instant::now();
-        if *failing {
-            self.ctx.out.info(&format!("{}: working again", self.label));
-            *failing = false;
-        }
-        retry.reset();
+        retry.succeeded();
         // After a fetch, fetch once more at once if the folder changed meanwhile (mail that
         // arrived after the listing is announced before IDLE starts, or not at all).
         let mut recheck = true;
@@ -704,36 +694,22 @@ impl FolderWatch<'_> {
     fn fetch(&self, source: &mut ImapSource<Conn>, listed: Listed) -> anyhow::Result<bool> {
         let ctx = || format!("account {}", self.label);
         let _turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
-        let _stdout = (self.account.target == Target::Stdout)
+        let _stdout = (self.session.account.target == Target::Stdout)
             .then(|| self.ctx.stdout.lock().unwrap_or_else(|p| p.into_inner()));
-        let key = self.account.key();
-        let mut ledger = Ledger::open(&self.ctx.opts.ledger).with_context(ctx)?;
-        let mut target = run::open_target(&self.account.target).with_context(ctx)?;
-        let account_id = ledger.account_id(&key).with_context(ctx)?;
-        let recovered =
-            engine::recover(&mut ledger, account_id, target.as_mut()).with_context(ctx)?;
-        let mut select = run::selector(self.account, self.ctx.opts);
-        let mut receipts = crate::receipts::hook::Hook::for_account(self.account, None);
+        let mut prepared = self.session.prepare().with_context(ctx)?;
         let mut watched = Watched {
             inner: source,
             folder: self.folder,
             listed,
         };
-        let outcome = engine::fetch(
+        let outcome = prepared.fetch(
+            self.session,
             &mut watched,
-            &mut ledger,
-            account_id,
-            target.as_mut(),
-            run::settings_for(self.account),
             &mut NoProgress,
-            engine::Hooks {
-                select: select.as_mut().map(|s| s as &mut dyn engine::Select),
-                receipts: Some(&mut receipts),
-                stop: stop_token().clone(),
-            },
+            None,
+            stop_token(),
         );
-        let mut summary = outcome.summary;
-        summary.recovered = recovered;
+        let summary = outcome.summary;
         self.ctx.out.fetched(&summary, &self.label);
         match outcome.error {
             None => Ok(summary.deferred == 0),

@@ -40,7 +40,7 @@ pub fn run(cli: &Cli, cmd: &LedgerCommand) -> anyhow::Result<Exit> {
             let wait = Duration::from_secs(*lock_wait);
             let _locks = keys
                 .iter()
-                .map(|k| crate::run::lock_account(&path, k, wait))
+                .map(|k| crate::account::lock_account(&path, k, wait))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let mut ledger = Ledger::open(&path)?;
             let report = ledger.rename(&from, &to, *dry_run)?;
