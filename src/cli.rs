@@ -639,3 +639,28 @@ impl FetchOptions {
         }
     }
 }
+
+impl ImportArgs {
+    /// The import as the `import` module takes it.
+    pub fn request(&self, cli: &Cli) -> crate::import::ImportRequest {
+        use crate::import::Tool;
+        let (tool, paths, opts) = match &self.tool {
+            ImportTool::Fetchmail { file, opts } => {
+                (Tool::Fetchmail, file.iter().cloned().collect(), opts)
+            }
+            ImportTool::Mpop { path, opts } => (Tool::Mpop, path.iter().cloned().collect(), opts),
+            ImportTool::Getmail { files, opts } => (Tool::Getmail, files.clone(), opts),
+        };
+        crate::import::ImportRequest {
+            tool,
+            paths,
+            accounts: opts.accounts.clone(),
+            aliases: opts.aliases.clone(),
+            dry_run: opts.dry_run,
+            json: opts.json,
+            config: cli.config.clone(),
+            ledger: cli.ledger.clone(),
+            quiet: cli.quiet,
+        }
+    }
+}

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use anyhow::Context;
 
-use crate::account::{exit_for, password_env, passwords, Session};
+use crate::account::{password_env, passwords, Session};
 use crate::cli::{
     CheckArgs, Cli, Command as CliCommand, ConfigCommand, FetchArgs, ListArgs, WatchArgs,
 };
@@ -22,7 +22,7 @@ use crate::config::{
 };
 use crate::deliver::DeliverError;
 use crate::engine::{CheckSummary, EngineError, StopToken, Summary};
-use crate::exit::{Exit, InternalError};
+use crate::exit::{Classify, Exit, InternalError};
 use crate::ui;
 use crate::watch::{self, WatchRequest};
 
@@ -73,7 +73,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Watch(args) => cmd_watch(&cli, args),
         CliCommand::Accounts => cmd_accounts(&cli),
         CliCommand::Config(ConfigCommand::Check) => cmd_config_check(&cli),
-        CliCommand::Import(args) => crate::import::cmd_import(&cli, args),
+        CliCommand::Import(args) => crate::import::run(&args.request(&cli)),
         CliCommand::Receipts(args) => crate::receipts::cmd::run(&cli, args),
         CliCommand::Ledger(cmd) => crate::ledger::cmd::run(&cli, cmd),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
@@ -87,6 +87,19 @@ pub fn main(cli: Cli) -> Exit {
             exit_for(&e)
         }
     }
+}
+
+/// The exit status of any command's error: the first error in the chain that classifies
+/// itself wins; anything unknown is a local I/O failure.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    err.chain()
+        .find_map(
+            |cause| match cause.downcast_ref::<crate::import::ImportError>() {
+                Some(e) => Some(e.exit()),
+                None => crate::account::classify(cause),
+            },
+        )
+        .unwrap_or(Exit::IoErr)
 }
 
 /// Prints an error and its causes on stderr, made terminal-safe (servers' texts are quoted in
@@ -508,7 +521,11 @@ fn cmd_config_check(cli: &Cli) -> anyhow::Result<Exit> {
         if let Some(p) = a.poll_interval {
             writeln!(out, "  poll_interval: {} s", p.as_secs())?;
         }
-        writeln!(out, "  receipts: {}", crate::receipts::describe(a))?;
+        writeln!(
+            out,
+            "  receipts: {}",
+            crate::receipts::describe(&a.receipts, &a.user)
+        )?;
     }
     Ok(Exit::Ok)
 }

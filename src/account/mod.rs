@@ -240,45 +240,30 @@ fn settings_for(account: &Account) -> FetchSettings {
     }
 }
 
-/// The exit status of an error from an account's session (and from the configuration that
-/// made it): the first error in the chain that classifies itself wins; anything unknown is a
-/// local I/O failure. Commands that can fail otherwise (`import`) add their own errors.
+/// The exit status one error of a chain says it deserves, if it is one of the errors of an
+/// account's session (or of the configuration that made it).
+pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
+    let classified: &dyn Classify = if let Some(e) = cause.downcast_ref::<EngineError>() {
+        e
+    } else if let Some(e) = cause.downcast_ref::<ConfigError>() {
+        e
+    } else if let Some(e) = cause.downcast_ref::<LedgerError>() {
+        e
+    } else if let Some(e) = cause.downcast_ref::<SourceError>() {
+        e
+    } else if let Some(e) = cause.downcast_ref::<DeliverError>() {
+        e
+    } else if let Some(e) = cause.downcast_ref::<InternalError>() {
+        e
+    } else {
+        return None;
+    };
+    Some(classified.exit())
+}
+
+/// The exit status of an error from an account's session: the first error in the chain that
+/// classifies itself ([`classify`]) wins; anything unknown is a local I/O failure. Commands
+/// that can fail otherwise (`import`) look for their own errors too.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
-    for cause in err.chain() {
-        let classified: Option<&dyn Classify> = None
-            .or_else(|| {
-                cause
-                    .downcast_ref::<EngineError>()
-                    .map(|e| e as &dyn Classify)
-            })
-            .or_else(|| {
-                cause
-                    .downcast_ref::<ConfigError>()
-                    .map(|e| e as &dyn Classify)
-            })
-            .or_else(|| {
-                cause
-                    .downcast_ref::<LedgerError>()
-                    .map(|e| e as &dyn Classify)
-            })
-            .or_else(|| {
-                cause
-                    .downcast_ref::<SourceError>()
-                    .map(|e| e as &dyn Classify)
-            })
-            .or_else(|| {
-                cause
-                    .downcast_ref::<DeliverError>()
-                    .map(|e| e as &dyn Classify)
-            })
-            .or_else(|| {
-                cause
-                    .downcast_ref::<InternalError>()
-                    .map(|e| e as &dyn Classify)
-            });
-        if let Some(e) = classified {
-            return e.exit();
-        }
-    }
-    Exit::IoErr
+    err.chain().find_map(classify).unwrap_or(Exit::IoErr)
 }

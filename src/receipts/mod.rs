@@ -31,12 +31,13 @@ use sha2::{Digest, Sha256};
 
 use crate::ledger::NewReceipt;
 
-/// How an account handles read receipts, for `mailpull config check`.
-pub fn describe(account: &crate::config::Account) -> String {
-    if account.receipts.policy == ReceiptPolicy::Never {
+/// How an account (whose user name is `user`) handles read receipts, for `mailpull config
+/// check`.
+pub fn describe(settings: &ReceiptSettings, user: &str) -> String {
+    if settings.policy == ReceiptPolicy::Never {
         return "never".into();
     }
-    let s = hook::Sending::new(&account.receipts, &account.user);
+    let s = hook::Sending::new(settings, user);
     match (&s.transport, &s.from) {
         (Some(t), Some(from)) => format!("ask; sent via {} from {from}", t.describe()),
         (Some(t), None) => format!(
