@@ -23,7 +23,7 @@ use crate::config::{
 use crate::deliver::DeliverError;
 use crate::engine::{CheckSummary, EngineError, StopToken, Summary};
 use crate::exit::{Classify, Exit, InternalError};
-use crate::ui;
+use crate::ui::{self, JsonIn};
 use crate::watch::{self, WatchRequest};
 
 /// Reports panics as what they are — a bug in mailpull — instead of the default message and
@@ -405,14 +405,6 @@ fn finish(accounts: &[Account], results: &[AccountResult], opts: &Options, check
         let _ = out.flush();
     }
     exit
-}
-
-/// What the JSON report needs of one account's result.
-pub struct JsonIn<'a> {
-    pub summary: Option<&'a Summary>,
-    pub check: Option<&'a CheckSummary>,
-    pub error: Option<String>,
-    pub exit: Exit,
 }
 
 fn cmd_accounts(cli: &Cli) -> anyhow::Result<Exit> {

@@ -1,6 +1,5 @@
-//! Steps 2–8 of the fetch (see [`crate::engine`]), one named step each, over a [`Fetch`]: the
-//! context one fetch carries from mailbox to mailbox (the source, the ledger, the target, the
-//! settings, the hooks, and what is left for the end of the session).
+//! Steps 2–8 of the fetch (see [`crate::engine`]), one named step each, over a [`Fetch`] (see
+//! `context.rs`).
 //!
 //! [`Fetch::mailbox`] reads as the module documentation does: list, plan, reserve, transfer
 //! (retrieve, deliver, record, delete), answer receipts, close. [`Fetch::commit`] ends the
@@ -8,40 +7,15 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::context::{key, Fetch};
 use super::known::{known, Known};
 use super::plan::Plan;
 use super::receipts::answer_receipts;
 use super::sink::{EngineSink, Transferred};
-use super::{EngineError, FetchSettings, Hooks, Progress, Summary, BATCH_MESSAGES};
-use crate::deliver::{Deliver, DeliverError};
-use crate::ledger::{Ledger, MessageKey, NewEntry};
-use crate::source::{Listing, RemoteMessage, Source, TransferReport};
-
-/// One fetch in progress: what every step works on.
-pub(super) struct Fetch<'a, 'h> {
-    pub source: &'a mut dyn Source,
-    pub ledger: &'a mut Ledger,
-    pub account: i64,
-    pub target: &'a mut dyn Deliver,
-    pub settings: FetchSettings,
-    pub progress: &'a mut dyn Progress,
-    pub hooks: &'a mut Hooks<'h>,
-    pub summary: Summary,
-    pub pending: Pending,
-}
-
-/// What the mailboxes leave for the end of the session.
-#[derive(Default)]
-pub(super) struct Pending {
-    /// Deletions that take effect when the session ends (POP3).
-    pub at_finish: Vec<MessageKey>,
-    /// Mailboxes to prune once the session ended well: (mailbox, uidvalidity, listed uids).
-    pub prune: Vec<(String, u32, HashSet<String>)>,
-    /// Uids deleted without download, to tell them apart in the summary.
-    pub unread: HashSet<MessageKey>,
-    /// New messages planned so far (for `max_messages` across mailboxes).
-    pub planned: usize,
-}
+use super::{EngineError, BATCH_MESSAGES};
+use crate::deliver::DeliverError;
+use crate::ledger::{MessageKey, NewEntry};
+use crate::source::{Listing, RemoteMessage, TransferReport};
 
 /// The `fetching` rows written for the messages to retrieve (step 4).
 struct Reserved {
@@ -323,15 +297,6 @@ impl Fetch<'_, '_> {
             .filter(|k| self.pending.unread.contains(*k))
             .count();
         Ok(())
-    }
-}
-
-/// The ledger key of a message of the listed mailbox.
-pub(super) fn key(mailbox: &str, listing: &Listing, uid: &str) -> MessageKey {
-    MessageKey {
-        mailbox: mailbox.to_string(),
-        uidvalidity: listing.uidvalidity,
-        uid: uid.to_string(),
     }
 }
 

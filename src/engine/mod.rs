@@ -75,6 +75,7 @@ use crate::exit::{Classify, Exit};
 use crate::ledger::{Ledger, LedgerError, NewReceipt};
 use crate::source::{RemoteMessage, Source, SourceError};
 
+mod context;
 mod fetch;
 mod inspect;
 mod known;
@@ -329,7 +330,7 @@ pub fn fetch(
     progress: &mut dyn Progress,
     mut hooks: Hooks<'_>,
 ) -> Outcome {
-    let mut run = fetch::Fetch {
+    let mut run = context::Fetch {
         source,
         ledger,
         account,
@@ -338,7 +339,7 @@ pub fn fetch(
         progress,
         hooks: &mut hooks,
         summary: Summary::default(),
-        pending: fetch::Pending::default(),
+        pending: context::Pending::default(),
     };
     let error = run.run().err();
     Outcome {

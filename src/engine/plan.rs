@@ -3,7 +3,7 @@
 //! straight away); every other one is new, and goes through the size limits, the
 //! [`Select`](super::Select)or (from its headers) and `max_messages`.
 
-use super::fetch::{key, Fetch};
+use super::context::{key, Fetch};
 use super::known::Known;
 use super::{Candidate, Choice, EngineError, HEADER_BATCH};
 use crate::ledger::State;
