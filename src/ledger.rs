@@ -118,7 +118,6 @@ use rusqlite::{ffi, params, Connection, OpenFlags, OptionalExtension, Transactio
 
 use crate::exit::{Classify, Exit};
 
-pub mod cmd;
 mod mailboxes;
 mod migrate;
 mod receipts;

@@ -253,10 +253,8 @@ pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
         e
     } else if let Some(e) = cause.downcast_ref::<DeliverError>() {
         e
-    } else if let Some(e) = cause.downcast_ref::<InternalError>() {
-        e
     } else {
-        return None;
+        cause.downcast_ref::<InternalError>()?
     };
     Some(classified.exit())
 }

@@ -11,7 +11,7 @@
 //! - [`build`]: file + [`Overrides`] → [`Account`], one named step per setting;
 //! - [`shared`]: refusing two accounts that read one mailbox.
 //!
-//! Nothing here sees clap (`cli` turns flags into [`Overrides`]) or sends a byte; the engine
+//! Nothing here sees the command-line parser (`cli` turns flags into [`Overrides`]) or sends a byte; the engine
 //! only ever sees values that make sense.
 
 use std::path::PathBuf;

@@ -12,12 +12,11 @@
 //!   delivered: it records the requests, asks on a terminal ([`prompt`]) or queues them, sends
 //!   ([`mdn`] builds the receipt, [`transport`] submits it with a null envelope sender) and
 //!   tells the engine which IMAP messages to flag `$MDNSent` (RFC 3503).
-//! - [`cmd`] implements `mailpull receipts` (list, review, send ID, decline ID).
+//! - `mailpull receipts` (list, review, send ID, decline ID) is a command: `commands/receipts.rs`.
 //!
 //! There is no automatic "always": consent is given per message or remembered per sender from
 //! an earlier answer ("always/never for this sender").
 
-pub mod cmd;
 pub mod hook;
 pub mod mdn;
 pub mod prompt;
