@@ -77,7 +77,7 @@ impl Protocol {
     }
 }
 
-/// How to authenticate; `run` maps it to the protocol's own methods.
+/// How to authenticate; `account::connect` maps it to the protocol's own methods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Auth {
     /// SASL PLAIN when the server offers it, else USER/PASS (POP3) or LOGIN (IMAP).

@@ -49,7 +49,7 @@ mod retry;
 use crate::config::{
     self, Account, ConfigError, Options, PasswordSource, Protocol, Target, Verbosity,
 };
-use crate::engine::{self, NoProgress, Summary};
+use crate::engine::{self, Summary};
 use crate::exit::Exit;
 use crate::ui;
 use idle::watch_imap;
@@ -354,7 +354,10 @@ fn poll_once(ctx: &Ctx<'_>, session: &Session<'_>, password: &str) -> anyhow::Re
     let account = session.account;
     let _turn = (account.target == Target::Stdout)
         .then(|| ctx.stdout.lock().unwrap_or_else(|p| p.into_inner()));
-    let (summary, r) = session.fetch(password, || NoProgress, None, stop_token());
+    // As before the account session existed: a progress bar on a terminal (the IDLE fetches
+    // show none).
+    let bar = || ui::Bar::new(ctx.opts.verbosity, &account.label, None);
+    let (summary, r) = session.fetch(password, bar, None, stop_token());
     if let Some(s) = &summary {
         ctx.out.fetched(s, &account.label);
     }
