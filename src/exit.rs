@@ -1,7 +1,8 @@
 //! Exit codes (sysexits.h), the contract between mailpull and the scripts that run it.
 //!
-//! Every error type in the crate maps to one of these through [`Classify`], and `main` turns the
-//! most serious one into the process exit status. The numbers are documented in the README.
+//! Every error type in the crate maps to one of these through [`Classify`], where it is defined;
+//! the command layer finds the status of an error chain and `main` turns the most serious one
+//! into the process exit status. This file imports nothing of mailpull's. The numbers are documented in the README.
 
 /// A process exit status from `sysexits.h`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -95,31 +96,16 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Finds the exit status of an `anyhow` error chain: the first error in the chain that
-/// classifies itself wins; anything unknown is a local I/O failure.
-pub fn exit_for(err: &anyhow::Error) -> Exit {
-    for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<crate::engine::EngineError>() {
-            return e.exit();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::config::ConfigError>() {
-            return e.exit();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::ledger::LedgerError>() {
-            return e.exit();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::source::SourceError>() {
-            return e.exit();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::deliver::DeliverError>() {
-            return e.exit();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::import::ImportError>() {
-            return e.exit();
-        }
-        if let Some(e) = cause.downcast_ref::<InternalError>() {
-            return e.exit();
-        }
+/// Test hook (debug builds only): `MAILPULL_TEST_PANIC=WHERE` panics at that point, so that
+/// the tests can check the guards (`main`: the command as a whole; `account`: one account's
+/// work, in `fetch`, `check`, `list` and `watch`).
+#[cfg(debug_assertions)]
+pub fn test_panic(at: &str) {
+    if std::env::var("MAILPULL_TEST_PANIC").is_ok_and(|v| v == at) {
+        panic!("test panic at {at} \x1b[2J");
     }
-    Exit::IoErr
 }
+
+/// Test hook: nothing in release builds.
+#[cfg(not(debug_assertions))]
+pub fn test_panic(_: &str) {}

@@ -1,21 +1,26 @@
 //! mailpull: fetch mail over POP3 and IMAP into a Maildir, an mbox, an MDA or stdout, never
 //! losing or doubling a message.
 //!
-//! The crate is laid out along the path a message takes:
-//! - [`cli`] declares the command line and [`config`] turns it into a validated
-//!   [`config::Account`]; nothing below `config` sees clap. [`run`] turns a command into work.
-//! - [`tls`] opens the connection (TCP, implicit TLS or STLS/STARTTLS upgrade, certificate checks).
-//! - [`pop3`] (RFC 1939/2449/2595/3206/5034) and [`imap`] (RFC 3501 and extensions) speak the
-//!   protocols, each as a [`source::Source`].
-//! - [`engine`] is the protocol-agnostic fetch engine that owns the promises: list, consult the
-//!   [`ledger`], choose ([`select`]: filters, `--pick`), retrieve, [`deliver`], record, delete,
-//!   commit.
-//! - [`ui`] is what the user sees on stderr (and `list`'s table on stdout); [`exit`] maps every
-//!   failure to a sysexits status; [`command`] runs users' commands (MDA, filter); [`docs`]
-//!   generates completions and man pages.
+//! The crate stands on floors, each importing only from below (README: "How it is built"):
+//! - [`exit`], [`text`], [`time`]: exit statuses, terminal-safe text, time; nothing of mailpull's.
+//! - [`source`] (the Source/Sink contract), [`tls`] (connections, deadlines, certificates),
+//!   [`command`] (users' commands: MDA, filter, password command).
+//! - [`pop3`] and [`imap`] speak the protocols, each as a [`source::Source`]; [`ledger`] records
+//!   every message; [`deliver`] holds the delivery targets.
+//! - [`engine`] is the protocol-agnostic fetch engine that owns the promises: recover, list,
+//!   consult the ledger, choose ([`select`]: filters, `--pick`), retrieve, deliver, record,
+//!   delete, commit; [`receipts`] handles read-receipt requests.
+//! - [`config`] turns the file and plain-value overrides into validated accounts.
+//! - [`account`] is one account's session: lock, connect, one login, the engine.
+//! - [`watch`], [`import`], [`ui`]: `mailpull watch`, reading other fetchers' state, what the
+//!   user sees.
+//! - [`commands`] (one file per command) and [`cli`] (the command line, the only place that
+//!   knows the parser); [`docs`] generates completions and man pages.
 
+pub mod account;
 pub mod cli;
 pub mod command;
+pub mod commands;
 pub mod config;
 pub mod deliver;
 pub mod docs;
@@ -27,7 +32,6 @@ pub mod import;
 pub mod ledger;
 pub mod pop3;
 pub mod receipts;
-pub mod run;
 pub mod select;
 pub mod source;
 pub mod text;

@@ -72,6 +72,24 @@ pub fn safe(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `s` with the password of its user part (`scheme://user:PASSWORD@host…`) replaced by
+/// `****`, for error messages (server URLs, the receipts' SMTP URL). Works on text that does
+/// not parse as a URL too.
+pub fn redact_url_password(s: &str) -> String {
+    let Some(start) = s.find("://").map(|i| i + 3) else {
+        return s.to_string();
+    };
+    let rest = &s[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return s.to_string();
+    };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:****{}", &s[..start], &rest[..colon], &rest[at..]),
+        None => s.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

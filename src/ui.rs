@@ -15,7 +15,6 @@ use serde_json::json;
 use crate::config::{Account, Verbosity};
 use crate::engine::{CheckSummary, Listed, Progress, Summary};
 use crate::exit::Exit;
-use crate::run::JsonIn;
 use crate::select::{fit, HeaderSummary};
 pub use crate::text::safe;
 
@@ -355,4 +354,12 @@ impl ListOutput {
         })();
         self.check(r)
     }
+}
+
+/// What the JSON report needs of one account's result.
+pub struct JsonIn<'a> {
+    pub summary: Option<&'a Summary>,
+    pub check: Option<&'a CheckSummary>,
+    pub error: Option<String>,
+    pub exit: Exit,
 }

@@ -895,3 +895,96 @@ fn kill_after_delivery_keeps_the_request() {
     assert_eq!(list[0].1, "pending");
     assert_eq!(list[0].3, "first", "{list:?}");
 }
+
+/// The line that tells the user that read-receipt requests wait for an answer, from a run's
+/// stderr (`None` when the run printed none).
+fn waiting_line(stderr: &str) -> Option<String> {
+    stderr
+        .lines()
+        .find(|l| l.contains("read receipt request(s) wait for your answer"))
+        .map(str::to_string)
+}
+
+/// `mailpull watch` over IMAP IDLE: a fetch that queues a read-receipt request (no terminal to
+/// ask on) prints the same "N read receipt request(s) wait for your answer" line as `mailpull
+/// fetch` does. The watch's IDLE fetches once wired the engine themselves and dropped that
+/// line: the request was queued without a word.
+#[test]
+fn watch_over_idle_says_that_requests_wait_like_fetch() {
+    let Some(smtp) = Smtp::start(Mode::StartTls) else {
+        return;
+    };
+    let Some(s) = setup(&[], &smtp_receipts(&smtp)) else {
+        return;
+    };
+    let log = s.sb.path().join("watch.log");
+    let mut c = s.cmd(&["watch", "--every", "1h"]);
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = c.spawn().unwrap();
+    let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_for = |what: &str, child: &mut std::process::Child, cond: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + LIMIT;
+        while !cond() {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "the watch ended ({status}) while waiting for {what}:\n{}",
+                    stderr()
+                );
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "no {what} within {LIMIT:?}; the watch's stderr:\n{}",
+                    stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for("IDLE", &mut child, &|| {
+        stderr().contains("watching INBOX with IDLE")
+    });
+    // New mail while the watch IDLEs: fetched at once, in the IDLE session.
+    s.add(
+        "INBOX",
+        &request("w1@x.example", "bob@x.example", "bob@x.example", "watched"),
+    );
+    let maildir = s.sb.maildir();
+    wait_for("delivery", &mut child, &|| {
+        common::run::maildir_messages(&maildir).len() == 1
+    });
+    wait_for("the line saying that a request waits", &mut child, &|| {
+        waiting_line(&stderr()).is_some()
+    });
+    // SAFETY: kill with the pid of our own child.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
+        0
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{}", stderr());
+    let watched = waiting_line(&stderr()).unwrap();
+    assert!(
+        smtp.received().is_empty(),
+        "nothing is sent without consent"
+    );
+    let list = s.listing();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (list[0].1.as_str(), list[0].3.as_str()),
+        ("pending", "watched")
+    );
+
+    // `fetch` queueing one request says the very same.
+    s.add(
+        "INBOX",
+        &request("f1@x.example", "eve@x.example", "eve@x.example", "fetched"),
+    );
+    let out = s.ok(&["fetch"]);
+    let fetched = waiting_line(&String::from_utf8_lossy(&out.stderr))
+        .unwrap_or_else(|| panic!("fetch printed no waiting line:\n{}", show(&out)));
+    assert_eq!(watched, fetched);
+    assert_eq!(s.listing().len(), 2);
+}

@@ -20,7 +20,7 @@
 //! name; an IMAP message's key adds the folder and UIDVALIDITY. The port, implicit TLS versus
 //! STLS/STARTTLS and the authentication method are not part of it: `pop3s://` on 995 and
 //! `pop3://` on 110 reach the same messages, so they share their rows (and their lock, see
-//! `run::lock_path`). A renamed server is moved with [`Ledger::rename`] (`mailboxes.rs`).
+//! `account::lock_path`). A renamed server is moved with [`Ledger::rename`] (`mailboxes.rs`).
 //!
 //! The schema version lives in `PRAGMA user_version`; migrations only go forward, and a ledger
 //! written by a newer mailpull is refused rather than misread.
@@ -115,8 +115,8 @@
 //! the file; `schema.rs` the schema and the migration runner (`migrate.rs`: the upgrade to
 //! schema 3); `messages.rs` the message rows the engine reads and writes; `import.rs` rows
 //! imported from other programs; `receipts.rs` read-receipt requests and answers;
-//! `mailboxes.rs` listing and renaming mailboxes. (`cmd.rs`, the `mailpull ledger` command,
-//! is on its way up to the command layer.)
+//! `mailboxes.rs` listing and renaming mailboxes. (The `mailpull ledger` command is
+//! `commands/ledger.rs`.)
 
 mod import;
 mod keys;
@@ -124,7 +124,6 @@ mod messages;
 mod open;
 mod schema;
 
-pub mod cmd;
 mod mailboxes;
 mod migrate;
 mod receipts;

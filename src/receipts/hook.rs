@@ -232,17 +232,21 @@ pub struct Hook<'a> {
 }
 
 impl<'a> Hook<'a> {
-    /// The hook for fetching `account`: it asks only when stdin and stderr are terminals and
-    /// messages do not go to stdout.
-    pub fn for_account(
-        account: &crate::config::Account,
+    /// The hook for fetching the account named `label` (whose user name is `user`): it asks
+    /// only when stdin and stderr are terminals and messages do not go to stdout
+    /// (`to_stdout`).
+    pub fn new(
+        label: &str,
+        user: &str,
+        settings: &ReceiptSettings,
+        to_stdout: bool,
         multi: Option<&'a indicatif::MultiProgress>,
     ) -> Hook<'a> {
         Hook {
-            account: account.label.clone(),
-            settings: account.receipts.clone(),
-            sending: Sending::new(&account.receipts, &account.user),
-            interactive: prompt::can_ask() && account.target != crate::config::Target::Stdout,
+            account: label.to_string(),
+            settings: settings.clone(),
+            sending: Sending::new(settings, user),
+            interactive: prompt::can_ask() && !to_stdout,
             multi,
             queued: 0,
         }

@@ -12,66 +12,31 @@
 //!   delivered: it records the requests, asks on a terminal ([`prompt`]) or queues them, sends
 //!   ([`mdn`] builds the receipt, [`transport`] submits it with a null envelope sender) and
 //!   tells the engine which IMAP messages to flag `$MDNSent` (RFC 3503).
-//! - [`cmd`] implements `mailpull receipts` (list, review, send ID, decline ID).
+//! - `mailpull receipts` (list, review, send ID, decline ID) is a command: `commands/receipts.rs`.
 //!
 //! There is no automatic "always": consent is given per message or remembered per sender from
 //! an earlier answer ("always/never for this sender").
 
-pub mod cmd;
 pub mod hook;
 pub mod mdn;
 pub mod prompt;
+pub mod settings;
 pub mod transport;
 
-use std::path::PathBuf;
+pub use settings::{check_address, ReceiptPolicy, ReceiptSettings, TransportConfig, MAX_ADDRESS};
 
 use mail_parser::{HeaderForm, HeaderName, HeaderValue, MessageParser, MimeHeaders};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::ledger::NewReceipt;
 
-/// `receipts = "ask" | "never"` (per account and in `[defaults]`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReceiptPolicy {
-    /// Ask the user (on a terminal now, otherwise later with `mailpull receipts`).
-    #[default]
-    Ask,
-    /// Never send a receipt and never ask.
-    Never,
-}
-
-/// The `[receipts]` table (or an account's `receipts_transport`): how receipts are sent.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct TransportConfig {
-    /// The user's address: From of the receipt and its Final-Recipient.
-    pub from: Option<String>,
-    /// `smtps://USER@HOST[:PORT]` (implicit TLS) or `smtp://USER@HOST[:PORT]` (STARTTLS
-    /// required).
-    pub smtp: Option<String>,
-    /// Prints the SMTP password on its first line.
-    pub password_command: Option<String>,
-    /// A sendmail-compatible command (run with `-f '<>' -i -- ADDRESS`).
-    pub sendmail: Option<String>,
-    /// Trust this CA file (PEM) for the SMTP server instead of the system's.
-    pub tls_ca_file: Option<PathBuf>,
-}
-
-/// What an account does with receipt requests.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReceiptSettings {
-    pub policy: ReceiptPolicy,
-    pub transport: Option<TransportConfig>,
-}
-
-/// How an account handles read receipts, for `mailpull config check`.
-pub fn describe(account: &crate::config::Account) -> String {
-    if account.receipts.policy == ReceiptPolicy::Never {
+/// How an account (whose user name is `user`) handles read receipts, for `mailpull config
+/// check`.
+pub fn describe(settings: &ReceiptSettings, user: &str) -> String {
+    if settings.policy == ReceiptPolicy::Never {
         return "never".into();
     }
-    let s = hook::Sending::new(&account.receipts, &account.user);
+    let s = hook::Sending::new(settings, user);
     match (&s.transport, &s.from) {
         (Some(t), Some(from)) => format!("ask; sent via {} from {from}", t.describe()),
         (Some(t), None) => format!(
@@ -84,9 +49,6 @@ pub fn describe(account: &crate::config::Account) -> String {
     }
 }
 
-/// The longest address accepted in a request (RFC 5321 §4.5.3.1.3: a path is at most 256
-/// octets including the angle brackets).
-pub const MAX_ADDRESS: usize = 254;
 /// The longest text kept for display (From, Subject, Date).
 const MAX_DISPLAY: usize = 200;
 
@@ -256,39 +218,6 @@ pub fn detect(header: &[u8]) -> Detection {
         warnings,
         dedupe_key,
     })
-}
-
-/// Checks that an address is a plain ASCII `local@domain` that can go on an SMTP envelope and in
-/// a header without quoting: nothing that could break a line or a header.
-pub fn check_address(a: &str) -> Result<(), String> {
-    if a.len() > MAX_ADDRESS {
-        return Err(format!(
-            "it is {} bytes long (at most {MAX_ADDRESS})",
-            a.len()
-        ));
-    }
-    let Some((local, domain)) = a.rsplit_once('@') else {
-        return Err("it has no @".into());
-    };
-    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
-    if local.is_empty()
-        || !local.chars().all(atext)
-        || local.starts_with('.')
-        || local.ends_with('.')
-    {
-        return Err("its local part has characters mailpull does not send to".into());
-    }
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if !domain.contains('.') || !domain.split('.').all(label_ok) {
-        return Err("its domain is not a host name".into());
-    }
-    Ok(())
 }
 
 /// `<id>` if `id` is a well-formed msg-id without anything that could break a header.

@@ -20,7 +20,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 
-use super::TransportConfig;
+use super::settings::TransportConfig;
 
 /// How long one SMTP read or write may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -185,7 +185,7 @@ impl Transport {
 fn parse_smtp_url(s: &str, c: &TransportConfig) -> Result<Transport, String> {
     let url = url::Url::parse(s);
     // Never show a password someone put in the URL.
-    let s = crate::config::redact_url_password(s);
+    let s = crate::text::redact_url_password(s);
     let url = url.map_err(|e| format!("receipts.smtp {s:?}: {e}"))?;
     let implicit_tls = match url.scheme() {
         "smtps" => true,

@@ -558,3 +558,5 @@ pub enum AuthArg {
     /// IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command.
     Oauthbearer,
 }
+
+mod requests;

@@ -11,13 +11,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Context;
 
-use super::{AccountKey, Ledger, LedgerError, RenameReport};
 use crate::cli::{Cli, LedgerCommand};
 use crate::config::{self, ConfigError};
 use crate::exit::Exit;
+use crate::ledger::{AccountKey, Ledger, LedgerError, RenameReport};
 
 /// Runs `mailpull ledger ...`.
-pub fn run(cli: &Cli, cmd: &LedgerCommand) -> anyhow::Result<Exit> {
+pub(super) fn run(cli: &Cli, cmd: &LedgerCommand) -> anyhow::Result<Exit> {
     let path = match &cli.ledger {
         Some(p) => config::expand_tilde(p),
         None => config::default_ledger()?,
@@ -40,7 +40,7 @@ pub fn run(cli: &Cli, cmd: &LedgerCommand) -> anyhow::Result<Exit> {
             let wait = Duration::from_secs(*lock_wait);
             let _locks = keys
                 .iter()
-                .map(|k| crate::run::lock_account(&path, k, wait))
+                .map(|k| crate::account::lock_account(&path, k, wait))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let mut ledger = Ledger::open(&path)?;
             let report = ledger.rename(&from, &to, *dry_run)?;

@@ -12,13 +12,13 @@ use std::io::Write;
 
 use anyhow::Context;
 
-use super::hook::{self, state_text, Outcome, Sending};
-use super::prompt::{self, Answer};
-use super::{ReceiptPolicy, ReceiptSettings};
 use crate::cli::{Cli, ReceiptsAction, ReceiptsArgs};
 use crate::config::{self, ConfigError, Overrides};
 use crate::exit::Exit;
 use crate::ledger::{Ledger, Policy, Receipt, ReceiptState};
+use crate::receipts::hook::{self, state_text, Outcome, Sending};
+use crate::receipts::prompt::{self, Answer};
+use crate::receipts::{ReceiptPolicy, ReceiptSettings};
 
 /// The configured accounts by ledger id: (label, how it sends receipts).
 struct Accounts {
@@ -67,7 +67,7 @@ impl Accounts {
 }
 
 /// Runs `mailpull receipts …`.
-pub fn run(cli: &Cli, args: &ReceiptsArgs) -> anyhow::Result<Exit> {
+pub(super) fn run(cli: &Cli, args: &ReceiptsArgs) -> anyhow::Result<Exit> {
     let path = match &cli.ledger {
         Some(p) => config::expand_tilde(p),
         None => config::default_ledger()?,

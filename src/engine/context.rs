@@ -1,0 +1,45 @@
+//! The context one fetch carries from mailbox to mailbox: the source, the ledger, the target,
+//! the settings, the hooks, and what is left for the end of the session. The steps are
+//! methods on it, in `fetch.rs` (list, reserve, transfer, close, commit) and `plan.rs` (plan).
+
+use std::collections::HashSet;
+
+use super::{FetchSettings, Hooks, Progress, Summary};
+use crate::deliver::Deliver;
+use crate::ledger::{Ledger, MessageKey};
+use crate::source::{Listing, Source};
+
+/// One fetch in progress: what every step works on.
+pub(super) struct Fetch<'a, 'h> {
+    pub source: &'a mut dyn Source,
+    pub ledger: &'a mut Ledger,
+    pub account: i64,
+    pub target: &'a mut dyn Deliver,
+    pub settings: FetchSettings,
+    pub progress: &'a mut dyn Progress,
+    pub hooks: &'a mut Hooks<'h>,
+    pub summary: Summary,
+    pub pending: Pending,
+}
+
+/// What the mailboxes leave for the end of the session.
+#[derive(Default)]
+pub(super) struct Pending {
+    /// Deletions that take effect when the session ends (POP3).
+    pub at_finish: Vec<MessageKey>,
+    /// Mailboxes to prune once the session ended well: (mailbox, uidvalidity, listed uids).
+    pub prune: Vec<(String, u32, HashSet<String>)>,
+    /// Uids deleted without download, to tell them apart in the summary.
+    pub unread: HashSet<MessageKey>,
+    /// New messages planned so far (for `max_messages` across mailboxes).
+    pub planned: usize,
+}
+
+/// The ledger key of a message of the listed mailbox.
+pub(super) fn key(mailbox: &str, listing: &Listing, uid: &str) -> MessageKey {
+    MessageKey {
+        mailbox: mailbox.to_string(),
+        uidvalidity: listing.uidvalidity,
+        uid: uid.to_string(),
+    }
+}

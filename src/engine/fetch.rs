@@ -1,0 +1,335 @@
+//! Steps 2–8 of the fetch (see [`crate::engine`]), one named step each, over a [`Fetch`] (see
+//! `context.rs`).
+//!
+//! [`Fetch::mailbox`] reads as the module documentation does: list, plan, reserve, transfer
+//! (retrieve, deliver, record, delete), answer receipts, close. [`Fetch::commit`] ends the
+//! session and only then notes the deletions.
+
+use std::collections::{HashMap, HashSet};
+
+use super::context::{key, Fetch};
+use super::known::{known, Known};
+use super::plan::Plan;
+use super::receipts::answer_receipts;
+use super::sink::{EngineSink, Transferred};
+use super::{EngineError, BATCH_MESSAGES};
+use crate::deliver::DeliverError;
+use crate::ledger::{MessageKey, NewEntry};
+use crate::source::{Listing, RemoteMessage, TransferReport};
+
+/// The `fetching` rows written for the messages to retrieve (step 4).
+struct Reserved {
+    entries: Vec<NewEntry>,
+}
+
+impl Fetch<'_, '_> {
+    /// Every mailbox the source offers, then the commit. A failure that concerns messages,
+    /// not the session (the target refused one, the server refused to send one), is kept for
+    /// the end: the session still ends properly so that deletions take effect.
+    pub fn run(&mut self) -> Result<(), EngineError> {
+        let mut deferred: Option<EngineError> = None;
+        for mailbox in self.source.mailboxes()? {
+            if self.hooks.stop.requested() {
+                break;
+            }
+            if let Some(e) = self.mailbox(&mailbox)? {
+                let stop = matches!(e, EngineError::Deliver(_) | EngineError::Ledger(_));
+                deferred.get_or_insert(e);
+                if stop {
+                    break;
+                }
+            }
+        }
+        self.commit()?;
+        match deferred {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Steps 2–7 for one mailbox. Connection-level errors are returned as `Err`; failures
+    /// that leave the session usable come back as `Ok(Some(error))`.
+    fn mailbox(&mut self, mailbox: &str) -> Result<Option<EngineError>, EngineError> {
+        let listing = self.list(mailbox)?;
+        let known = self.known(mailbox, &listing)?;
+        let plan = self.plan(mailbox, &listing, &known)?;
+        let reserved = self.reserve(mailbox, &listing, &plan.retrieve)?;
+        let (transfer, done) = self.transfer(mailbox, &listing, &plan, &reserved)?;
+        let Transferred {
+            failure,
+            delivered,
+            rejected,
+            requests,
+        } = done;
+        self.forget_undelivered(&reserved, &delivered)?;
+        let report = match transfer {
+            Ok(r) => r,
+            Err(e) => {
+                // The deliveries and their requests stand; the requests wait for an answer
+                // (nothing can be asked of the server now).
+                if let Some(hook) = self.hooks.receipts.as_deref_mut() {
+                    if !requests.is_empty() {
+                        let _ = hook.delivered(
+                            self.ledger,
+                            self.account,
+                            mailbox,
+                            listing.uidvalidity,
+                            requests,
+                            false,
+                        );
+                    }
+                }
+                return Err(e.into());
+            }
+        };
+        if let Some(hook) = self.hooks.receipts.as_deref_mut() {
+            answer_receipts(
+                self.source,
+                self.ledger,
+                self.account,
+                mailbox,
+                &listing,
+                requests,
+                hook,
+            )?;
+        }
+        self.close(mailbox, &listing, &report)?;
+        Ok(first_failure(
+            failure,
+            rejected,
+            plan.filter_failures,
+            &report,
+        ))
+    }
+
+    /// Step 2: opens (lists) the mailbox, writable when something may be deleted.
+    fn list(&mut self, mailbox: &str) -> Result<Listing, EngineError> {
+        let s = &self.settings;
+        let write = !s.keep || s.delete_after.is_some() || s.delete_larger_than.is_some();
+        let listing = self.source.open(mailbox, write)?;
+        self.summary.listed += listing.messages.len();
+        Ok(listing)
+    }
+
+    /// Step 2, continued: the ledger's view of the listed mailbox; messages recognised after
+    /// a UIDVALIDITY change are recorded as delivered under their new uids.
+    fn known(&mut self, mailbox: &str, listing: &Listing) -> Result<Known, EngineError> {
+        let known = known(self.source, self.ledger, self.account, mailbox, listing)?;
+        if !known.recognised.is_empty() {
+            self.ledger
+                .insert_delivered(self.account, &known.recognised)?;
+        }
+        Ok(known)
+    }
+
+    /// Step 4: a `fetching` row with a reserved location for every message to retrieve, in
+    /// one transaction, before any download starts.
+    fn reserve(
+        &mut self,
+        mailbox: &str,
+        listing: &Listing,
+        retrieve: &[RemoteMessage],
+    ) -> Result<Reserved, EngineError> {
+        let mut entries = Vec::with_capacity(retrieve.len());
+        for m in retrieve {
+            let location = self.target.reserve().map_err(|e| DeliverError::Local {
+                target: self.target.describe(),
+                source: e,
+            })?;
+            entries.push(NewEntry {
+                key: key(mailbox, listing, &m.uid),
+                size: m.size,
+                location,
+                message_id: None,
+            });
+        }
+        if !entries.is_empty() {
+            self.ledger.begin_fetch(self.account, &entries)?;
+        }
+        Ok(Reserved { entries })
+    }
+
+    /// Steps 5–7: retrieve and deliver the planned messages, record them in batches, and hand
+    /// recorded ones back to the source for deletion along with `delete_now`. Returns the
+    /// source's report (or why the session broke) and what the sink did.
+    #[allow(clippy::type_complexity)]
+    fn transfer(
+        &mut self,
+        mailbox: &str,
+        listing: &Listing,
+        plan: &Plan,
+        reserved: &Reserved,
+    ) -> Result<
+        (
+            Result<TransferReport, crate::source::SourceError>,
+            Transferred,
+        ),
+        EngineError,
+    > {
+        // Messages another client already answered a receipt request for (IMAP `$MDNSent`).
+        let answered = match self.hooks.receipts {
+            Some(_) if !plan.retrieve.is_empty() => self.source.answered(&plan.retrieve)?,
+            _ => HashSet::new(),
+        };
+        let locations: HashMap<String, String> = reserved
+            .entries
+            .iter()
+            .map(|r| (r.key.uid.clone(), r.location.clone()))
+            .collect();
+        self.progress.start(
+            plan.retrieve.len() as u64,
+            plan.retrieve.iter().map(|m| m.size).sum(),
+        );
+        // Targets whose deliveries cannot be verified after a crash record one at a time.
+        let batch_limit = if self.target.verifiable() {
+            BATCH_MESSAGES
+        } else {
+            1
+        };
+        let mut sink = EngineSink {
+            ledger: &mut *self.ledger,
+            account: self.account,
+            mailbox: mailbox.to_string(),
+            uidvalidity: listing.uidvalidity,
+            target: &mut *self.target,
+            locations,
+            keep: self.settings.keep,
+            batch_limit,
+            progress: &mut *self.progress,
+            unrecorded: Vec::new(),
+            oldest_unrecorded: None,
+            releasable: Vec::new(),
+            delivered: HashSet::new(),
+            rejected: Vec::new(),
+            failure: None,
+            summary: &mut self.summary,
+            receipts: self.hooks.receipts.as_deref_mut(),
+            answered,
+            new_requests: Vec::new(),
+            stop: &self.hooks.stop,
+        };
+        let transfer = self
+            .source
+            .transfer(&plan.delete_now, &plan.retrieve, &mut sink);
+        let done = sink.finish();
+        self.progress.finish();
+        Ok((transfer, done))
+    }
+
+    /// Reservations that were not delivered go back to "unknown" (no file exists for them: a
+    /// target removes partial deliveries itself). A delivered message whose record failed
+    /// keeps its `fetching` row, so that recovery finds it.
+    fn forget_undelivered(
+        &mut self,
+        reserved: &Reserved,
+        delivered: &HashSet<String>,
+    ) -> Result<(), EngineError> {
+        let undelivered: Vec<MessageKey> = reserved
+            .entries
+            .iter()
+            .filter(|r| !delivered.contains(&r.key.uid))
+            .map(|r| r.key.clone())
+            .collect();
+        if !undelivered.is_empty() {
+            self.ledger.forget(self.account, &undelivered)?;
+        }
+        Ok(())
+    }
+
+    /// Step 7b: closes the mailbox. Per-mailbox protocols (IMAP) make the deletions take effect
+    /// now; the others (POP3) at the end of the session. Only a complete listing tells which
+    /// rows belong to messages the server no longer has.
+    fn close(
+        &mut self,
+        mailbox: &str,
+        listing: &Listing,
+        report: &TransferReport,
+    ) -> Result<(), EngineError> {
+        match self.source.close(&report.deleted)? {
+            Some(gone) => {
+                let keys: Vec<MessageKey> =
+                    gone.iter().map(|m| key(mailbox, listing, &m.uid)).collect();
+                self.confirm_deleted(&keys)?;
+            }
+            None => self
+                .pending
+                .at_finish
+                .extend(report.deleted.iter().map(|m| key(mailbox, listing, &m.uid))),
+        }
+        if !listing.partial {
+            self.pending.prune.push((
+                mailbox.to_string(),
+                listing.uidvalidity,
+                listing.messages.iter().map(|m| m.uid.clone()).collect(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Step 8: ends the session; for POP3 this makes the deletions take effect. Only then are
+    /// they noted, and the rows of messages the server no longer lists pruned.
+    fn commit(&mut self) -> Result<(), EngineError> {
+        self.source.finish()?;
+        let at_finish = std::mem::take(&mut self.pending.at_finish);
+        self.confirm_deleted(&at_finish)?;
+        for (mailbox, uidvalidity, present) in &self.pending.prune {
+            let pruned = self
+                .ledger
+                .prune_mailbox(self.account, mailbox, *uidvalidity, present)?;
+            if pruned > 0 {
+                log::debug!("pruned {pruned} ledger entries the server no longer lists");
+            }
+        }
+        Ok(())
+    }
+
+    /// Records deletions the server confirmed and counts them (and those of them that were
+    /// never downloaded) in the summary.
+    fn confirm_deleted(&mut self, keys: &[MessageKey]) -> Result<(), EngineError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.ledger
+            .mark_deleted(self.account, keys, crate::time::unix_now())?;
+        self.summary.deleted += keys.len();
+        self.summary.deleted_unread += keys
+            .iter()
+            .filter(|k| self.pending.unread.contains(*k))
+            .count();
+        Ok(())
+    }
+}
+
+/// The failure a mailbox reports once its session work is done, the most serious first: the
+/// target or ledger stopped, the target refused messages, the filter failed, the server
+/// refused to send messages.
+fn first_failure(
+    failure: Option<EngineError>,
+    rejected: Vec<String>,
+    filter_failures: Vec<String>,
+    report: &TransferReport,
+) -> Option<EngineError> {
+    if let Some(e) = failure {
+        return Some(e);
+    }
+    if let Some(first) = rejected.first() {
+        return Some(EngineError::NotDelivered {
+            count: rejected.len(),
+            first: first.clone(),
+        });
+    }
+    if let Some(first) = filter_failures.first() {
+        return Some(EngineError::FilterFailed {
+            count: filter_failures.len(),
+            first: first.clone(),
+        });
+    }
+    if let Some((m, reply)) = report.refused.first() {
+        return Some(EngineError::Refused {
+            count: report.refused.len(),
+            first: format!("{} ({})", m.number, m.uid),
+            reply: reply.clone(),
+        });
+    }
+    None
+}

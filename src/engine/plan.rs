@@ -1,0 +1,170 @@
+//! Step 3 of the fetch (see [`crate::engine`]): what to do with each listed message. A message
+//! the ledger knows as delivered is never downloaded again (in delete mode it is deleted
+//! straight away); every other one is new, and goes through the size limits, the
+//! [`Select`](super::Select)or (from its headers) and `max_messages`.
+
+use super::context::{key, Fetch};
+use super::known::Known;
+use super::{Candidate, Choice, EngineError, HEADER_BATCH};
+use crate::ledger::State;
+use crate::source::{Listing, RemoteMessage};
+
+/// The plan for one listed mailbox.
+pub(super) struct Plan {
+    /// To delete without downloading: delivered earlier (delete mode, or aged out), too large
+    /// (`delete_larger_than`), or chosen to be deleted unread.
+    pub delete_now: Vec<RemoteMessage>,
+    /// New messages to download, in listing order, within `max_messages`.
+    pub retrieve: Vec<RemoteMessage>,
+    /// Messages the selector could not decide on (left on the server).
+    pub filter_failures: Vec<String>,
+}
+
+impl Fetch<'_, '_> {
+    /// Step 3: sorts the listed messages, lets the selector choose among the new ones, and
+    /// caps the download at `max_messages`.
+    pub(super) fn plan(
+        &mut self,
+        mailbox: &str,
+        listing: &Listing,
+        known: &Known,
+    ) -> Result<Plan, EngineError> {
+        let mut plan = Plan {
+            delete_now: Vec::new(),
+            retrieve: Vec::new(),
+            filter_failures: Vec::new(),
+        };
+        let candidates = self.sort(mailbox, listing, known, &mut plan);
+        let chosen = self.choose(mailbox, listing, candidates, &mut plan)?;
+        self.cap(chosen, &mut plan);
+        log::debug!(
+            "{}: {} message(s), {} new, {} already delivered to delete",
+            if mailbox.is_empty() {
+                "mailbox"
+            } else {
+                mailbox
+            },
+            listing.messages.len(),
+            plan.retrieve.len(),
+            plan.delete_now.len()
+        );
+        Ok(plan)
+    }
+
+    /// Delivered messages to delete, messages too large to download or to keep, and the new
+    /// messages (returned: the candidates).
+    fn sort(
+        &mut self,
+        mailbox: &str,
+        listing: &Listing,
+        known: &Known,
+        plan: &mut Plan,
+    ) -> Vec<RemoteMessage> {
+        let settings = self.settings;
+        let mut candidates = Vec::new();
+        let now_secs = crate::time::unix_now();
+        for m in listing.messages.iter() {
+            match known.current.get(&m.uid) {
+                Some(e) if e.state == State::Delivered => {
+                    let aged = settings.delete_after.is_some_and(|age| {
+                        now_secs.saturating_sub(e.delivered_at) >= age.as_secs() as i64
+                    });
+                    if !settings.keep || aged {
+                        plan.delete_now.push(m.clone());
+                    }
+                }
+                // Marked for deletion by someone else: not ours to download or delete.
+                _ if m.flagged_deleted => {
+                    log::debug!(
+                        "message {} is already marked deleted on the server; leaving it",
+                        m.uid
+                    )
+                }
+                _ if settings.delete_larger_than.is_some_and(|l| m.size > l) => {
+                    self.pending.unread.insert(key(mailbox, listing, &m.uid));
+                    plan.delete_now.push(m.clone());
+                }
+                _ if settings.skip_larger_than.is_some_and(|l| m.size > l) => {
+                    self.summary.skipped += 1
+                }
+                _ => candidates.push(m.clone()),
+            }
+        }
+        candidates
+    }
+
+    /// Step 3b: the selector (a filter, `--pick`) decides from the headers which candidates
+    /// to download, leave or delete unread, in batches of [`HEADER_BATCH`]; without one, every
+    /// candidate is chosen. Candidates not offered because the cap was reached wait for a
+    /// later run.
+    fn choose(
+        &mut self,
+        mailbox: &str,
+        listing: &Listing,
+        candidates: Vec<RemoteMessage>,
+        plan: &mut Plan,
+    ) -> Result<Vec<RemoteMessage>, EngineError> {
+        let Some(select) = self.hooks.select.as_deref_mut() else {
+            return Ok(candidates);
+        };
+        let settings = self.settings;
+        let cap_reached = |planned: usize| settings.max_messages.is_some_and(|n| planned >= n);
+        let mut chosen = Vec::new();
+        let mut offered = 0;
+        for chunk in candidates.chunks(HEADER_BATCH) {
+            if cap_reached(self.pending.planned + chosen.len()) {
+                break;
+            }
+            offered += chunk.len();
+            let headers = self.source.headers(chunk)?;
+            let offer: Vec<Candidate<'_>> = chunk
+                .iter()
+                .zip(&headers)
+                .map(|(message, header)| Candidate {
+                    message,
+                    header: header.as_deref(),
+                })
+                .collect();
+            let choices = select.select(mailbox, &offer);
+            let undecided = std::iter::repeat(Choice::Fail("no decision".into()));
+            for (m, choice) in chunk.iter().zip(choices.into_iter().chain(undecided)) {
+                match choice {
+                    Choice::Fetch => chosen.push(m.clone()),
+                    Choice::Delete if !settings.keep => {
+                        self.pending.unread.insert(key(mailbox, listing, &m.uid));
+                        plan.delete_now.push(m.clone());
+                    }
+                    Choice::Delete => {
+                        log::warn!(
+                            "message {}: the filter asked to delete it, but the account \
+                             keeps mail on the server; it was left there",
+                            m.uid
+                        );
+                        self.summary.left += 1;
+                    }
+                    Choice::Leave => self.summary.left += 1,
+                    Choice::Fail(e) => {
+                        log::error!("message {}: {e}; it was left on the server", m.uid);
+                        plan.filter_failures.push(format!("message {}: {e}", m.uid));
+                    }
+                }
+            }
+        }
+        self.summary.deferred += candidates.len() - offered;
+        Ok(chosen)
+    }
+
+    /// `max_messages`, across the mailboxes of the fetch: the chosen messages past it wait
+    /// for a later run.
+    fn cap(&mut self, chosen: Vec<RemoteMessage>, plan: &mut Plan) {
+        let max = self.settings.max_messages;
+        for m in chosen {
+            if max.is_some_and(|n| self.pending.planned >= n) {
+                self.summary.deferred += 1;
+            } else {
+                self.pending.planned += 1;
+                plan.retrieve.push(m);
+            }
+        }
+    }
+}
