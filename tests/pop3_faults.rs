@@ -165,10 +165,10 @@ impl Fx {
     }
 
     /// With other server settings (the DELE check is added).
-    fn with_config(messages: Vec<Message>, mut config: Config, mode: Mode) -> Fx {
+    fn with_config(messages: Vec<Message>, config: Config, mode: Mode) -> Fx {
         let sandbox = Sandbox::new();
-        config.dele_check = Some(delivered_check(sandbox.maildir(), &messages));
         let server = Scripted::with_config(config, messages.clone());
+        server.set_delete_check(delivered_check(sandbox.maildir(), &messages));
         Fx {
             server,
             sandbox,
@@ -230,7 +230,7 @@ impl Fx {
             run.stats.failed_logins,
             &run.describe(),
         );
-        for (uidl, n) in &run.stats.retr {
+        for (uidl, n) in &run.stats.fetched {
             assert_eq!(
                 *n,
                 1,
@@ -238,7 +238,7 @@ impl Fx {
                 run.describe()
             );
         }
-        for (uidl, n) in &run.stats.dele {
+        for (uidl, n) in &run.stats.deleted {
             assert_eq!(
                 *n,
                 1,
@@ -248,7 +248,7 @@ impl Fx {
         }
         if self.mode == Mode::Keep {
             assert!(
-                run.stats.dele.is_empty(),
+                run.stats.deleted.is_empty(),
                 "DELE in keep mode\n{}",
                 run.describe()
             );
@@ -291,8 +291,8 @@ fn delivered_check(maildir: PathBuf, messages: &[Message]) -> scripted::DeleChec
         .iter()
         .map(|m| (m.uidl.clone(), run::expected_delivery(&m.raw)))
         .collect();
-    Arc::new(move |msg: &Message| {
-        let want = &expected[&msg.uidl];
+    Arc::new(move |uidl: &String| {
+        let want = &expected[uidl];
         if in_maildir(&maildir, want) {
             Ok(())
         } else {
@@ -356,7 +356,7 @@ fn fault_then_rerun_with(
     assert_eq!(d2, all, "{ctx2}: not everything delivered");
     for u in &d1 {
         assert_eq!(
-            r2.stats.retr_of(u),
+            r2.stats.fetched_of(u),
             0,
             "{ctx2}: {u} was delivered before the fault but retrieved again\n{}",
             r2.describe()
@@ -364,7 +364,7 @@ fn fault_then_rerun_with(
     }
     for u in all.difference(&d1) {
         assert_eq!(
-            r2.stats.retr_of(u),
+            r2.stats.fetched_of(u),
             1,
             "{ctx2}: {u} was not retrieved\n{}",
             r2.describe()
@@ -381,7 +381,7 @@ fn fault_then_rerun_with(
             // What the first run delivered but could not delete is deleted now, without RETR.
             for u in d1.intersection(&left1) {
                 assert_eq!(
-                    r2.stats.dele_of(u),
+                    r2.stats.deleted_of(u),
                     1,
                     "{ctx2}: {u} delivered earlier but not deleted\n{}",
                     r2.describe()
@@ -396,9 +396,9 @@ fn fault_then_rerun_with(
     // lead to a delivery (cut mid-message, or pipelined ahead of the cut).
     let total = fx.server.stats();
     for u in &all {
-        let extra = usize::from(r1.stats.retr_of(u) > 0 && !d1.contains(u));
+        let extra = usize::from(r1.stats.fetched_of(u) > 0 && !d1.contains(u));
         assert_eq!(
-            total.retr_of(u),
+            total.fetched_of(u),
             1 + extra,
             "{ctx2}: RETR count of {u} over both runs"
         );
@@ -408,7 +408,7 @@ fn fault_then_rerun_with(
     let ctx3 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), third run");
     assert_eq!(r3.code, 0, "{ctx3}\n{}", r3.describe());
     assert!(
-        r3.stats.retr.is_empty() && r3.stats.dele.is_empty(),
+        r3.stats.fetched.is_empty() && r3.stats.deleted.is_empty(),
         "{ctx3}: nothing should be left to do\n{}",
         r3.describe()
     );
@@ -444,14 +444,14 @@ fn specific_checks(
             assert_eq!(d1, &all, "{ctx}: everything delivered before QUIT");
             assert_eq!(left1, &all, "{ctx}: QUIT was not committed");
             if fx.mode == Mode::Delete {
-                let deleted: BTreeSet<String> = r1.stats.dele.keys().cloned().collect();
+                let deleted: BTreeSet<String> = r1.stats.deleted.keys().cloned().collect();
                 assert_eq!(deleted, all, "{ctx}: every message DELEted before QUIT");
             }
         }
         Fault::CutAfterDele { k, .. } => {
             assert_eq!(left1, &all, "{ctx}: no QUIT, nothing committed");
             assert!(
-                r1.stats.dele.len() >= *k,
+                r1.stats.deleted.len() >= *k,
                 "{ctx}: the fault did not strike\n{}",
                 r1.describe()
             );
@@ -467,7 +467,7 @@ fn specific_checks(
         );
     }
     // Whatever was DELEted was delivered (the DELE check verified the order).
-    for u in r1.stats.dele.keys() {
+    for u in r1.stats.deleted.keys() {
         assert!(d1.contains(u), "{ctx}: {u} DELEted but not delivered");
     }
 }
@@ -586,7 +586,7 @@ mod silent {
     fault_tests! { Mode::Delete;
         before_greeting => Fault::SilentAfter(Step::Connect), [75];
         after_greeting => Fault::SilentAfter(Step::Greeting), [75];
-        after_auth => Fault::SilentAfter(Step::Auth), [75];
+        after_auth => Fault::SilentAfter(Step::Login), [75];
         after_uidl => Fault::SilentAfter(Step::Reply("UIDL", 1)), [75];
         in_retr_2 => Fault::StallInRetr { nth: 2, after_bytes: 50_000 }, [75];
         after_retr_1 => Fault::SilentAfter(Step::Reply("RETR", 1)), [75];
@@ -610,7 +610,7 @@ mod garbage {
     fault_tests! { Mode::Delete;
         greeting => Fault::GarbageAt(Step::Greeting), [76];
         capa => Fault::GarbageAt(Step::Reply("CAPA", 1)), [76];
-        auth => Fault::GarbageAt(Step::Auth), [76];
+        auth => Fault::GarbageAt(Step::Login), [76];
         uidl => Fault::GarbageAt(Step::Reply("UIDL", 1)), [76];
         list => Fault::GarbageAt(Step::Reply("LIST", 1)), [76];
         retr_1 => Fault::GarbageAt(Step::Reply("RETR", 1)), [76];
@@ -677,9 +677,9 @@ fn cut_before_quit_reply_rerun_deletes_without_retr() {
         assert_eq!(fx.server.uidls().len(), 5, "nothing was committed");
         let r2 = fx.fetch();
         assert_eq!(r2.code, 0, "{}", r2.describe());
-        assert!(r2.stats.retr.is_empty(), "{}", r2.describe());
+        assert!(r2.stats.fetched.is_empty(), "{}", r2.describe());
         assert_eq!(
-            r2.stats.dele.keys().cloned().collect::<BTreeSet<_>>(),
+            r2.stats.deleted.keys().cloned().collect::<BTreeSet<_>>(),
             fx.all_uidls(),
             "{}",
             r2.describe()
@@ -716,7 +716,10 @@ fn login_replies() {
                 "{ctx}: exactly one login attempt\n{}",
                 r.describe()
             );
-            assert!(r.stats.retr.is_empty() && r.stats.dele.is_empty(), "{ctx}");
+            assert!(
+                r.stats.fetched.is_empty() && r.stats.deleted.is_empty(),
+                "{ctx}"
+            );
             if *want == 77 {
                 assert!(
                     r.stderr.to_lowercase().contains("authentication"),
@@ -791,7 +794,7 @@ fn retr_err_for_one_message() {
             let r2 = fx.fetch();
             assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
             assert_eq!(
-                r2.stats.retr.keys().cloned().collect::<Vec<_>>(),
+                r2.stats.fetched.keys().cloned().collect::<Vec<_>>(),
                 vec!["m3-uid".to_string()],
                 "{ctx}, re-run retrieves only m3\n{}",
                 r2.describe()
@@ -818,11 +821,11 @@ fn dele_err_for_one_message() {
         let r2 = fx.fetch();
         assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
         assert!(
-            r2.stats.retr.is_empty(),
+            r2.stats.fetched.is_empty(),
             "{ctx}: re-downloaded\n{}",
             r2.describe()
         );
-        assert_eq!(r2.stats.dele_of("m2-uid"), 1, "{}", r2.describe());
+        assert_eq!(r2.stats.deleted_of("m2-uid"), 1, "{}", r2.describe());
         assert!(fx.server.uidls().is_empty());
         assert_eq!(fx.check(&ctx), fx.all_uidls());
     }
@@ -847,7 +850,7 @@ fn quit_err_commits_nothing() {
         let r2 = fx.fetch();
         assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
         assert!(
-            r2.stats.retr.is_empty(),
+            r2.stats.fetched.is_empty(),
             "{ctx}: re-downloaded\n{}",
             r2.describe()
         );
@@ -943,8 +946,8 @@ fn two_hundred_messages_with_and_without_pipelining() {
         assert_eq!(r.code, 0, "CAPA {capa:?}\n{}", r.describe());
         assert_eq!(fx.check("200 messages"), fx.all_uidls());
         assert!(fx.server.uidls().is_empty());
-        assert_eq!(r.stats.retr.len(), 200);
-        assert_eq!(r.stats.dele.len(), 200);
+        assert_eq!(r.stats.fetched.len(), 200);
+        assert_eq!(r.stats.deleted.len(), 200);
         eprintln!(
             "OBSERVED 200 messages, CAPA {capa:?}: {:?}, max pipeline depth {}",
             r.elapsed, r.stats.max_pipeline_depth
@@ -971,7 +974,7 @@ fn two_hundred_messages_keep_mode_then_cut_and_more_mail() {
     assert_eq!(r2.code, 0, "{}", r2.describe());
     assert_eq!(fx.check("keep, re-run"), fx.all_uidls());
     for u in &d1 {
-        assert_eq!(r2.stats.retr_of(u), 0, "{u} retrieved again");
+        assert_eq!(r2.stats.fetched_of(u), 0, "{u} retrieved again");
     }
 }
 
@@ -1075,8 +1078,9 @@ fn apop_greeting_is_harmless() {
     let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Delete);
     let mut config = Config::with_capa(CAPA_FULL);
     config.apop_timestamp = true;
-    config.dele_check = Some(delivered_check(fx.sandbox.maildir(), &fx.messages));
     fx.server.set_config(config);
+    fx.server
+        .set_delete_check(delivered_check(fx.sandbox.maildir(), &fx.messages));
     let r = fx.fetch();
     assert_eq!(r.code, 0, "{}", r.describe());
     assert!(r.stats.commands_with("APOP").is_empty());
@@ -1192,8 +1196,8 @@ fn scripted_server_session() {
     let st = server.stats();
     assert_eq!(st.logins, 1);
     assert_eq!(st.failed_logins, 1);
-    assert_eq!(st.retr_of("t1"), 1);
-    assert_eq!(st.dele_of("t2"), 1);
+    assert_eq!(st.fetched_of("t1"), 1);
+    assert_eq!(st.deleted_of("t2"), 1);
     assert_eq!(st.expunged, vec!["t1".to_string(), "t2".to_string()]);
     assert!(st.max_pipeline_depth >= 2);
     // RETR before login, LIST of a deleted message.
@@ -1402,7 +1406,7 @@ fn no_top_means_no_headers_and_nothing_touched() {
             assert!(stderr.contains("does not support TOP"), "{ctx}\n{stderr}");
             assert!(out.stdout.is_empty(), "{ctx}");
             assert_eq!(stats.logins, 1, "{ctx}");
-            assert!(stats.retr.is_empty(), "{ctx}: {:?}", stats.retr);
+            assert!(stats.fetched.is_empty(), "{ctx}: {:?}", stats.fetched);
             assert_eq!(fx.server.uidls().len(), 5, "{ctx}");
             assert!(run::maildir_messages(&maildir).is_empty(), "{ctx}");
         }
@@ -1423,7 +1427,7 @@ mod not_utf8 {
     fault_tests! { Mode::Delete;
         greeting => Fault::ReplaceReply(Step::Greeting, NOT_UTF8.to_vec()), [76];
         capa => Fault::ReplaceReply(Step::Reply("CAPA", 1), NOT_UTF8.to_vec()), [76];
-        auth => Fault::ReplaceReply(Step::Auth, NOT_UTF8.to_vec()), [76];
+        auth => Fault::ReplaceReply(Step::Login, NOT_UTF8.to_vec()), [76];
         uidl => Fault::ReplaceReply(Step::Reply("UIDL", 1), NOT_UTF8.to_vec()), [76];
         list => Fault::ReplaceReply(Step::Reply("LIST", 1), NOT_UTF8.to_vec()), [76];
         retr_2 => Fault::ReplaceReply(Step::Reply("RETR", 2), NOT_UTF8.to_vec()), [76];
@@ -1461,7 +1465,7 @@ mod desync {
         extra_ok_zero_after_dele_2 => Fault::AppendToReply(Step::Reply("DELE", 2), b"+OK 0 0\r\n".to_vec()), [76];
         extra_line_after_greeting => Fault::AppendToReply(Step::Greeting, b"+OK again\r\n".to_vec()), [76];
         extra_line_after_capa => Fault::AppendToReply(Step::Reply("CAPA", 1), b"+OK\r\n".to_vec()), [76];
-        extra_line_after_login => Fault::AppendToReply(Step::Auth, b"+OK\r\n".to_vec()), [76];
+        extra_line_after_login => Fault::AppendToReply(Step::Login, b"+OK\r\n".to_vec()), [76];
         extra_line_after_list => Fault::AppendToReply(Step::Reply("LIST", 1), b"+OK\r\n".to_vec()), [76];
         status_line_twice_in_retr_4 => Fault::ReplaceReply(Step::Reply("RETR", 4), {
             let m = &standard_messages()[3];
@@ -1515,7 +1519,7 @@ mod desync {
             "{}",
             r1.describe()
         );
-        assert!(r1.stats.dele.is_empty(), "{}", r1.describe());
+        assert!(r1.stats.deleted.is_empty(), "{}", r1.describe());
         assert!(fx.check("extra block").is_empty(), "{}", r1.describe());
         assert_eq!(fx.server.uidls().len(), 5);
         assert!(r1.stderr.contains("out of step"), "{}", r1.describe());
@@ -1621,7 +1625,7 @@ fn malformed_listings_fetch_and_delete_nothing() {
             let ctx = format!("{what} (CAPA {capa:?})");
             assert_eq!(r1.code, 76, "{ctx}\n{}", r1.describe());
             assert!(
-                r1.stats.retr.is_empty() && r1.stats.dele.is_empty(),
+                r1.stats.fetched.is_empty() && r1.stats.deleted.is_empty(),
                 "{ctx}: fetched or deleted after a malformed listing\n{}",
                 r1.describe()
             );
@@ -1753,7 +1757,7 @@ fn utf8_server_delivers_the_originals() {
             let ctx = format!("UTF8 server ({mode:?}, CAPA {caps:?})");
             assert_eq!(r.code, 0, "{ctx}\n{}", r.describe());
             assert_eq!(fx.check(&ctx), fx.all_uidls(), "{ctx}\n{}", r.describe());
-            let order: Vec<String> = r.stats.commands.iter().map(|c| c.keyword()).collect();
+            let order: Vec<String> = r.stats.commands.iter().map(|c| c.name.clone()).collect();
             let login = order
                 .iter()
                 .position(|k| k == "PASS" || k == "AUTH")
@@ -1773,7 +1777,7 @@ fn utf8_server_delivers_the_originals() {
             let r2 = fx.fetch();
             assert_eq!(r2.code, 0, "{ctx}, second run\n{}", r2.describe());
             assert!(
-                r2.stats.retr.is_empty(),
+                r2.stats.fetched.is_empty(),
                 "{ctx}, second run\n{}",
                 r2.describe()
             );

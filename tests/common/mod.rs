@@ -11,4 +11,5 @@ pub mod raw;
 pub mod run;
 pub mod scripted;
 pub mod scripted_imap;
+pub mod server;
 pub mod smtp;

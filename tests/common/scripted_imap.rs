@@ -38,8 +38,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::scripted::base64_decode;
 pub use super::scripted::Close;
-use super::scripted::{base64_decode, drain};
+use super::server::drain;
 
 /// The only user the server knows.
 pub const USER: &str = "alice";
