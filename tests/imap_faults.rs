@@ -171,10 +171,10 @@ impl Fx {
         Fx::with_config(folders, Config::with_caps(caps), mode)
     }
 
-    fn with_config(folders: Vec<Folder>, mut config: Config, mode: Mode) -> Fx {
+    fn with_config(folders: Vec<Folder>, config: Config, mode: Mode) -> Fx {
         let sandbox = Sandbox::new();
-        config.store_check = Some(delivered_check(sandbox.maildir(), &folders));
         let server = ScriptedImap::with_config(config, folders.clone());
+        server.set_delete_check(delivered_check(sandbox.maildir(), &folders));
         let folder_args = if folders.len() > 1 {
             vec!["*".to_string()]
         } else {
@@ -268,7 +268,7 @@ impl Fx {
             run.stats.failed_logins,
             &run.describe(),
         );
-        for (k, n) in &run.stats.bodies {
+        for (k, n) in &run.stats.fetched {
             assert_eq!(
                 *n,
                 1,
@@ -276,7 +276,7 @@ impl Fx {
                 run.describe()
             );
         }
-        for (k, n) in &run.stats.stored_deleted {
+        for (k, n) in &run.stats.deleted {
             assert_eq!(
                 *n,
                 1,
@@ -386,8 +386,8 @@ fn delivered_check(maildir: PathBuf, folders: &[Folder]) -> imap::StoreCheck {
                 .map(|m| (key(&f.wire, m.uid), run::expected_delivery(&m.raw)))
         })
         .collect();
-    Arc::new(move |folder: &str, msg: &Message| {
-        let Some(want) = expected.get(&key(folder, msg.uid)) else {
+    Arc::new(move |k: &Key| {
+        let Some(want) = expected.get(k) else {
             return Ok(()); // mail added later
         };
         if in_maildir(&maildir, want) {
@@ -461,7 +461,7 @@ fn fault_then_rerun_with(
     );
     for k in &d1 {
         assert_eq!(
-            r2.stats.bodies.get(k).copied().unwrap_or(0),
+            r2.stats.fetched.get(k).copied().unwrap_or(0),
             0,
             "{ctx2}: {k:?} was delivered before the fault but fetched again\n{}",
             r2.describe()
@@ -469,7 +469,7 @@ fn fault_then_rerun_with(
     }
     for k in all.difference(&d1) {
         assert_eq!(
-            r2.stats.bodies.get(k).copied().unwrap_or(0),
+            r2.stats.fetched.get(k).copied().unwrap_or(0),
             1,
             "{ctx2}: {k:?} was not fetched\n{}",
             r2.describe()
@@ -499,13 +499,13 @@ fn fault_then_rerun_with(
     // it was not delivered before.
     let total = fx.server.stats();
     for k in &all {
-        let first = r1.stats.bodies_complete.get(k).copied().unwrap_or(0);
+        let first = r1.stats.fetched_whole.get(k).copied().unwrap_or(0);
         assert!(
             first <= 1,
             "{ctx2}: {k:?} sent {first} times in the faulty run"
         );
         assert_eq!(
-            total.bodies_complete.get(k).copied().unwrap_or(0),
+            total.fetched_whole.get(k).copied().unwrap_or(0),
             first + usize::from(!d1.contains(k)),
             "{ctx2}: complete bodies of {k:?} over both runs\n{}",
             r2.describe()
@@ -516,9 +516,7 @@ fn fault_then_rerun_with(
     let ctx3 = format!("{fault:?} ({mode:?}, caps {caps:?}), third run");
     assert_eq!(r3.code, 0, "{ctx3}\n{}", r3.describe());
     assert!(
-        r3.stats.bodies.is_empty()
-            && r3.stats.stored_deleted.is_empty()
-            && r3.stats.expunged.is_empty(),
+        r3.stats.fetched.is_empty() && r3.stats.deleted.is_empty() && r3.stats.expunged.is_empty(),
         "{ctx3}: nothing should be left to do\n{}",
         r3.describe()
     );
@@ -551,7 +549,7 @@ fn specific_checks(fx: &Fx, fault: &Fault, r1: &Run, d1: &BTreeSet<Key>) {
         _ => None,
     };
     if let Some((nth, after_bytes)) = nth {
-        let k = r1.stats.body_log.get(nth - 1).unwrap_or_else(|| {
+        let k = r1.stats.fetch_log.get(nth - 1).unwrap_or_else(|| {
             panic!(
                 "{ctx}: the fault did not strike (no body {nth})\n{}",
                 r1.describe()
@@ -566,7 +564,7 @@ fn specific_checks(fx: &Fx, fault: &Fault, r1: &Run, d1: &BTreeSet<Key>) {
         );
     }
     // Whatever was flagged \Deleted was delivered (the STORE check verified the order).
-    for k in r1.stats.stored_deleted.keys() {
+    for k in r1.stats.deleted.keys() {
         assert!(
             d1.contains(k),
             "{ctx}: {k:?} flagged \\Deleted but not delivered"
@@ -830,7 +828,7 @@ fn flagged_but_not_expunged_is_expunged_next_run_without_download() {
             );
             let r2 = fx.fetch();
             assert_eq!(r2.code, 0, "{}", r2.describe());
-            assert!(r2.stats.bodies.is_empty(), "{}", r2.describe());
+            assert!(r2.stats.fetched.is_empty(), "{}", r2.describe());
             assert_eq!(
                 r2.stats.expunged.iter().cloned().collect::<BTreeSet<_>>(),
                 fx.all(),
@@ -895,7 +893,7 @@ fn no_uidplus_never_expunges_a_foreign_deleted_message() {
             &format!("no UIDPLUS, foreign \\Deleted, second run, caps {caps:?}"),
             r2.code,
         );
-        assert!(r2.stats.bodies.is_empty(), "{}", r2.describe());
+        assert!(r2.stats.fetched.is_empty(), "{}", r2.describe());
         assert!(r2.stats.expunged.is_empty(), "{}", r2.describe());
         assert!(fx.server.uids(INBOX).contains(&4));
     }
@@ -999,7 +997,7 @@ fn several_folders(folder_args: &[&str], mode: Mode) {
     }
     let r2 = fx.fetch();
     assert_eq!(r2.code, 0, "{}", r2.describe());
-    assert!(r2.stats.bodies.is_empty(), "{}", r2.describe());
+    assert!(r2.stats.fetched.is_empty(), "{}", r2.describe());
     assert_eq!(fx.check("three folders, again"), fx.all());
 }
 
@@ -1192,7 +1190,7 @@ fn new_uidvalidity_does_not_download_again() {
     let r = fx.fetch();
     assert_eq!(r.code, 0, "{}", r.describe());
     assert!(
-        r.stats.bodies.is_empty(),
+        r.stats.fetched.is_empty(),
         "downloaded again\n{}",
         r.describe()
     );
@@ -1211,7 +1209,7 @@ fn new_mail_between_runs() {
     let r = fx.fetch();
     assert_eq!(r.code, 0, "{}", r.describe());
     assert_eq!(
-        r.stats.bodies.keys().cloned().collect::<Vec<_>>(),
+        r.stats.fetched.keys().cloned().collect::<Vec<_>>(),
         vec![key(INBOX, uid)],
         "{}",
         r.describe()
@@ -1701,7 +1699,7 @@ fn short_literal_followed_by_a_space_delivers_nothing_truncated() {
             assert_eq!(r1.code, 76, "{ctx}\n{}", r1.describe());
             // No truncated copy (the check panics on one), nothing flagged undelivered.
             let d1 = fx.check(&ctx);
-            let k = r1.stats.body_log[nth - 1].clone();
+            let k = r1.stats.fetch_log[nth - 1].clone();
             assert!(
                 !d1.contains(&k),
                 "{ctx}: {k:?} delivered\n{}",
@@ -1912,7 +1910,7 @@ fn utf8_accept_delivers_the_original_messages() {
             let r2 = fx.fetch();
             assert_eq!(r2.code, 0, "{}", r2.describe());
             assert!(
-                r2.stats.bodies.is_empty(),
+                r2.stats.fetched.is_empty(),
                 "fetched again: {}",
                 r2.describe()
             );
@@ -1935,7 +1933,7 @@ fn utf8_accept_appearing_later_fetches_nothing_twice() {
     assert_eq!(r2.code, 0, "{}", r2.describe());
     assert_eq!(r2.stats.commands_with("ENABLE").len(), 1);
     assert!(
-        r2.stats.bodies.is_empty(),
+        r2.stats.fetched.is_empty(),
         "fetched again: {}",
         r2.describe()
     );
