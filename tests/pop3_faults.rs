@@ -13,21 +13,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::fault::{
-    assert_no_secret_leaked, assert_not_spinning, assert_one_clean_session, delivered_messages,
-    in_maildir, observed, run_measured,
-};
+use common::fault::{delivered_messages, in_maildir, observed};
+use common::matrix::{self, Invocation, Suite, LIMIT};
 use common::run::{self, Sandbox};
 use common::scripted::{
-    self, Close, Config, Fault, Message, Scripted, Stats, Step, CAPA_FULL, CAPA_MINIMAL,
+    self, Close, Config, Fault, Message, Pop3, Scripted, Step, CAPA_FULL, CAPA_MINIMAL,
 };
-
-/// mailpull must finish within this, whatever the server does.
-const LIMIT: Duration = Duration::from_secs(20);
-/// A run against a silent server (with `--timeout 3`) must end well within this.
-const SILENT_LIMIT: Duration = Duration::from_secs(12);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -118,46 +111,7 @@ struct Fx {
 }
 
 /// One finished mailpull run.
-struct Run {
-    code: i32,
-    stderr: String,
-    /// What the server saw during this run.
-    stats: Stats,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn describe(&self) -> String {
-        format!(
-            "exit {} after {:?}\ncommands: {:?}\nstderr:\n{}",
-            self.code,
-            self.elapsed,
-            self.stats
-                .commands
-                .iter()
-                .map(|c| c.line.as_str())
-                .collect::<Vec<_>>(),
-            self.stderr
-        )
-    }
-}
-
-/// How mailpull is invoked.
-struct Invocation<'a> {
-    password: &'a str,
-    insecure: bool,
-    verbosity: &'a str,
-}
-
-impl Default for Invocation<'_> {
-    fn default() -> Self {
-        Invocation {
-            password: scripted::PASSWORD,
-            insecure: true,
-            verbosity: "-v",
-        }
-    }
-}
+type Run = matrix::Run<String>;
 
 impl Fx {
     fn new(messages: Vec<Message>, capa: &[&str], mode: Mode) -> Fx {
@@ -187,73 +141,7 @@ impl Fx {
 
     /// Runs `mailpull fetch` against the server and checks what must hold after any run.
     fn fetch_with(&self, inv: Invocation) -> Run {
-        let before = self.server.stats();
-        let mut cmd = self.sandbox.cmd(Some(inv.password));
-        cmd.arg(inv.verbosity)
-            .arg("fetch")
-            .arg(self.server.url())
-            .arg("--maildir")
-            .arg(self.sandbox.maildir())
-            .args(["--timeout", "3"]);
-        if inv.insecure {
-            cmd.arg("--insecure-no-tls");
-        }
-        if self.mode == Mode::Keep {
-            cmd.arg("--keep");
-        }
-        let start = Instant::now();
-        let (out, cpu) = run_measured(cmd, LIMIT);
-        let elapsed = start.elapsed();
-        self.server.wait_idle(Duration::from_secs(10));
-        let run = Run {
-            code: run::code(&out),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            stats: self.server.stats().since(&before),
-            elapsed,
-        };
-        assert_not_spinning(cpu, elapsed, &run.describe());
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if std::env::var_os("POP3_FAULTS_TRACE").is_some() {
-            eprintln!("TRACE {}\n{}", self.server.url(), run.describe());
-        }
-        assert_no_secret_leaked(
-            inv.password,
-            scripted::USER,
-            &run.stderr,
-            &stdout,
-            &run.describe(),
-        );
-        assert_one_clean_session(
-            &run.stats.violations,
-            run.stats.connections,
-            run.stats.logins,
-            run.stats.failed_logins,
-            &run.describe(),
-        );
-        for (uidl, n) in &run.stats.fetched {
-            assert_eq!(
-                *n,
-                1,
-                "{uidl} retrieved {n} times in one run\n{}",
-                run.describe()
-            );
-        }
-        for (uidl, n) in &run.stats.deleted {
-            assert_eq!(
-                *n,
-                1,
-                "{uidl} deleted {n} times in one run\n{}",
-                run.describe()
-            );
-        }
-        if self.mode == Mode::Keep {
-            assert!(
-                run.stats.deleted.is_empty(),
-                "DELE in keep mode\n{}",
-                run.describe()
-            );
-        }
-        run
+        matrix::fetch(self, inv)
     }
 
     /// Checks the Maildir and the server against each other; returns the delivered unique ids.
@@ -285,6 +173,91 @@ impl Fx {
     }
 }
 
+impl Suite for Fx {
+    type P = Pop3;
+
+    fn server(&self) -> &Scripted {
+        &self.server
+    }
+
+    fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    fn keep(&self) -> bool {
+        self.mode == Mode::Keep
+    }
+
+    fn mode_args(&self) -> Vec<String> {
+        match self.mode {
+            Mode::Keep => vec!["--keep".into()],
+            Mode::Delete => Vec::new(),
+        }
+    }
+
+    fn keep_forbids(&self) -> &'static [&'static str] {
+        &["DELE"]
+    }
+
+    fn all(&self) -> BTreeSet<String> {
+        self.all_uidls()
+    }
+
+    fn initial_keys(&self) -> BTreeSet<String> {
+        self.all_uidls()
+    }
+
+    fn expected_len(&self, k: &String) -> usize {
+        let m = self.messages.iter().find(|m| m.uidl == *k);
+        m.unwrap_or_else(|| panic!("no message {k}")).raw.len()
+    }
+
+    fn check(&self, context: &str) -> BTreeSet<String> {
+        Fx::check(self, context)
+    }
+
+    /// Delivered but still on the server (no committed QUIT).
+    fn left_to_remove(&self, delivered: &BTreeSet<String>) -> BTreeSet<String> {
+        let on_server: BTreeSet<String> = self.server.uidls().into_iter().collect();
+        delivered.intersection(&on_server).cloned().collect()
+    }
+
+    fn removed_in(&self, run: &Run, k: &String) -> bool {
+        run.stats.deleted_of(k) == 1
+    }
+
+    fn specific_checks(&self, fault: &Fault, r1: &Run, d1: &BTreeSet<String>) {
+        let all = self.all_uidls();
+        let left1: BTreeSet<String> = self.server.uidls().into_iter().collect();
+        let ctx = format!("{fault:?} ({:?})", self.mode);
+        match fault {
+            Fault::CutAfterQuitReply(_) => {
+                assert_eq!(d1, &all, "{ctx}: everything delivered");
+                if self.mode == Mode::Delete {
+                    assert!(left1.is_empty(), "{ctx}: QUIT was committed");
+                }
+            }
+            Fault::CutBeforeQuitReply(_) => {
+                assert_eq!(d1, &all, "{ctx}: everything delivered before QUIT");
+                assert_eq!(left1, all, "{ctx}: QUIT was not committed");
+                if self.mode == Mode::Delete {
+                    let deleted: BTreeSet<String> = r1.stats.deleted.keys().cloned().collect();
+                    assert_eq!(deleted, all, "{ctx}: every message DELEted before QUIT");
+                }
+            }
+            Fault::CutAfterDele { k, .. } => {
+                assert_eq!(left1, all, "{ctx}: no QUIT, nothing committed");
+                assert!(
+                    r1.stats.deleted.len() >= *k,
+                    "{ctx}: the fault did not strike\n{}",
+                    r1.describe()
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A DELE check: the message must already be in the Maildir (new/ or cur/).
 fn delivered_check(maildir: PathBuf, messages: &[Message]) -> scripted::DeleCheck {
     let expected: BTreeMap<String, Vec<u8>> = messages
@@ -302,11 +275,8 @@ fn delivered_check(maildir: PathBuf, messages: &[Message]) -> scripted::DeleChec
 }
 
 // ---------------------------------------------------------------------------------------------
-// The scenario: a fault, then clean re-runs
+// The scenario: a fault, then clean re-runs (see [`matrix::fault_then_rerun`])
 
-/// Runs mailpull once with `fault` on its connection (expecting one of `codes`), then again
-/// without fault (expecting 0 and everything delivered exactly once, without downloading again
-/// what the first run delivered), then a third time (nothing left to do).
 fn fault_then_rerun(capa: &[&str], mode: Mode, fault: Fault, codes: &[i32]) {
     fault_then_rerun_with(standard_messages(), capa, mode, fault, codes);
 }
@@ -320,170 +290,7 @@ fn fault_then_rerun_with(
     codes: &[i32],
 ) {
     let fx = Fx::new(messages, capa, mode);
-    let all = fx.all_uidls();
-    fx.server.fault_next(fault.clone());
-    let r1 = fx.fetch();
-    let ctx1 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), faulty run");
-    assert!(
-        codes.contains(&r1.code),
-        "{ctx1}: expected exit {codes:?}\n{}",
-        r1.describe()
-    );
-    if codes.len() > 1 {
-        observed(&format!("{fault:?} {mode:?} {capa:?}"), r1.code);
-    }
-    if is_silent(&fault) {
-        assert!(
-            r1.elapsed < SILENT_LIMIT,
-            "{ctx1}: took {:?} to notice a silent server",
-            r1.elapsed
-        );
-    }
-    let d1 = fx.check(&ctx1);
-    let left1: BTreeSet<String> = fx.server.uidls().into_iter().collect();
-    specific_checks(&fx, &fault, &r1, &d1, &left1);
-
-    let r2 = fx.fetch();
-    let ctx2 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), clean re-run");
-    assert_eq!(r2.code, 0, "{ctx2}\n{}", r2.describe());
-    assert_eq!(
-        r2.stats.logins,
-        1,
-        "{ctx2}: one login per run\n{}",
-        r2.describe()
-    );
-    let d2 = fx.check(&ctx2);
-    assert_eq!(d2, all, "{ctx2}: not everything delivered");
-    for u in &d1 {
-        assert_eq!(
-            r2.stats.fetched_of(u),
-            0,
-            "{ctx2}: {u} was delivered before the fault but retrieved again\n{}",
-            r2.describe()
-        );
-    }
-    for u in all.difference(&d1) {
-        assert_eq!(
-            r2.stats.fetched_of(u),
-            1,
-            "{ctx2}: {u} was not retrieved\n{}",
-            r2.describe()
-        );
-    }
-    match mode {
-        Mode::Delete => {
-            assert!(
-                fx.server.uidls().is_empty(),
-                "{ctx2}: server not empty: {:?}\n{}",
-                fx.server.uidls(),
-                r2.describe()
-            );
-            // What the first run delivered but could not delete is deleted now, without RETR.
-            for u in d1.intersection(&left1) {
-                assert_eq!(
-                    r2.stats.deleted_of(u),
-                    1,
-                    "{ctx2}: {u} delivered earlier but not deleted\n{}",
-                    r2.describe()
-                );
-            }
-        }
-        Mode::Keep => {
-            assert_eq!(fx.server.uidls().len(), all.len());
-        }
-    }
-    // Over both runs: one RETR per message, plus one for a message whose first RETR did not
-    // lead to a delivery (cut mid-message, or pipelined ahead of the cut).
-    let total = fx.server.stats();
-    for u in &all {
-        let extra = usize::from(r1.stats.fetched_of(u) > 0 && !d1.contains(u));
-        assert_eq!(
-            total.fetched_of(u),
-            1 + extra,
-            "{ctx2}: RETR count of {u} over both runs"
-        );
-    }
-
-    let r3 = fx.fetch();
-    let ctx3 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), third run");
-    assert_eq!(r3.code, 0, "{ctx3}\n{}", r3.describe());
-    assert!(
-        r3.stats.fetched.is_empty() && r3.stats.deleted.is_empty(),
-        "{ctx3}: nothing should be left to do\n{}",
-        r3.describe()
-    );
-    assert_eq!(fx.check(&ctx3), all);
-}
-
-fn is_silent(fault: &Fault) -> bool {
-    matches!(fault, Fault::SilentAfter(_) | Fault::StallInRetr { .. })
-}
-
-/// Assertions that depend on where the fault struck.
-fn specific_checks(
-    fx: &Fx,
-    fault: &Fault,
-    r1: &Run,
-    d1: &BTreeSet<String>,
-    left1: &BTreeSet<String>,
-) {
-    let all = fx.all_uidls();
-    let ctx = format!("{fault:?} ({:?})", fx.mode);
-    match fault {
-        Fault::CutAfterGreeting(_) | Fault::SilentAfter(Step::Connect | Step::Greeting) => {
-            assert_eq!(r1.stats.logins, 0, "{ctx}");
-            assert!(d1.is_empty(), "{ctx}: delivered without a session");
-        }
-        Fault::CutAfterQuitReply(_) => {
-            assert_eq!(d1, &all, "{ctx}: everything delivered");
-            if fx.mode == Mode::Delete {
-                assert!(left1.is_empty(), "{ctx}: QUIT was committed");
-            }
-        }
-        Fault::CutBeforeQuitReply(_) => {
-            assert_eq!(d1, &all, "{ctx}: everything delivered before QUIT");
-            assert_eq!(left1, &all, "{ctx}: QUIT was not committed");
-            if fx.mode == Mode::Delete {
-                let deleted: BTreeSet<String> = r1.stats.deleted.keys().cloned().collect();
-                assert_eq!(deleted, all, "{ctx}: every message DELEted before QUIT");
-            }
-        }
-        Fault::CutAfterDele { k, .. } => {
-            assert_eq!(left1, &all, "{ctx}: no QUIT, nothing committed");
-            assert!(
-                r1.stats.deleted.len() >= *k,
-                "{ctx}: the fault did not strike\n{}",
-                r1.describe()
-            );
-        }
-        _ => {}
-    }
-    // A message whose RETR reply was cut or left unterminated is not delivered, not even when
-    // every byte but the terminating "." line arrived.
-    if let Some(uidl) = cut_retr_uidl(fx, fault, r1) {
-        assert!(
-            !d1.contains(&uidl),
-            "{ctx}: {uidl} delivered although its RETR reply was incomplete"
-        );
-    }
-    // Whatever was DELEted was delivered (the DELE check verified the order).
-    for u in r1.stats.deleted.keys() {
-        assert!(d1.contains(u), "{ctx}: {u} DELEted but not delivered");
-    }
-}
-
-/// The message whose RETR reply the fault leaves incomplete (on the first run, message number n
-/// is `fx.messages[n - 1]`).
-fn cut_retr_uidl(fx: &Fx, fault: &Fault, r1: &Run) -> Option<String> {
-    let nth = match fault {
-        Fault::CutInRetr { nth, .. } | Fault::StallInRetr { nth, .. } => *nth,
-        Fault::UnterminatedMultiline(k) if k.eq_ignore_ascii_case("RETR") => 1,
-        _ => return None,
-    };
-    let retr = r1.stats.commands_with("RETR");
-    let cmd = retr.get(nth - 1)?;
-    let number: usize = cmd.line.split(' ').nth(1)?.parse().ok()?;
-    Some(fx.messages[number - 1].uidl.clone())
+    matrix::fault_then_rerun(&fx, fault, codes, &format!("{mode:?}, CAPA {capa:?}"));
 }
 
 /// Tests for a fault parameterised by the way the connection is closed: FIN and RST, with and

@@ -7,6 +7,7 @@
 pub mod dovecot;
 pub mod fault;
 pub mod kill;
+pub mod matrix;
 pub mod measure;
 pub mod raw;
 pub mod run;
