@@ -16,23 +16,16 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::fault::{
-    assert_no_secret_leaked, assert_not_spinning, assert_one_clean_session, delivered_messages,
-    in_maildir, observed, run_sampled,
-};
+use common::fault::{delivered_messages, in_maildir, observed};
+use common::matrix::{self, Invocation, Suite};
 use common::run::{self, Sandbox};
 use common::scripted::base64_encode;
 use common::scripted_imap::{
-    self as imap, key, Close, Config, Fault, Folder, Key, Message, ScriptedImap, Stats, Step,
+    self as imap, key, Close, Config, Fault, Folder, Imap, Key, Message, ScriptedImap, Step,
     CAPS_FULL, CAPS_MINIMAL, CAPS_NO_UIDPLUS, DRAFTS_UTF8, DRAFTS_WIRE, INBOX, LISTS,
 };
-
-/// mailpull must finish within this, whatever the server does.
-const LIMIT: Duration = Duration::from_secs(20);
-/// A run against a silent server (with `--timeout 3`) must end well within this.
-const SILENT_LIMIT: Duration = Duration::from_secs(12);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -121,50 +114,7 @@ struct Fx {
 }
 
 /// One finished mailpull run.
-struct Run {
-    code: i32,
-    stderr: String,
-    /// What the server saw during this run.
-    stats: Stats,
-    elapsed: Duration,
-    /// mailpull's peak anonymous memory (heap and stacks), KiB.
-    peak_anon_kib: u64,
-}
-
-impl Run {
-    fn describe(&self) -> String {
-        format!(
-            "exit {} after {:?}\ncommands: {:#?}\nviolations: {:#?}\nstderr:\n{}",
-            self.code,
-            self.elapsed,
-            self.stats
-                .commands
-                .iter()
-                .map(|c| c.line.as_str())
-                .collect::<Vec<_>>(),
-            self.stats.violations,
-            self.stderr
-        )
-    }
-}
-
-/// How mailpull is invoked.
-struct Invocation<'a> {
-    password: &'a str,
-    verbosity: &'a str,
-    /// More arguments for `fetch`.
-    args: &'a [&'a str],
-}
-
-impl Default for Invocation<'_> {
-    fn default() -> Self {
-        Invocation {
-            password: imap::PASSWORD,
-            verbosity: "-v",
-            args: &[],
-        }
-    }
-}
+type Run = matrix::Run<Key>;
 
 impl Fx {
     fn new(folders: Vec<Folder>, caps: &[&str], mode: Mode) -> Fx {
@@ -221,79 +171,7 @@ impl Fx {
 
     /// Runs `mailpull fetch` against the server and checks what must hold after any run.
     fn fetch_with(&self, inv: Invocation) -> Run {
-        let before = self.server.stats();
-        let mut cmd = self.sandbox.cmd(Some(inv.password));
-        cmd.arg(inv.verbosity)
-            .arg("fetch")
-            .arg(self.server.url())
-            .arg("--insecure-no-tls")
-            .arg("--maildir")
-            .arg(self.sandbox.maildir())
-            .args(["--timeout", "3"]);
-        if self.mode == Mode::Delete {
-            cmd.arg("--no-keep");
-        }
-        for f in &self.folder_args {
-            cmd.arg("--folder").arg(f);
-        }
-        cmd.args(inv.args);
-        let start = Instant::now();
-        let sampled = run_sampled(cmd, LIMIT);
-        let (out, cpu) = (sampled.output, sampled.cpu);
-        let elapsed = start.elapsed();
-        self.server.wait_idle(Duration::from_secs(10));
-        let run = Run {
-            code: run::code(&out),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            stats: self.server.stats().since(&before),
-            elapsed,
-            peak_anon_kib: sampled.peak_anon_kib,
-        };
-        assert_not_spinning(cpu, elapsed, &run.describe());
-        if std::env::var_os("IMAP_FAULTS_TRACE").is_some() {
-            eprintln!("TRACE {}\n{}", self.server.url(), run.describe());
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_no_secret_leaked(
-            inv.password,
-            imap::USER,
-            &run.stderr,
-            &stdout,
-            &run.describe(),
-        );
-        assert_one_clean_session(
-            &run.stats.violations,
-            run.stats.connections,
-            run.stats.logins,
-            run.stats.failed_logins,
-            &run.describe(),
-        );
-        for (k, n) in &run.stats.fetched {
-            assert_eq!(
-                *n,
-                1,
-                "{k:?} fetched {n} times in one run\n{}",
-                run.describe()
-            );
-        }
-        for (k, n) in &run.stats.deleted {
-            assert_eq!(
-                *n,
-                1,
-                "{k:?} flagged \\Deleted {n} times in one run\n{}",
-                run.describe()
-            );
-        }
-        if self.mode == Mode::Keep {
-            for name in ["UID STORE", "UID EXPUNGE", "EXPUNGE", "CLOSE", "SELECT"] {
-                assert!(
-                    run.stats.commands_with(name).is_empty(),
-                    "{name} in keep mode\n{}",
-                    run.describe()
-                );
-            }
-        }
-        run
+        matrix::fetch(self, inv)
     }
 
     /// Checks the Maildir and the server against each other; returns the delivered messages.
@@ -376,6 +254,63 @@ impl Fx {
     }
 }
 
+impl Suite for Fx {
+    type P = Imap;
+
+    fn server(&self) -> &ScriptedImap {
+        &self.server
+    }
+
+    fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    fn keep(&self) -> bool {
+        self.mode == Mode::Keep
+    }
+
+    fn mode_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.mode == Mode::Delete {
+            args.push("--no-keep".to_string());
+        }
+        for f in &self.folder_args {
+            args.push("--folder".to_string());
+            args.push(f.clone());
+        }
+        args
+    }
+
+    fn keep_forbids(&self) -> &'static [&'static str] {
+        &["UID STORE", "UID EXPUNGE", "EXPUNGE", "CLOSE", "SELECT"]
+    }
+
+    fn all(&self) -> BTreeSet<Key> {
+        Fx::all(self)
+    }
+
+    fn initial_keys(&self) -> BTreeSet<Key> {
+        Fx::initial_keys(self)
+    }
+
+    fn expected_len(&self, k: &Key) -> usize {
+        Fx::expected_len(self, k)
+    }
+
+    fn check(&self, context: &str) -> BTreeSet<Key> {
+        Fx::check(self, context)
+    }
+
+    /// Flagged `\Deleted` but not expunged.
+    fn left_to_remove(&self, _delivered: &BTreeSet<Key>) -> BTreeSet<Key> {
+        self.flagged()
+    }
+
+    fn removed_in(&self, run: &Run, k: &Key) -> bool {
+        run.stats.expunged.contains(k)
+    }
+}
+
 /// A STORE check: a message flagged `\Deleted` must already be in the Maildir.
 fn delivered_check(maildir: PathBuf, folders: &[Folder]) -> imap::StoreCheck {
     let expected: BTreeMap<Key, Vec<u8>> = folders
@@ -401,9 +336,7 @@ fn delivered_check(maildir: PathBuf, folders: &[Folder]) -> imap::StoreCheck {
 // ---------------------------------------------------------------------------------------------
 // The scenario: a fault, then clean re-runs
 
-/// Runs mailpull once with `fault` on its connection (expecting one of `codes`), then again
-/// without fault (expecting 0 and everything delivered exactly once, without downloading again
-/// what the first run delivered), then a third time (nothing left to do).
+/// Runs the scenario of [`matrix::fault_then_rerun`] on the inbox.
 fn fault_then_rerun(caps: &[&str], mode: Mode, fault: Fault, codes: &[i32]) {
     fault_then_rerun_with(vec![inbox()], Config::with_caps(caps), mode, fault, codes);
 }
@@ -417,159 +350,7 @@ fn fault_then_rerun_with(
 ) {
     let caps = config.caps.clone();
     let fx = Fx::with_config(folders, config, mode);
-    let all = fx.all();
-    fx.server.fault_next(fault.clone());
-    let r1 = fx.fetch();
-    let ctx1 = format!("{fault:?} ({mode:?}, caps {caps:?}), faulty run");
-    assert!(
-        codes.contains(&r1.code),
-        "{ctx1}: expected exit {codes:?}\n{}",
-        r1.describe()
-    );
-    if codes.len() > 1 {
-        observed(&format!("{fault:?} {mode:?} {caps:?}"), r1.code);
-    }
-    if matches!(
-        fault,
-        Fault::SilentAfter(_) | Fault::SilentBefore(_) | Fault::StallInBody { .. }
-    ) {
-        assert!(
-            r1.elapsed < SILENT_LIMIT,
-            "{ctx1}: took {:?} to notice a silent server",
-            r1.elapsed
-        );
-    }
-    let d1 = fx.check(&ctx1);
-    let flagged1 = fx.flagged();
-    specific_checks(&fx, &fault, &r1, &d1);
-
-    let r2 = fx.fetch();
-    let ctx2 = format!("{fault:?} ({mode:?}, caps {caps:?}), clean re-run");
-    assert_eq!(r2.code, 0, "{ctx2}\n{}", r2.describe());
-    assert_eq!(
-        r2.stats.logins,
-        1,
-        "{ctx2}: one login per run\n{}",
-        r2.describe()
-    );
-    let d2 = fx.check(&ctx2);
-    assert_eq!(
-        d2,
-        all,
-        "{ctx2}: not everything delivered\n{}",
-        r2.describe()
-    );
-    for k in &d1 {
-        assert_eq!(
-            r2.stats.fetched.get(k).copied().unwrap_or(0),
-            0,
-            "{ctx2}: {k:?} was delivered before the fault but fetched again\n{}",
-            r2.describe()
-        );
-    }
-    for k in all.difference(&d1) {
-        assert_eq!(
-            r2.stats.fetched.get(k).copied().unwrap_or(0),
-            1,
-            "{ctx2}: {k:?} was not fetched\n{}",
-            r2.describe()
-        );
-    }
-    match mode {
-        Mode::Delete => {
-            let left: BTreeSet<Key> = fx.server.keys().intersection(&all).cloned().collect();
-            assert!(
-                left.is_empty(),
-                "{ctx2}: server not empty: {left:?}\n{}",
-                r2.describe()
-            );
-            // Flagged but not expunged by the faulty run: expunged now, without a download.
-            for k in &flagged1 {
-                assert!(
-                    r2.stats.expunged.contains(k),
-                    "{ctx2}: {k:?} flagged earlier was not expunged by the re-run\n{}",
-                    r2.describe()
-                );
-            }
-        }
-        Mode::Keep => assert_eq!(fx.server.keys(), fx.initial_keys()),
-    }
-    // Over both runs: a message is sent completely in the faulty run (delivered or not: it
-    // may have been pipelined ahead of the cut) at most once, and again in the re-run only if
-    // it was not delivered before.
-    let total = fx.server.stats();
-    for k in &all {
-        let first = r1.stats.fetched_whole.get(k).copied().unwrap_or(0);
-        assert!(
-            first <= 1,
-            "{ctx2}: {k:?} sent {first} times in the faulty run"
-        );
-        assert_eq!(
-            total.fetched_whole.get(k).copied().unwrap_or(0),
-            first + usize::from(!d1.contains(k)),
-            "{ctx2}: complete bodies of {k:?} over both runs\n{}",
-            r2.describe()
-        );
-    }
-
-    let r3 = fx.fetch();
-    let ctx3 = format!("{fault:?} ({mode:?}, caps {caps:?}), third run");
-    assert_eq!(r3.code, 0, "{ctx3}\n{}", r3.describe());
-    assert!(
-        r3.stats.fetched.is_empty() && r3.stats.deleted.is_empty() && r3.stats.expunged.is_empty(),
-        "{ctx3}: nothing should be left to do\n{}",
-        r3.describe()
-    );
-    assert_eq!(fx.check(&ctx3), all);
-}
-
-/// Assertions that depend on where the fault struck.
-fn specific_checks(fx: &Fx, fault: &Fault, r1: &Run, d1: &BTreeSet<Key>) {
-    let ctx = format!("{fault:?} ({:?})", fx.mode);
-    match fault {
-        Fault::CutAfter(Step::Greeting | Step::Connect, _)
-        | Fault::SilentAfter(Step::Connect | Step::Greeting)
-        | Fault::GreetingBye(_)
-        | Fault::GarbageAt(Step::Greeting)
-        | Fault::LoginReply(_) => {
-            assert_eq!(r1.stats.logins, 0, "{ctx}");
-            assert!(d1.is_empty(), "{ctx}: delivered without a session");
-        }
-        _ => {}
-    }
-    // A message whose body literal was cut, stalled or mis-announced is not delivered.
-    // (A cut after the whole literal, in the closing parenthesis, leaves a complete message
-    // that may be delivered.)
-    let nth = match fault {
-        Fault::CutInBody {
-            nth, after_bytes, ..
-        }
-        | Fault::StallInBody { nth, after_bytes } => Some((*nth, Some(*after_bytes))),
-        Fault::LiteralShort { nth, .. } => Some((*nth, None)),
-        _ => None,
-    };
-    if let Some((nth, after_bytes)) = nth {
-        let k = r1.stats.fetch_log.get(nth - 1).unwrap_or_else(|| {
-            panic!(
-                "{ctx}: the fault did not strike (no body {nth})\n{}",
-                r1.describe()
-            )
-        });
-        let len = fx.expected_len(k);
-        let incomplete = after_bytes.is_none_or(|a| a < len);
-        assert!(
-            !incomplete || !d1.contains(k),
-            "{ctx}: {k:?} delivered although its body was incomplete\n{}",
-            r1.describe()
-        );
-    }
-    // Whatever was flagged \Deleted was delivered (the STORE check verified the order).
-    for k in r1.stats.deleted.keys() {
-        assert!(
-            d1.contains(k),
-            "{ctx}: {k:?} flagged \\Deleted but not delivered"
-        );
-    }
+    matrix::fault_then_rerun(&fx, fault, codes, &format!("{mode:?}, caps {caps:?}"));
 }
 
 /// Tests for a fault parameterised by the way the connection is closed.
