@@ -12,8 +12,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +25,7 @@ use common::scripted_imap::{
     self as imap, key, Close, Config, Fault, Folder, Imap, Key, Message, ScriptedImap, Step,
     CAPS_FULL, CAPS_MINIMAL, CAPS_NO_UIDPLUS, DRAFTS_UTF8, DRAFTS_WIRE, INBOX, LISTS,
 };
+use common::server::Client;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -1004,37 +1004,17 @@ fn new_mail_between_runs() {
 // ---------------------------------------------------------------------------------------------
 // The scripted server itself, driven by a raw client
 
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Client {
-    fn connect(server: &ScriptedImap) -> Client {
-        let s = TcpStream::connect(server.addr()).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Client {
-            reader: BufReader::new(s.try_clone().unwrap()),
-            writer: s,
-        }
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.reader.read_line(&mut l).unwrap();
-        assert!(l.ends_with("\r\n"), "reply line {l:?}");
-        l.truncate(l.len() - 2);
-        l
-    }
-
-    fn send(&mut self, cmd: &str) {
-        self.writer
-            .write_all(format!("{cmd}\r\n").as_bytes())
-            .unwrap();
-    }
-
+/// IMAP responses, read by a raw [`Client`].
+trait ImapClient {
     /// Sends a command and returns every line up to and including the tagged one (literals
     /// are read as raw bytes and shown as `{n}<bytes>` inline).
+    fn cmd(&mut self, tag: &str, cmd: &str) -> Vec<String>;
+    fn until(&mut self, tag: &str) -> Vec<String>;
+    /// One response line, with any literal inline.
+    fn response(&mut self) -> String;
+}
+
+impl ImapClient for Client {
     fn cmd(&mut self, tag: &str, cmd: &str) -> Vec<String> {
         self.send(&format!("{tag} {cmd}"));
         self.until(tag)
@@ -1052,7 +1032,6 @@ impl Client {
         }
     }
 
-    /// One response line, with any literal inline.
     fn response(&mut self) -> String {
         let mut l = self.line();
         while l.ends_with('}') {
@@ -1064,11 +1043,6 @@ impl Client {
             l.push_str(&self.line());
         }
         l
-    }
-
-    fn rest(&mut self) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.reader.read_to_end(&mut out).map(|_| out)
     }
 }
 

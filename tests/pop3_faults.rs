@@ -9,8 +9,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +20,7 @@ use common::run::{self, Sandbox};
 use common::scripted::{
     self, Close, Config, Fault, Message, Pop3, Scripted, Step, CAPA_FULL, CAPA_MINIMAL,
 };
+use common::server::Client;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -897,40 +897,20 @@ fn apop_greeting_is_harmless() {
 // ---------------------------------------------------------------------------------------------
 // The scripted server itself, driven by a raw client
 
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+/// POP3 replies, read by a raw [`Client`].
+trait Pop3Client {
+    /// Sends a command and returns its reply line (trailing spaces removed).
+    fn cmd(&mut self, cmd: &str) -> String;
+    /// The body of a multi-line reply, raw (still dot-stuffed), without the final `.` line.
+    fn multi(&mut self) -> Vec<u8>;
 }
 
-impl Client {
-    fn connect(server: &Scripted) -> Client {
-        let s = TcpStream::connect(server.addr()).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Client {
-            reader: BufReader::new(s.try_clone().unwrap()),
-            writer: s,
-        }
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.reader.read_line(&mut l).unwrap();
-        assert!(l.ends_with("\r\n"), "reply line {l:?}");
-        l.trim_end().to_string()
-    }
-
-    fn send(&mut self, cmd: &str) {
-        self.writer
-            .write_all(format!("{cmd}\r\n").as_bytes())
-            .unwrap();
-    }
-
+impl Pop3Client for Client {
     fn cmd(&mut self, cmd: &str) -> String {
         self.send(cmd);
-        self.line()
+        self.line().trim_end().to_string()
     }
 
-    /// The body of a multi-line reply, raw (still dot-stuffed), without the final `.` line.
     fn multi(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         loop {
@@ -942,11 +922,6 @@ impl Client {
             }
             out.extend_from_slice(&l);
         }
-    }
-
-    fn rest(&mut self) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.reader.read_to_end(&mut out).map(|_| out)
     }
 }
 

@@ -78,7 +78,7 @@ pub(super) fn serve<P: Protocol>(
 }
 
 /// Reads and discards until the client closes (or a generous time limit).
-pub fn drain(reader: &mut BufReader<TcpStream>) {
+fn drain(reader: &mut BufReader<TcpStream>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut buf = [0u8; 8192];
     while Instant::now() < deadline {

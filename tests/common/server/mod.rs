@@ -14,8 +14,9 @@
 //! ([`Action`]: cuts with a FIN or a reset, silences and stalls, garbage, refused logins,
 //! replaced and extended replies, cuts and stalls inside message data) and ends the session
 //! the way the fault or the protocol says ([`End`]). The protocol ([`Protocol::serve`]) says
-//! only what a session says.
+//! only what a session says. Tests drive a server by hand with a [`Client`].
 
+mod client;
 mod conn;
 pub mod sasl;
 mod stats;
@@ -30,7 +31,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)] // each suite uses a part
-pub use conn::{drain, Conn, Filter, Filtered};
+pub use client::Client;
+pub use conn::{Conn, Filter, Filtered};
 pub use sasl::{base64_decode, base64_encode};
 pub use stats::{DeleteCheck, Received, Stats};
 pub use step::{Action, Close, End, Fault, Flow, Step};
