@@ -12,13 +12,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::fault::{delivered_messages, in_maildir, observed};
-use common::matrix::{self, Invocation, Suite};
+use common::matrix::{self, Invocation, Mode, Suite};
 use common::run::{self, Sandbox};
 use common::scripted::base64_encode;
 use common::scripted_imap::{
@@ -26,12 +26,6 @@ use common::scripted_imap::{
     CAPS_FULL, CAPS_MINIMAL, CAPS_NO_UIDPLUS, DRAFTS_UTF8, DRAFTS_WIRE, INBOX, LISTS,
 };
 use common::server::Client;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    Delete,
-    Keep,
-}
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -265,8 +259,8 @@ impl Suite for Fx {
         &self.sandbox
     }
 
-    fn keep(&self) -> bool {
-        self.mode == Mode::Keep
+    fn mode(&self) -> Mode {
+        self.mode
     }
 
     fn mode_args(&self) -> Vec<String> {
@@ -1260,13 +1254,7 @@ fn scripted_server_faults() {
     // RST after the greeting.
     server.fault_next(Fault::CutAfter(Step::Greeting, Close::Rst));
     c = Client::connect(&server);
-    std::thread::sleep(Duration::from_millis(200));
-    let mut buf = Vec::new();
-    let r = c.reader.read_to_end(&mut buf);
-    assert_eq!(
-        r.map_err(|e| e.kind()).err(),
-        Some(std::io::ErrorKind::ConnectionReset)
-    );
+    c.assert_reset();
 
     // STORE executed but unanswered: the flag persists.
     server.fault_next(Fault::CutUnanswered(
@@ -1326,16 +1314,7 @@ fn scripted_server_faults() {
     server.fault_next(Fault::SilentAfter(Step::Login));
     c = Client::connect(&server);
     login(&mut c);
-    c.writer
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
-    c.send("n NOOP");
-    let mut l = String::new();
-    let e = c.reader.read_line(&mut l).unwrap_err();
-    assert!(matches!(
-        e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    ));
+    c.assert_silent_after("n NOOP");
     drop(c);
 
     // LOGOUT unanswered.

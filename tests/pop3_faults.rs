@@ -9,24 +9,18 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::fault::{delivered_messages, in_maildir, observed};
-use common::matrix::{self, Invocation, Suite, LIMIT};
+use common::matrix::{self, Invocation, Mode, Suite, LIMIT};
 use common::run::{self, Sandbox};
 use common::scripted::{
     self, Close, Config, Fault, Message, Pop3, Scripted, Step, CAPA_FULL, CAPA_MINIMAL,
 };
 use common::server::Client;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    Delete,
-    Keep,
-}
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -184,8 +178,8 @@ impl Suite for Fx {
         &self.sandbox
     }
 
-    fn keep(&self) -> bool {
-        self.mode == Mode::Keep
+    fn mode(&self) -> Mode {
+        self.mode
     }
 
     fn mode_args(&self) -> Vec<String> {
@@ -1037,13 +1031,7 @@ fn scripted_server_faults() {
     server.fault_next(Fault::CutAfterGreeting(Close::Rst));
     drop(c);
     let mut c = Client::connect(&server);
-    std::thread::sleep(Duration::from_millis(200));
-    let mut buf = Vec::new();
-    let r = c.reader.read_to_end(&mut buf);
-    assert_eq!(
-        r.map_err(|e| e.kind()).err(),
-        Some(std::io::ErrorKind::ConnectionReset)
-    );
+    c.assert_reset();
 
     // Cut after the 2nd DELE, before QUIT: nothing deleted.
     server.fault_next(Fault::CutAfterDele {
@@ -1100,17 +1088,8 @@ fn scripted_server_faults() {
     server.fault_next(Fault::SilentAfter(Step::Greeting));
     drop(c);
     let mut c = Client::connect(&server);
-    c.writer
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
     assert!(c.line().starts_with("+OK"));
-    c.send("CAPA");
-    let mut l = String::new();
-    let e = c.reader.read_line(&mut l).unwrap_err();
-    assert!(matches!(
-        e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    ));
+    c.assert_silent_after("CAPA");
     drop(c);
 
     // A greeting -ERR.

@@ -21,6 +21,13 @@ pub const LIMIT: Duration = Duration::from_secs(20);
 /// A run against a silent server (with `--timeout 3`) must end well within this.
 pub const SILENT_LIMIT: Duration = Duration::from_secs(12);
 
+/// Whether mailpull deletes what it delivered or leaves it on the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Delete,
+    Keep,
+}
+
 /// A message's identity on a suite's server.
 pub type Key<S> = <<S as Suite>::P as Protocol>::Key;
 
@@ -31,7 +38,7 @@ pub trait Suite {
     fn server(&self) -> &Server<Self::P>;
     fn sandbox(&self) -> &Sandbox;
     /// Whether mailpull runs in keep mode (leave mail on the server).
-    fn keep(&self) -> bool;
+    fn mode(&self) -> Mode;
     /// The arguments that select the mode and the folders, for every run.
     fn mode_args(&self) -> Vec<String>;
     /// Commands that must not be sent in keep mode.
@@ -167,7 +174,7 @@ pub fn fetch<S: Suite>(fx: &S, inv: Invocation) -> Run<Key<S>> {
             run.describe()
         );
     }
-    if fx.keep() {
+    if fx.mode() == Mode::Keep {
         assert!(
             run.stats.deleted.is_empty(),
             "deleted in keep mode\n{}",
@@ -251,7 +258,7 @@ pub fn fault_then_rerun<S: Suite>(
             r2.describe()
         );
     }
-    if fx.keep() {
+    if fx.mode() == Mode::Keep {
         assert_eq!(server.keys(), fx.initial_keys(), "{ctx2}: keep mode");
     } else {
         let left: BTreeSet<_> = server.keys().intersection(&all).cloned().collect();

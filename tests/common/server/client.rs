@@ -1,5 +1,6 @@
 //! A raw client for driving a scripted server by hand: connect, send a line, read a line or
-//! everything up to the close. The suites add their protocol's replies on top.
+//! everything up to the close, see a reset or a silence. The suites add their protocol's
+//! replies on top.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -37,6 +38,32 @@ impl Client {
         self.writer
             .write_all(format!("{cmd}\r\n").as_bytes())
             .unwrap();
+    }
+
+    /// Asserts that the connection ends with a reset (a [`super::Close::Rst`] cut), read after
+    /// a moment so that it has arrived.
+    pub fn assert_reset(&mut self) {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut buf = Vec::new();
+        let r = self.reader.read_to_end(&mut buf);
+        assert_eq!(
+            r.map_err(|e| e.kind()).err(),
+            Some(std::io::ErrorKind::ConnectionReset)
+        );
+    }
+
+    /// Sends `cmd` and asserts that nothing comes back within 300 ms (a silenced server).
+    pub fn assert_silent_after(&mut self, cmd: &str) {
+        self.writer
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        self.send(cmd);
+        let mut l = String::new();
+        let e = self.reader.read_line(&mut l).unwrap_err();
+        assert!(matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ));
     }
 
     /// Everything until the server closes.
