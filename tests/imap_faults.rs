@@ -159,15 +159,6 @@ impl Fx {
             .collect()
     }
 
-    fn fetch(&self) -> Run {
-        self.fetch_with(Invocation::default())
-    }
-
-    /// Runs `mailpull fetch` against the server and checks what must hold after any run.
-    fn fetch_with(&self, inv: Invocation) -> Run {
-        matrix::fetch(self, inv)
-    }
-
     /// Checks the Maildir and the server against each other; returns the delivered messages.
     /// Every file must be exactly one of the messages, none twice, tmp/ empty, every message
     /// gone from the server or flagged `\Deleted` must have been delivered.

@@ -129,15 +129,6 @@ impl Fx {
         self.messages.iter().map(|m| m.uidl.clone()).collect()
     }
 
-    fn fetch(&self) -> Run {
-        self.fetch_with(Invocation::default())
-    }
-
-    /// Runs `mailpull fetch` against the server and checks what must hold after any run.
-    fn fetch_with(&self, inv: Invocation) -> Run {
-        matrix::fetch(self, inv)
-    }
-
     /// Checks the Maildir and the server against each other; returns the delivered unique ids.
     /// Every file must be exactly one of the messages, none twice, tmp/ empty, and every
     /// message gone from the server must have been delivered.

@@ -56,6 +56,22 @@ pub trait Suite {
     fn left_to_remove(&self, delivered: &BTreeSet<Key<Self>>) -> BTreeSet<Key<Self>>;
     /// Whether `run` removed (or began removing) `k`.
     fn removed_in(&self, run: &Run<Key<Self>>, k: &Key<Self>) -> bool;
+    /// One run of `mailpull fetch` with the checks of every run (see [`fetch`]).
+    fn fetch(&self) -> Run<Key<Self>>
+    where
+        Self: Sized,
+    {
+        fetch(self, Invocation::default())
+    }
+
+    /// [`Suite::fetch`] invoked another way.
+    fn fetch_with(&self, inv: Invocation) -> Run<Key<Self>>
+    where
+        Self: Sized,
+    {
+        fetch(self, inv)
+    }
+
     /// Assertions that depend on where the fault struck, right after the faulty run.
     fn specific_checks(
         &self,
@@ -204,7 +220,7 @@ pub fn fault_then_rerun<S: Suite>(
     let server = fx.server();
     let all = fx.all();
     server.fault_next(fault.clone());
-    let r1 = fetch(fx, Invocation::default());
+    let r1 = fx.fetch();
     let ctx1 = format!("{fault:?} ({setup}), faulty run");
     assert!(
         codes.contains(&r1.code),
@@ -226,7 +242,7 @@ pub fn fault_then_rerun<S: Suite>(
     faulty_run_checks(fx, &fault, &r1, &d1, &ctx1);
     fx.specific_checks(&fault, &r1, &d1);
 
-    let r2 = fetch(fx, Invocation::default());
+    let r2 = fx.fetch();
     let ctx2 = format!("{fault:?} ({setup}), clean re-run");
     assert_eq!(r2.code, 0, "{ctx2}\n{}", r2.describe());
     assert_eq!(
@@ -302,7 +318,7 @@ pub fn fault_then_rerun<S: Suite>(
         );
     }
 
-    let r3 = fetch(fx, Invocation::default());
+    let r3 = fx.fetch();
     let ctx3 = format!("{fault:?} ({setup}), third run");
     assert_eq!(r3.code, 0, "{ctx3}\n{}", r3.describe());
     assert!(
