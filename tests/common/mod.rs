@@ -1,7 +1,8 @@
 //! Shared test support: a runner for the real `mailpull` binary in a clean environment, Maildir
 //! inspection, a private Dovecot server, scripted in-process POP3 and IMAP servers (protocol
-//! modules on one core, `server`), and the
-//! harness pieces shared by the fault suites (`fault`) and the kill -9 tests (`kill`).
+//! modules `scripted` and `scripted_imap` on one core, `server`), and the harness pieces shared
+//! by the fault suites (`fault`, and `matrix`, their shared runner) and the kill -9 tests
+//! (`kill`).
 #![allow(dead_code)]
 
 pub mod dovecot;
