@@ -413,7 +413,7 @@ fn full_disk_exits_74_loses_nothing_and_a_rerun_finishes() {
     assert!(server.mailbox().is_empty());
     // What was delivered before the disk filled up was not downloaded again.
     for m in gone {
-        assert_eq!(server.stats().retr_of(&m.uidl), 1, "{}", m.uidl);
+        assert_eq!(server.stats().fetched_of(&m.uidl), 1, "{}", m.uidl);
     }
 }
 

@@ -175,7 +175,7 @@ fn check_counts_without_downloading_and_exits_0_or_1() {
     assert_eq!(code(&out), 0, "new mail → 0: {}", stderr(&out));
     let j = json(&out);
     assert_eq!(j["totals"]["new"], 4);
-    assert!(a.stats().retr.is_empty(), "check must not download");
+    assert!(a.stats().fetched.is_empty(), "check must not download");
     assert_eq!(a.mailbox().len(), 4, "check must not delete");
     assert!(maildir_messages(&sb.path().join("work")).is_empty());
 
@@ -332,7 +332,7 @@ fn size_limits_and_max_messages() {
     assert_eq!(a["deferred"], 2, "{a}");
     assert_eq!(a["deleted_unread"], 1, "{a}");
     assert_eq!(a["deleted"], 5, "{a}");
-    assert_eq!(server.stats().retr_of("huge-0"), 0, "never downloaded");
+    assert_eq!(server.stats().fetched_of("huge-0"), 0, "never downloaded");
     let left = server.uidls();
     assert!(left.contains(&"big-0".to_string()) && left.contains(&"big-1".to_string()));
     assert!(!left.contains(&"huge-0".to_string()));
@@ -379,7 +379,7 @@ fn delete_after_days_in_keep_mode() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(server.uidls(), vec!["d-0".to_string(), "d-2".to_string()]);
     assert_eq!(
-        server.stats().retr_of("d-1"),
+        server.stats().fetched_of("d-1"),
         1,
         "deleted without a second download"
     );

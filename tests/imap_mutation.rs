@@ -228,10 +228,10 @@ impl Fx {
     fn new(v: Variant) -> Fx {
         let sandbox = Sandbox::new();
         let initial = folders();
-        let mut config = v.config();
-        config.store_check = Some(delivered_check(sandbox.maildir(), &initial));
+        let server = ScriptedImap::with_config(v.config(), initial.clone());
+        server.set_delete_check(delivered_check(sandbox.maildir(), &initial));
         Fx {
-            server: ScriptedImap::with_config(config, initial.clone()),
+            server,
             sandbox,
             initial,
             mode: v.mode,
@@ -321,14 +321,12 @@ fn delivered_check(maildir: PathBuf, folders: &[Folder]) -> imap::StoreCheck {
                 .map(|m| (key(&f.wire, m.uid), run::expected_delivery(&m.raw)))
         })
         .collect();
-    Arc::new(
-        move |folder: &str, msg: &Message| match expected.get(&key(folder, msg.uid)) {
-            Some(want) if !in_maildir(&maildir, want) => {
-                Err("flagged \\Deleted before the message was in the Maildir".to_string())
-            }
-            _ => Ok(()),
-        },
-    )
+    Arc::new(move |k: &Key| match expected.get(k) {
+        Some(want) if !in_maildir(&maildir, want) => {
+            Err("flagged \\Deleted before the message was in the Maildir".to_string())
+        }
+        _ => Ok(()),
+    })
 }
 
 /// The number of protocol lines of a clean session of `v` (what a mutation can aim at).

@@ -9,31 +9,18 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::fault::{
-    assert_no_secret_leaked, assert_not_spinning, assert_one_clean_session, delivered_messages,
-    in_maildir, observed, run_measured,
-};
+use common::fault::{delivered_messages, in_maildir, observed};
+use common::matrix::{self, Invocation, Mode, Suite, LIMIT};
 use common::run::{self, Sandbox};
 use common::scripted::{
-    self, Close, Config, Fault, Message, Scripted, Stats, Step, CAPA_FULL, CAPA_MINIMAL,
+    self, Close, Config, Fault, Message, Pop3, Scripted, Step, CAPA_FULL, CAPA_MINIMAL,
 };
-
-/// mailpull must finish within this, whatever the server does.
-const LIMIT: Duration = Duration::from_secs(20);
-/// A run against a silent server (with `--timeout 3`) must end well within this.
-const SILENT_LIMIT: Duration = Duration::from_secs(12);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    Delete,
-    Keep,
-}
+use common::server::Client;
 
 // ---------------------------------------------------------------------------------------------
 // Messages
@@ -118,46 +105,7 @@ struct Fx {
 }
 
 /// One finished mailpull run.
-struct Run {
-    code: i32,
-    stderr: String,
-    /// What the server saw during this run.
-    stats: Stats,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn describe(&self) -> String {
-        format!(
-            "exit {} after {:?}\ncommands: {:?}\nstderr:\n{}",
-            self.code,
-            self.elapsed,
-            self.stats
-                .commands
-                .iter()
-                .map(|c| c.line.as_str())
-                .collect::<Vec<_>>(),
-            self.stderr
-        )
-    }
-}
-
-/// How mailpull is invoked.
-struct Invocation<'a> {
-    password: &'a str,
-    insecure: bool,
-    verbosity: &'a str,
-}
-
-impl Default for Invocation<'_> {
-    fn default() -> Self {
-        Invocation {
-            password: scripted::PASSWORD,
-            insecure: true,
-            verbosity: "-v",
-        }
-    }
-}
+type Run = matrix::Run<String>;
 
 impl Fx {
     fn new(messages: Vec<Message>, capa: &[&str], mode: Mode) -> Fx {
@@ -165,10 +113,10 @@ impl Fx {
     }
 
     /// With other server settings (the DELE check is added).
-    fn with_config(messages: Vec<Message>, mut config: Config, mode: Mode) -> Fx {
+    fn with_config(messages: Vec<Message>, config: Config, mode: Mode) -> Fx {
         let sandbox = Sandbox::new();
-        config.dele_check = Some(delivered_check(sandbox.maildir(), &messages));
         let server = Scripted::with_config(config, messages.clone());
+        server.set_delete_check(delivered_check(sandbox.maildir(), &messages));
         Fx {
             server,
             sandbox,
@@ -179,81 +127,6 @@ impl Fx {
 
     fn all_uidls(&self) -> BTreeSet<String> {
         self.messages.iter().map(|m| m.uidl.clone()).collect()
-    }
-
-    fn fetch(&self) -> Run {
-        self.fetch_with(Invocation::default())
-    }
-
-    /// Runs `mailpull fetch` against the server and checks what must hold after any run.
-    fn fetch_with(&self, inv: Invocation) -> Run {
-        let before = self.server.stats();
-        let mut cmd = self.sandbox.cmd(Some(inv.password));
-        cmd.arg(inv.verbosity)
-            .arg("fetch")
-            .arg(self.server.url())
-            .arg("--maildir")
-            .arg(self.sandbox.maildir())
-            .args(["--timeout", "3"]);
-        if inv.insecure {
-            cmd.arg("--insecure-no-tls");
-        }
-        if self.mode == Mode::Keep {
-            cmd.arg("--keep");
-        }
-        let start = Instant::now();
-        let (out, cpu) = run_measured(cmd, LIMIT);
-        let elapsed = start.elapsed();
-        self.server.wait_idle(Duration::from_secs(10));
-        let run = Run {
-            code: run::code(&out),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            stats: self.server.stats().since(&before),
-            elapsed,
-        };
-        assert_not_spinning(cpu, elapsed, &run.describe());
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        if std::env::var_os("POP3_FAULTS_TRACE").is_some() {
-            eprintln!("TRACE {}\n{}", self.server.url(), run.describe());
-        }
-        assert_no_secret_leaked(
-            inv.password,
-            scripted::USER,
-            &run.stderr,
-            &stdout,
-            &run.describe(),
-        );
-        assert_one_clean_session(
-            &run.stats.violations,
-            run.stats.connections,
-            run.stats.logins,
-            run.stats.failed_logins,
-            &run.describe(),
-        );
-        for (uidl, n) in &run.stats.retr {
-            assert_eq!(
-                *n,
-                1,
-                "{uidl} retrieved {n} times in one run\n{}",
-                run.describe()
-            );
-        }
-        for (uidl, n) in &run.stats.dele {
-            assert_eq!(
-                *n,
-                1,
-                "{uidl} deleted {n} times in one run\n{}",
-                run.describe()
-            );
-        }
-        if self.mode == Mode::Keep {
-            assert!(
-                run.stats.dele.is_empty(),
-                "DELE in keep mode\n{}",
-                run.describe()
-            );
-        }
-        run
     }
 
     /// Checks the Maildir and the server against each other; returns the delivered unique ids.
@@ -285,14 +158,99 @@ impl Fx {
     }
 }
 
+impl Suite for Fx {
+    type P = Pop3;
+
+    fn server(&self) -> &Scripted {
+        &self.server
+    }
+
+    fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn mode_args(&self) -> Vec<String> {
+        match self.mode {
+            Mode::Keep => vec!["--keep".into()],
+            Mode::Delete => Vec::new(),
+        }
+    }
+
+    fn keep_forbids(&self) -> &'static [&'static str] {
+        &["DELE"]
+    }
+
+    fn all(&self) -> BTreeSet<String> {
+        self.all_uidls()
+    }
+
+    fn initial_keys(&self) -> BTreeSet<String> {
+        self.all_uidls()
+    }
+
+    fn expected_len(&self, k: &String) -> usize {
+        let m = self.messages.iter().find(|m| m.uidl == *k);
+        m.unwrap_or_else(|| panic!("no message {k}")).raw.len()
+    }
+
+    fn check(&self, context: &str) -> BTreeSet<String> {
+        Fx::check(self, context)
+    }
+
+    /// Delivered but still on the server (no committed QUIT).
+    fn left_to_remove(&self, delivered: &BTreeSet<String>) -> BTreeSet<String> {
+        let on_server: BTreeSet<String> = self.server.uidls().into_iter().collect();
+        delivered.intersection(&on_server).cloned().collect()
+    }
+
+    fn removed_in(&self, run: &Run, k: &String) -> bool {
+        run.stats.deleted_of(k) == 1
+    }
+
+    fn specific_checks(&self, fault: &Fault, r1: &Run, d1: &BTreeSet<String>) {
+        let all = self.all_uidls();
+        let left1: BTreeSet<String> = self.server.uidls().into_iter().collect();
+        let ctx = format!("{fault:?} ({:?})", self.mode);
+        match fault {
+            Fault::CutAfterQuitReply(_) => {
+                assert_eq!(d1, &all, "{ctx}: everything delivered");
+                if self.mode == Mode::Delete {
+                    assert!(left1.is_empty(), "{ctx}: QUIT was committed");
+                }
+            }
+            Fault::CutBeforeQuitReply(_) => {
+                assert_eq!(d1, &all, "{ctx}: everything delivered before QUIT");
+                assert_eq!(left1, all, "{ctx}: QUIT was not committed");
+                if self.mode == Mode::Delete {
+                    let deleted: BTreeSet<String> = r1.stats.deleted.keys().cloned().collect();
+                    assert_eq!(deleted, all, "{ctx}: every message DELEted before QUIT");
+                }
+            }
+            Fault::CutAfterDele { k, .. } => {
+                assert_eq!(left1, all, "{ctx}: no QUIT, nothing committed");
+                assert!(
+                    r1.stats.deleted.len() >= *k,
+                    "{ctx}: the fault did not strike\n{}",
+                    r1.describe()
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A DELE check: the message must already be in the Maildir (new/ or cur/).
 fn delivered_check(maildir: PathBuf, messages: &[Message]) -> scripted::DeleCheck {
     let expected: BTreeMap<String, Vec<u8>> = messages
         .iter()
         .map(|m| (m.uidl.clone(), run::expected_delivery(&m.raw)))
         .collect();
-    Arc::new(move |msg: &Message| {
-        let want = &expected[&msg.uidl];
+    Arc::new(move |uidl: &String| {
+        let want = &expected[uidl];
         if in_maildir(&maildir, want) {
             Ok(())
         } else {
@@ -302,11 +260,8 @@ fn delivered_check(maildir: PathBuf, messages: &[Message]) -> scripted::DeleChec
 }
 
 // ---------------------------------------------------------------------------------------------
-// The scenario: a fault, then clean re-runs
+// The scenario: a fault, then clean re-runs (see [`matrix::fault_then_rerun`])
 
-/// Runs mailpull once with `fault` on its connection (expecting one of `codes`), then again
-/// without fault (expecting 0 and everything delivered exactly once, without downloading again
-/// what the first run delivered), then a third time (nothing left to do).
 fn fault_then_rerun(capa: &[&str], mode: Mode, fault: Fault, codes: &[i32]) {
     fault_then_rerun_with(standard_messages(), capa, mode, fault, codes);
 }
@@ -320,170 +275,7 @@ fn fault_then_rerun_with(
     codes: &[i32],
 ) {
     let fx = Fx::new(messages, capa, mode);
-    let all = fx.all_uidls();
-    fx.server.fault_next(fault.clone());
-    let r1 = fx.fetch();
-    let ctx1 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), faulty run");
-    assert!(
-        codes.contains(&r1.code),
-        "{ctx1}: expected exit {codes:?}\n{}",
-        r1.describe()
-    );
-    if codes.len() > 1 {
-        observed(&format!("{fault:?} {mode:?} {capa:?}"), r1.code);
-    }
-    if is_silent(&fault) {
-        assert!(
-            r1.elapsed < SILENT_LIMIT,
-            "{ctx1}: took {:?} to notice a silent server",
-            r1.elapsed
-        );
-    }
-    let d1 = fx.check(&ctx1);
-    let left1: BTreeSet<String> = fx.server.uidls().into_iter().collect();
-    specific_checks(&fx, &fault, &r1, &d1, &left1);
-
-    let r2 = fx.fetch();
-    let ctx2 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), clean re-run");
-    assert_eq!(r2.code, 0, "{ctx2}\n{}", r2.describe());
-    assert_eq!(
-        r2.stats.logins,
-        1,
-        "{ctx2}: one login per run\n{}",
-        r2.describe()
-    );
-    let d2 = fx.check(&ctx2);
-    assert_eq!(d2, all, "{ctx2}: not everything delivered");
-    for u in &d1 {
-        assert_eq!(
-            r2.stats.retr_of(u),
-            0,
-            "{ctx2}: {u} was delivered before the fault but retrieved again\n{}",
-            r2.describe()
-        );
-    }
-    for u in all.difference(&d1) {
-        assert_eq!(
-            r2.stats.retr_of(u),
-            1,
-            "{ctx2}: {u} was not retrieved\n{}",
-            r2.describe()
-        );
-    }
-    match mode {
-        Mode::Delete => {
-            assert!(
-                fx.server.uidls().is_empty(),
-                "{ctx2}: server not empty: {:?}\n{}",
-                fx.server.uidls(),
-                r2.describe()
-            );
-            // What the first run delivered but could not delete is deleted now, without RETR.
-            for u in d1.intersection(&left1) {
-                assert_eq!(
-                    r2.stats.dele_of(u),
-                    1,
-                    "{ctx2}: {u} delivered earlier but not deleted\n{}",
-                    r2.describe()
-                );
-            }
-        }
-        Mode::Keep => {
-            assert_eq!(fx.server.uidls().len(), all.len());
-        }
-    }
-    // Over both runs: one RETR per message, plus one for a message whose first RETR did not
-    // lead to a delivery (cut mid-message, or pipelined ahead of the cut).
-    let total = fx.server.stats();
-    for u in &all {
-        let extra = usize::from(r1.stats.retr_of(u) > 0 && !d1.contains(u));
-        assert_eq!(
-            total.retr_of(u),
-            1 + extra,
-            "{ctx2}: RETR count of {u} over both runs"
-        );
-    }
-
-    let r3 = fx.fetch();
-    let ctx3 = format!("{fault:?} ({mode:?}, CAPA {capa:?}), third run");
-    assert_eq!(r3.code, 0, "{ctx3}\n{}", r3.describe());
-    assert!(
-        r3.stats.retr.is_empty() && r3.stats.dele.is_empty(),
-        "{ctx3}: nothing should be left to do\n{}",
-        r3.describe()
-    );
-    assert_eq!(fx.check(&ctx3), all);
-}
-
-fn is_silent(fault: &Fault) -> bool {
-    matches!(fault, Fault::SilentAfter(_) | Fault::StallInRetr { .. })
-}
-
-/// Assertions that depend on where the fault struck.
-fn specific_checks(
-    fx: &Fx,
-    fault: &Fault,
-    r1: &Run,
-    d1: &BTreeSet<String>,
-    left1: &BTreeSet<String>,
-) {
-    let all = fx.all_uidls();
-    let ctx = format!("{fault:?} ({:?})", fx.mode);
-    match fault {
-        Fault::CutAfterGreeting(_) | Fault::SilentAfter(Step::Connect | Step::Greeting) => {
-            assert_eq!(r1.stats.logins, 0, "{ctx}");
-            assert!(d1.is_empty(), "{ctx}: delivered without a session");
-        }
-        Fault::CutAfterQuitReply(_) => {
-            assert_eq!(d1, &all, "{ctx}: everything delivered");
-            if fx.mode == Mode::Delete {
-                assert!(left1.is_empty(), "{ctx}: QUIT was committed");
-            }
-        }
-        Fault::CutBeforeQuitReply(_) => {
-            assert_eq!(d1, &all, "{ctx}: everything delivered before QUIT");
-            assert_eq!(left1, &all, "{ctx}: QUIT was not committed");
-            if fx.mode == Mode::Delete {
-                let deleted: BTreeSet<String> = r1.stats.dele.keys().cloned().collect();
-                assert_eq!(deleted, all, "{ctx}: every message DELEted before QUIT");
-            }
-        }
-        Fault::CutAfterDele { k, .. } => {
-            assert_eq!(left1, &all, "{ctx}: no QUIT, nothing committed");
-            assert!(
-                r1.stats.dele.len() >= *k,
-                "{ctx}: the fault did not strike\n{}",
-                r1.describe()
-            );
-        }
-        _ => {}
-    }
-    // A message whose RETR reply was cut or left unterminated is not delivered, not even when
-    // every byte but the terminating "." line arrived.
-    if let Some(uidl) = cut_retr_uidl(fx, fault, r1) {
-        assert!(
-            !d1.contains(&uidl),
-            "{ctx}: {uidl} delivered although its RETR reply was incomplete"
-        );
-    }
-    // Whatever was DELEted was delivered (the DELE check verified the order).
-    for u in r1.stats.dele.keys() {
-        assert!(d1.contains(u), "{ctx}: {u} DELEted but not delivered");
-    }
-}
-
-/// The message whose RETR reply the fault leaves incomplete (on the first run, message number n
-/// is `fx.messages[n - 1]`).
-fn cut_retr_uidl(fx: &Fx, fault: &Fault, r1: &Run) -> Option<String> {
-    let nth = match fault {
-        Fault::CutInRetr { nth, .. } | Fault::StallInRetr { nth, .. } => *nth,
-        Fault::UnterminatedMultiline(k) if k.eq_ignore_ascii_case("RETR") => 1,
-        _ => return None,
-    };
-    let retr = r1.stats.commands_with("RETR");
-    let cmd = retr.get(nth - 1)?;
-    let number: usize = cmd.line.split(' ').nth(1)?.parse().ok()?;
-    Some(fx.messages[number - 1].uidl.clone())
+    matrix::fault_then_rerun(&fx, fault, codes, &format!("{mode:?}, CAPA {capa:?}"));
 }
 
 /// Tests for a fault parameterised by the way the connection is closed: FIN and RST, with and
@@ -586,7 +378,7 @@ mod silent {
     fault_tests! { Mode::Delete;
         before_greeting => Fault::SilentAfter(Step::Connect), [75];
         after_greeting => Fault::SilentAfter(Step::Greeting), [75];
-        after_auth => Fault::SilentAfter(Step::Auth), [75];
+        after_auth => Fault::SilentAfter(Step::Login), [75];
         after_uidl => Fault::SilentAfter(Step::Reply("UIDL", 1)), [75];
         in_retr_2 => Fault::StallInRetr { nth: 2, after_bytes: 50_000 }, [75];
         after_retr_1 => Fault::SilentAfter(Step::Reply("RETR", 1)), [75];
@@ -610,7 +402,7 @@ mod garbage {
     fault_tests! { Mode::Delete;
         greeting => Fault::GarbageAt(Step::Greeting), [76];
         capa => Fault::GarbageAt(Step::Reply("CAPA", 1)), [76];
-        auth => Fault::GarbageAt(Step::Auth), [76];
+        auth => Fault::GarbageAt(Step::Login), [76];
         uidl => Fault::GarbageAt(Step::Reply("UIDL", 1)), [76];
         list => Fault::GarbageAt(Step::Reply("LIST", 1)), [76];
         retr_1 => Fault::GarbageAt(Step::Reply("RETR", 1)), [76];
@@ -677,9 +469,9 @@ fn cut_before_quit_reply_rerun_deletes_without_retr() {
         assert_eq!(fx.server.uidls().len(), 5, "nothing was committed");
         let r2 = fx.fetch();
         assert_eq!(r2.code, 0, "{}", r2.describe());
-        assert!(r2.stats.retr.is_empty(), "{}", r2.describe());
+        assert!(r2.stats.fetched.is_empty(), "{}", r2.describe());
         assert_eq!(
-            r2.stats.dele.keys().cloned().collect::<BTreeSet<_>>(),
+            r2.stats.deleted.keys().cloned().collect::<BTreeSet<_>>(),
             fx.all_uidls(),
             "{}",
             r2.describe()
@@ -716,7 +508,10 @@ fn login_replies() {
                 "{ctx}: exactly one login attempt\n{}",
                 r.describe()
             );
-            assert!(r.stats.retr.is_empty() && r.stats.dele.is_empty(), "{ctx}");
+            assert!(
+                r.stats.fetched.is_empty() && r.stats.deleted.is_empty(),
+                "{ctx}"
+            );
             if *want == 77 {
                 assert!(
                     r.stderr.to_lowercase().contains("authentication"),
@@ -791,7 +586,7 @@ fn retr_err_for_one_message() {
             let r2 = fx.fetch();
             assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
             assert_eq!(
-                r2.stats.retr.keys().cloned().collect::<Vec<_>>(),
+                r2.stats.fetched.keys().cloned().collect::<Vec<_>>(),
                 vec!["m3-uid".to_string()],
                 "{ctx}, re-run retrieves only m3\n{}",
                 r2.describe()
@@ -818,11 +613,11 @@ fn dele_err_for_one_message() {
         let r2 = fx.fetch();
         assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
         assert!(
-            r2.stats.retr.is_empty(),
+            r2.stats.fetched.is_empty(),
             "{ctx}: re-downloaded\n{}",
             r2.describe()
         );
-        assert_eq!(r2.stats.dele_of("m2-uid"), 1, "{}", r2.describe());
+        assert_eq!(r2.stats.deleted_of("m2-uid"), 1, "{}", r2.describe());
         assert!(fx.server.uidls().is_empty());
         assert_eq!(fx.check(&ctx), fx.all_uidls());
     }
@@ -847,7 +642,7 @@ fn quit_err_commits_nothing() {
         let r2 = fx.fetch();
         assert_eq!(r2.code, 0, "{ctx}, re-run\n{}", r2.describe());
         assert!(
-            r2.stats.retr.is_empty(),
+            r2.stats.fetched.is_empty(),
             "{ctx}: re-downloaded\n{}",
             r2.describe()
         );
@@ -943,8 +738,8 @@ fn two_hundred_messages_with_and_without_pipelining() {
         assert_eq!(r.code, 0, "CAPA {capa:?}\n{}", r.describe());
         assert_eq!(fx.check("200 messages"), fx.all_uidls());
         assert!(fx.server.uidls().is_empty());
-        assert_eq!(r.stats.retr.len(), 200);
-        assert_eq!(r.stats.dele.len(), 200);
+        assert_eq!(r.stats.fetched.len(), 200);
+        assert_eq!(r.stats.deleted.len(), 200);
         eprintln!(
             "OBSERVED 200 messages, CAPA {capa:?}: {:?}, max pipeline depth {}",
             r.elapsed, r.stats.max_pipeline_depth
@@ -971,7 +766,7 @@ fn two_hundred_messages_keep_mode_then_cut_and_more_mail() {
     assert_eq!(r2.code, 0, "{}", r2.describe());
     assert_eq!(fx.check("keep, re-run"), fx.all_uidls());
     for u in &d1 {
-        assert_eq!(r2.stats.retr_of(u), 0, "{u} retrieved again");
+        assert_eq!(r2.stats.fetched_of(u), 0, "{u} retrieved again");
     }
 }
 
@@ -1075,8 +870,9 @@ fn apop_greeting_is_harmless() {
     let fx = Fx::new(standard_messages(), CAPA_FULL, Mode::Delete);
     let mut config = Config::with_capa(CAPA_FULL);
     config.apop_timestamp = true;
-    config.dele_check = Some(delivered_check(fx.sandbox.maildir(), &fx.messages));
     fx.server.set_config(config);
+    fx.server
+        .set_delete_check(delivered_check(fx.sandbox.maildir(), &fx.messages));
     let r = fx.fetch();
     assert_eq!(r.code, 0, "{}", r.describe());
     assert!(r.stats.commands_with("APOP").is_empty());
@@ -1086,40 +882,20 @@ fn apop_greeting_is_harmless() {
 // ---------------------------------------------------------------------------------------------
 // The scripted server itself, driven by a raw client
 
-struct Client {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+/// POP3 replies, read by a raw [`Client`].
+trait Pop3Client {
+    /// Sends a command and returns its reply line (trailing spaces removed).
+    fn cmd(&mut self, cmd: &str) -> String;
+    /// The body of a multi-line reply, raw (still dot-stuffed), without the final `.` line.
+    fn multi(&mut self) -> Vec<u8>;
 }
 
-impl Client {
-    fn connect(server: &Scripted) -> Client {
-        let s = TcpStream::connect(server.addr()).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Client {
-            reader: BufReader::new(s.try_clone().unwrap()),
-            writer: s,
-        }
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.reader.read_line(&mut l).unwrap();
-        assert!(l.ends_with("\r\n"), "reply line {l:?}");
-        l.trim_end().to_string()
-    }
-
-    fn send(&mut self, cmd: &str) {
-        self.writer
-            .write_all(format!("{cmd}\r\n").as_bytes())
-            .unwrap();
-    }
-
+impl Pop3Client for Client {
     fn cmd(&mut self, cmd: &str) -> String {
         self.send(cmd);
-        self.line()
+        self.line().trim_end().to_string()
     }
 
-    /// The body of a multi-line reply, raw (still dot-stuffed), without the final `.` line.
     fn multi(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         loop {
@@ -1131,11 +907,6 @@ impl Client {
             }
             out.extend_from_slice(&l);
         }
-    }
-
-    fn rest(&mut self) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.reader.read_to_end(&mut out).map(|_| out)
     }
 }
 
@@ -1192,8 +963,8 @@ fn scripted_server_session() {
     let st = server.stats();
     assert_eq!(st.logins, 1);
     assert_eq!(st.failed_logins, 1);
-    assert_eq!(st.retr_of("t1"), 1);
-    assert_eq!(st.dele_of("t2"), 1);
+    assert_eq!(st.fetched_of("t1"), 1);
+    assert_eq!(st.deleted_of("t2"), 1);
     assert_eq!(st.expunged, vec!["t1".to_string(), "t2".to_string()]);
     assert!(st.max_pipeline_depth >= 2);
     // RETR before login, LIST of a deleted message.
@@ -1251,13 +1022,7 @@ fn scripted_server_faults() {
     server.fault_next(Fault::CutAfterGreeting(Close::Rst));
     drop(c);
     let mut c = Client::connect(&server);
-    std::thread::sleep(Duration::from_millis(200));
-    let mut buf = Vec::new();
-    let r = c.reader.read_to_end(&mut buf);
-    assert_eq!(
-        r.map_err(|e| e.kind()).err(),
-        Some(std::io::ErrorKind::ConnectionReset)
-    );
+    c.assert_reset();
 
     // Cut after the 2nd DELE, before QUIT: nothing deleted.
     server.fault_next(Fault::CutAfterDele {
@@ -1314,17 +1079,8 @@ fn scripted_server_faults() {
     server.fault_next(Fault::SilentAfter(Step::Greeting));
     drop(c);
     let mut c = Client::connect(&server);
-    c.writer
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
     assert!(c.line().starts_with("+OK"));
-    c.send("CAPA");
-    let mut l = String::new();
-    let e = c.reader.read_line(&mut l).unwrap_err();
-    assert!(matches!(
-        e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-    ));
+    c.assert_silent_after("CAPA");
     drop(c);
 
     // A greeting -ERR.
@@ -1402,7 +1158,7 @@ fn no_top_means_no_headers_and_nothing_touched() {
             assert!(stderr.contains("does not support TOP"), "{ctx}\n{stderr}");
             assert!(out.stdout.is_empty(), "{ctx}");
             assert_eq!(stats.logins, 1, "{ctx}");
-            assert!(stats.retr.is_empty(), "{ctx}: {:?}", stats.retr);
+            assert!(stats.fetched.is_empty(), "{ctx}: {:?}", stats.fetched);
             assert_eq!(fx.server.uidls().len(), 5, "{ctx}");
             assert!(run::maildir_messages(&maildir).is_empty(), "{ctx}");
         }
@@ -1423,7 +1179,7 @@ mod not_utf8 {
     fault_tests! { Mode::Delete;
         greeting => Fault::ReplaceReply(Step::Greeting, NOT_UTF8.to_vec()), [76];
         capa => Fault::ReplaceReply(Step::Reply("CAPA", 1), NOT_UTF8.to_vec()), [76];
-        auth => Fault::ReplaceReply(Step::Auth, NOT_UTF8.to_vec()), [76];
+        auth => Fault::ReplaceReply(Step::Login, NOT_UTF8.to_vec()), [76];
         uidl => Fault::ReplaceReply(Step::Reply("UIDL", 1), NOT_UTF8.to_vec()), [76];
         list => Fault::ReplaceReply(Step::Reply("LIST", 1), NOT_UTF8.to_vec()), [76];
         retr_2 => Fault::ReplaceReply(Step::Reply("RETR", 2), NOT_UTF8.to_vec()), [76];
@@ -1461,7 +1217,7 @@ mod desync {
         extra_ok_zero_after_dele_2 => Fault::AppendToReply(Step::Reply("DELE", 2), b"+OK 0 0\r\n".to_vec()), [76];
         extra_line_after_greeting => Fault::AppendToReply(Step::Greeting, b"+OK again\r\n".to_vec()), [76];
         extra_line_after_capa => Fault::AppendToReply(Step::Reply("CAPA", 1), b"+OK\r\n".to_vec()), [76];
-        extra_line_after_login => Fault::AppendToReply(Step::Auth, b"+OK\r\n".to_vec()), [76];
+        extra_line_after_login => Fault::AppendToReply(Step::Login, b"+OK\r\n".to_vec()), [76];
         extra_line_after_list => Fault::AppendToReply(Step::Reply("LIST", 1), b"+OK\r\n".to_vec()), [76];
         status_line_twice_in_retr_4 => Fault::ReplaceReply(Step::Reply("RETR", 4), {
             let m = &standard_messages()[3];
@@ -1515,7 +1271,7 @@ mod desync {
             "{}",
             r1.describe()
         );
-        assert!(r1.stats.dele.is_empty(), "{}", r1.describe());
+        assert!(r1.stats.deleted.is_empty(), "{}", r1.describe());
         assert!(fx.check("extra block").is_empty(), "{}", r1.describe());
         assert_eq!(fx.server.uidls().len(), 5);
         assert!(r1.stderr.contains("out of step"), "{}", r1.describe());
@@ -1621,7 +1377,7 @@ fn malformed_listings_fetch_and_delete_nothing() {
             let ctx = format!("{what} (CAPA {capa:?})");
             assert_eq!(r1.code, 76, "{ctx}\n{}", r1.describe());
             assert!(
-                r1.stats.retr.is_empty() && r1.stats.dele.is_empty(),
+                r1.stats.fetched.is_empty() && r1.stats.deleted.is_empty(),
                 "{ctx}: fetched or deleted after a malformed listing\n{}",
                 r1.describe()
             );
@@ -1753,7 +1509,7 @@ fn utf8_server_delivers_the_originals() {
             let ctx = format!("UTF8 server ({mode:?}, CAPA {caps:?})");
             assert_eq!(r.code, 0, "{ctx}\n{}", r.describe());
             assert_eq!(fx.check(&ctx), fx.all_uidls(), "{ctx}\n{}", r.describe());
-            let order: Vec<String> = r.stats.commands.iter().map(|c| c.keyword()).collect();
+            let order: Vec<String> = r.stats.commands.iter().map(|c| c.name.clone()).collect();
             let login = order
                 .iter()
                 .position(|k| k == "PASS" || k == "AUTH")
@@ -1773,7 +1529,7 @@ fn utf8_server_delivers_the_originals() {
             let r2 = fx.fetch();
             assert_eq!(r2.code, 0, "{ctx}, second run\n{}", r2.describe());
             assert!(
-                r2.stats.retr.is_empty(),
+                r2.stats.fetched.is_empty(),
                 "{ctx}, second run\n{}",
                 r2.describe()
             );

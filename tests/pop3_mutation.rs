@@ -517,8 +517,8 @@ fn dele_check(
     truth: BTreeMap<String, Vec<u8>>,
     also: BTreeMap<String, Vec<u8>>,
 ) -> scripted::DeleCheck {
-    Arc::new(move |msg: &Message| {
-        let wants: Vec<&Vec<u8>> = [truth.get(&msg.uidl), also.get(&msg.uidl)]
+    Arc::new(move |uidl: &String| {
+        let wants: Vec<&Vec<u8>> = [truth.get(uidl), also.get(uidl)]
             .into_iter()
             .flatten()
             .collect();
@@ -538,13 +538,13 @@ fn run_case(setup: Setup, transcript: &[Reply], seed: u64) -> Result<i32, String
     let truth = truth(&msgs);
     let case = make_case(seed, transcript, &msgs);
     let sandbox = Sandbox::new();
-    let mut config = Config::with_capa(setup.capa);
-    config.dele_check = Some(dele_check(
+    let config = Config::with_capa(setup.capa);
+    let server = Scripted::with_config(config, msgs.clone());
+    server.set_delete_check(dele_check(
         sandbox.maildir(),
         truth.clone(),
         case.also.clone(),
     ));
-    let server = Scripted::with_config(config, msgs.clone());
     for f in &case.faults {
         server.fault_next(f.clone());
     }
@@ -595,7 +595,7 @@ fn run_case(setup: Setup, transcript: &[Reply], seed: u64) -> Result<i32, String
             ));
         }
     }
-    if setup.mode == Mode::Keep && (on_server.len() != msgs.len() || !stats.dele.is_empty()) {
+    if setup.mode == Mode::Keep && (on_server.len() != msgs.len() || !stats.deleted.is_empty()) {
         return Err(context("keep mode deleted", &r1));
     }
 
@@ -654,9 +654,9 @@ fn run_case(setup: Setup, transcript: &[Reply], seed: u64) -> Result<i32, String
 fn transcript(setup: Setup) -> Vec<Reply> {
     let msgs = messages();
     let sandbox = Sandbox::new();
-    let mut config = Config::with_capa(setup.capa);
-    config.record_replies = true;
+    let config = Config::with_capa(setup.capa);
     let server = Scripted::with_config(config, msgs.clone());
+    server.record_replies(true);
     let r = fetch(&sandbox, &server, setup.mode, 20);
     server.wait_idle(Duration::from_secs(20));
     assert_eq!(r.status.code(), Some(0), "honest run\n{}", r.stderr());

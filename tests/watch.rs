@@ -846,7 +846,7 @@ fn idle_lists_only_new_mail(keep: bool) {
             c.line
         );
     }
-    assert_eq!(after.bodies.len(), 1, "{sent:#?}");
+    assert_eq!(after.fetched.len(), 1, "{sent:#?}");
     // Proportional to the new mail, not to the folder (a listing of 10,000 messages is
     // about 500 KB).
     assert!(after.bytes_out < 2_000, "{} bytes", after.bytes_out);
@@ -862,7 +862,7 @@ fn idle_lists_only_new_mail(keep: bool) {
         cmd.args(["fetch", &url, "--insecure-no-tls", "--maildir", &maildir]);
         let out = run_with_limit(cmd, Duration::from_secs(120));
         assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(server.stats().since(&before).bodies.is_empty());
+        assert!(server.stats().since(&before).fetched.is_empty());
         assert_eq!(count(&sb), N as usize + 1);
     } else {
         assert!(server.uids(imap::INBOX).is_empty());
