@@ -19,8 +19,8 @@ pub fn check(
         let listing = source.open(&mailbox, false)?;
         let known = known(source, ledger, account, &mailbox, &listing)?;
         summary.listed += listing.messages.len();
-        for m in &listing.messages {
-            if !known.delivered(&m.uid) && !m.flagged_deleted {
+        for (i, m) in listing.messages.iter().enumerate() {
+            if !known.delivered(i) && !m.flagged_deleted {
                 summary.new += 1;
                 summary.bytes += m.size;
             }
@@ -53,14 +53,14 @@ pub fn list(
     for mailbox in source.mailboxes()? {
         let listing = source.open(&mailbox, false)?;
         let known = known(source, ledger, account, &mailbox, &listing)?;
-        for chunk in listing.messages.chunks(HEADER_BATCH) {
+        for (c, chunk) in listing.messages.chunks(HEADER_BATCH).enumerate() {
             let headers = source.headers(chunk)?;
-            for (message, header) in chunk.iter().zip(&headers) {
+            for (j, (message, header)) in chunk.iter().zip(&headers).enumerate() {
                 each(Listed {
                     mailbox: &mailbox,
                     message,
                     header: header.as_deref(),
-                    fetched: known.delivered(&message.uid),
+                    fetched: known.delivered(c * HEADER_BATCH + j),
                 });
             }
         }

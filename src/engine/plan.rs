@@ -63,8 +63,8 @@ impl Fetch<'_, '_> {
         let settings = self.settings;
         let mut candidates = Vec::new();
         let now_secs = crate::time::unix_now();
-        for m in listing.messages.iter() {
-            match known.current.get(&m.uid) {
+        for (i, m) in listing.messages.iter().enumerate() {
+            match known.brief(i) {
                 Some(e) if e.state == State::Delivered => {
                     let aged = settings.delete_after.is_some_and(|age| {
                         now_secs.saturating_sub(e.delivered_at) >= age.as_secs() as i64

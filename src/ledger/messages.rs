@@ -51,10 +51,10 @@ pub struct NewEntry {
 }
 
 /// The columns every row query selects, in the order [`entry_from_row`] reads them.
-const ENTRY_COLUMNS: &str =
+pub(super) const ENTRY_COLUMNS: &str =
     "mailbox, uidvalidity, uid, size, state, location, delivered_at, deleted_at, message_id";
 
-fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+pub(super) fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let size: i64 = row.get(3)?;
     let state: String = row.get(4)?;
     let state = match state.as_str() {

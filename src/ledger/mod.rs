@@ -118,6 +118,7 @@
 //! `mailboxes.rs` listing and renaming mailboxes. (The `mailpull ledger` command is
 //! `commands/ledger.rs`.)
 
+mod briefs;
 mod import;
 mod keys;
 mod messages;
@@ -138,6 +139,7 @@ use rusqlite::{ffi, Connection, Transaction, TransactionBehavior};
 
 use crate::exit::{Classify, Exit};
 
+pub use briefs::Brief;
 pub use import::ImportRow;
 pub use keys::{url_user, AccountKey, MessageKey};
 pub use mailboxes::{MailboxSummary, Merge, RenameReport};

@@ -1,0 +1,75 @@
+//! What a fetch compares the server's listing with, read cheaply: for each row of a mailbox
+//! only its UIDVALIDITY, uid, state and delivery time, streamed to the caller with the uid
+//! borrowed from SQLite's row (no row is held, no string is copied). At 100,000 rows this is
+//! one scan of the mailbox's rows and a few megabytes, where whole [`Entry`] values cost
+//! ~50 MB and most of a no-op run's CPU.
+
+use rusqlite::params;
+
+use super::messages::{entry_from_row, ENTRY_COLUMNS};
+use super::{Entry, Ledger, LedgerError, State};
+
+/// What a fetch needs to know of one row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Brief {
+    pub state: State,
+    /// Unix time of delivery (0 while fetching).
+    pub delivered_at: i64,
+}
+
+impl Ledger {
+    /// Calls `each(uidvalidity, uid, brief)` for every row of `mailbox`, in one streaming
+    /// query.
+    pub fn for_each_brief(
+        &self,
+        account: i64,
+        mailbox: &str,
+        mut each: impl FnMut(u32, &str, Brief),
+    ) -> Result<(), LedgerError> {
+        self.read(|conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT uidvalidity, uid, state, delivered_at FROM messages
+                 WHERE account_id = ?1 AND mailbox = ?2",
+            )?;
+            let mut rows = st.query(params![account, mailbox])?;
+            while let Some(row) = rows.next()? {
+                let state = match row.get_ref(2)?.as_str()? {
+                    "fetching" => State::Fetching,
+                    "delivered" => State::Delivered,
+                    other => {
+                        return Err(rusqlite::Error::FromSqlConversionFailure(
+                            2,
+                            rusqlite::types::Type::Text,
+                            format!("unknown message state {other:?}").into(),
+                        ))
+                    }
+                };
+                let brief = Brief {
+                    state,
+                    delivered_at: row.get(3)?,
+                };
+                each(row.get(0)?, row.get_ref(1)?.as_str()?, brief);
+            }
+            Ok(())
+        })
+    }
+
+    /// The delivered rows of `mailbox` under UIDVALIDITY values other than `uidvalidity`
+    /// (matched by Message-ID and size after a UIDVALIDITY change).
+    pub fn delivered_elsewhere(
+        &self,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+    ) -> Result<Vec<Entry>, LedgerError> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM messages WHERE account_id = ?1 AND mailbox = ?2
+             AND uidvalidity != ?3 AND state = 'delivered'"
+        );
+        self.read(|conn| {
+            let mut st = conn.prepare_cached(&sql)?;
+            let rows = st.query_map(params![account, mailbox, uidvalidity], entry_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<Entry>>>()
+        })
+    }
+}
