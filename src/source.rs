@@ -113,6 +113,27 @@ pub struct Listing {
     /// listing may well still be on the server, so the engine does nothing that concerns the
     /// whole mailbox with it (no pruning of ledger rows).
     pub partial: bool,
+    /// IMAP `UIDNEXT` as the server announced it when the mailbox was opened: every message
+    /// that arrives later gets a UID of at least this. `None` for POP3, or when not sent.
+    pub uidnext: Option<u32>,
+    /// How many messages the mailbox holds (IMAP `EXISTS`), when a partial listing does not
+    /// show it; `None` when `messages` is all of them.
+    pub on_server: Option<u64>,
+}
+
+impl Listing {
+    /// How many messages the mailbox holds.
+    pub fn on_server(&self) -> u64 {
+        self.on_server.unwrap_or(self.messages.len() as u64)
+    }
+}
+
+/// Where the last complete run left a mailbox (see [`Source::open_since`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resume {
+    pub uidvalidity: u32,
+    /// Every message with a UID below this was delivered.
+    pub uidnext: u32,
 }
 
 /// A logged-in protocol session.
@@ -123,6 +144,20 @@ pub trait Source {
     /// Opens `mailbox` and lists its messages. With `write` false the mailbox is opened
     /// read-only where the protocol allows (IMAP EXAMINE).
     fn open(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError>;
+
+    /// Like [`Source::open`], but where the protocol can tell that the mailbox is the one
+    /// `resume` describes (IMAP: the same UIDVALIDITY), lists only the messages that arrived
+    /// since — none at all when `UIDNEXT` is unchanged — and says `partial`. The default (POP3)
+    /// lists everything.
+    fn open_since(
+        &mut self,
+        mailbox: &str,
+        write: bool,
+        resume: Resume,
+    ) -> Result<Listing, SourceError> {
+        let _ = resume;
+        self.open(mailbox, write)
+    }
 
     /// The Message-ID header of each message (headers only, no body), `None` where a message
     /// has none. Used to recognise messages after an IMAP UIDVALIDITY change.

@@ -15,7 +15,7 @@ use super::sink::{EngineSink, Transferred};
 use super::{EngineError, BATCH_MESSAGES};
 use crate::deliver::DeliverError;
 use crate::ledger::{MessageKey, NewEntry};
-use crate::source::{Listing, RemoteMessage, TransferReport};
+use crate::source::{Listing, RemoteMessage, Resume, TransferReport};
 
 /// The `fetching` rows written for the messages to retrieve (step 4).
 struct Reserved {
@@ -50,7 +50,7 @@ impl Fetch<'_, '_> {
     /// Steps 2–7 for one mailbox. Connection-level errors are returned as `Err`; failures
     /// that leave the session usable come back as `Ok(Some(error))`.
     fn mailbox(&mut self, mailbox: &str) -> Result<Option<EngineError>, EngineError> {
-        let listing = self.list(mailbox)?;
+        let (listing, resumed) = self.list(mailbox)?;
         let known = self.known(mailbox, &listing)?;
         let plan = self.plan(mailbox, &listing, &known)?;
         let reserved = self.reserve(mailbox, &listing, &plan.retrieve)?;
@@ -62,6 +62,11 @@ impl Fetch<'_, '_> {
             requests,
         } = done;
         self.forget_undelivered(&reserved, &delivered)?;
+        // Every listed message is delivered: nothing below the listing's UIDNEXT is left.
+        let covered = failure.is_none()
+            && rejected.is_empty()
+            && (listing.messages.iter().enumerate())
+                .all(|(i, m)| known.delivered(i) || delivered.contains(&m.uid));
         let report = match transfer {
             Ok(r) => r,
             Err(e) => {
@@ -94,6 +99,9 @@ impl Fetch<'_, '_> {
             )?;
         }
         self.close(mailbox, &listing, &report)?;
+        if covered {
+            self.resume_at(mailbox, &listing, resumed)?;
+        }
         Ok(first_failure(
             failure,
             rejected,
@@ -103,12 +111,64 @@ impl Fetch<'_, '_> {
     }
 
     /// Step 2: opens (lists) the mailbox, writable when something may be deleted.
-    fn list(&mut self, mailbox: &str) -> Result<Listing, EngineError> {
+    ///
+    /// In keep mode, where the last complete run left a resume point (see
+    /// `ledger/resume.rs`), only what arrived since is listed — nothing at all when the
+    /// server's UIDVALIDITY and `UIDNEXT` are unchanged. Where something may be deleted
+    /// (delete mode, `delete_after_days`, `delete_larger_than`) or a `$MDNSent` mark waits for
+    /// a message listed in full, the mailbox is listed in full. Returns the resume point used.
+    fn list(&mut self, mailbox: &str) -> Result<(Listing, Option<Resume>), EngineError> {
         let s = &self.settings;
         let write = !s.keep || s.delete_after.is_some() || s.delete_larger_than.is_some();
-        let listing = self.source.open(mailbox, write)?;
-        self.summary.listed += listing.messages.len();
-        Ok(listing)
+        let mut resume = None;
+        if !write {
+            if let Some(r) = self.ledger.resume_point(self.account, mailbox)? {
+                let marks =
+                    self.ledger
+                        .receipt_flags_pending(self.account, mailbox, r.uidvalidity)?;
+                if marks.is_empty() {
+                    resume = Some(r);
+                }
+            }
+        }
+        let listing = match resume {
+            Some(r) => self.source.open_since(mailbox, write, r)?,
+            None => self.source.open(mailbox, write)?,
+        };
+        if listing.partial && resume.is_some() {
+            log::debug!(
+                "{}: {} message(s) arrived since the last complete run",
+                if mailbox.is_empty() {
+                    "mailbox"
+                } else {
+                    mailbox
+                },
+                listing.messages.len()
+            );
+        }
+        self.summary.listed += listing.on_server() as usize;
+        Ok((listing, resume))
+    }
+
+    /// Records where this complete run leaves the mailbox (its UIDVALIDITY and the
+    /// `UIDNEXT` announced when it was opened), unless that is where it already was.
+    fn resume_at(
+        &mut self,
+        mailbox: &str,
+        listing: &Listing,
+        resumed: Option<Resume>,
+    ) -> Result<(), EngineError> {
+        let Some(uidnext) = listing.uidnext else {
+            return Ok(());
+        };
+        let at = Resume {
+            uidvalidity: listing.uidvalidity,
+            uidnext,
+        };
+        if resumed != Some(at) {
+            self.ledger.set_resume_point(self.account, mailbox, at)?;
+        }
+        Ok(())
     }
 
     /// Step 2, continued: the ledger's view of the listed mailbox; messages recognised after

@@ -16,9 +16,13 @@ pub fn check(
 ) -> Result<CheckSummary, EngineError> {
     let mut summary = CheckSummary::default();
     for mailbox in source.mailboxes()? {
-        let listing = source.open(&mailbox, false)?;
+        // Where a complete run left a resume point, only what arrived since is listed.
+        let listing = match ledger.resume_point(account, &mailbox)? {
+            Some(r) => source.open_since(&mailbox, false, r)?,
+            None => source.open(&mailbox, false)?,
+        };
         let known = known(source, ledger, account, &mailbox, &listing)?;
-        summary.listed += listing.messages.len();
+        summary.listed += listing.on_server() as usize;
         for (i, m) in listing.messages.iter().enumerate() {
             if !known.delivered(i) && !m.flagged_deleted {
                 summary.new += 1;

@@ -5,7 +5,9 @@
 //!
 //! The comparison is O(n) with a small constant: one streaming scan of the mailbox's rows
 //! (uid, state and delivery time only, see [`Ledger::for_each_brief`]) against an index of
-//! the listing that borrows its uids — no per-row allocation, a few bytes per message.
+//! the listing that borrows its uids — no per-row allocation, a few bytes per message. A
+//! partial listing (only what arrived since an earlier one, same UIDVALIDITY) costs one
+//! indexed lookup per listed message and nothing for the rest of the mailbox.
 
 use std::collections::HashMap;
 
@@ -46,6 +48,17 @@ pub(super) fn known(
     listing: &Listing,
 ) -> Result<Known, EngineError> {
     let messages = &listing.messages;
+    if listing.partial {
+        // Only what arrived since an earlier listing of the same UIDVALIDITY: a lookup each.
+        let mut briefs = Vec::with_capacity(messages.len());
+        for m in messages {
+            briefs.push(ledger.brief(account, mailbox, listing.uidvalidity, &m.uid)?);
+        }
+        return Ok(Known {
+            briefs,
+            recognised: Vec::new(),
+        });
+    }
     // Each uid's first position; a uid listed twice (a broken server) shares its row.
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {

@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 
-use super::session::{Session, Stop};
-use crate::source::{Listing, RemoteMessage, Sink, Source, SourceError, TransferReport};
+use super::session::{MailboxStatus, Session, Stop};
+use crate::source::{Listing, RemoteMessage, Resume, Sink, Source, SourceError, TransferReport};
 
 /// An IMAP session with the account's folder settings.
 pub struct ImapSource<S: Read + Write> {
@@ -103,6 +103,51 @@ impl<S: Read + Write> ImapSource<S> {
             uidvalidity,
             messages,
             partial: true,
+            ..Listing::default()
+        })
+    }
+
+    /// Selects (or examines) `mailbox` and remembers what the session needs of it.
+    fn select(&mut self, mailbox: &str, write: bool) -> Result<MailboxStatus, SourceError> {
+        self.prepare()?;
+        let read_only = !(write || self.mark_seen);
+        self.listed = None;
+        let status = self.session.select(mailbox, read_only)?;
+        self.open = Some(mailbox.to_string());
+        self.read_only = status.read_only;
+        self.can_set_keywords = status.can_set_keywords;
+        Ok(status)
+    }
+
+    /// The full listing of the selected mailbox.
+    fn list_all(&mut self, mailbox: &str, status: &MailboxStatus) -> Result<Listing, SourceError> {
+        let listed = self.session.uids_and_sizes()?;
+        let highest = listed.iter().map(|&(u, _)| u).max().unwrap_or(0);
+        self.listed = Some((mailbox.to_string(), status.uidvalidity, highest));
+        // Messages someone already marked \Deleted are pending removal: the engine leaves
+        // them alone unless they are its own (RFC 3501 §6.4.4 SEARCH DELETED).
+        let flagged: std::collections::HashSet<u32> = if listed.is_empty() {
+            Default::default()
+        } else {
+            self.session
+                .deleted_uids_in_mailbox()?
+                .into_iter()
+                .collect()
+        };
+        let messages = listed
+            .into_iter()
+            .map(|(uid, size)| RemoteMessage {
+                number: uid,
+                uid: uid.to_string(),
+                size,
+                flagged_deleted: flagged.contains(&uid),
+            })
+            .collect();
+        Ok(Listing {
+            uidvalidity: status.uidvalidity,
+            messages,
+            uidnext: status.uidnext,
+            ..Listing::default()
         })
     }
 }
@@ -137,39 +182,47 @@ impl<S: Read + Write> Source for ImapSource<S> {
     }
 
     fn open(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError> {
-        self.prepare()?;
-        let read_only = !(write || self.mark_seen);
-        self.listed = None;
-        let status = self.session.select(mailbox, read_only)?;
-        self.open = Some(mailbox.to_string());
-        self.read_only = status.read_only;
-        self.can_set_keywords = status.can_set_keywords;
-        let listed = self.session.uids_and_sizes()?;
-        let highest = listed.iter().map(|&(u, _)| u).max().unwrap_or(0);
-        self.listed = Some((mailbox.to_string(), status.uidvalidity, highest));
-        // Messages someone already marked \Deleted are pending removal: the engine leaves
-        // them alone unless they are its own (RFC 3501 §6.4.4 SEARCH DELETED).
-        let flagged: std::collections::HashSet<u32> = if listed.is_empty() {
-            Default::default()
-        } else {
-            self.session
-                .deleted_uids_in_mailbox()?
-                .into_iter()
-                .collect()
+        let status = self.select(mailbox, write)?;
+        self.list_all(mailbox, &status)
+    }
+
+    /// With the same UIDVALIDITY and `UIDNEXT` announced, nothing arrived since `resume`:
+    /// no listing is sent at all. With a greater `UIDNEXT`, only `UID FETCH uidnext:*`.
+    /// Otherwise (another UIDVALIDITY, no `UIDNEXT`, or one that went backwards) the full
+    /// listing, as [`Source::open`].
+    fn open_since(
+        &mut self,
+        mailbox: &str,
+        write: bool,
+        resume: Resume,
+    ) -> Result<Listing, SourceError> {
+        let status = self.select(mailbox, write)?;
+        let uidnext = match status.uidnext {
+            Some(n) if status.uidvalidity == resume.uidvalidity && n >= resume.uidnext => n,
+            _ => return self.list_all(mailbox, &status),
         };
-        let messages = listed
-            .into_iter()
-            .map(|(uid, size)| RemoteMessage {
-                number: uid,
-                uid: uid.to_string(),
-                size,
-                flagged_deleted: flagged.contains(&uid),
-            })
-            .collect();
+        let after = resume.uidnext.saturating_sub(1);
+        let listed = if uidnext == resume.uidnext {
+            Vec::new()
+        } else {
+            self.session.list_new(after)?
+        };
+        let highest = listed.iter().map(|m| m.uid).max().unwrap_or(0).max(after);
+        self.listed = Some((mailbox.to_string(), status.uidvalidity, highest));
         Ok(Listing {
             uidvalidity: status.uidvalidity,
-            messages,
-            partial: false,
+            messages: listed
+                .into_iter()
+                .map(|m| RemoteMessage {
+                    number: m.uid,
+                    uid: m.uid.to_string(),
+                    size: m.size,
+                    flagged_deleted: m.deleted,
+                })
+                .collect(),
+            partial: true,
+            uidnext: Some(uidnext),
+            on_server: Some(u64::from(status.exists)),
         })
     }
 

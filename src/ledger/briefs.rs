@@ -33,25 +33,40 @@ impl Ledger {
             )?;
             let mut rows = st.query(params![account, mailbox])?;
             while let Some(row) = rows.next()? {
-                let state = match row.get_ref(2)?.as_str()? {
-                    "fetching" => State::Fetching,
-                    "delivered" => State::Delivered,
-                    other => {
-                        return Err(rusqlite::Error::FromSqlConversionFailure(
-                            2,
-                            rusqlite::types::Type::Text,
-                            format!("unknown message state {other:?}").into(),
-                        ))
-                    }
-                };
                 let brief = Brief {
-                    state,
+                    state: state(row.get_ref(2)?.as_str()?, 2)?,
                     delivered_at: row.get(3)?,
                 };
                 each(row.get(0)?, row.get_ref(1)?.as_str()?, brief);
             }
             Ok(())
         })
+    }
+
+    /// The row of one message, if any (for a short, partial listing: one indexed lookup per
+    /// listed message instead of a scan of the mailbox).
+    pub fn brief(
+        &self,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+        uid: &str,
+    ) -> Result<Option<Brief>, LedgerError> {
+        let result = (|| {
+            let mut st = self.conn.prepare_cached(
+                "SELECT state, delivered_at FROM messages
+                 WHERE account_id = ?1 AND mailbox = ?2 AND uidvalidity = ?3 AND uid = ?4",
+            )?;
+            let mut rows = st.query(params![account, mailbox, uidvalidity, uid])?;
+            let Some(row) = rows.next()? else {
+                return Ok(None);
+            };
+            Ok(Some(Brief {
+                state: state(row.get_ref(0)?.as_str()?, 0)?,
+                delivered_at: row.get(1)?,
+            }))
+        })();
+        result.map_err(|e| self.sql_err(e))
     }
 
     /// The delivered rows of `mailbox` under UIDVALIDITY values other than `uidvalidity`
@@ -71,5 +86,18 @@ impl Ledger {
             let rows = st.query_map(params![account, mailbox, uidvalidity], entry_from_row)?;
             rows.collect::<rusqlite::Result<Vec<Entry>>>()
         })
+    }
+}
+
+/// A row's `state` column (column `col` of the query).
+fn state(s: &str, col: usize) -> rusqlite::Result<State> {
+    match s {
+        "fetching" => Ok(State::Fetching),
+        "delivered" => Ok(State::Delivered),
+        other => Err(rusqlite::Error::FromSqlConversionFailure(
+            col,
+            rusqlite::types::Type::Text,
+            format!("unknown message state {other:?}").into(),
+        )),
     }
 }

@@ -235,7 +235,15 @@ impl Ledger {
             };
             let merge = match to_id {
                 Some(id) if id == from_id => Merge::default(),
-                Some(id) => merge_account(tx, from_id, id)?,
+                Some(id) => {
+                    // Resume points (schema 4) say nothing of the rows the merge adds to an
+                    // account: both accounts list in full next time.
+                    tx.execute(
+                        "DELETE FROM folders WHERE account_id IN (?1, ?2)",
+                        params![from_id, id],
+                    )?;
+                    merge_account(tx, from_id, id)?
+                }
                 None => {
                     tx.execute(
                         "UPDATE accounts SET protocol = ?2, host = ?3, user = ?4 WHERE id = ?1",

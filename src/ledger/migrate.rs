@@ -356,7 +356,7 @@ mod tests {
 
         // Without the fault, the same file upgrades.
         let mut l = Ledger::open(&path).unwrap();
-        assert_eq!(l.schema_version().unwrap(), 3);
+        assert_eq!(l.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(l.entries(1, "").unwrap().len(), 2);
         assert_eq!(l.receipts(&[]).unwrap()[0].account_id, 1);
         assert_eq!(
@@ -392,7 +392,7 @@ mod tests {
         assert!(matches!(l.migrate_step(), Ok(None)));
         assert_eq!(dump(&l.conn), before);
         l.migrate().unwrap();
-        assert_eq!(l.schema_version().unwrap(), 3);
+        assert_eq!(l.schema_version().unwrap(), SCHEMA_VERSION);
         assert_eq!(l.entries(1, "").unwrap().len(), 2);
     }
 }

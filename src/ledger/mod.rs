@@ -25,7 +25,7 @@
 //! The schema version lives in `PRAGMA user_version`; migrations only go forward, and a ledger
 //! written by a newer mailpull is refused rather than misread.
 //!
-//! # Schema (version 3)
+//! # Schema (version 4)
 //!
 //! ```sql
 //! CREATE TABLE accounts (
@@ -80,8 +80,16 @@
 //!     policy TEXT NOT NULL CHECK (policy IN ('always', 'never')),
 //!     set_at INTEGER NOT NULL
 //! );
+//! -- version 4: where the last complete run left each IMAP folder (`resume.rs`)
+//! CREATE TABLE folders (
+//!     account_id  INTEGER NOT NULL REFERENCES accounts(id),
+//!     mailbox     TEXT NOT NULL,
+//!     uidvalidity INTEGER NOT NULL,
+//!     uidnext     INTEGER NOT NULL,   -- every message below it was delivered
+//!     PRIMARY KEY (account_id, mailbox)
+//! );
 //! PRAGMA application_id = 0x6D50756C;  -- "mPul": marks the file as a mailpull ledger
-//! PRAGMA user_version = 3;
+//! PRAGMA user_version = 4;
 //! ```
 //!
 //! Version 2 keyed accounts by (protocol, host, port, user); the upgrade to 3 (`migrate.rs`)
@@ -128,6 +136,7 @@ mod schema;
 mod mailboxes;
 mod migrate;
 mod receipts;
+mod resume;
 #[cfg(test)]
 mod test_support;
 #[cfg(test)]

@@ -22,7 +22,7 @@ impl<S: Read + Write> Source for Session<S> {
         Ok(Listing {
             uidvalidity: 0,
             messages: self.list()?,
-            partial: false,
+            ..Listing::default()
         })
     }
 
