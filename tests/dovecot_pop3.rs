@@ -310,6 +310,34 @@ fn untrusted_certificate_is_refused_and_pins_are_checked() {
     assert_eq!(d.server_count("alice"), 0);
 }
 
+/// A pinned certificate decides trust alone: no CA store is read (a fixed cost of every run,
+/// issue 13). The system store is pointed at a FIFO nobody writes to, so that reading it
+/// would block: the run must not.
+#[test]
+fn a_pinned_run_reads_no_ca_store() {
+    let Some(d) = Dovecot::start() else { return };
+    d.add_message("alice", b"Subject: pinned\r\n\r\nbody\r\n");
+    let sb = Sandbox::new();
+    let fifo = sb.path().join("ca-fifo");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pin = d.cert_sha256();
+    let mut c = fetch_cmd(
+        &sb,
+        "secret",
+        &d.pop3s_url("alice"),
+        &["--tls-fingerprint", &pin],
+    );
+    c.env("SSL_CERT_FILE", &fifo)
+        .env("SSL_CERT_DIR", sb.path().join("no-such-dir"));
+    let out = run_with_limit(c, Duration::from_secs(60));
+    assert_exit(&out, 0, &d);
+    assert_eq!(delivered(&sb).len(), 1);
+}
+
 #[test]
 fn insecure_no_tls_works_on_plain_pop3() {
     let Some(d) = Dovecot::start() else { return };

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 
-use native_tls::TlsStream;
+use openssl::ssl::SslStream;
 
 use super::deadline::Socket;
 
@@ -72,7 +72,7 @@ pub struct Conn(pub(super) Inner);
 
 pub(super) enum Inner {
     Plain(Socket),
-    Tls(Box<TlsStream<Buffered>>),
+    Tls(Box<SslStream<Buffered>>),
 }
 
 impl Conn {

@@ -1,12 +1,22 @@
 //! The certificate policy: what a TLS connection trusts (the system roots plus any
 //! `--tls-ca-file` certificates, or only the certificate pinned with `--tls-fingerprint`), and
 //! the handshake that enforces it under the connection's reply deadline.
+//!
+//! Built on OpenSSL directly (the `openssl` crate, which native-tls wraps) so that trust costs
+//! only what it needs: with a pin no CA store is read at all, and otherwise the system store is
+//! loaded once (native-tls loads the system bundle twice, ~150 certificates parsed each time,
+//! a fixed cost of every run).
 
 use std::io;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 
-use native_tls::{HandshakeError, Protocol, TlsConnector};
+use openssl::ssl::{
+    HandshakeError, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions,
+    SslVerifyMode, SslVersion,
+};
+use openssl::x509::verify::X509CheckFlags;
+use openssl::x509::{X509VerifyResult, X509};
 use sha2::{Digest, Sha256};
 
 use super::conn::{Buffered, Conn, Inner};
@@ -29,12 +39,12 @@ pub struct TlsSetupError(pub String);
 
 /// A ready-to-use TLS client configuration.
 pub struct Tls {
-    connector: TlsConnector,
+    context: SslContext,
     fingerprint: Option<[u8; 32]>,
 }
 
 /// Reads every certificate of a PEM file.
-fn load_pem_certificates(path: &Path) -> Result<Vec<native_tls::Certificate>, TlsSetupError> {
+fn load_pem_certificates(path: &Path) -> Result<Vec<X509>, TlsSetupError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| TlsSetupError(format!("cannot read the CA file {}: {e}", path.display())))?;
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
@@ -46,7 +56,7 @@ fn load_pem_certificates(path: &Path) -> Result<Vec<native_tls::Certificate>, Tl
             break;
         };
         let block = &rest[start..start + len + END.len()];
-        let cert = native_tls::Certificate::from_pem(block.as_bytes())
+        let cert = X509::from_pem(block.as_bytes())
             .map_err(|e| TlsSetupError(format!("bad certificate in {}: {e}", path.display())))?;
         certs.push(cert);
         rest = &rest[start + len + END.len()..];
@@ -78,26 +88,69 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 impl Tls {
-    /// Builds the client configuration.
+    /// Builds the client configuration: TLS 1.2 or later, the cipher list and options of
+    /// the `openssl` crate's connector, and either the pin (no CA store read) or the system
+    /// roots plus `--tls-ca-file`.
     pub fn new(opts: &TlsOptions) -> Result<Tls, TlsSetupError> {
-        let mut b = TlsConnector::builder();
-        b.min_protocol_version(Some(Protocol::Tlsv12));
-        if let Some(path) = &opts.ca_file {
-            for cert in load_pem_certificates(path)? {
-                b.add_root_certificate(cert);
-            }
-        }
+        let setup =
+            |e: openssl::error::ErrorStack| TlsSetupError(format!("cannot set up TLS: {e}"));
+        let mut ctx = SslContextBuilder::new(SslMethod::tls_client()).map_err(setup)?;
+        let mut options = SslOptions::ALL
+            | SslOptions::NO_COMPRESSION
+            | SslOptions::NO_SSLV2
+            | SslOptions::NO_SSLV3
+            | SslOptions::SINGLE_DH_USE
+            | SslOptions::SINGLE_ECDH_USE;
+        options &= !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
+        ctx.set_options(options);
+        ctx.set_mode(
+            SslMode::AUTO_RETRY
+                | SslMode::ACCEPT_MOVING_WRITE_BUFFER
+                | SslMode::ENABLE_PARTIAL_WRITE
+                | SslMode::RELEASE_BUFFERS,
+        );
+        ctx.set_min_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(setup)?;
+        ctx.set_cipher_list(
+            "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK",
+        )
+        .map_err(setup)?;
         if opts.fingerprint.is_some() {
-            b.danger_accept_invalid_certs(true);
-            b.danger_accept_invalid_hostnames(true);
+            // The pin is the trust: chain and name are not checked, no store is needed.
+            ctx.set_verify(SslVerifyMode::NONE);
+        } else {
+            ctx.set_default_verify_paths().map_err(setup)?;
+            if let Some(path) = &opts.ca_file {
+                for cert in load_pem_certificates(path)? {
+                    // A certificate that is also a system root is already there: not an error.
+                    let _ = ctx.cert_store_mut().add_cert(cert);
+                }
+            }
+            ctx.set_verify(SslVerifyMode::PEER);
         }
-        let connector = b
-            .build()
-            .map_err(|e| TlsSetupError(format!("cannot set up TLS: {e}")))?;
         Ok(Tls {
-            connector,
+            context: ctx.build(),
             fingerprint: opts.fingerprint,
         })
+    }
+
+    /// One connection's TLS state for `host`: SNI (for a name), and unless a pin decides
+    /// trust, the name the certificate must carry.
+    fn ssl(&self, host: &str) -> Result<Ssl, openssl::error::ErrorStack> {
+        let mut ssl = Ssl::new(&self.context)?;
+        let ip = host.parse::<std::net::IpAddr>().ok();
+        if ip.is_none() {
+            ssl.set_hostname(host)?;
+        }
+        if self.fingerprint.is_none() {
+            let param = ssl.param_mut();
+            param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+            match ip {
+                Some(ip) => param.set_ip(ip)?,
+                None => param.set_host(host)?,
+            }
+        }
+        Ok(ssl)
     }
 
     /// Performs the TLS handshake on `tcp` for `host` and applies the certificate policy. The
@@ -117,16 +170,24 @@ impl Tls {
 
     fn handshake_on(&self, host: &str, sock: Socket) -> Result<Conn, SourceError> {
         sock.clock.restart();
-        let tls = match self.connector.connect(host, Buffered::new(sock)) {
+        let ssl = self
+            .ssl(host)
+            .map_err(|e| SourceError::Unavailable(format!("cannot set up TLS for {host}: {e}")))?;
+        let tls = match ssl.connect(Buffered::new(sock)) {
             Ok(s) => s,
             Err(HandshakeError::WouldBlock(_)) => {
                 return Err(SourceError::io("TLS handshake", too_late()));
             }
-            Err(HandshakeError::Failure(e)) if timed_out(&e) => {
+            Err(HandshakeError::Failure(m)) if timed_out(m.error()) => {
                 return Err(SourceError::io("TLS handshake", too_late()));
             }
-            Err(HandshakeError::Failure(e)) => {
-                let detail = e.to_string();
+            Err(HandshakeError::Failure(m)) => {
+                let verify = m.ssl().verify_result();
+                let detail = if verify == X509VerifyResult::OK {
+                    m.error().to_string()
+                } else {
+                    format!("{} ({verify})", m.error())
+                };
                 let hint = if detail.contains("certificate") || detail.contains("verify") {
                     "\n  (if the server uses a private CA or a self-signed certificate, trust it \
                      with --tls-ca-file FILE or pin it with --tls-fingerprint sha256:HEX)"
@@ -137,12 +198,16 @@ impl Tls {
                     "TLS handshake with {host} failed: {detail}{hint}"
                 )));
             }
+            Err(HandshakeError::SetupFailure(e)) => {
+                return Err(SourceError::Unavailable(format!(
+                    "cannot set up TLS for {host}: {e}"
+                )));
+            }
         };
         if let Some(want) = self.fingerprint {
             let got = tls
+                .ssl()
                 .peer_certificate()
-                .ok()
-                .flatten()
                 .and_then(|c| c.to_der().ok())
                 .map(|der| Sha256::digest(&der));
             match got {
