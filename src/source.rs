@@ -113,8 +113,10 @@ pub struct Listing {
     /// listing may well still be on the server, so the engine does nothing that concerns the
     /// whole mailbox with it (no pruning of ledger rows).
     pub partial: bool,
-    /// IMAP `UIDNEXT` as the server announced it when the mailbox was opened: every message
-    /// that arrives later gets a UID of at least this. `None` for POP3, or when not sent.
+    /// IMAP `UIDNEXT` as the server announced it when the mailbox was opened (every message
+    /// that arrives later gets a UID of at least this), given only when the listing accounts
+    /// for every message below it (with a partial listing: together with the [`Resume`] it
+    /// was opened from). `None` for POP3, when not sent, or when the listing did not add up.
     pub uidnext: Option<u32>,
     /// How many messages the mailbox holds (IMAP `EXISTS`), when a partial listing does not
     /// show it; `None` when `messages` is all of them.
@@ -134,6 +136,9 @@ pub struct Resume {
     pub uidvalidity: u32,
     /// Every message with a UID below this was delivered.
     pub uidnext: u32,
+    /// How many messages the mailbox held then (`EXISTS`): a later partial listing must add
+    /// up with it.
+    pub exists: u32,
 }
 
 /// A logged-in protocol session.

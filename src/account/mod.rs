@@ -195,10 +195,7 @@ impl Prepared {
 fn local_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| {
-            // SAFETY: getuid has no preconditions.
-            unsafe { libc::getuid() }.to_string()
-        })
+        .unwrap_or_else(|_| rustix::process::getuid().as_raw().to_string())
 }
 
 /// Opens an account's delivery target.

@@ -27,8 +27,9 @@ pub(super) struct Fetch<'a, 'h> {
 pub(super) struct Pending {
     /// Deletions that take effect when the session ends (POP3).
     pub at_finish: Vec<MessageKey>,
-    /// Mailboxes to prune once the session ended well: (mailbox, uidvalidity, listed uids).
-    pub prune: Vec<(String, u32, HashSet<String>)>,
+    /// Ledger rows to prune once the session ended well: (mailbox, the delivered rows of
+    /// messages a complete listing no longer shows, as (uidvalidity, uid)).
+    pub prune: Vec<(String, Vec<(u32, String)>)>,
     /// Uids deleted without download, to tell them apart in the summary.
     pub unread: HashSet<MessageKey>,
     /// New messages planned so far (for `max_messages` across mailboxes).

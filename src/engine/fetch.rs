@@ -51,7 +51,7 @@ impl Fetch<'_, '_> {
     /// that leave the session usable come back as `Ok(Some(error))`.
     fn mailbox(&mut self, mailbox: &str) -> Result<Option<EngineError>, EngineError> {
         let (listing, resumed) = self.list(mailbox)?;
-        let known = self.known(mailbox, &listing)?;
+        let mut known = self.known(mailbox, &listing)?;
         let plan = self.plan(mailbox, &listing, &known)?;
         let reserved = self.reserve(mailbox, &listing, &plan.retrieve)?;
         let (transfer, done) = self.transfer(mailbox, &listing, &plan, &reserved)?;
@@ -98,7 +98,7 @@ impl Fetch<'_, '_> {
                 hook,
             )?;
         }
-        self.close(mailbox, &listing, &report)?;
+        self.close(mailbox, &listing, &report, std::mem::take(&mut known.gone))?;
         if covered {
             self.resume_at(mailbox, &listing, resumed)?;
         }
@@ -164,6 +164,7 @@ impl Fetch<'_, '_> {
         let at = Resume {
             uidvalidity: listing.uidvalidity,
             uidnext,
+            exists: u32::try_from(listing.on_server()).unwrap_or(u32::MAX),
         };
         if resumed != Some(at) {
             self.ledger.set_resume_point(self.account, mailbox, at)?;
@@ -304,6 +305,7 @@ impl Fetch<'_, '_> {
         mailbox: &str,
         listing: &Listing,
         report: &TransferReport,
+        gone: Vec<(u32, String)>,
     ) -> Result<(), EngineError> {
         match self.source.close(&report.deleted)? {
             Some(gone) => {
@@ -316,12 +318,8 @@ impl Fetch<'_, '_> {
                 .at_finish
                 .extend(report.deleted.iter().map(|m| key(mailbox, listing, &m.uid))),
         }
-        if !listing.partial {
-            self.pending.prune.push((
-                mailbox.to_string(),
-                listing.uidvalidity,
-                listing.messages.iter().map(|m| m.uid.clone()).collect(),
-            ));
+        if !listing.partial && !gone.is_empty() {
+            self.pending.prune.push((mailbox.to_string(), gone));
         }
         Ok(())
     }
@@ -332,10 +330,8 @@ impl Fetch<'_, '_> {
         self.source.finish()?;
         let at_finish = std::mem::take(&mut self.pending.at_finish);
         self.confirm_deleted(&at_finish)?;
-        for (mailbox, uidvalidity, present) in &self.pending.prune {
-            let pruned = self
-                .ledger
-                .prune_mailbox(self.account, mailbox, *uidvalidity, present)?;
+        for (mailbox, gone) in &self.pending.prune {
+            let pruned = self.ledger.forget_delivered(self.account, mailbox, gone)?;
             if pruned > 0 {
                 log::debug!("pruned {pruned} ledger entries the server no longer lists");
             }

@@ -22,6 +22,10 @@ pub(super) struct Known {
     /// Messages listed under a new UIDVALIDITY that match a delivered row of an earlier one
     /// by Message-ID and size: (new row, delivered_at of the earlier delivery).
     pub recognised: Vec<(NewEntry, i64)>,
+    /// Delivered rows of messages a complete listing no longer shows (another UIDVALIDITY, or
+    /// a uid the server no longer has): (uidvalidity, uid), pruned once the session ended
+    /// well. Found by the same scan, so that pruning costs nothing when nothing is gone.
+    pub gone: Vec<(u32, String)>,
 }
 
 impl Known {
@@ -57,6 +61,7 @@ pub(super) fn known(
         return Ok(Known {
             briefs,
             recognised: Vec::new(),
+            gone: Vec::new(),
         });
     }
     // Each uid's first position; a uid listed twice (a broken server) shares its row.
@@ -66,13 +71,18 @@ pub(super) fn known(
     }
     let mut briefs: Vec<Option<Brief>> = vec![None; messages.len()];
     let mut earlier_validity = None;
+    let mut gone = Vec::new();
     ledger.for_each_brief(account, mailbox, |validity, uid, brief| {
-        if validity == listing.uidvalidity {
-            if let Some(&i) = index.get(uid) {
-                briefs[i] = Some(brief);
+        let listed = if validity == listing.uidvalidity {
+            index.get(uid).map(|&i| briefs[i] = Some(brief)).is_some()
+        } else {
+            if brief.state == State::Delivered {
+                earlier_validity = Some(validity);
             }
-        } else if brief.state == State::Delivered {
-            earlier_validity = Some(validity);
+            false
+        };
+        if !listed && brief.state == State::Delivered {
+            gone.push((validity, uid.to_string()));
         }
     })?;
     for (i, m) in messages.iter().enumerate() {
@@ -84,6 +94,7 @@ pub(super) fn known(
     let mut known = Known {
         briefs,
         recognised: Vec::new(),
+        gone,
     };
     if let Some(old) = earlier_validity {
         recognise(source, ledger, account, mailbox, listing, old, &mut known)?;

@@ -134,6 +134,11 @@ impl<S: Read + Write> ImapSource<S> {
                 .into_iter()
                 .collect()
         };
+        // The listing vouches for everything below UIDNEXT only if it holds as many messages
+        // as the mailbox does (a server that leaves one out, or mail that arrived meanwhile,
+        // must not let a later run skip it).
+        let exists = self.session.exists();
+        let complete = listed.len() == exists as usize;
         let messages = listed
             .into_iter()
             .map(|(uid, size)| RemoteMessage {
@@ -146,7 +151,8 @@ impl<S: Read + Write> ImapSource<S> {
         Ok(Listing {
             uidvalidity: status.uidvalidity,
             messages,
-            uidnext: status.uidnext,
+            uidnext: status.uidnext.filter(|_| complete),
+            on_server: Some(u64::from(exists)),
             ..Listing::default()
         })
     }
@@ -187,7 +193,8 @@ impl<S: Read + Write> Source for ImapSource<S> {
     }
 
     /// With the same UIDVALIDITY and `UIDNEXT` announced, nothing arrived since `resume`:
-    /// no listing is sent at all. With a greater `UIDNEXT`, only `UID FETCH uidnext:*`.
+    /// no listing is sent at all. With a greater `UIDNEXT`, only `UID FETCH uidnext:*`, as long
+    /// as those and the messages the point covered add up to the mailbox's `EXISTS`.
     /// Otherwise (another UIDVALIDITY, no `UIDNEXT`, or one that went backwards) the full
     /// listing, as [`Source::open`].
     fn open_since(
@@ -203,9 +210,25 @@ impl<S: Read + Write> Source for ImapSource<S> {
         };
         let after = resume.uidnext.saturating_sub(1);
         let listed = if uidnext == resume.uidnext {
+            // No UID was handed out since: nothing arrived (messages may have been expunged).
             Vec::new()
         } else {
-            self.session.list_new(after)?
+            let listed = self.session.list_new(after)?;
+            // The new messages and the ones the point covered must add up to the mailbox;
+            // if not (another client expunged some, or the server left one out), the whole
+            // mailbox is listed, and it must add up in turn.
+            let covered = u64::from(resume.exists) + listed.len() as u64;
+            if covered != u64::from(self.session.exists()) {
+                log::debug!(
+                    "{mailbox}: {} new message(s) and {} known do not make the {} the server \
+                     holds: listing every message",
+                    listed.len(),
+                    resume.exists,
+                    self.session.exists()
+                );
+                return self.list_all(mailbox, &status);
+            }
+            listed
         };
         let highest = listed.iter().map(|m| m.uid).max().unwrap_or(0).max(after);
         self.listed = Some((mailbox.to_string(), status.uidvalidity, highest));
@@ -222,7 +245,7 @@ impl<S: Read + Write> Source for ImapSource<S> {
                 .collect(),
             partial: true,
             uidnext: Some(uidnext),
-            on_server: Some(u64::from(status.exists)),
+            on_server: Some(u64::from(self.session.exists())),
         })
     }
 

@@ -394,6 +394,30 @@ impl Ledger {
         self.prune_where(account, mailbox, Some(uidvalidity), present)
     }
 
+    /// Removes these `delivered` rows of `mailbox` ((uidvalidity, uid) each), in one
+    /// transaction; returns how many there were.
+    pub fn forget_delivered(
+        &mut self,
+        account: i64,
+        mailbox: &str,
+        rows: &[(u32, String)],
+    ) -> Result<usize, LedgerError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.write(|tx| {
+            let mut st = tx.prepare_cached(
+                "DELETE FROM messages WHERE account_id = ?1 AND mailbox = ?2
+                 AND uidvalidity = ?3 AND uid = ?4 AND state = 'delivered'",
+            )?;
+            let mut removed = 0;
+            for (v, uid) in rows {
+                removed += st.execute(params![account, mailbox, v, uid])?;
+            }
+            Ok(removed)
+        })
+    }
+
     /// Runs `sql` (parameters: account, mailbox, uidvalidity, uid and optionally `extra` as
     /// `?5`) once per key in one transaction; returns the number of rows changed.
     fn update_keys(

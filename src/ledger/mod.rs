@@ -86,6 +86,7 @@
 //!     mailbox     TEXT NOT NULL,
 //!     uidvalidity INTEGER NOT NULL,
 //!     uidnext     INTEGER NOT NULL,   -- every message below it was delivered
+//!     messages    INTEGER NOT NULL,   -- EXISTS then: a later partial listing must add up
 //!     PRIMARY KEY (account_id, mailbox)
 //! );
 //! PRAGMA application_id = 0x6D50756C;  -- "mPul": marks the file as a mailpull ledger

@@ -1,6 +1,7 @@
 //! Where the last complete run left each IMAP folder (schema version 4): the UIDVALIDITY and
-//! `UIDNEXT` the server announced, recorded only when every message below that `UIDNEXT` was
-//! delivered. A later keep-mode run that finds the same two values knows that nothing
+//! `UIDNEXT` the server announced, and how many messages it held, recorded only when every
+//! message below that `UIDNEXT` was delivered and the listing added up to the mailbox's
+//! `EXISTS`. A later keep-mode run that finds the same two values knows that nothing
 //! arrived and sends no listing at all; one that finds a greater `UIDNEXT` lists only the
 //! new UIDs (see `Source::open_since`).
 //!
@@ -20,6 +21,7 @@ pub(super) const SCHEMA_V4: &str = "CREATE TABLE folders (
         mailbox     TEXT NOT NULL,
         uidvalidity INTEGER NOT NULL,
         uidnext     INTEGER NOT NULL,
+        messages    INTEGER NOT NULL,
         PRIMARY KEY (account_id, mailbox)
     );";
 
@@ -28,13 +30,15 @@ impl Ledger {
     pub fn resume_point(&self, account: i64, mailbox: &str) -> Result<Option<Resume>, LedgerError> {
         self.read(|conn| {
             let mut st = conn.prepare_cached(
-                "SELECT uidvalidity, uidnext FROM folders WHERE account_id = ?1 AND mailbox = ?2",
+                "SELECT uidvalidity, uidnext, messages FROM folders
+                 WHERE account_id = ?1 AND mailbox = ?2",
             )?;
             let mut rows = st.query(params![account, mailbox])?;
             match rows.next()? {
                 Some(row) => Ok(Some(Resume {
                     uidvalidity: row.get(0)?,
                     uidnext: row.get(1)?,
+                    exists: row.get(2)?,
                 })),
                 None => Ok(None),
             }
@@ -51,11 +55,12 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO folders (account_id, mailbox, uidvalidity, uidnext)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO folders (account_id, mailbox, uidvalidity, uidnext, messages)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (account_id, mailbox)
-                 DO UPDATE SET uidvalidity = excluded.uidvalidity, uidnext = excluded.uidnext",
-                params![account, mailbox, at.uidvalidity, at.uidnext],
+                 DO UPDATE SET uidvalidity = excluded.uidvalidity, uidnext = excluded.uidnext,
+                               messages = excluded.messages",
+                params![account, mailbox, at.uidvalidity, at.uidnext, at.exists],
             )?;
             Ok(())
         })
@@ -79,6 +84,7 @@ mod tests {
         let at = |uidvalidity, uidnext| Resume {
             uidvalidity,
             uidnext,
+            exists: uidnext - 1,
         };
         l.set_resume_point(a, "INBOX", at(7, 10)).unwrap();
         l.set_resume_point(a, "INBOX", at(7, 12)).unwrap();
