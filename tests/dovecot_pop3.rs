@@ -580,3 +580,46 @@ fn mailbox_locked_by_another_pop3_session_is_reported_in_use() {
     assert_same_messages("after the lock", delivered(&sb), expected(&msgs));
     assert_eq!(d.server_count("alice"), 0);
 }
+
+/// Ledger rows of messages the server no longer has are pruned after a run that listed the
+/// whole mailbox (keep mode: another client deleted one), and only those.
+#[test]
+fn rows_of_messages_gone_from_the_server_are_pruned() {
+    let Some(d) = Dovecot::start() else { return };
+    for i in 1..=3 {
+        d.add_message(
+            "alice",
+            format!("Subject: prune {i}\r\n\r\nbody {i}\r\n").as_bytes(),
+        );
+    }
+    let sb = Sandbox::new();
+    let rows = || -> i64 {
+        rusqlite::Connection::open(sb.ledger())
+            .unwrap()
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .unwrap()
+    };
+    let out = fetch(
+        &sb,
+        &d.pop3s_url("alice"),
+        &strs(&[ca_args(&d), vec!["--keep".into()]].concat()),
+    );
+    assert_exit(&out, 0, &d);
+    assert_eq!(rows(), 3);
+    let removed = d.remove_messages_where("alice", |m| {
+        String::from_utf8_lossy(m).contains("Subject: prune 2")
+    });
+    assert_eq!(removed, 1);
+    let out = fetch(
+        &sb,
+        &d.pop3s_url("alice"),
+        &strs(&[ca_args(&d), vec!["--keep".into()]].concat()),
+    );
+    assert_exit(&out, 0, &d);
+    assert_eq!(
+        rows(),
+        2,
+        "the row of the message gone from the server is pruned"
+    );
+    assert_eq!(delivered(&sb).len(), 3, "nothing fetched again");
+}
