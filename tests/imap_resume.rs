@@ -1,6 +1,7 @@
-//! Keep-mode runs that find nothing new cost almost nothing over IMAP (issue 13): where the
-//! last complete run left a folder (its UIDVALIDITY and `UIDNEXT`), an unchanged folder gets
-//! no listing at all and a grown one only `UID FETCH <old UIDNEXT>:*`. Checked on the command
+//! Keep-mode runs that find nothing new cost almost nothing over IMAP (issue 13): where a
+//! complete run left a folder (its UIDVALIDITY and `UIDNEXT`) and a full listing that found
+//! nothing new confirmed it, an unchanged folder gets no listing at all and a grown one only
+//! `UID FETCH <old UIDNEXT>:*`. Checked on the command
 //! log of the scripted server, and end to end against a real Dovecot. A changed UIDVALIDITY,
 //! an incomplete run and delete mode all keep listing in full, and nothing is ever fetched
 //! twice or left behind.
@@ -80,6 +81,11 @@ fn unchanged_uidnext_sends_no_listing() {
     assert_eq!(listings(&first).len(), 1, "{:?}", first.commands);
     assert_eq!(bodies(&first), 3);
 
+    // The run that fetched wrote the point; a full listing that finds nothing new confirms it.
+    let (_, confirm) = fetch(&sb, &server, &[]);
+    assert_eq!(listings(&confirm).len(), 1, "{:?}", confirm.commands);
+    assert_eq!(bodies(&confirm), 0);
+
     let (_, again) = fetch(&sb, &server, &[]);
     assert!(
         again.commands_with("UID FETCH").is_empty(),
@@ -108,6 +114,7 @@ fn grown_uidnext_lists_only_the_new_range() {
     let server = ScriptedImap::start(vec![inbox(3)]);
     let sb = Sandbox::new();
     fetch(&sb, &server, &[]);
+    fetch(&sb, &server, &[]);
     let a = server.append(INBOX, raw(4));
     let b = server.append(INBOX, raw(5));
     assert_eq!((a, b), (4, 5));
@@ -120,7 +127,7 @@ fn grown_uidnext_lists_only_the_new_range() {
     assert_eq!(fetched, BTreeSet::from([4, 5]));
     assert_eq!(delivered(&sb), 5);
 
-    // And the point moved on: the next run lists nothing.
+    // And the point moved on, still confirmed: the next run lists nothing.
     let (_, third) = fetch(&sb, &server, &[]);
     assert!(
         third.commands_with("UID FETCH").is_empty(),
@@ -146,10 +153,12 @@ fn changed_uidvalidity_lists_in_full_and_fetches_nothing_twice() {
     assert_eq!(bodies(&second), 1, "only the really new message");
     assert_eq!(delivered(&sb), 4);
     let (_, third) = fetch(&sb, &server, &[]);
+    assert_eq!(bodies(&third), 0);
+    let (_, fourth) = fetch(&sb, &server, &[]);
     assert!(
-        third.commands_with("UID FETCH").is_empty(),
+        fourth.commands_with("UID FETCH").is_empty(),
         "{:?}",
-        third.commands
+        fourth.commands
     );
 }
 
@@ -230,6 +239,8 @@ fn dovecot_no_op_and_one_new_message() {
     let first = run(&[]);
     assert!(first.contains("UID FETCH 1:*"), "{first}");
     assert_eq!(delivered(&sb), 20);
+    let confirm = run(&[]);
+    assert!(confirm.contains("UID FETCH 1:*"), "{confirm}");
 
     let again = run(&[]);
     assert!(!again.contains("UID FETCH"), "{again}");
@@ -240,5 +251,36 @@ fn dovecot_no_op_and_one_new_message() {
     assert!(third.contains("UID FETCH 21:*"), "{third}");
     assert!(!third.contains("UID FETCH 1:*"), "{third}");
     assert_eq!(delivered(&sb), 21);
-    assert_eq!(d.imap_logins("alice"), 3, "one login per run");
+    assert_eq!(d.imap_logins("alice"), 4, "one login per run");
+}
+
+/// A confirmed point is trusted for a day at most: then the folder is listed in full again
+/// (a server's word is checked again), and the point confirmed anew.
+#[test]
+fn a_day_old_confirmation_gets_a_full_listing() {
+    let server = ScriptedImap::start(vec![inbox(3)]);
+    let sb = Sandbox::new();
+    fetch(&sb, &server, &[]);
+    fetch(&sb, &server, &[]);
+    let (_, quiet) = fetch(&sb, &server, &[]);
+    assert!(quiet.commands_with("UID FETCH").is_empty());
+
+    let c = rusqlite::Connection::open(sb.ledger()).unwrap();
+    let changed = c
+        .execute(
+            "UPDATE folders SET confirmed_at = confirmed_at - 2 * 86400",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    drop(c);
+    let (_, old) = fetch(&sb, &server, &[]);
+    assert_eq!(listings(&old).len(), 1, "{:?}", old.commands);
+    assert!(listings(&old)[0].contains(" 1:*"));
+    let (_, after) = fetch(&sb, &server, &[]);
+    assert!(
+        after.commands_with("UID FETCH").is_empty(),
+        "{:?}",
+        after.commands
+    );
 }

@@ -14,8 +14,12 @@ use super::receipts::answer_receipts;
 use super::sink::{EngineSink, Transferred};
 use super::{EngineError, BATCH_MESSAGES};
 use crate::deliver::DeliverError;
-use crate::ledger::{MessageKey, NewEntry};
+use crate::ledger::{MessageKey, NewEntry, ResumePoint};
 use crate::source::{Listing, RemoteMessage, Resume, TransferReport};
+
+/// How often a keep-mode run lists a folder in full although a resume point says nothing
+/// arrived: a server's word is checked again at least this often.
+const FULL_LISTING_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// The `fetching` rows written for the messages to retrieve (step 4).
 struct Reserved {
@@ -100,7 +104,7 @@ impl Fetch<'_, '_> {
         }
         self.close(mailbox, &listing, &report, std::mem::take(&mut known.gone))?;
         if covered {
-            self.resume_at(mailbox, &listing, resumed)?;
+            self.resume_at(mailbox, &listing, resumed, !delivered.is_empty())?;
         }
         Ok(first_failure(
             failure,
@@ -116,23 +120,25 @@ impl Fetch<'_, '_> {
     /// `ledger/resume.rs`), only what arrived since is listed — nothing at all when the
     /// server's UIDVALIDITY and `UIDNEXT` are unchanged. Where something may be deleted
     /// (delete mode, `delete_after_days`, `delete_larger_than`) or a `$MDNSent` mark waits for
-    /// a message listed in full, the mailbox is listed in full. Returns the resume point used.
-    fn list(&mut self, mailbox: &str) -> Result<(Listing, Option<Resume>), EngineError> {
+    /// a message listed in full, the mailbox is listed in full. Returns the point stored before.
+    fn list(&mut self, mailbox: &str) -> Result<(Listing, Option<ResumePoint>), EngineError> {
         let s = &self.settings;
         let write = !s.keep || s.delete_after.is_some() || s.delete_larger_than.is_some();
+        let stored = self.ledger.resume_point(self.account, mailbox)?;
         let mut resume = None;
-        if !write {
-            if let Some(r) = self.ledger.resume_point(self.account, mailbox)? {
-                let marks =
-                    self.ledger
-                        .receipt_flags_pending(self.account, mailbox, r.uidvalidity)?;
-                if marks.is_empty() {
-                    resume = Some(r);
-                }
+        if let (false, Some(p)) = (write, stored) {
+            let fresh = p.confirmed_at.is_some_and(|t| {
+                crate::time::unix_now().saturating_sub(t) < FULL_LISTING_EVERY.as_secs() as i64
+            });
+            let marks =
+                self.ledger
+                    .receipt_flags_pending(self.account, mailbox, p.at.uidvalidity)?;
+            if fresh && marks.is_empty() {
+                resume = Some(p);
             }
         }
         let listing = match resume {
-            Some(r) => self.source.open_since(mailbox, write, r)?,
+            Some(p) => self.source.open_since(mailbox, write, p.at)?,
             None => self.source.open(mailbox, write)?,
         };
         if listing.partial && resume.is_some() {
@@ -147,16 +153,18 @@ impl Fetch<'_, '_> {
             );
         }
         self.summary.listed += listing.on_server() as usize;
-        Ok((listing, resume))
+        Ok((listing, stored))
     }
 
-    /// Records where this complete run leaves the mailbox (its UIDVALIDITY and the
-    /// `UIDNEXT` announced when it was opened), unless that is where it already was.
+    /// Records where this complete run leaves the mailbox (its UIDVALIDITY, the `UIDNEXT`
+    /// announced when it was opened and its size), unless that is where it already was (see
+    /// `ledger/resume.rs` for when a point is confirmed).
     fn resume_at(
         &mut self,
         mailbox: &str,
         listing: &Listing,
-        resumed: Option<Resume>,
+        resumed: Option<ResumePoint>,
+        fetched: bool,
     ) -> Result<(), EngineError> {
         let Some(uidnext) = listing.uidnext else {
             return Ok(());
@@ -166,8 +174,18 @@ impl Fetch<'_, '_> {
             uidnext,
             exists: u32::try_from(listing.on_server()).unwrap_or(u32::MAX),
         };
-        if resumed != Some(at) {
-            self.ledger.set_resume_point(self.account, mailbox, at)?;
+        // Two full listings in a row that agree (the second found nothing to fetch under the
+        // point the first wrote) confirm the point; a partial listing keeps the confirmation
+        // of the point it started from.
+        let agreed = resumed.is_some_and(|p| p.at.uidvalidity == at.uidvalidity) && !fetched;
+        let confirmed_at = match resumed {
+            Some(p) if listing.partial => p.confirmed_at,
+            _ if agreed => Some(crate::time::unix_now()),
+            _ => None,
+        };
+        let point = ResumePoint { at, confirmed_at };
+        if resumed != Some(point) {
+            self.ledger.set_resume_point(self.account, mailbox, point)?;
         }
         Ok(())
     }

@@ -18,8 +18,8 @@ pub fn check(
     for mailbox in source.mailboxes()? {
         // Where a complete run left a resume point, only what arrived since is listed.
         let listing = match ledger.resume_point(account, &mailbox)? {
-            Some(r) => source.open_since(&mailbox, false, r)?,
-            None => source.open(&mailbox, false)?,
+            Some(p) if p.confirmed_at.is_some() => source.open_since(&mailbox, false, p.at)?,
+            _ => source.open(&mailbox, false)?,
         };
         let known = known(source, ledger, account, &mailbox, &listing)?;
         summary.listed += listing.on_server() as usize;

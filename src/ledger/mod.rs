@@ -87,6 +87,7 @@
 //!     uidvalidity INTEGER NOT NULL,
 //!     uidnext     INTEGER NOT NULL,   -- every message below it was delivered
 //!     messages    INTEGER NOT NULL,   -- EXISTS then: a later partial listing must add up
+//!     confirmed_at INTEGER,           -- unix time a full listing confirmed it (NULL: not yet)
 //!     PRIMARY KEY (account_id, mailbox)
 //! );
 //! PRAGMA application_id = 0x6D50756C;  -- "mPul": marks the file as a mailpull ledger
@@ -156,6 +157,7 @@ pub use mailboxes::{MailboxSummary, Merge, RenameReport};
 pub use messages::{Entry, NewEntry, State};
 pub use open::QUICK_CHECK_LIMIT;
 pub use receipts::{NewReceipt, Policy, Receipt, ReceiptState};
+pub use resume::ResumePoint;
 pub use schema::SCHEMA_VERSION;
 
 /// Ledger failures. Messages say what the user can do.

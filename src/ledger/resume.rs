@@ -5,6 +5,11 @@
 //! arrived and sends no listing at all; one that finds a greater `UIDNEXT` lists only the
 //! new UIDs (see `Source::open_since`).
 //!
+//! A point is used only once confirmed: written by a run that fetched something, it waits for
+//! the next full listing to find every message below it already delivered (so that a server
+//! that once left a message out of a listing cannot make it skipped for good), and a full
+//! listing is made again at least daily (`engine/fetch.rs`).
+//!
 //! A resume point is a promise about the past only: UIDs are never reused under one
 //! UIDVALIDITY (RFC 3501 §2.3.1.1), so messages below it stay delivered whatever happens
 //! later. Merging two accounts' rows (`ledger rename`, the identity migration) drops the
@@ -22,23 +27,41 @@ pub(super) const SCHEMA_V4: &str = "CREATE TABLE folders (
         uidvalidity INTEGER NOT NULL,
         uidnext     INTEGER NOT NULL,
         messages    INTEGER NOT NULL,
+        confirmed_at INTEGER,
         PRIMARY KEY (account_id, mailbox)
     );";
 
+/// A resume point and whether a full listing has confirmed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    pub at: Resume,
+    /// Unix time of the full listing that found every message below `at.uidnext` already
+    /// delivered (`None`: not confirmed yet — the run that wrote it fetched something, and a
+    /// server that left a message out of that one listing must get a second chance).
+    pub confirmed_at: Option<i64>,
+}
+
 impl Ledger {
     /// The resume point of `mailbox`, if a complete run recorded one.
-    pub fn resume_point(&self, account: i64, mailbox: &str) -> Result<Option<Resume>, LedgerError> {
+    pub fn resume_point(
+        &self,
+        account: i64,
+        mailbox: &str,
+    ) -> Result<Option<ResumePoint>, LedgerError> {
         self.read(|conn| {
             let mut st = conn.prepare_cached(
-                "SELECT uidvalidity, uidnext, messages FROM folders
+                "SELECT uidvalidity, uidnext, messages, confirmed_at FROM folders
                  WHERE account_id = ?1 AND mailbox = ?2",
             )?;
             let mut rows = st.query(params![account, mailbox])?;
             match rows.next()? {
-                Some(row) => Ok(Some(Resume {
-                    uidvalidity: row.get(0)?,
-                    uidnext: row.get(1)?,
-                    exists: row.get(2)?,
+                Some(row) => Ok(Some(ResumePoint {
+                    at: Resume {
+                        uidvalidity: row.get(0)?,
+                        uidnext: row.get(1)?,
+                        exists: row.get(2)?,
+                    },
+                    confirmed_at: row.get(3)?,
                 })),
                 None => Ok(None),
             }
@@ -51,16 +74,26 @@ impl Ledger {
         &mut self,
         account: i64,
         mailbox: &str,
-        at: Resume,
+        point: ResumePoint,
     ) -> Result<(), LedgerError> {
+        let at = point.at;
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO folders (account_id, mailbox, uidvalidity, uidnext, messages)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO folders
+                   (account_id, mailbox, uidvalidity, uidnext, messages, confirmed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (account_id, mailbox)
                  DO UPDATE SET uidvalidity = excluded.uidvalidity, uidnext = excluded.uidnext,
-                               messages = excluded.messages",
-                params![account, mailbox, at.uidvalidity, at.uidnext, at.exists],
+                               messages = excluded.messages,
+                               confirmed_at = excluded.confirmed_at",
+                params![
+                    account,
+                    mailbox,
+                    at.uidvalidity,
+                    at.uidnext,
+                    at.exists,
+                    point.confirmed_at
+                ],
             )?;
             Ok(())
         })
@@ -70,6 +103,7 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::super::{AccountKey, Ledger, MessageKey, NewEntry};
+    use super::ResumePoint;
     use crate::source::Resume;
 
     #[test]
@@ -81,10 +115,13 @@ mod tests {
         let a = l.account_id(&old).unwrap();
         let b = l.account_id(&new).unwrap();
         assert_eq!(l.resume_point(a, "INBOX").unwrap(), None);
-        let at = |uidvalidity, uidnext| Resume {
-            uidvalidity,
-            uidnext,
-            exists: uidnext - 1,
+        let at = |uidvalidity, uidnext| ResumePoint {
+            at: Resume {
+                uidvalidity,
+                uidnext,
+                exists: uidnext - 1,
+            },
+            confirmed_at: Some(1),
         };
         l.set_resume_point(a, "INBOX", at(7, 10)).unwrap();
         l.set_resume_point(a, "INBOX", at(7, 12)).unwrap();

@@ -34,7 +34,7 @@ pub struct MailboxName {
 pub struct MailboxStatus {
     /// `UIDVALIDITY`: UIDs are only comparable while this stays the same.
     pub uidvalidity: u32,
-    /// `UIDNEXT`, if the server sent it.
+    /// `UIDNEXT`, if the server sent it (and the `EXISTS` that must come with it).
     pub uidnext: Option<u32>,
     /// Number of messages (`EXISTS`).
     pub exists: u32,
@@ -237,6 +237,7 @@ impl<S: Read + Write> Session<S> {
         self.keywords.clear();
         let mut uidvalidity = None;
         let mut uidnext = None;
+        let mut exists_sent = false;
         let mut permanent: Option<Vec<String>> = None;
         let mut flags: Vec<String> = Vec::new();
         let ctx = format!("opening mailbox {mailbox:?}");
@@ -252,6 +253,7 @@ impl<S: Read + Write> Session<S> {
                     Response::Data(Data::Flags(f)) => {
                         flags = f.iter().map(|f| f.to_string()).collect();
                     }
+                    Response::Data(Data::Exists(_)) => exists_sent = true,
                     Response::Status(Status::Untagged(b)) => match &b.code {
                         Some(Code::UidValidity(v)) => uidvalidity = Some(v.get()),
                         Some(Code::UidNext(v)) => uidnext = Some(v.get()),
@@ -287,7 +289,9 @@ impl<S: Read + Write> Session<S> {
         let can_set_keywords = permanent_flags.iter().any(|f| f == "\\*");
         Ok(MailboxStatus {
             uidvalidity,
-            uidnext,
+            // Without the EXISTS that RFC 3501 requires, no listing can be checked against
+            // the mailbox's size: the UIDNEXT is not offered as a resume point then.
+            uidnext: uidnext.filter(|_| exists_sent),
             exists: self.exists,
             permanent_flags,
             read_only,
