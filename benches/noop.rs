@@ -3,7 +3,8 @@
 //! and fetchmail (IMAPS), against one private Dovecot in keep mode.
 //!
 //! Each tool first fetches the whole mailbox once into its own state directory (the "first
-//! run" table: a full fetch, its peak RSS included), then runs again `MAILPULL_BENCH_RUNS` times
+//! run" table: a full fetch, its peak RSS included), runs once more unmeasured (its steady
+//! state: mailpull confirms its IMAP resume point), then runs again `MAILPULL_BENCH_RUNS` times
 //! with nothing new on the server (the "no-op" table); the no-op runs of the tools alternate, so
 //! that a busy moment of this shared machine does not fall on one tool only. Every run is
 //! checked: the first delivers every message, a no-op delivers none.
@@ -170,6 +171,14 @@ fn compare(title: &str, d: &Dovecot, tools: &mut [Tool], runs: usize) {
         }
         eprintln!("{title}: {} fetches all {all} messages", t.name);
         first.push(record(t.name, vec![t.run(all)]));
+    }
+    // One unmeasured run each, so that every tool is in its steady state (mailpull confirms
+    // the resume point the first run wrote with a second full listing).
+    for t in tools.iter() {
+        let r = t.run(0);
+        if let Some(p) = r.problem {
+            eprintln!("  {} settling run: {p}", t.name);
+        }
     }
     let mut noop: Vec<Vec<Run>> = tools.iter().map(|_| Vec::new()).collect();
     for i in 0..runs {
