@@ -6,7 +6,7 @@
 
 use rusqlite::params;
 
-use super::messages::{entry_from_row, ENTRY_COLUMNS};
+use super::messages::{entry_from_row, state_column, ENTRY_COLUMNS};
 use super::{Entry, Ledger, LedgerError, State};
 
 /// What a fetch needs to know of one row.
@@ -34,7 +34,7 @@ impl Ledger {
             let mut rows = st.query(params![account, mailbox])?;
             while let Some(row) = rows.next()? {
                 let brief = Brief {
-                    state: state(row.get_ref(2)?.as_str()?, 2)?,
+                    state: state_column(row, 2)?,
                     delivered_at: row.get(3)?,
                 };
                 each(row.get(0)?, row.get_ref(1)?.as_str()?, brief);
@@ -62,7 +62,7 @@ impl Ledger {
                 return Ok(None);
             };
             Ok(Some(Brief {
-                state: state(row.get_ref(0)?.as_str()?, 0)?,
+                state: state_column(row, 0)?,
                 delivered_at: row.get(1)?,
             }))
         })();
@@ -86,18 +86,5 @@ impl Ledger {
             let rows = st.query_map(params![account, mailbox, uidvalidity], entry_from_row)?;
             rows.collect::<rusqlite::Result<Vec<Entry>>>()
         })
-    }
-}
-
-/// A row's `state` column (column `col` of the query).
-fn state(s: &str, col: usize) -> rusqlite::Result<State> {
-    match s {
-        "fetching" => Ok(State::Fetching),
-        "delivered" => Ok(State::Delivered),
-        other => Err(rusqlite::Error::FromSqlConversionFailure(
-            col,
-            rusqlite::types::Type::Text,
-            format!("unknown message state {other:?}").into(),
-        )),
     }
 }

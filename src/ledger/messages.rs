@@ -54,20 +54,22 @@ pub struct NewEntry {
 pub(super) const ENTRY_COLUMNS: &str =
     "mailbox, uidvalidity, uid, size, state, location, delivered_at, deleted_at, message_id";
 
+/// A row's `state` column (column `col` of the query), read without copying it.
+pub(super) fn state_column(row: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<State> {
+    match row.get_ref(col)?.as_str()? {
+        "fetching" => Ok(State::Fetching),
+        "delivered" => Ok(State::Delivered),
+        other => Err(rusqlite::Error::FromSqlConversionFailure(
+            col,
+            rusqlite::types::Type::Text,
+            format!("unknown message state {other:?}").into(),
+        )),
+    }
+}
+
 pub(super) fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let size: i64 = row.get(3)?;
-    let state: String = row.get(4)?;
-    let state = match state.as_str() {
-        "fetching" => State::Fetching,
-        "delivered" => State::Delivered,
-        other => {
-            return Err(rusqlite::Error::FromSqlConversionFailure(
-                4,
-                rusqlite::types::Type::Text,
-                format!("unknown message state {other:?}").into(),
-            ))
-        }
-    };
+    let state = state_column(row, 4)?;
     Ok(Entry {
         key: MessageKey {
             mailbox: row.get(0)?,
