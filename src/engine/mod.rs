@@ -9,7 +9,10 @@
 //!    a complete message: yes → `delivered` (it will not be downloaded again), no → the row is
 //!    dropped (the message was not delivered; it is still on the server, since a message is
 //!    never deleted before it is `delivered`). Partial leftovers are removed by the target.
-//! 2. **List** the server's messages and load the account's ledger rows in one query.
+//! 2. **List** the server's messages and compare them with the account's ledger rows in one
+//!    streaming scan (`known.rs`). In keep mode, an IMAP folder with a confirmed resume point
+//!    (`ledger/resume.rs`) is listed only from its old `UIDNEXT` on — not at all when nothing
+//!    arrived; the run that ends with every listed message delivered writes the next point.
 //! 3. **Plan.** A listed message with a `delivered` row is never downloaded again; in delete
 //!    mode it is deleted straight away (this finishes a session that died before QUIT took
 //!    effect, without a second download). Every other message is new. When a [`Select`]or is
@@ -47,7 +50,7 @@
 //!
 //! **Partial listings.** A source may list only some of a mailbox's messages
 //! ([`Listing::partial`]: `mailpull watch` over IMAP lists only what arrived since its last
-//! listing). Steps 3–7 work on the listed messages as usual — every promise concerns a message
+//! listing, and a keep-mode run only what arrived since its resume point). Steps 3–7 work on the listed messages as usual — every promise concerns a message
 //! the engine handles, and each of those is listed. What a partial listing cannot tell is that
 //! an unlisted message is gone, so nothing that concerns the whole mailbox is done with it: no
 //! ledger rows are pruned (step 8), and read-receipt marks pending for unlisted messages stay
