@@ -17,10 +17,6 @@ use crate::deliver::DeliverError;
 use crate::ledger::{MessageKey, NewEntry, ResumePoint};
 use crate::source::{Listing, RemoteMessage, Resume, TransferReport};
 
-/// How often a keep-mode run lists a folder in full although a resume point says nothing
-/// arrived: a server's word is checked again at least this often.
-const FULL_LISTING_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
 /// The `fetching` rows written for the messages to retrieve (step 4).
 struct Reserved {
     entries: Vec<NewEntry>,
@@ -127,9 +123,7 @@ impl Fetch<'_, '_> {
         let stored = self.ledger.resume_point(self.account, mailbox)?;
         let mut resume = None;
         if let (false, Some(p)) = (write, stored) {
-            let fresh = p.confirmed_at.is_some_and(|t| {
-                crate::time::unix_now().saturating_sub(t) < FULL_LISTING_EVERY.as_secs() as i64
-            });
+            let fresh = p.usable(crate::time::unix_now());
             let marks =
                 self.ledger
                     .receipt_flags_pending(self.account, mailbox, p.at.uidvalidity)?;

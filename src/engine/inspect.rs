@@ -18,7 +18,9 @@ pub fn check(
     for mailbox in source.mailboxes()? {
         // Where a complete run left a resume point, only what arrived since is listed.
         let listing = match ledger.resume_point(account, &mailbox)? {
-            Some(p) if p.confirmed_at.is_some() => source.open_since(&mailbox, false, p.at)?,
+            Some(p) if p.usable(crate::time::unix_now()) => {
+                source.open_since(&mailbox, false, p.at)?
+            }
             _ => source.open(&mailbox, false)?,
         };
         let known = known(source, ledger, account, &mailbox, &listing)?;

@@ -54,6 +54,25 @@ pub struct NewEntry {
 pub(super) const ENTRY_COLUMNS: &str =
     "mailbox, uidvalidity, uid, size, state, location, delivered_at, deleted_at, message_id";
 
+/// Deletes these `delivered` rows of `mailbox` ((uidvalidity, uid) each); returns how many
+/// there were.
+fn delete_delivered(
+    tx: &rusqlite::Transaction<'_>,
+    account: i64,
+    mailbox: &str,
+    rows: &[(u32, String)],
+) -> rusqlite::Result<usize> {
+    let mut st = tx.prepare_cached(
+        "DELETE FROM messages WHERE account_id = ?1 AND mailbox = ?2
+         AND uidvalidity = ?3 AND uid = ?4 AND state = 'delivered'",
+    )?;
+    let mut removed = 0;
+    for (v, uid) in rows {
+        removed += st.execute(params![account, mailbox, v, uid])?;
+    }
+    Ok(removed)
+}
+
 /// A row's `state` column (column `col` of the query), read without copying it.
 pub(super) fn state_column(row: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<State> {
     match row.get_ref(col)?.as_str()? {
@@ -252,35 +271,25 @@ impl Ledger {
         present: &HashSet<String>,
     ) -> Result<usize, LedgerError> {
         self.write(|tx| {
-            let gone: Vec<(i64, String)> = {
+            let gone: Vec<(u32, String)> = {
                 let mut st = tx.prepare_cached(
                     "SELECT uidvalidity, uid FROM messages
                      WHERE account_id = ?1 AND mailbox = ?2 AND state = 'delivered'",
                 )?;
                 let rows = st.query_map(params![account, mailbox], |row| {
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                    Ok((row.get::<_, u32>(0)?, row.get::<_, String>(1)?))
                 })?;
                 let mut gone = Vec::new();
                 for row in rows {
                     let (v, uid) = row?;
-                    let other_validity = uidvalidity.is_some_and(|cur| v != i64::from(cur));
+                    let other_validity = uidvalidity.is_some_and(|cur| v != cur);
                     if other_validity || !present.contains(&uid) {
                         gone.push((v, uid));
                     }
                 }
                 gone
             };
-            let mut removed = 0;
-            if !gone.is_empty() {
-                let mut st = tx.prepare_cached(
-                    "DELETE FROM messages WHERE account_id = ?1 AND mailbox = ?2
-                     AND uidvalidity = ?3 AND uid = ?4 AND state = 'delivered'",
-                )?;
-                for (v, uid) in &gone {
-                    removed += st.execute(params![account, mailbox, v, uid])?;
-                }
-            }
-            Ok(removed)
+            delete_delivered(tx, account, mailbox, &gone)
         })
     }
 
@@ -407,17 +416,7 @@ impl Ledger {
         if rows.is_empty() {
             return Ok(0);
         }
-        self.write(|tx| {
-            let mut st = tx.prepare_cached(
-                "DELETE FROM messages WHERE account_id = ?1 AND mailbox = ?2
-                 AND uidvalidity = ?3 AND uid = ?4 AND state = 'delivered'",
-            )?;
-            let mut removed = 0;
-            for (v, uid) in rows {
-                removed += st.execute(params![account, mailbox, v, uid])?;
-            }
-            Ok(removed)
-        })
+        self.write(|tx| delete_delivered(tx, account, mailbox, rows))
     }
 
     /// Runs `sql` (parameters: account, mailbox, uidvalidity, uid and optionally `extra` as

@@ -41,6 +41,18 @@ pub struct ResumePoint {
     pub confirmed_at: Option<i64>,
 }
 
+/// How long a confirmed point is trusted: then the folder is listed in full again, so that a
+/// server's word is checked at least this often.
+pub const TRUSTED_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+impl ResumePoint {
+    /// Whether a run at unix time `now` may list only what arrived since this point.
+    pub fn usable(&self, now: i64) -> bool {
+        self.confirmed_at
+            .is_some_and(|t| now.saturating_sub(t) < TRUSTED_FOR.as_secs() as i64)
+    }
+}
+
 impl Ledger {
     /// The resume point of `mailbox`, if a complete run recorded one.
     pub fn resume_point(
