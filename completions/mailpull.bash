@@ -376,7 +376,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__fetch)
-            opts="-k -j -v -q -h -V --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --filter --jobs --json --lock-wait --pick --verbose --quiet --config --ledger --help --version"
+            opts="-k -j -v -q -h -V --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --filter --receipts --jobs --json --lock-wait --pick --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -436,6 +436,10 @@ _mailpull() {
                     ;;
                 --filter)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --receipts)
+                    COMPREPLY=($(compgen -W "ask queue never" -- "${cur}"))
                     return 0
                     ;;
                 --jobs)
@@ -1274,7 +1278,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__watch)
-            opts="-k -v -q -h -V --every --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --filter --lock-wait --verbose --quiet --config --ledger --help --version"
+            opts="-k -v -q -h -V --every --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --filter --receipts --lock-wait --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1338,6 +1342,10 @@ _mailpull() {
                     ;;
                 --filter)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --receipts)
+                    COMPREPLY=($(compgen -W "ask queue never" -- "${cur}"))
                     return 0
                     ;;
                 --lock-wait)

@@ -60,6 +60,9 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l delete-large
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda-timeout -d 'Seconds an MDA may take per message before it counts as failed [default: 300]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l max-messages -d 'Download at most N new messages per account per fetch' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l filter -d 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. \'\' turns a configured filter off' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l receipts -d 'Read receipts in this run: ask (on a terminal; otherwise they wait), queue (ask nothing; they wait for `mailpull receipts review`) or never (as receipts = "never": requests are not even recorded) [default: the configuration\'s receipts, else ask]' -r -f -a "ask\t'Ask on a terminal; without one the requests wait'
+queue\t'Ask nothing; the requests wait for `mailpull receipts review`'
+never\t'Send none and record none, as receipts = "never" in the configuration'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
@@ -140,6 +143,9 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l delete-large
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mda-timeout -d 'Seconds an MDA may take per message before it counts as failed [default: 300]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l max-messages -d 'Download at most N new messages per account per fetch' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l filter -d 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. \'\' turns a configured filter off' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l receipts -d 'Read receipts in this run: ask (on a terminal; otherwise they wait), queue (ask nothing; they wait for `mailpull receipts review`) or never (as receipts = "never": requests are not even recorded) [default: the configuration\'s receipts, else ask]' -r -f -a "ask\t'Ask on a terminal; without one the requests wait'
+queue\t'Ask nothing; the requests wait for `mailpull receipts review`'
+never\t'Send none and record none, as receipts = "never" in the configuration'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l lock-wait -d 'Seconds to wait at start for another mailpull that is fetching the same mailbox' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F

@@ -988,3 +988,223 @@ fn watch_over_idle_says_that_requests_wait_like_fetch() {
     assert_eq!(watched, fetched);
     assert_eq!(s.listing().len(), 2);
 }
+
+// ---------------------------------------------------------------------------------------------
+// First contact: many requests at once (issue 14, friction 1).
+
+/// Adds `n` requests from distinct senders to `mailbox`, subjects `{tag}-1`…`{tag}-n`.
+fn many(s: &Setup, mailbox: &str, tag: &str, n: usize) {
+    for i in 1..=n {
+        let from = format!("{tag}{i}@x.example");
+        s.add(
+            mailbox,
+            &request(
+                &format!("{tag}{i}@m.example"),
+                &from,
+                &from,
+                &format!("{tag}-{i}"),
+            ),
+        );
+    }
+}
+
+/// Sends keys to the prompt on screen once `what` appeared.
+fn keys(p: &mut rexpect::session::PtySession, what: &str, keys: &str) {
+    p.exp_string(what)
+        .unwrap_or_else(|e| panic!("waiting for {what:?}: {e}"));
+    p.send(keys).unwrap();
+    p.send("\r").unwrap();
+    p.flush().unwrap();
+}
+
+/// The states of every request, by subject.
+fn states(s: &Setup) -> Vec<(String, String)> {
+    s.listing()
+        .into_iter()
+        .map(|(_, st, _, subj)| (subj, st))
+        .collect()
+}
+
+/// Twelve requests in two folders: one question first ("12 messages … ask"), asked once per
+/// run; "review them" then asks about each; "Decide later for all remaining" ends the
+/// prompting for the rest of the run, the second folder included; nothing is sent and all
+/// stay pending.
+#[test]
+fn many_requests_one_question_first_and_later_for_all_ends_prompting() {
+    let Some(smtp) = Smtp::start(Mode::StartTls) else {
+        return;
+    };
+    let Some(s) = setup(&["Other"], &smtp_receipts(&smtp)) else {
+        return;
+    };
+    many(&s, "INBOX", "in", 6);
+    many(&s, "Other", "ot", 6);
+    let mut p = pty(&s, &["fetch"]);
+    keys(&mut p, "6 messages of mail ask for a read receipt", "k"); // Review them now
+    for i in 1..=6 {
+        answer(&mut p, &format!("in-{i}"), 0); // Decide later
+    }
+    // The second folder has six too: no second batch question, straight to the first one.
+    p.exp_string("ot-1").expect("the first request of Other");
+    let before = p.exp_string("Send a read receipt?").unwrap();
+    assert!(!before.contains("ask for a read receipt"), "{before}");
+    p.send("j\r").unwrap(); // Decide later for all remaining
+    p.flush().unwrap();
+    let rest = finish(&mut p);
+    assert!(
+        !rest.contains("ot-2"),
+        "asked again after \"later for all\":\n{rest}"
+    );
+    assert!(smtp.received().is_empty());
+    let st = states(&s);
+    assert_eq!(st.len(), 12, "{st:?}");
+    assert!(st.iter().all(|(_, state)| state == "pending"), "{st:?}");
+}
+
+/// "Send none" in the batch question declines every request of the run without another
+/// question, sends nothing, and the requests stay answered (declined) in later runs.
+#[test]
+fn many_requests_send_none_declines_all_and_sends_nothing() {
+    let Some(smtp) = Smtp::start(Mode::StartTls) else {
+        return;
+    };
+    let Some(s) = setup(&[], &smtp_receipts(&smtp)) else {
+        return;
+    };
+    many(&s, "INBOX", "sn", 12);
+    let mut p = pty(&s, &["fetch"]);
+    keys(&mut p, "12 messages of mail ask for a read receipt", "j"); // Send none
+    let rest = finish(&mut p);
+    assert!(!rest.contains("Send a read receipt?"), "{rest}");
+    assert!(
+        rest.contains("12 read receipt request(s) declined"),
+        "{rest}"
+    );
+    assert!(smtp.received().is_empty());
+    let st = states(&s);
+    assert_eq!(st.len(), 12);
+    assert!(st.iter().all(|(_, state)| state == "declined"), "{st:?}");
+    // Nothing waits: a later run on a terminal asks nothing.
+    let mut p = pty(&s, &["fetch"]);
+    let rest = finish(&mut p);
+    assert!(!rest.contains("read receipt"), "{rest}");
+    assert!(smtp.received().is_empty());
+}
+
+/// "Don't send for any of these" in the per-message prompt (a few requests: no batch
+/// question) declines this one and every remaining one — also for a sender the user said
+/// "always" for — and sends nothing.
+#[test]
+fn dont_send_for_any_declines_the_rest_of_the_run() {
+    let Some(smtp) = Smtp::start(Mode::StartTls) else {
+        return;
+    };
+    let Some(s) = setup(&[], &smtp_receipts(&smtp)) else {
+        return;
+    };
+    s.add(
+        "INBOX",
+        &request("d0@x.example", "al@x.example", "al@x.example", "first-al"),
+    );
+    let mut p = pty(&s, &["fetch"]);
+    answer(&mut p, "first-al", 2); // Always send to al@x.example
+    finish(&mut p);
+    assert_eq!(smtp.received().len(), 1);
+
+    many(&s, "INBOX", "dn", 3);
+    s.add(
+        "INBOX",
+        &request("d9@x.example", "al@x.example", "al@x.example", "second-al"),
+    );
+    let mut p = pty(&s, &["fetch"]);
+    keys(&mut p, "dn-1", "jj"); // Don't send for any of these
+    let rest = finish(&mut p);
+    assert!(!rest.contains("dn-2"), "asked again:\n{rest}");
+    assert_eq!(smtp.received().len(), 1, "nothing more was sent");
+    assert_eq!(
+        states(&s),
+        [
+            ("first-al".to_string(), "sent".to_string()),
+            ("dn-1".into(), "declined".into()),
+            ("dn-2".into(), "declined".into()),
+            ("dn-3".into(), "declined".into()),
+            ("second-al".into(), "declined".into()),
+        ]
+    );
+}
+
+/// `--receipts queue` on a terminal asks nothing (no batch question either) and keeps the
+/// requests pending, saying once that they wait; `--receipts never` neither asks, sends nor
+/// records; `--receipts ask` asks even where the configuration says never.
+#[test]
+fn receipts_flag_overrides_the_policy_for_one_run() {
+    let Some(smtp) = Smtp::start(Mode::StartTls) else {
+        return;
+    };
+    let Some(s) = setup(&[], &smtp_receipts(&smtp)) else {
+        return;
+    };
+    many(&s, "INBOX", "q", 12);
+    let mut p = pty(&s, &["fetch", "--receipts", "queue"]);
+    let rest = finish(&mut p);
+    assert!(!rest.contains("Send a read receipt?"), "{rest}");
+    assert!(!rest.contains("ask for a read receipt"), "{rest}");
+    assert_eq!(
+        rest.matches("read receipt request(s) wait for your answer")
+            .count(),
+        1,
+        "{rest}"
+    );
+    let st = states(&s);
+    assert_eq!(st.len(), 12);
+    assert!(st.iter().all(|(_, state)| state == "pending"), "{st:?}");
+
+    many(&s, "INBOX", "nv", 2);
+    let mut p = pty(&s, &["fetch", "--receipts", "never"]);
+    let rest = finish(&mut p);
+    assert!(!rest.contains("read receipt"), "{rest}");
+    assert_eq!(states(&s).len(), 12, "nothing recorded by --receipts never");
+
+    // The configuration says never; --receipts ask asks.
+    let cfg = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        format!("[defaults]\nreceipts = \"never\"\n{cfg}"),
+    )
+    .unwrap();
+    many(&s, "INBOX", "ak", 1);
+    let mut p = pty(&s, &["fetch", "--receipts", "ask"]);
+    answer(&mut p, "ak-1", 3); // Don't send
+    finish(&mut p);
+    assert!(smtp.received().is_empty());
+    assert_eq!(states(&s).last().unwrap().1, "declined");
+
+    // A bad value is a usage error.
+    let out = s.run(&["fetch", "--receipts", "sometimes"]);
+    assert_eq!(code(&out), 64, "{}", show(&out));
+}
+
+/// Without a terminal, the line saying that requests wait is printed by the run that queued
+/// new ones only (not by every later run while old ones wait), and `-q` silences it; the
+/// requests stay listed.
+#[test]
+fn without_a_terminal_the_waiting_line_is_printed_once_per_new_batch() {
+    let Some(s) = setup(&[], "") else {
+        return;
+    };
+    many(&s, "INBOX", "nt", 2);
+    let out = s.ok(&["fetch"]);
+    let line = waiting_line(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        line.as_deref()
+            .is_some_and(|l| l.contains("2 read receipt")),
+        "{}",
+        show(&out)
+    );
+    let out = s.ok(&["fetch"]);
+    assert_eq!(waiting_line(&String::from_utf8_lossy(&out.stderr)), None);
+    many(&s, "INBOX", "qq", 1);
+    let out = s.ok(&["fetch", "-q"]);
+    assert!(out.stderr.is_empty(), "{}", show(&out));
+    assert_eq!(s.listing().len(), 3);
+}

@@ -388,6 +388,23 @@ pub struct FetchOptions {
     /// server; anything else is an error that leaves it alone. '' turns a configured filter off.
     #[arg(long, value_name = "CMD")]
     pub filter: Option<String>,
+
+    /// Read receipts in this run: ask (on a terminal; otherwise they wait), queue (ask
+    /// nothing; they wait for `mailpull receipts review`) or never (as receipts = "never":
+    /// requests are not even recorded) [default: the configuration's receipts, else ask].
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub receipts: Option<ReceiptsArg>,
+}
+
+/// `--receipts` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReceiptsArg {
+    /// Ask on a terminal; without one the requests wait.
+    Ask,
+    /// Ask nothing; the requests wait for `mailpull receipts review`.
+    Queue,
+    /// Send none and record none, as receipts = "never" in the configuration.
+    Never,
 }
 
 /// Arguments of `mailpull list`.

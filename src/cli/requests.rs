@@ -56,7 +56,27 @@ impl DeliverArgs {
     }
 }
 
+impl From<super::ReceiptsArg> for crate::receipts::ReceiptPolicy {
+    fn from(a: super::ReceiptsArg) -> Self {
+        use crate::receipts::ReceiptPolicy;
+        match a {
+            super::ReceiptsArg::Ask => ReceiptPolicy::Ask,
+            super::ReceiptsArg::Queue => ReceiptPolicy::Queue,
+            super::ReceiptsArg::Never => ReceiptPolicy::Never,
+        }
+    }
+}
+
 impl FetchOptions {
+    /// Applies `--receipts` (this run's read-receipt policy) to the accounts.
+    pub fn apply_receipts(&self, accounts: &mut [crate::config::Account]) {
+        if let Some(r) = self.receipts {
+            for a in accounts {
+                a.receipts.policy = r.into();
+            }
+        }
+    }
+
     /// The configuration overrides of the flags `fetch` and `watch` share.
     pub fn overrides(
         &self,

@@ -17,7 +17,7 @@ use crate::ui;
 
 pub(super) fn run(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
     let ov = args.options.overrides(&args.server, &args.deliver);
-    let (accounts, mut opts) = accounts_and_options(
+    let (mut accounts, mut opts) = accounts_and_options(
         cli,
         &args.targets,
         &ov,
@@ -25,6 +25,7 @@ pub(super) fn run(cli: &Cli, args: &FetchArgs) -> anyhow::Result<Exit> {
         args.jobs,
         args.json,
     )?;
+    args.options.apply_receipts(&mut accounts);
     if accounts.iter().any(|a| a.target == Target::Stdout) {
         if opts.json {
             return Err(ConfigError::Usage(

@@ -141,6 +141,7 @@ fn review(ledger: &mut Ledger, accounts: &Accounts) -> anyhow::Result<Exit> {
         eprintln!("mailpull: no read receipt requests wait for an answer");
         return Ok(Exit::Ok);
     }
+    let mut rest: Option<Answer> = None;
     for r in &rows {
         if r.state == ReceiptState::Sending {
             eprintln!(
@@ -154,11 +155,18 @@ fn review(ledger: &mut Ledger, accounts: &Accounts) -> anyhow::Result<Exit> {
             continue;
         }
         // A remembered answer for the sender applies here too: the user is at the terminal.
-        let answer = match ledger.sender_policy(&r.requester)? {
-            Some(Policy::Always) => Answer::Send,
-            Some(Policy::Never) => Answer::DontSend,
-            None => prompt::ask(r, &accounts.label(r), None),
+        let answer = match (rest, ledger.sender_policy(&r.requester)?) {
+            (Some(a), _) => a,
+            (None, Some(Policy::Always)) => Answer::Send,
+            (None, Some(Policy::Never)) => Answer::DontSend,
+            (None, None) => prompt::ask(r, &accounts.label(r), None),
         };
+        match answer {
+            // The rest wait for another review.
+            Answer::LaterForAll => break,
+            Answer::DontSendAny => rest = Some(Answer::DontSend),
+            _ => {}
+        }
         let sending = accounts.sending(r);
         let outcome = hook::answer(ledger, r, answer, sending)?;
         hook::report(r, &outcome, sending.transport.as_ref());

@@ -11,7 +11,8 @@ pub(super) fn run(cli: &Cli, args: &WatchArgs) -> anyhow::Result<Exit> {
     let every = args.every.as_deref().map(watch::parse_every).transpose()?;
     let file = config::load(cli.config.as_deref())?;
     let ov = args.options.overrides(&args.server, &args.deliver);
-    let accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
+    let mut accounts = config::accounts(&file, &args.targets, &ov, password_env())?;
+    args.options.apply_receipts(&mut accounts);
     let opts = config::options(
         cli.verbose,
         cli.quiet,

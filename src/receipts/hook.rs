@@ -77,8 +77,8 @@ pub fn answer(
     use ReceiptState::*;
     let at = crate::time::unix_now();
     match answer {
-        Answer::Later => Ok(Outcome::Pending(None)),
-        Answer::DontSend | Answer::NeverForSender => {
+        Answer::Later | Answer::LaterForAll => Ok(Outcome::Pending(None)),
+        Answer::DontSend | Answer::NeverForSender | Answer::DontSendAny => {
             if answer == Answer::NeverForSender {
                 ledger.set_sender_policy(&r.requester, Policy::Never, at)?;
             }
@@ -229,7 +229,27 @@ pub struct Hook<'a> {
     pub multi: Option<&'a indicatif::MultiProgress>,
     /// Requests left pending in this run.
     pub queued: usize,
+    /// What the user said for every remaining request of this run ("decide later for all",
+    /// "don't send for any", or the answer to the batch question), if anything.
+    pub rest: Option<Rest>,
+    /// Whether the batch question was asked already (at most once per run).
+    batch_asked: bool,
+    /// Requests declined by "don't send for any of these" / "send none", told at the end.
+    declined: usize,
 }
+
+/// An answer for every remaining request of the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rest {
+    /// Ask no more: the rest stay pending (remembered "never" senders are still declined).
+    Later,
+    /// Decline the rest, whatever was remembered for their senders: none is sent.
+    Decline,
+}
+
+/// More new requests than this in one mailbox on a terminal: one question first (review them
+/// one by one, decide later, send none) instead of a prompt storm.
+pub const BATCH_QUESTION_ABOVE: usize = 5;
 
 impl<'a> Hook<'a> {
     /// The hook for fetching the account named `label` (whose user name is `user`): it asks
@@ -246,9 +266,12 @@ impl<'a> Hook<'a> {
             account: label.to_string(),
             settings: settings.clone(),
             sending: Sending::new(settings, user),
-            interactive: prompt::can_ask() && !to_stdout,
+            interactive: settings.policy == ReceiptPolicy::Ask && prompt::can_ask() && !to_stdout,
             multi,
             queued: 0,
+            rest: None,
+            batch_asked: false,
+            declined: 0,
         }
     }
 
@@ -257,8 +280,9 @@ impl<'a> Hook<'a> {
     /// Without a terminal nothing is ever sent: a remembered "always" waits for a run on a
     /// terminal (or `mailpull receipts`), while a remembered "never" declines at once.
     fn decide(&mut self, ledger: &mut Ledger, r: &Receipt, ask: bool) -> Result<(), LedgerError> {
-        let interactive = self.interactive && ask;
+        let interactive = self.interactive && ask && self.rest != Some(Rest::Later);
         let choice = match (ledger.sender_policy(&r.requester)?, interactive) {
+            _ if self.rest == Some(Rest::Decline) => Answer::DontSend,
             (Some(Policy::Never), _) => Answer::DontSend,
             (Some(Policy::Always), true) => Answer::Send,
             (None, true) => prompt::ask(r, &self.account, self.multi),
@@ -267,11 +291,21 @@ impl<'a> Hook<'a> {
                 return Ok(());
             }
         };
+        match choice {
+            Answer::LaterForAll => self.rest = Some(Rest::Later),
+            Answer::DontSendAny => self.rest = Some(Rest::Decline),
+            _ => {}
+        }
         let outcome = answer(ledger, r, choice, &self.sending)?;
         if matches!(outcome, Outcome::Pending(_)) {
             self.queued += 1;
         }
-        if interactive {
+        if self.rest == Some(Rest::Decline) && choice != Answer::DontSendAny {
+            // Told once, at the end (`finish`), instead of a line per request.
+            if outcome == Outcome::Declined {
+                self.declined += 1;
+            }
+        } else if interactive {
             let show = || report(r, &outcome, self.sending.transport.as_ref());
             match self.multi {
                 Some(m) => m.suspend(show),
@@ -287,8 +321,43 @@ impl<'a> Hook<'a> {
         Ok(())
     }
 
+    /// When more than [`BATCH_QUESTION_ABOVE`] of `requests` would be asked about, asks one
+    /// question first (once per run): review them, decide later, or send none.
+    fn batch(&mut self, ledger: &Ledger, requests: &[i64]) -> Result<(), LedgerError> {
+        let mut would_ask = 0;
+        for id in requests {
+            if let Some(r) = ledger.receipt(*id)? {
+                if matches!(r.state, ReceiptState::Pending | ReceiptState::Approved)
+                    && ledger.sender_policy(&r.requester)?.is_none()
+                {
+                    would_ask += 1;
+                }
+            }
+        }
+        if would_ask <= BATCH_QUESTION_ABOVE {
+            return Ok(());
+        }
+        self.batch_asked = true;
+        self.rest = match prompt::ask_batch(would_ask, &self.account, self.multi) {
+            prompt::Batch::Review => None,
+            prompt::Batch::Later => Some(Rest::Later),
+            prompt::Batch::SendNone => Some(Rest::Decline),
+        };
+        Ok(())
+    }
+
     /// The one line telling the user that requests wait (call after the fetch).
     pub fn finish(&self) {
+        if self.declined > 0 {
+            let line = format!(
+                "mailpull: {}: {} read receipt request(s) declined as you asked; none will be sent",
+                self.account, self.declined
+            );
+            match self.multi {
+                Some(m) => m.suspend(|| eprintln!("{}", crate::text::safe(&line))),
+                None => eprintln!("{}", crate::text::safe(&line)),
+            }
+        }
         if self.queued > 0 {
             log::warn!(
                 "{}: {} read receipt request(s) wait for your answer: run `mailpull receipts \
@@ -308,6 +377,9 @@ impl<'a> Hook<'a> {
         requests: Vec<i64>,
         ask: bool,
     ) -> Result<Vec<(i64, String)>, LedgerError> {
+        if self.interactive && ask && self.rest.is_none() && !self.batch_asked {
+            self.batch(ledger, &requests)?;
+        }
         for id in requests {
             if let Some(r) = ledger.receipt(id)? {
                 self.decide(ledger, &r, ask)?;
@@ -325,7 +397,7 @@ impl ReceiptHook for Hook<'_> {
         uid: &str,
         header: &[u8],
     ) -> Option<NewReceipt> {
-        if self.settings.policy != ReceiptPolicy::Ask {
+        if self.settings.policy == ReceiptPolicy::Never {
             return None;
         }
         match detect(header) {

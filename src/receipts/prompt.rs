@@ -21,6 +21,23 @@ pub enum Answer {
     AlwaysForSender,
     NeverForSender,
     Later,
+    /// "Decide later for all remaining": this one and every request after it in this run stay
+    /// pending, without another question.
+    LaterForAll,
+    /// "Don't send for any of these": this one and every request after it in this run are
+    /// declined (remembered in the ledger like "Don't send"), without another question.
+    DontSendAny,
+}
+
+/// The answer to the one question asked first when many requests arrive in one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Batch {
+    /// Ask about each of them.
+    Review,
+    /// Ask about none now: they stay pending for `mailpull receipts review`.
+    Later,
+    /// Decline every one of them (none is sent).
+    SendNone,
 }
 
 /// One prompt at a time, whatever the number of accounts being fetched.
@@ -86,6 +103,8 @@ fn ask_now(r: &Receipt, account: &str) -> Answer {
         format!("Always send to {to}"),
         format!("Never send to {to}"),
         "Decide later".to_string(),
+        "Decide later for all remaining".to_string(),
+        "Don't send for any of these".to_string(),
     ];
     let choice = Select::new()
         .with_prompt("Send a read receipt?")
@@ -97,6 +116,37 @@ fn ask_now(r: &Receipt, account: &str) -> Answer {
         Ok(Some(1)) => Answer::DontSend,
         Ok(Some(2)) => Answer::AlwaysForSender,
         Ok(Some(3)) => Answer::NeverForSender,
+        Ok(Some(5)) => Answer::LaterForAll,
+        Ok(Some(6)) => Answer::DontSendAny,
         _ => Answer::Later,
+    }
+}
+
+/// Asks one question about `count` new requests of `account` before any of them: review
+/// them one by one, decide later, or send none. Escape or a failure to read means "later".
+pub fn ask_batch(count: usize, account: &str, multi: Option<&indicatif::MultiProgress>) -> Batch {
+    let _one = PROMPT.lock().unwrap_or_else(|p| p.into_inner());
+    let run = || {
+        let choice = Select::new()
+            .with_prompt(format!(
+                "\n{count} messages of {} ask for a read receipt",
+                crate::text::safe(account)
+            ))
+            .items([
+                "Review them now, one by one",
+                "Decide later (they wait for `mailpull receipts review`)",
+                "Send none (decline them all)",
+            ])
+            .default(1)
+            .interact_on_opt(&Term::stderr());
+        match choice {
+            Ok(Some(0)) => Batch::Review,
+            Ok(Some(2)) => Batch::SendNone,
+            _ => Batch::Later,
+        }
+    };
+    match multi {
+        Some(m) => m.suspend(run),
+        None => run(),
     }
 }

@@ -1,5 +1,5 @@
 //! Read-receipt settings as the configuration holds them: the policy (`receipts = "ask" |
-//! "never"`), the `[receipts]` transport table, and the check of the user's address. Plain
+//! "never"`, and `--receipts ask|queue|never` for one run), the `[receipts]` transport table, and the check of the user's address. Plain
 //! values, importing nothing of mailpull's, so that `config` can hold them and the receipts core
 //! can read them without either importing the other.
 
@@ -16,6 +16,10 @@ pub enum ReceiptPolicy {
     Ask,
     /// Never send a receipt and never ask.
     Never,
+    /// Record the requests but ask nothing now: they wait for `mailpull receipts review`.
+    /// Only for one run (`--receipts queue`); the configuration file does not take it.
+    #[serde(skip)]
+    Queue,
 }
 
 /// The `[receipts]` table (or an account's `receipts_transport`): how receipts are sent.
