@@ -44,12 +44,12 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             break
         }
         'mailpull;fetch' {
-            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
-            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
-            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')
             [CompletionResult]::new('--tls-ca-file', '--tls-ca-file', [CompletionResultType]::ParameterName, 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)')
             [CompletionResult]::new('--tls-fingerprint', '--tls-fingerprint', [CompletionResultType]::ParameterName, 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]')
+            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')
+            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
             [CompletionResult]::new('--maildir', '--maildir', [CompletionResultType]::ParameterName, 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)')
             [CompletionResult]::new('--mbox', '--mbox', [CompletionResultType]::ParameterName, 'Append to this mbox file (mboxrd, locked like mutt and procmail do)')
             [CompletionResult]::new('--mda', '--mda', [CompletionResultType]::ParameterName, 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered')
@@ -69,7 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]')
             [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]')
             [CompletionResult]::new('--no-keep', '--no-keep', [CompletionResultType]::ParameterName, 'Delete messages from the server once delivered [default for POP3]')
-            [CompletionResult]::new('--mark-seen', '--mark-seen', [CompletionResultType]::ParameterName, 'IMAP: set \\Seen on the messages fetched (otherwise their flags are left alone)')
+            [CompletionResult]::new('--mark-seen', '--mark-seen', [CompletionResultType]::ParameterName, 'IMAP: set \Seen on the messages fetched (otherwise their flags are left alone)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print a JSON summary on stdout (and nothing else on stdout)')
             [CompletionResult]::new('--pick', '--pick', [CompletionResultType]::ParameterName, 'Choose on the terminal which new messages to download; the others stay on the server and stay new. Accounts are then fetched one at a time')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
@@ -83,12 +83,12 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             break
         }
         'mailpull;check' {
-            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
-            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
-            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')
             [CompletionResult]::new('--tls-ca-file', '--tls-ca-file', [CompletionResultType]::ParameterName, 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)')
             [CompletionResult]::new('--tls-fingerprint', '--tls-fingerprint', [CompletionResultType]::ParameterName, 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]')
+            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')
+            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
             [CompletionResult]::new('-j', '-j', [CompletionResultType]::ParameterName, 'Check up to N accounts in parallel [default: up to 4]')
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Check up to N accounts in parallel [default: up to 4]')
             [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait for another mailpull that is fetching the same mailbox')
@@ -107,12 +107,12 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             break
         }
         'mailpull;list' {
-            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
-            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
-            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')
             [CompletionResult]::new('--tls-ca-file', '--tls-ca-file', [CompletionResultType]::ParameterName, 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)')
             [CompletionResult]::new('--tls-fingerprint', '--tls-fingerprint', [CompletionResultType]::ParameterName, 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]')
+            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')
+            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
             [CompletionResult]::new('--lock-wait', '--lock-wait', [CompletionResultType]::ParameterName, 'Seconds to wait for another mailpull that is fetching the same mailbox')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
@@ -131,12 +131,12 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         }
         'mailpull;watch' {
             [CompletionResult]::new('--every', '--every', [CompletionResultType]::ParameterName, 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]')
-            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
-            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
-            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')
             [CompletionResult]::new('--tls-ca-file', '--tls-ca-file', [CompletionResultType]::ParameterName, 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)')
             [CompletionResult]::new('--tls-fingerprint', '--tls-fingerprint', [CompletionResultType]::ParameterName, 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]')
+            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]')
+            [CompletionResult]::new('--folder', '--folder', [CompletionResultType]::ParameterName, 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]')
             [CompletionResult]::new('--maildir', '--maildir', [CompletionResultType]::ParameterName, 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)')
             [CompletionResult]::new('--mbox', '--mbox', [CompletionResultType]::ParameterName, 'Append to this mbox file (mboxrd, locked like mutt and procmail do)')
             [CompletionResult]::new('--mda', '--mda', [CompletionResultType]::ParameterName, 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered')
@@ -154,7 +154,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]')
             [CompletionResult]::new('--keep', '--keep', [CompletionResultType]::ParameterName, 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]')
             [CompletionResult]::new('--no-keep', '--no-keep', [CompletionResultType]::ParameterName, 'Delete messages from the server once delivered [default for POP3]')
-            [CompletionResult]::new('--mark-seen', '--mark-seen', [CompletionResultType]::ParameterName, 'IMAP: set \\Seen on the messages fetched (otherwise their flags are left alone)')
+            [CompletionResult]::new('--mark-seen', '--mark-seen', [CompletionResultType]::ParameterName, 'IMAP: set \Seen on the messages fetched (otherwise their flags are left alone)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')

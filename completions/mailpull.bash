@@ -232,24 +232,12 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__check)
-            opts="-j -v -q -h -V --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --jobs --json --lock-wait --verbose --quiet --config --ledger --help --version"
+            opts="-j -v -q -h -V --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --password-command --auth --folder --jobs --json --lock-wait --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --password-command)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --folder)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --auth)
-                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
-                    return 0
-                    ;;
                 --tls-ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -259,6 +247,18 @@ _mailpull() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --folder)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -376,24 +376,12 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__fetch)
-            opts="-k -j -v -q -h -V --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --filter --receipts --jobs --json --lock-wait --pick --verbose --quiet --config --ledger --help --version"
+            opts="-k -j -v -q -h -V --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --password-command --auth --folder --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --filter --receipts --jobs --json --lock-wait --pick --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --password-command)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --folder)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --auth)
-                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
-                    return 0
-                    ;;
                 --tls-ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -403,6 +391,18 @@ _mailpull() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --folder)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1070,24 +1070,12 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__list)
-            opts="-v -q -h -V --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --new --json --lock-wait --verbose --quiet --config --ledger --help --version"
+            opts="-v -q -h -V --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --password-command --auth --folder --new --json --lock-wait --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --password-command)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --folder)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --auth)
-                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
-                    return 0
-                    ;;
                 --tls-ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1097,6 +1085,18 @@ _mailpull() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --folder)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1278,7 +1278,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__watch)
-            opts="-k -v -q -h -V --every --password-command --folder --auth --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --filter --receipts --lock-wait --verbose --quiet --config --ledger --help --version"
+            opts="-k -v -q -h -V --every --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --password-command --auth --folder --maildir --mbox --mda --stdout --keep --no-keep --mark-seen --skip-larger-than --delete-larger-than --mda-timeout --max-messages --filter --receipts --lock-wait --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1286,18 +1286,6 @@ _mailpull() {
             case "${prev}" in
                 --every)
                     COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --password-command)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --folder)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --auth)
-                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
                     return 0
                     ;;
                 --tls-ca-file)
@@ -1309,6 +1297,18 @@ _mailpull() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --folder)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

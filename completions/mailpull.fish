@@ -40,8 +40,10 @@ complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "import" -d 'Recor
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "receipts" -d 'List read-receipt requests waiting for an answer, or answer them'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "ledger" -d 'Show the mailboxes the ledger knows, or move one\'s records to a renamed server'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
 user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
@@ -49,9 +51,7 @@ plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
 xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mbox -d 'Append to this mbox file (mboxrd, locked like mutt and procmail do)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda -d 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered' -r
@@ -71,15 +71,17 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l insecure-no-
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l stdout -d 'Write every new message to stdout as an mboxrd stream'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s k -l keep -d 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l no-keep -d 'Delete messages from the server once delivered [default for POP3]'
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mark-seen -d 'IMAP: set \\\\Seen on the messages fetched (otherwise their flags are left alone)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mark-seen -d 'IMAP: set \\Seen on the messages fetched (otherwise their flags are left alone)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l json -d 'Print a JSON summary on stdout (and nothing else on stdout)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l pick -d 'Choose on the terminal which new messages to download; the others stay on the server and stay new. Accounts are then fetched one at a time'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
 user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
@@ -87,9 +89,7 @@ plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
 xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s j -l jobs -d 'Check up to N accounts in parallel [default: up to 4]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
@@ -100,8 +100,10 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s v -l verbose
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
 user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
@@ -109,9 +111,7 @@ plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
 xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
@@ -123,8 +123,10 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s q -l quiet -d
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l every -d 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
 user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
@@ -132,9 +134,7 @@ plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
 xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l maildir -d 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mbox -d 'Append to this mbox file (mboxrd, locked like mutt and procmail do)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mda -d 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered' -r
@@ -153,7 +153,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l insecure-no-
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l stdout -d 'Write every new message to stdout as an mboxrd stream'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s k -l keep -d 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l no-keep -d 'Delete messages from the server once delivered [default for POP3]'
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mark-seen -d 'IMAP: set \\\\Seen on the messages fetched (otherwise their flags are left alone)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mark-seen -d 'IMAP: set \\Seen on the messages fetched (otherwise their flags are left alone)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -553,3 +553,104 @@ fn a_panicking_watch_exits_70() {
         "{err}"
     );
 }
+
+/// `--help` groups the options under headings (Connection, Authentication, Delivery,
+/// Selection, Output), shows the global options (-v, -q, --config, --ledger) once, under their
+/// own heading, and `\Seen` with one backslash — in the help and in the rendered man page.
+#[test]
+fn help_is_grouped_and_escaped() {
+    let sb = Sandbox::new();
+    let help = |args: &[&str]| {
+        let mut c = sb.cmd(None);
+        c.args(args);
+        let out = run_with_limit(c, LIMIT);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for args in [
+        &["fetch", "--help"][..],
+        &["fetch", "-h"],
+        &["watch", "--help"],
+    ] {
+        let text = help(args);
+        let heading = |h: &str| {
+            text.lines()
+                .position(|l| l == format!("{h}:"))
+                .unwrap_or_else(|| panic!("{args:?}: no heading {h:?}:\n{text}"))
+        };
+        let connection = heading("Connection");
+        let auth = heading("Authentication");
+        let delivery = heading("Delivery");
+        let selection = heading("Selection");
+        let global = heading("Global options");
+        assert!(
+            connection < auth && auth < selection && selection < delivery && delivery < global,
+            "{text}"
+        );
+        // Where an option is listed: under the heading before it.
+        let under = |opt: &str| {
+            let line = text
+                .lines()
+                .position(|l| {
+                    l.trim_start().starts_with(opt)
+                        || l.contains(&format!(" {opt} "))
+                        || l.contains(&format!(", {opt}"))
+                })
+                .unwrap_or_else(|| panic!("{args:?}: no {opt}:\n{text}"));
+            text.lines()
+                .take(line)
+                .filter(|l| l.ends_with(':') && !l.starts_with(' '))
+                .last()
+                .unwrap()
+                .trim_end_matches(':')
+                .to_string()
+        };
+        assert_eq!(under("--timeout"), "Connection");
+        assert_eq!(under("--password-command"), "Authentication");
+        assert_eq!(under("--maildir"), "Delivery");
+        assert_eq!(under("--folder"), "Selection");
+        assert_eq!(under("--verbose"), "Global options");
+        assert_eq!(under("--config"), "Global options");
+        for g in ["--verbose", "--quiet", "--config <PATH>", "--ledger <PATH>"] {
+            assert_eq!(
+                text.matches(g).count(),
+                1,
+                "{args:?}: {g} more than once:\n{text}"
+            );
+        }
+        assert!(text.contains(r"set \Seen on"), "{text}");
+        assert!(!text.contains(r"\\Seen"), "{text}");
+    }
+    assert_eq!(
+        help(&["fetch", "--help"])
+            .lines()
+            .filter(|l| l.starts_with("Output:"))
+            .count(),
+        1
+    );
+    // The man page, rendered.
+    let page = Path::new(env!("CARGO_MANIFEST_DIR")).join("man/mailpull-fetch.1");
+    match Command::new("nroff")
+        .arg("-man")
+        .arg(&page)
+        .env("MANWIDTH", "200")
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            // Justified lines: one space between words.
+            let text = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert!(text.contains(r"set \Seen on"), "{text}");
+            assert!(!text.contains(r"\\Seen"), "{text}");
+        }
+        other => {
+            assert!(
+                std::env::var("MAILPULL_REQUIRE_TOOLS").as_deref() != Ok("1"),
+                "MAILPULL_REQUIRE_TOOLS=1 but nroff failed: {other:?}"
+            );
+            eprintln!("SKIPPED the man page check: nroff is not available");
+        }
+    }
+}

@@ -22,19 +22,37 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Log protocol steps to stderr (passwords redacted); twice for more detail.
-    #[arg(short, long, action = ArgAction::Count, global = true)]
+    #[arg(short, long, action = ArgAction::Count, global = true, help_heading = "Global options")]
     pub verbose: u8,
 
     /// Print nothing but errors (no progress bar, no summary).
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Global options"
+    )]
     pub quiet: bool,
 
     /// The configuration file [default: ~/.config/mailpull/config.toml].
-    #[arg(long, value_name = "PATH", global = true, env = "MAILPULL_CONFIG")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        global = true,
+        env = "MAILPULL_CONFIG",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
 
     /// The ledger database [default: ~/.local/share/mailpull/ledger.sqlite].
-    #[arg(long, value_name = "PATH", global = true, env = "MAILPULL_LEDGER")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        global = true,
+        env = "MAILPULL_LEDGER",
+        help_heading = "Global options"
+    )]
     pub ledger: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -213,7 +231,7 @@ pub struct ImportOptions {
     pub dry_run: bool,
 
     /// Print a JSON report on stdout (and nothing else on stdout).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
 }
 
@@ -338,7 +356,7 @@ pub struct FetchArgs {
     pub jobs: Option<usize>,
 
     /// Print a JSON summary on stdout (and nothing else on stdout).
-    #[arg(long, conflicts_with = "stdout")]
+    #[arg(long, conflicts_with = "stdout", help_heading = "Output")]
     pub json: bool,
 
     /// Seconds to wait for another mailpull that is fetching the same mailbox.
@@ -347,7 +365,7 @@ pub struct FetchArgs {
 
     /// Choose on the terminal which new messages to download; the others stay on the server
     /// and stay new. Accounts are then fetched one at a time.
-    #[arg(long, conflicts_with = "json")]
+    #[arg(long, conflicts_with = "json", help_heading = "Selection")]
     pub pick: bool,
 }
 
@@ -356,43 +374,43 @@ pub struct FetchArgs {
 pub struct FetchOptions {
     /// Leave messages on the server; the ledger makes sure they are downloaded only once
     /// [default for IMAP].
-    #[arg(short, long, conflicts_with = "no_keep")]
+    #[arg(short, long, conflicts_with = "no_keep", help_heading = "Delivery")]
     pub keep: bool,
 
     /// Delete messages from the server once delivered [default for POP3].
-    #[arg(long)]
+    #[arg(long, help_heading = "Delivery")]
     pub no_keep: bool,
 
-    /// IMAP: set \\Seen on the messages fetched (otherwise their flags are left alone).
-    #[arg(long)]
+    /// IMAP: set \Seen on the messages fetched (otherwise their flags are left alone).
+    #[arg(long, help_heading = "Delivery")]
     pub mark_seen: bool,
 
     /// Leave messages larger than SIZE on the server without downloading them (e.g. 10MB).
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", help_heading = "Selection")]
     pub skip_larger_than: Option<String>,
 
     /// Delete messages larger than SIZE from the server WITHOUT downloading them.
-    #[arg(long, value_name = "SIZE")]
+    #[arg(long, value_name = "SIZE", help_heading = "Selection")]
     pub delete_larger_than: Option<String>,
 
     /// Seconds an MDA may take per message before it counts as failed [default: 300].
-    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds, help_heading = "Delivery")]
     pub mda_timeout: Option<u64>,
 
     /// Download at most N new messages per account per fetch.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", help_heading = "Selection")]
     pub max_messages: Option<usize>,
 
     /// Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit
     /// 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the
     /// server; anything else is an error that leaves it alone. '' turns a configured filter off.
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", help_heading = "Selection")]
     pub filter: Option<String>,
 
     /// Read receipts in this run: ask (on a terminal; otherwise they wait), queue (ask
     /// nothing; they wait for `mailpull receipts review`) or never (as receipts = "never":
     /// requests are not even recorded) [default: the configuration's receipts, else ask].
-    #[arg(long, value_enum, value_name = "WHEN")]
+    #[arg(long, value_enum, value_name = "WHEN", help_heading = "Delivery")]
     pub receipts: Option<ReceiptsArg>,
 }
 
@@ -425,10 +443,10 @@ pub struct ListArgs {
     #[command(flatten)]
     pub server: ServerArgs,
     /// Show only messages not fetched yet.
-    #[arg(long)]
+    #[arg(long, help_heading = "Selection")]
     pub new: bool,
     /// Print a JSON array of messages on stdout instead of the table.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
     /// Seconds to wait for another mailpull that is fetching the same mailbox.
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
@@ -491,7 +509,7 @@ pub struct CheckArgs {
     pub jobs: Option<usize>,
 
     /// Print a JSON summary on stdout.
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     pub json: bool,
 
     /// Seconds to wait for another mailpull that is fetching the same mailbox.
@@ -502,37 +520,42 @@ pub struct CheckArgs {
 /// How to reach and log in to the server.
 #[derive(Debug, Args, Default)]
 pub struct ServerArgs {
-    /// Run CMD with `sh -c` and use the first line of its output as the password (or, with
-    /// --auth xoauth2/oauthbearer, the OAuth 2 access token).
-    #[arg(long, value_name = "CMD")]
-    pub password_command: Option<String>,
-
-    /// IMAP folder to fetch, or a LIST pattern such as 'Lists/*'; repeat for several
-    /// [default: INBOX].
-    #[arg(long = "folder", value_name = "NAME")]
-    pub folders: Vec<String>,
-
-    /// Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS].
-    #[arg(long, value_enum, value_name = "METHOD")]
-    pub auth: Option<AuthArg>,
-
     /// Trust the certificates in this PEM file (a private CA or a self-signed server certificate).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Connection")]
     pub tls_ca_file: Option<PathBuf>,
 
     /// Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons
     /// allowed). A pinned certificate is trusted without checking its chain or name.
-    #[arg(long, value_name = "sha256:HEX")]
+    #[arg(long, value_name = "sha256:HEX", help_heading = "Connection")]
     pub tls_fingerprint: Option<String>,
 
     /// Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing.
-    #[arg(long)]
+    #[arg(long, help_heading = "Connection")]
     pub insecure_no_tls: bool,
 
     /// Seconds allowed for connecting, the TLS handshake and each whole server reply; a long
     /// reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60].
-    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds)]
+    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds, help_heading = "Connection")]
     pub timeout: Option<u64>,
+
+    /// Run CMD with `sh -c` and use the first line of its output as the password (or, with
+    /// --auth xoauth2/oauthbearer, the OAuth 2 access token).
+    #[arg(long, value_name = "CMD", help_heading = "Authentication")]
+    pub password_command: Option<String>,
+
+    /// Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "METHOD",
+        help_heading = "Authentication"
+    )]
+    pub auth: Option<AuthArg>,
+
+    /// IMAP folder to fetch, or a LIST pattern such as 'Lists/*'; repeat for several
+    /// [default: INBOX].
+    #[arg(long = "folder", value_name = "NAME", help_heading = "Selection")]
+    pub folders: Vec<String>,
 }
 
 /// Where messages go (one at most; the default is the configuration's, else ~/Maildir).
@@ -540,20 +563,20 @@ pub struct ServerArgs {
 #[group(multiple = false)]
 pub struct DeliverArgs {
     /// Deliver into this Maildir (cur/, new/ and tmp/ are created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = "Delivery")]
     pub maildir: Option<PathBuf>,
 
     /// Append to this mbox file (mboxrd, locked like mutt and procmail do).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Delivery")]
     pub mbox: Option<PathBuf>,
 
     /// Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local
     /// user); exit 0 means delivered.
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", help_heading = "Delivery")]
     pub mda: Option<String>,
 
     /// Write every new message to stdout as an mboxrd stream.
-    #[arg(long)]
+    #[arg(long, help_heading = "Delivery")]
     pub stdout: bool,
 }
 
