@@ -8,6 +8,8 @@
 //! [`init_logging`] included).
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use indicatif::{DecimalBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
@@ -18,7 +20,9 @@ use crate::exit::Exit;
 use crate::select::{fit, HeaderSummary};
 pub use crate::text::safe;
 
-/// Sets up logging to stderr for the verbosity. Every line is made [`safe`].
+/// Sets up logging to stderr for the verbosity. Every line is made [`safe`], and written with
+/// the progress bars out of the way (see [`LogWriter`]), so that no stale bar line stays on
+/// screen above or inside a warning.
 pub fn init_logging(v: Verbosity) {
     let level = match v {
         Verbosity::Quiet => log::LevelFilter::Error,
@@ -38,8 +42,42 @@ pub fn init_logging(v: Verbosity) {
             let text = record.args().to_string();
             writeln!(buf, "mailpull: {prefix}{}", safe(&text))
         })
-        .target(env_logger::Target::Stderr)
+        .target(env_logger::Target::Pipe(Box::new(LogWriter)))
         .try_init();
+}
+
+/// The progress bars on screen now (one set per run: accounts fetched in parallel share it),
+/// so that log lines can be written with them out of the way.
+static SHOWN: Mutex<Vec<(u64, MultiProgress)>> = Mutex::new(Vec::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Runs `f` (which writes to stderr) with the progress bars on screen, if any, cleared first
+/// and drawn again after.
+pub fn with_bars_hidden<R>(f: impl FnOnce() -> R) -> R {
+    let shown = SHOWN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .first()
+        .map(|(_, m)| m.clone());
+    match shown {
+        Some(m) => m.suspend(f),
+        None => f(),
+    }
+}
+
+/// stderr for log lines: each record (written whole by the logger) goes out with the bars
+/// hidden.
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        with_bars_hidden(|| io::stderr().lock().write_all(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
 }
 
 /// Whether stderr is an interactive terminal.
@@ -47,21 +85,36 @@ pub fn stderr_is_terminal() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// A progress bar on stderr, shown only on a terminal at normal verbosity.
+/// An account's progress bar on stderr, shown only on a terminal at normal verbosity: two lines,
+/// the account (cut to a third of the terminal's width) with the bar, then the messages, bytes,
+/// rate, elapsed time and estimated time left. The totals are the account's, across all its
+/// folders: each folder's new messages are added when the folder's transfer starts. The last
+/// state stays on screen, above the summary line, which it agrees with.
 pub struct Bar {
     /// Whether bars are shown at all (a terminal, normal verbosity).
     show: bool,
-    multi: Option<MultiProgress>,
-    /// The bar of the mailbox being fetched.
+    /// The set the bar is drawn in: the run's (shared by parallel accounts, and suspended for
+    /// prompts), or, when there is none, its own.
+    multi: MultiProgress,
+    /// Whether `multi` is the bar's own: nobody else can suspend it for a prompt (`--pick`), so
+    /// the bar is taken off the screen between folders.
+    own: bool,
+    /// The bar, while on screen.
     bar: Option<ProgressBar>,
     label: String,
+    /// This account's totals so far: messages and bytes expected, messages and bytes done.
     total_messages: u64,
+    total_bytes: u64,
     done: u64,
+    bytes: u64,
+    started: Option<std::time::Instant>,
+    /// The bar's entry in [`SHOWN`].
+    id: u64,
 }
 
-/// A set of progress bars for accounts fetched in parallel, when bars are shown at all.
+/// A set of progress bars for the accounts of a run, when bars are shown at all.
 pub fn multi_progress(verbosity: Verbosity, accounts: usize) -> Option<MultiProgress> {
-    (accounts > 1 && verbosity == Verbosity::Normal && stderr_is_terminal())
+    (accounts > 0 && verbosity == Verbosity::Normal && stderr_is_terminal())
         .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
 }
 
@@ -69,59 +122,164 @@ impl Bar {
     pub fn new(verbosity: Verbosity, label: &str, multi: Option<&MultiProgress>) -> Bar {
         Bar {
             show: verbosity == Verbosity::Normal && stderr_is_terminal(),
-            multi: multi.cloned(),
+            multi: multi
+                .cloned()
+                .unwrap_or_else(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+            own: multi.is_none(),
             bar: None,
             label: label.to_string(),
             total_messages: 0,
+            total_bytes: 0,
             done: 0,
+            bytes: 0,
+            started: None,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Puts the bar on screen with the totals so far.
+    fn draw(&mut self) -> ProgressBar {
+        if let Some(bar) = &self.bar {
+            return bar.clone();
+        }
+        let width = dialoguer::console::Term::stderr().size().1 as usize;
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
+        let bar =
+            ProgressBar::with_draw_target(Some(self.total_bytes), ProgressDrawTarget::hidden())
+                .with_elapsed(started.elapsed())
+                .with_position(self.bytes);
+        bar.set_style(style());
+        bar.set_prefix(short_label(&safe(&self.label), (width / 3).max(12)));
+        bar.set_message(format!("{}/{} messages", self.done, self.total_messages));
+        let bar = self.multi.add(bar);
+        SHOWN
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((self.id, self.multi.clone()));
+        self.bar = Some(bar.clone());
+        bar
+    }
+
+    /// Takes the bar off the screen (its totals are kept).
+    fn hide(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+            self.multi.remove(&bar);
+            SHOWN
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(id, _)| *id != self.id);
         }
     }
 }
 
+/// The bar's two lines: `{prefix} {wide_bar}`, then the counts, rate, elapsed and ETA.
+fn style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{prefix} {wide_bar}\n  {msg}, {decimal_bytes}/{decimal_total_bytes}, \
+         {decimal_bytes_per_sec}, {elapsed_clock} elapsed, ETA {eta_clock}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key(
+        "elapsed_clock",
+        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&clock(s.elapsed()));
+        },
+    )
+    .with_key(
+        "eta_clock",
+        |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&if s.pos() == 0 && !s.is_finished() {
+                "-:--".to_string()
+            } else {
+                clock(s.eta())
+            });
+        },
+    )
+}
+
+/// `m:ss`, or `h:mm:ss` from an hour on.
+pub fn clock(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s / 3600 {
+        0 => format!("{}:{:02}", s / 60, s % 60),
+        h => format!("{h}:{:02}:{:02}", s / 60 % 60, s % 60),
+    }
+}
+
+/// An account's label in at most `room` characters: a URL without its scheme, then cut in the
+/// middle (`alice@mail.exa…ple.org`).
+pub fn short_label(label: &str, room: usize) -> String {
+    let len = |s: &str| s.chars().count();
+    if len(label) <= room {
+        return label.to_string();
+    }
+    let label = label.split_once("://").map_or(label, |(_, rest)| rest);
+    if len(label) <= room {
+        return label.to_string();
+    }
+    let keep = room.saturating_sub(1);
+    let head: String = label.chars().take(keep - keep / 2).collect();
+    let tail: String = label.chars().skip(len(label) - keep / 2).collect();
+    format!("{head}…{tail}")
+}
+
 impl Progress for Bar {
-    /// Starts a bar for one mailbox; a mailbox with nothing to fetch shows none.
+    /// Adds a mailbox's new messages to the account's totals; nothing is shown before the
+    /// first message to fetch.
     fn start(&mut self, messages: u64, bytes: u64) {
-        if let Some(old) = self.bar.take() {
-            old.finish_and_clear();
-        }
         if !self.show || messages == 0 {
             return;
         }
-        let bar = ProgressBar::with_draw_target(Some(bytes), ProgressDrawTarget::stderr());
-        let bar = match &self.multi {
-            Some(m) => m.add(bar),
-            None => bar,
-        };
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} {wide_bar} {decimal_bytes}/{decimal_total_bytes} {msg} {decimal_bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(self.label.clone());
-        bar.set_message(format!("0/{messages} messages"));
-        self.total_messages = messages;
-        self.done = 0;
-        self.bar = Some(bar);
+        self.total_messages += messages;
+        self.total_bytes += bytes;
+        let bar = self.draw();
+        bar.set_length(self.total_bytes);
+        bar.set_message(format!("{}/{} messages", self.done, self.total_messages));
     }
 
     fn bytes(&mut self, n: u64) {
+        self.bytes += n;
         if let Some(bar) = &self.bar {
             bar.inc(n);
         }
     }
 
     fn message_done(&mut self) {
+        self.done += 1;
         if let Some(bar) = &self.bar {
-            self.done += 1;
+            if self.done == self.total_messages {
+                // Sizes announced by the server may differ from the bytes delivered (line
+                // ends): once all are in, the total is what was delivered, as in the summary.
+                self.total_bytes = self.bytes;
+                bar.set_length(self.bytes);
+            }
             bar.set_message(format!("{}/{} messages", self.done, self.total_messages));
         }
     }
 
+    /// A mailbox's transfer is over: the bar stays for the next one, unless a `--pick` prompt
+    /// may come before it.
     fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+        if self.own {
+            self.hide();
         }
+    }
+}
+
+impl Drop for Bar {
+    /// The final state stays on screen.
+    fn drop(&mut self) {
+        if !self.show || self.total_messages == 0 {
+            return;
+        }
+        let bar = self.draw();
+        bar.set_message(format!("{}/{} messages", self.done, self.total_messages));
+        bar.abandon();
+        SHOWN
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _)| *id != self.id);
     }
 }
 

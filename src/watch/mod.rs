@@ -354,10 +354,9 @@ fn poll_once(ctx: &Ctx<'_>, session: &Session<'_>, password: &str) -> anyhow::Re
     let account = session.account;
     let _turn = (account.target == Target::Stdout)
         .then(|| ctx.stdout.lock().unwrap_or_else(|p| p.into_inner()));
-    // As before the account session existed: a progress bar on a terminal (the IDLE fetches
-    // show none).
-    let bar = || ui::Bar::new(ctx.opts.verbosity, &account.label, None);
-    let (summary, r) = session.fetch(password, bar, None, stop_token());
+    // No progress bar: the watch's output is one line per event (the IDLE fetches show none
+    // either).
+    let (summary, r) = session.fetch(password, || crate::engine::NoProgress, None, stop_token());
     if let Some(s) = &summary {
         ctx.out.fetched(s, &account.label);
     }
