@@ -27,11 +27,11 @@ end
 complete -c mailpull -n "__fish_mailpull_needs_command" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_needs_command" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_needs_command" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_needs_command" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_needs_command" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_needs_command" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "fetch" -d 'Download new messages and deliver them'
-complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "check" -d 'Count new messages without downloading them; the counts go to stdout (exit 0: new mail, 1: none)'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "watch" -d 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
@@ -42,7 +42,7 @@ complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "ledger" -d 'Show 
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l timeout -d 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
 user\t'POP3 USER and PASS'
@@ -57,17 +57,17 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mbox -d 'App
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda -d 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l skip-larger-than -d 'Leave messages larger than SIZE on the server without downloading them (e.g. 10MB)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l delete-larger-than -d 'Delete messages larger than SIZE from the server WITHOUT downloading them' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda-timeout -d 'Seconds an MDA may take per message before it counts as failed [default: 300]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mda-timeout -d 'How long an MDA may take per message before it counts as failed (seconds, or 30s, 5m) [default: 300]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l max-messages -d 'Download at most N new messages per account per fetch' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l filter -d 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. \'\' turns a configured filter off' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l receipts -d 'Read receipts in this run: ask (on a terminal; otherwise they wait), queue (ask nothing; they wait for `mailpull receipts review`) or never (as receipts = "never": requests are not even recorded) [default: the configuration\'s receipts, else ask]' -r -f -a "ask\t'Ask on a terminal; without one the requests wait'
 queue\t'Ask nothing; the requests wait for `mailpull receipts review`'
 never\t'Send none and record none, as receipts = "never" in the configuration'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s j -l jobs -d 'Fetch up to N accounts in parallel [default: up to 4, at most the number of accounts]' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l lock-wait -d 'How long to wait for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l insecure-no-tls -d 'Talk plaintext on pop3:// or imap:// without STLS/STARTTLS. Sends the password in clear: for loopback testing'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l stdout -d 'Write every new message to stdout as an mboxrd stream'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s k -l keep -d 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l no-keep -d 'Delete messages from the server once delivered [default for POP3]'
@@ -75,12 +75,12 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mark-seen -d
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l json -d 'Print a JSON summary on stdout (and nothing else on stdout)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l pick -d 'Choose on the terminal which new messages to download; the others stay on the server and stay new. Accounts are then fetched one at a time'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l timeout -d 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
 user\t'POP3 USER and PASS'
@@ -91,18 +91,18 @@ xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password comm
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s j -l jobs -d 'Check up to N accounts in parallel [default: up to 4]' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l lock-wait -d 'How long to wait for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l insecure-no-tls -d 'Talk plaintext on pop3:// or imap:// without STLS/STARTTLS. Sends the password in clear: for loopback testing'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l json -d 'Print a JSON summary on stdout'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l timeout -d 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
 user\t'POP3 USER and PASS'
@@ -112,20 +112,20 @@ apop\t'POP3 APOP (needs a timestamp in the server greeting)'
 xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l lock-wait -d 'How long to wait for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l insecure-no-tls -d 'Talk plaintext on pop3:// or imap:// without STLS/STARTTLS. Sends the password in clear: for loopback testing'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l new -d 'Show only messages not fetched yet'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l json -d 'Print a JSON array of messages on stdout instead of the table'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l every -d 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l timeout -d 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
 user\t'POP3 USER and PASS'
@@ -140,34 +140,34 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mbox -d 'App
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mda -d 'Pipe each message to CMD (run with `sh -c`; %F is the envelope sender, %u the local user); exit 0 means delivered' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l skip-larger-than -d 'Leave messages larger than SIZE on the server without downloading them (e.g. 10MB)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l delete-larger-than -d 'Delete messages larger than SIZE from the server WITHOUT downloading them' -r
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mda-timeout -d 'Seconds an MDA may take per message before it counts as failed [default: 300]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mda-timeout -d 'How long an MDA may take per message before it counts as failed (seconds, or 30s, 5m) [default: 300]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l max-messages -d 'Download at most N new messages per account per fetch' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l filter -d 'Run CMD (with `sh -c`) on the headers of each new message before downloading it: exit 0 fetches it, 1 deletes it without downloading (delete mode only), 2 leaves it on the server; anything else is an error that leaves it alone. \'\' turns a configured filter off' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l receipts -d 'Read receipts in this run: ask (on a terminal; otherwise they wait), queue (ask nothing; they wait for `mailpull receipts review`) or never (as receipts = "never": requests are not even recorded) [default: the configuration\'s receipts, else ask]' -r -f -a "ask\t'Ask on a terminal; without one the requests wait'
 queue\t'Ask nothing; the requests wait for `mailpull receipts review`'
 never\t'Send none and record none, as receipts = "never" in the configuration'"
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l lock-wait -d 'Seconds to wait at start for another mailpull that is fetching the same mailbox' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l lock-wait -d 'How long to wait at start for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l insecure-no-tls -d 'Talk plaintext on pop3:// or imap:// without STLS/STARTTLS. Sends the password in clear: for loopback testing'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l stdout -d 'Write every new message to stdout as an mboxrd stream'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s k -l keep -d 'Leave messages on the server; the ledger makes sure they are downloaded only once [default for IMAP]'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l no-keep -d 'Delete messages from the server once delivered [default for POP3]'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mark-seen -d 'IMAP: set \\Seen on the messages fetched (otherwise their flags are left alone)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
@@ -175,7 +175,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
@@ -183,7 +183,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -f -a "fetchmail" -d 'fetchmail\'s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
@@ -197,7 +197,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s n -l dry-run -d 'Show what would be imported without writing to the ledger'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -l json -d 'Print a JSON report on stdout (and nothing else on stdout)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from fetchmail" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s a -l account -d 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]' -r
@@ -207,7 +207,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s n -l dry-run -d 'Show what would be imported without writing to the ledger'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -l json -d 'Print a JSON report on stdout (and nothing else on stdout)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from mpop" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s a -l account -d 'Import only into these accounts (names from the configuration, or server URLs); repeat for several [default: every configured account]' -r
@@ -217,7 +217,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s n -l dry-run -d 'Show what would be imported without writing to the ledger'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -l json -d 'Print a JSON report on stdout (and nothing else on stdout)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from getmail" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and __fish_seen_subcommand_from help" -f -a "fetchmail" -d 'fetchmail\'s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
@@ -228,7 +228,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fi
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -l all -d 'List every request, answered ones included'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fish_seen_subcommand_from review send decline help" -f -a "review" -d 'Ask about each waiting request on the terminal'
@@ -238,20 +238,20 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and not __fi
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from review" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -l again -d 'Send even though an earlier attempt may have sent it'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from send" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from decline" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from help" -f -a "review" -d 'Ask about each waiting request on the terminal'
@@ -261,7 +261,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_s
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -f -a "list" -d 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'
@@ -270,22 +270,22 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from list" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from list" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from list" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
-complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching either mailbox' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -l lock-wait -d 'How long to wait for another mailpull that is fetching either mailbox (seconds, or 30s, 2m)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -s n -l dry-run -d 'Show what would move, and change nothing'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from rename" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "rename" -d 'Move a mailbox\'s records to the server\'s new name, so that nothing is downloaded twice'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "fetch" -d 'Download new messages and deliver them'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "check" -d 'Count new messages without downloading them (exit 0: new mail, 1: none)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "check" -d 'Count new messages without downloading them; the counts go to stdout (exit 0: new mail, 1: none)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "watch" -d 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'

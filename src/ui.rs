@@ -475,7 +475,7 @@ impl ListOutput {
             self.place = Some(place);
         }
         let state = if l.fetched { "fetched" } else { "new" };
-        let size = indicatif::BinaryBytes(l.message.size).to_string();
+        let size = DecimalBytes(l.message.size).to_string();
         let (from, subject) = match self.width {
             Some(w) => {
                 let room = w.saturating_sub(8 + 9 + 18 + 26 + 11).max(10);

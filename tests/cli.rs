@@ -654,3 +654,16 @@ fn help_is_grouped_and_escaped() {
         }
     }
 }
+
+/// `--insecure-no-tls` on an implicit-TLS URL is refused with a message that names both plain
+/// schemes it applies to.
+#[test]
+fn insecure_no_tls_on_a_tls_url_names_pop3_and_imap() {
+    let sb = Sandbox::new();
+    for url in ["imaps://alice@127.0.0.1:1", "pop3s://alice@127.0.0.1:1"] {
+        let mut c = sb.cmd(Some("secret"));
+        c.args(["fetch", url, "--insecure-no-tls"]);
+        let out = run_with_limit(c, LIMIT);
+        assert_exit(&out, 64, "applies to pop3:// and imap://");
+    }
+}

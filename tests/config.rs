@@ -181,7 +181,11 @@ fn check_counts_without_downloading_and_exits_0_or_1() {
 
     let out = mailpull(&sb, &cfg, &["check", "lists"]);
     assert_eq!(code(&out), 1, "no new mail → 1: {}", stderr(&out));
-    assert!(out.stdout.is_empty());
+    // The count is data: on stdout, terminal or not (issue 14).
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "no new messages (0 on the server) — lists\n"
+    );
 
     // After a keep fetch the ledger knows them: no new mail.
     let out = mailpull(&sb, &cfg, &["fetch", "work", "--keep"]);

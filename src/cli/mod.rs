@@ -25,7 +25,7 @@ pub struct Cli {
     #[arg(short, long, action = ArgAction::Count, global = true, help_heading = "Global options")]
     pub verbose: u8,
 
-    /// Print nothing but errors (no progress bar, no summary).
+    /// Print nothing but errors (no progress bar, no summary, no count from check).
     #[arg(
         short,
         long,
@@ -121,7 +121,8 @@ Examples:
 pub enum Command {
     /// Download new messages and deliver them.
     Fetch(FetchArgs),
-    /// Count new messages without downloading them (exit 0: new mail, 1: none).
+    /// Count new messages without downloading them; the counts go to stdout (exit 0: new mail,
+    /// 1: none).
     Check(CheckArgs),
     /// Show what is on the server (date, sender, subject, size, new or fetched) from the
     /// headers alone, without downloading or changing anything.
@@ -256,8 +257,8 @@ pub enum LedgerCommand {
         /// Show what would move, and change nothing.
         #[arg(short = 'n', long)]
         dry_run: bool,
-        /// Seconds to wait for another mailpull that is fetching either mailbox.
-        #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
+        /// How long to wait for another mailpull that is fetching either mailbox (seconds, or 30s, 2m).
+        #[arg(long, value_name = "TIME", default_value_t = 5, value_parser = crate::config::parse_seconds)]
         lock_wait: u64,
     },
 }
@@ -359,8 +360,8 @@ pub struct FetchArgs {
     #[arg(long, conflicts_with = "stdout", help_heading = "Output")]
     pub json: bool,
 
-    /// Seconds to wait for another mailpull that is fetching the same mailbox.
-    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
+    /// How long to wait for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m).
+    #[arg(long, value_name = "TIME", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 
     /// Choose on the terminal which new messages to download; the others stay on the server
@@ -393,8 +394,8 @@ pub struct FetchOptions {
     #[arg(long, value_name = "SIZE", help_heading = "Selection")]
     pub delete_larger_than: Option<String>,
 
-    /// Seconds an MDA may take per message before it counts as failed [default: 300].
-    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds, help_heading = "Delivery")]
+    /// How long an MDA may take per message before it counts as failed (seconds, or 30s, 5m) [default: 300].
+    #[arg(long, value_name = "TIME", value_parser = crate::config::parse_seconds, help_heading = "Delivery")]
     pub mda_timeout: Option<u64>,
 
     /// Download at most N new messages per account per fetch.
@@ -448,8 +449,8 @@ pub struct ListArgs {
     /// Print a JSON array of messages on stdout instead of the table.
     #[arg(long, help_heading = "Output")]
     pub json: bool,
-    /// Seconds to wait for another mailpull that is fetching the same mailbox.
-    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
+    /// How long to wait for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m).
+    #[arg(long, value_name = "TIME", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 }
 
@@ -489,8 +490,8 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub options: FetchOptions,
 
-    /// Seconds to wait at start for another mailpull that is fetching the same mailbox.
-    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
+    /// How long to wait at start for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m).
+    #[arg(long, value_name = "TIME", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 }
 
@@ -512,8 +513,8 @@ pub struct CheckArgs {
     #[arg(long, help_heading = "Output")]
     pub json: bool,
 
-    /// Seconds to wait for another mailpull that is fetching the same mailbox.
-    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = crate::config::parse_seconds)]
+    /// How long to wait for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m).
+    #[arg(long, value_name = "TIME", default_value_t = 5, value_parser = crate::config::parse_seconds)]
     pub lock_wait: u64,
 }
 
@@ -529,13 +530,14 @@ pub struct ServerArgs {
     #[arg(long, value_name = "sha256:HEX", help_heading = "Connection")]
     pub tls_fingerprint: Option<String>,
 
-    /// Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing.
+    /// Talk plaintext on pop3:// or imap:// without STLS/STARTTLS. Sends the password in clear: for loopback testing.
     #[arg(long, help_heading = "Connection")]
     pub insecure_no_tls: bool,
 
-    /// Seconds allowed for connecting, the TLS handshake and each whole server reply; a long
-    /// reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60].
-    #[arg(long, value_name = "SECS", value_parser = crate::config::parse_seconds, help_heading = "Connection")]
+    /// How long connecting, the TLS handshake and each whole server reply may take (seconds, or
+    /// 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1
+    /// KiB/s [default: 60].
+    #[arg(long, value_name = "TIME", value_parser = crate::config::parse_seconds, help_heading = "Connection")]
     pub timeout: Option<u64>,
 
     /// Run CMD with `sh -c` and use the first line of its output as the password (or, with

@@ -20,17 +20,18 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let accounts = config::accounts(&file, &[], &Overrides::default(), None)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::data_out();
     for a in &accounts {
-        let _ = writeln!(
+        writeln!(
             out,
             "{}\t{}\t{}\t{}",
             a.label,
             server_url(a),
             if a.keep { "keep" } else { "delete" },
             a.target
-        );
+        )?;
     }
+    out.flush()?;
     Ok(Exit::Ok)
 }
 

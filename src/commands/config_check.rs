@@ -15,7 +15,7 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<Exit> {
     } else {
         config::accounts(&file, &[], &Overrides::default(), None)?
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = super::data_out();
     match &file.path {
         Some(p) => writeln!(out, "configuration: {} (OK)", p.display())?,
         None => writeln!(
@@ -83,5 +83,6 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<Exit> {
             crate::receipts::describe(&a.receipts, &a.user)
         )?;
     }
+    out.flush()?;
     Ok(Exit::Ok)
 }

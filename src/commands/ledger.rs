@@ -127,7 +127,7 @@ fn list(path: &Path) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let ledger = Ledger::open(path)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::data_out();
     for m in ledger.mailboxes()? {
         let last = m
             .last_delivered

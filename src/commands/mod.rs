@@ -81,6 +81,8 @@ pub fn main(cli: Cli) -> Exit {
     };
     match result {
         Ok(exit) => exit,
+        // `mailpull receipts | head -1`: the reader has what it wanted.
+        Err(e) if stdout_closed(&e) => Exit::Ok,
         Err(e) => {
             report_error(&e);
             exit_for(&e)
@@ -99,6 +101,49 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
             },
         )
         .unwrap_or(Exit::IoErr)
+}
+
+/// The one way commands write data to stdout: [`data_out`]. When the reader goes away
+/// (EPIPE: `mailpull receipts | head -1`), writing fails with this inside the `io::Error`, and
+/// the command stops quietly with the status it would have had ([`stdout_closed`]).
+#[derive(Debug, thiserror::Error)]
+#[error("the reader of stdout went away")]
+pub struct StdoutClosed;
+
+/// stdout for data (see [`StdoutClosed`]).
+pub(crate) struct DataOut(std::io::StdoutLock<'static>);
+
+/// stdout, locked, for a command's data.
+pub(crate) fn data_out() -> DataOut {
+    DataOut(std::io::stdout().lock())
+}
+
+fn closed(e: std::io::Error) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::io::Error::new(std::io::ErrorKind::BrokenPipe, StdoutClosed)
+    } else {
+        e
+    }
+}
+
+impl std::io::Write for DataOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(closed)
+    }
+}
+
+/// Whether an error is stdout's reader going away ([`StdoutClosed`]), anywhere in its chain.
+pub(crate) fn stdout_closed(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<StdoutClosed>()
+            || c.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.is::<StdoutClosed>())
+    })
 }
 
 /// Prints an error and its causes on stderr, made terminal-safe (servers' texts are quoted in

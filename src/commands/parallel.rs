@@ -130,9 +130,6 @@ pub(super) fn finish(
             if let Some(s) = &r.summary {
                 eprintln!("{}", ui::safe(&ui::summary_line(s, &a.label)));
             }
-            if let Some(c) = &r.check {
-                eprintln!("{}", ui::safe(&ui::check_line(c, &a.label)));
-            }
         }
         if let Some(e) = &r.error {
             report_error(e);

@@ -23,6 +23,8 @@ use crate::receipts::{ReceiptPolicy, ReceiptSettings};
 /// The configured accounts by ledger id: (label, how it sends receipts).
 struct Accounts {
     by_id: HashMap<i64, (String, Sending)>,
+    /// The URLs of the accounts that are not configured, by ledger id.
+    urls: HashMap<i64, String>,
     fallback: Sending,
 }
 
@@ -34,6 +36,16 @@ impl Accounts {
             for a in config::accounts(&file, &[], &Overrides::default(), None)? {
                 let id = ledger.account_id(&a.key())?;
                 by_id.insert(id, (a.label.clone(), Sending::new(&a.receipts, &a.user)));
+            }
+        }
+        // Accounts given as URLs have no name: shown as their mailbox's URL (which holds no
+        // password).
+        let mut urls = HashMap::new();
+        for r in ledger.receipts(&[])? {
+            if !by_id.contains_key(&r.account_id) && !urls.contains_key(&r.account_id) {
+                if let Some(key) = ledger.account_key(r.account_id)? {
+                    urls.insert(r.account_id, key.url());
+                }
             }
         }
         let fallback = Sending::new(
@@ -48,13 +60,18 @@ impl Accounts {
             },
             "",
         );
-        Ok(Accounts { by_id, fallback })
+        Ok(Accounts {
+            by_id,
+            urls,
+            fallback,
+        })
     }
 
     fn label(&self, r: &Receipt) -> String {
         self.by_id
             .get(&r.account_id)
             .map(|(l, _)| l.clone())
+            .or_else(|| self.urls.get(&r.account_id).cloned())
             .unwrap_or_else(|| format!("account #{}", r.account_id))
     }
 
@@ -107,7 +124,7 @@ fn list(ledger: &Ledger, accounts: &Accounts, all: bool) -> anyhow::Result<Exit>
         );
         return Ok(Exit::Ok);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::data_out();
     for r in &rows {
         // Requester and subject come from a message: shown terminal-safe.
         let line = format!(
@@ -125,6 +142,7 @@ fn list(ledger: &Ledger, accounts: &Accounts, all: bool) -> anyhow::Result<Exit>
         writeln!(out, "{}", crate::text::safe(&line.replace('\n', " ")))
             .context("cannot write to stdout")?;
     }
+    out.flush().context("cannot write to stdout")?;
     if rows.iter().any(|r| r.state == ReceiptState::Sending) {
         eprintln!(
             "mailpull: a request listed as \"may have been sent\" was being sent when a run \

@@ -263,10 +263,10 @@ fn security(step: &Step<'_>, url: &ServerUrl) -> Result<Security, ConfigError> {
         (true, false) => Ok(Security::Implicit),
         (false, false) => Ok(Security::StartTls),
         (false, true) => Ok(Security::None),
-        (true, true) => {
-            Err(step
-                .usage("--insecure-no-tls only applies to pop3:// URLs; pop3s:// always uses TLS"))
-        }
+        (true, true) => Err(step.usage(
+            "--insecure-no-tls only applies to pop3:// and imap:// URLs; pop3s:// and \
+                 imaps:// always use TLS",
+        )),
     }
 }
 

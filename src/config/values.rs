@@ -60,15 +60,25 @@ pub fn check_duration(d: Duration) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// Parses a number of seconds given on the command line (`--timeout`, `--mda-timeout`,
-/// `--lock-wait`): at most [`MAX_DURATION`].
+/// Parses a time given on the command line (`--timeout`, `--mda-timeout`, `--lock-wait`) as
+/// the configuration takes it: a number of seconds (`30`) or a duration (`30s`, `2m`,
+/// `1h 30m`) of whole seconds; at most [`MAX_DURATION`].
 pub fn parse_seconds(s: &str) -> Result<u64, String> {
-    let secs: u64 = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("{} is not a number of seconds", quote(s)))?;
-    check_duration(Duration::from_secs(secs))?;
-    Ok(secs)
+    if let Ok(secs) = s.trim().parse::<u64>() {
+        check_duration(Duration::from_secs(secs))?;
+        return Ok(secs);
+    }
+    let d = humantime::parse_duration(s.trim()).map_err(|_| {
+        format!(
+            "{} is not a number of seconds or a duration (examples: 30, 30s, 5m)",
+            quote(s)
+        )
+    })?;
+    if d.subsec_nanos() != 0 {
+        return Err(format!("{}: whole seconds only", quote(s)));
+    }
+    check_duration(d)?;
+    Ok(d.as_secs())
 }
 
 /// Parses a duration such as `30s`, `5m`, `1h 30m` (humantime), at most [`MAX_DURATION`].

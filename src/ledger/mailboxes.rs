@@ -188,6 +188,26 @@ impl Ledger {
         })
     }
 
+    /// The mailbox (protocol, host, user) of the ledger's account `id`, if it exists: how
+    /// `mailpull receipts` names an account given as a URL, which has no name.
+    pub fn account_key(&self, id: i64) -> Result<Option<AccountKey>, LedgerError> {
+        use rusqlite::OptionalExtension;
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT protocol, host, user FROM accounts WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(AccountKey {
+                        protocol: r.get(0)?,
+                        host: r.get(1)?,
+                        user: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
     /// Moves every record of mailbox `from` (messages of every folder, read-receipt requests)
     /// to `to`, merging with the records `to` has already. One `IMMEDIATE` transaction: all or
     /// nothing; with `dry_run` it is rolled back and nothing changes.

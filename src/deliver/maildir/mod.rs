@@ -64,6 +64,8 @@ impl Maildir {
         let mut created = false;
         if !root.is_dir() {
             created |= create_private_dir(root, true).map_err(|e| maildir.local(e))?;
+            // Said once (the next run finds it), so that a typo in the path shows.
+            log::warn!("creating Maildir {}", root.display());
         }
         for sub in ["cur", "new", "tmp"] {
             let dir = root.join(sub);
