@@ -115,7 +115,9 @@ Examples:
   mailpull fetch --pick work         # choose on the terminal
   mailpull fetch --json work lists
   mailpull watch --every 5m          # until stopped: IMAP IDLE, else polling
-  */10 * * * * mailpull fetch        # crontab: silent unless something fails";
+  */10 * * * * $HOME/.cargo/bin/mailpull fetch
+                                     # crontab (its PATH lacks ~/.cargo/bin): silent
+                                     # unless something fails";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
