@@ -192,7 +192,13 @@ fn style() -> ProgressStyle {
             let _ = w.write_str(&if s.pos() == 0 && !s.is_finished() {
                 "-:--".to_string()
             } else {
-                clock(s.eta())
+                // Rounded up: "0:00" only once nothing is left.
+                let eta = s.eta();
+                clock(
+                    eta + std::time::Duration::from_nanos(
+                        u64::from(eta.subsec_nanos() > 0) * 999_999_999,
+                    ),
+                )
             });
         },
     )
@@ -520,4 +526,33 @@ pub struct JsonIn<'a> {
     pub check: Option<&'a CheckSummary>,
     pub error: Option<String>,
     pub exit: Exit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_cut_to_the_room_given() {
+        assert_eq!(short_label("work", 26), "work");
+        assert_eq!(
+            short_label("imaps://alice@mail.example.org", 26),
+            "alice@mail.example.org"
+        );
+        let cut = short_label("imaps://alice.longname@mail.provider.example.org:993", 26);
+        assert_eq!(cut.chars().count(), 26, "{cut}");
+        assert!(
+            cut.starts_with("alice.longna") && cut.ends_with("ple.org:993"),
+            "{cut}"
+        );
+        assert!(cut.contains('…'));
+    }
+
+    #[test]
+    fn clock_reads_minutes_and_hours() {
+        use std::time::Duration;
+        assert_eq!(clock(Duration::from_secs(5)), "0:05");
+        assert_eq!(clock(Duration::from_secs(65)), "1:05");
+        assert_eq!(clock(Duration::from_secs(3 * 3600 + 62)), "3:01:02");
+    }
 }
