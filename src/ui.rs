@@ -52,7 +52,9 @@ static SHOWN: Mutex<Vec<(u64, MultiProgress)>> = Mutex::new(Vec::new());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Runs `f` (which writes to stderr) with the progress bars on screen, if any, cleared first
-/// and drawn again after.
+/// and drawn again after. Every log line goes through here: code that already runs inside a
+/// `MultiProgress::suspend` (a prompt) must print with `eprintln!`, not log, since indicatif's
+/// suspend does not nest.
 pub fn with_bars_hidden<R>(f: impl FnOnce() -> R) -> R {
     let shown = SHOWN
         .lock()
