@@ -77,7 +77,10 @@ fn secure<S: Securable>(account: &Account, tls: Option<&Tls>) -> Result<S, Sourc
     let tcp = open_tcp(account)?;
     let mut s = match (account.security, tls) {
         (Security::Implicit, Some(tls)) => S::start(tls.handshake(host, tcp)?)?,
-        _ => S::start(Conn::plain(tcp))?,
+        _ => {
+            diagnose_tls_port(account, &tcp)?;
+            S::start(Conn::plain(tcp))?
+        }
     };
     s.ask_capabilities()?;
     if account.security == Security::StartTls {
@@ -87,6 +90,43 @@ fn secure<S: Securable>(account: &Account, tls: Option<&Tls>) -> Result<S, Sourc
         })?;
     }
     Ok(s)
+}
+
+/// Fails, with the URL to use instead, when a port that should greet in plaintext
+/// (`pop3://`, `imap://`) speaks TLS from the start: at once when its first bytes are a TLS
+/// record; when it stays silent for the whole timeout (what an implicit-TLS port does: it
+/// waits for the client's hello), the timeout error names that explanation too.
+fn diagnose_tls_port(account: &Account, tcp: &std::net::TcpStream) -> Result<(), SourceError> {
+    let (host, port) = (account.host.as_str(), account.port);
+    let scheme = match account.protocol {
+        Protocol::Pop3 => "pop3s",
+        Protocol::Imap => "imaps",
+    };
+    let url_host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    match tls::await_greeting(tcp, account.timeout)? {
+        tls::FirstBytes::Plaintext => Ok(()),
+        tls::FirstBytes::TlsRecord => Err(SourceError::Unavailable(format!(
+            "{host} port {port} speaks TLS from the start (implicit TLS), not plaintext: use \
+             {scheme}://{url_host}:{port}"
+        ))),
+        tls::FirstBytes::Silence => Err(SourceError::io(
+            format!(
+                "no greeting from {host} port {port} within {}s; if this port speaks TLS from \
+                 the start (implicit TLS, usually {}), use {scheme}://{url_host}:{port} \
+                 (`mailpull probe {scheme}://{url_host}:{port}` tells)",
+                account.timeout.as_secs(),
+                if scheme == "pop3s" { 995 } else { 993 }
+            ),
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the server did not answer in time",
+            ),
+        )),
+    }
 }
 
 /// The TCP connection to the account's server (warning when it will stay plaintext).

@@ -53,12 +53,15 @@ Exit status:
       ledger rename: the ledger has no records of OLD-URL (nothing changed).
   69  Server unavailable: connection refused, LOGIN-DELAY, IN-USE, SYS/PERM,
       IMAP BYE or [INUSE] at login, or no secure channel (no STLS/STARTTLS,
-      certificate not trusted, pin mismatch).
+      certificate not trusted, pin mismatch), or the wrong TLS mode for the
+      port (pop3s:// on a port that greets in plaintext, pop3:// on one that
+      speaks TLS first; the error names the URL to use).
   70  Internal error: a bug in mailpull (please report it).
   74  Local I/O or delivery failure (disk full, Maildir not writable, ledger
       damaged, an MDA or a filter failed for a message).
   75  Temporary failure: connection lost or reset, timeout, SYS/TEMP,
-      [UNAVAILABLE], another run holds the account. Try again later.
+      [UNAVAILABLE], another run holds the account. Try again later. (No
+      greeting at all: the error says which pop3s://, imaps:// URL to try.)
   76  Protocol error: the server answered something the protocol does not
       allow, or refused to send a message.
   77  Authentication failed.

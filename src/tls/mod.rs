@@ -54,7 +54,7 @@ mod read_timeout;
 mod secure;
 
 pub use conn::{Buffered, Conn};
-pub use connect::connect_tcp;
+pub use connect::{answers_tls, await_greeting, connect_tcp, FirstBytes};
 pub use deadline::MIN_RATE;
 pub use policy::{parse_fingerprint, Tls, TlsOptions, TlsSetupError};
 pub use read_timeout::ReadTimeout;

@@ -175,6 +175,9 @@ impl Tls {
             .map_err(|e| SourceError::Unavailable(format!("cannot set up TLS for {host}: {e}")))?;
         let tls = match ssl.connect(Buffered::new(sock)) {
             Ok(s) => s,
+            Err(HandshakeError::Failure(m)) if plaintext_greeting(m.get_ref().last_chunk()) => {
+                return Err(plaintext_first(host, m.get_ref()));
+            }
             Err(HandshakeError::WouldBlock(_)) => {
                 return Err(SourceError::io("TLS handshake", too_late()));
             }
@@ -232,6 +235,43 @@ impl Tls {
         tls.get_ref().sock.clock.restart();
         Ok(Conn(Inner::Tls(Box::new(tls))))
     }
+}
+
+/// Whether `head` is the start of a POP3 or IMAP greeting (what a plaintext port sends first).
+fn plaintext_greeting(head: &[u8]) -> bool {
+    ["+OK", "-ERR", "* OK", "* PREAUTH", "* BYE"]
+        .iter()
+        .any(|g| head.starts_with(g.as_bytes()))
+}
+
+/// The error for a TLS handshake answered with a plaintext greeting: the port speaks plaintext
+/// first, and the URL to use instead (STLS/STARTTLS on that port).
+fn plaintext_first(host: &str, stream: &Buffered) -> SourceError {
+    let head = stream.last_chunk();
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(&line[..line.len().min(120)]);
+    let greeting = crate::text::safe(line.trim_end());
+    let (plain, implicit, command) = if head.starts_with(b"*") {
+        ("imap", "imaps", "STARTTLS")
+    } else {
+        ("pop3", "pop3s", "STLS")
+    };
+    let port = stream
+        .sock
+        .tcp
+        .peer_addr()
+        .map(|a| a.port().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let url_host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    SourceError::Unavailable(format!(
+        "{host} port {port} speaks plaintext first, not TLS (it greeted: {greeting}): use \
+         {plain}://{url_host}:{port} (secured with {command}), or {implicit}:// with the \
+         server's implicit-TLS port"
+    ))
 }
 
 /// Parses `sha256:HEX` (colons between bytes allowed, any case).
