@@ -50,7 +50,7 @@ apop\t'POP3 APOP (needs a timestamp in the server greeting)'
 xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mbox -d 'Append to this mbox file (mboxrd, locked like mutt and procmail do)' -r -F
@@ -85,7 +85,7 @@ apop\t'POP3 APOP (needs a timestamp in the server greeting)'
 xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s j -l jobs -d 'Check up to N accounts in parallel [default: up to 4]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
@@ -107,7 +107,7 @@ apop\t'POP3 APOP (needs a timestamp in the server greeting)'
 xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l lock-wait -d 'Seconds to wait for another mailpull that is fetching the same mailbox' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
@@ -130,7 +130,7 @@ apop\t'POP3 APOP (needs a timestamp in the server greeting)'
 xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
 oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l maildir -d 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mbox -d 'Append to this mbox file (mboxrd, locked like mutt and procmail do)' -r -F

@@ -178,3 +178,46 @@ fn a_tls_handshake_record_instead_of_an_imap_greeting() {
         ],
     );
 }
+
+/// The line `openssl x509 -fingerprint -sha256 -noout` prints pins the certificate, given to
+/// `--tls-fingerprint` and as `tls_fingerprint` in the configuration file.
+#[test]
+fn the_line_openssl_prints_pins_the_certificate() {
+    let Some(d) = Dovecot::start() else { return };
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(d.ca_file())
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        line.to_lowercase().starts_with("sha256 fingerprint="),
+        "{line}"
+    );
+    let sb = Sandbox::new();
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("fetch")
+        .arg(d.pop3s_url("alice"))
+        .arg("--maildir")
+        .arg(sb.maildir())
+        .arg("--tls-fingerprint")
+        .arg(&line);
+    let out = run_with_limit(c, LIMIT);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let config = sb.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[account.a]\nurl = \"{}\"\ndeliver = {{ maildir = \"{}\" }}\ntls_fingerprint = \"{}\"\n",
+            d.imaps_url("alice"),
+            sb.maildir().display(),
+            line.to_uppercase().replace("FINGERPRINT", "Fingerprint"),
+        ),
+    )
+    .unwrap();
+    let mut c = sb.cmd(Some("secret"));
+    c.arg("--config").arg(&config).arg("fetch");
+    let out = run_with_limit(c, LIMIT);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

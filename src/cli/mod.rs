@@ -507,7 +507,8 @@ pub struct ServerArgs {
     pub tls_ca_file: Option<PathBuf>,
 
     /// Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons
-    /// allowed). A pinned certificate is trusted without checking its chain or name.
+    /// allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned
+    /// certificate is trusted without checking its chain or name.
     #[arg(long, value_name = "sha256:HEX")]
     pub tls_fingerprint: Option<String>,
 

@@ -56,6 +56,6 @@ mod secure;
 pub use conn::{Buffered, Conn};
 pub use connect::{answers_tls, await_greeting, connect_tcp, FirstBytes};
 pub use deadline::MIN_RATE;
-pub use policy::{parse_fingerprint, Tls, TlsOptions, TlsSetupError};
+pub use policy::{format_fingerprint, parse_fingerprint, Tls, TlsOptions, TlsSetupError};
 pub use read_timeout::ReadTimeout;
 pub use secure::{secure, StartTls};

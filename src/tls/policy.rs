@@ -274,18 +274,33 @@ fn plaintext_first(host: &str, stream: &Buffered) -> SourceError {
     ))
 }
 
-/// Parses `sha256:HEX` (colons between bytes allowed, any case).
+/// Parses `sha256:HEX` (colons between bytes allowed, any case), or the line
+/// `openssl x509 -fingerprint -sha256` prints: `sha256 Fingerprint=AB:CD:…` (OpenSSL 3) or
+/// `SHA256 Fingerprint=…` (1.1).
 pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], String> {
-    let hexpart = s
-        .strip_prefix("sha256:")
-        .or_else(|| s.strip_prefix("SHA256:"))
-        .ok_or_else(|| format!("{s:?} is not a fingerprint: expected sha256:HEX"))?;
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let hexpart = if lower.starts_with("sha256:") {
+        &t["sha256:".len()..]
+    } else if lower.starts_with("sha256 fingerprint=") {
+        &t["sha256 fingerprint=".len()..]
+    } else {
+        return Err(format!(
+            "{s:?} is not a fingerprint: expected sha256:HEX (or the line `openssl x509 \
+             -fingerprint -sha256` prints: sha256 Fingerprint=AB:CD:…)"
+        ));
+    };
     let cleaned: String = hexpart.chars().filter(|c| *c != ':').collect();
     let bytes = hex::decode(&cleaned)
         .map_err(|_| format!("{s:?} is not a fingerprint: the part after sha256: must be hex"))?;
     bytes.try_into().map_err(|_| {
         format!("{s:?} is not a SHA-256 fingerprint: it must be 32 bytes (64 hex digits)")
     })
+}
+
+/// The form [`parse_fingerprint`] reads and mailpull prints: `sha256:` and lowercase hex.
+pub fn format_fingerprint(digest: &[u8; 32]) -> String {
+    format!("sha256:{}", hex::encode(digest))
 }
 
 #[cfg(test)]
@@ -305,6 +320,16 @@ mod tests {
             [0xab; 32]
         );
         assert!(parse_fingerprint(&hex64).is_err());
+        // The line `openssl x509 -fingerprint -sha256` prints (OpenSSL 3, then 1.1).
+        for line in [
+            format!("sha256 Fingerprint={colons}"),
+            format!("SHA256 Fingerprint={colons}"),
+            format!("  sha256 Fingerprint={colons}\n"),
+        ] {
+            assert_eq!(parse_fingerprint(&line).unwrap(), [0xab; 32], "{line}");
+        }
+        assert!(parse_fingerprint(&format!("sha1 Fingerprint={colons}")).is_err());
+        assert!(parse_fingerprint("SHA256 Fingerprint=AB:CD").is_err());
         assert!(parse_fingerprint("sha256:abcd").is_err());
         assert!(parse_fingerprint("sha256:zz").is_err());
     }
