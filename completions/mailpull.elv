@@ -36,6 +36,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand config 'Inspect the configuration file'
             cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
             cand receipts 'List read-receipt requests waiting for an answer, or answer them'
+            cand probe 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
             cand ledger 'Show the mailboxes the ledger knows, or move one''s records to a renamed server'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -353,6 +354,27 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;receipts;help;help'= {
         }
+        &'mailpull;probe'= {
+            cand --password-command 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)'
+            cand --folder 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]'
+            cand --auth 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]'
+            cand --tls-ca-file 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)'
+            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name'
+            cand --timeout 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --login 'Log in (once), and for IMAP list the folders and the hierarchy separator'
+            cand --json 'Print the report as JSON (on stdout)'
+            cand --insecure-no-tls 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mailpull;ledger'= {
             cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
             cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
@@ -415,6 +437,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand config 'Inspect the configuration file'
             cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
             cand receipts 'List read-receipt requests waiting for an answer, or answer them'
+            cand probe 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
             cand ledger 'Show the mailboxes the ledger knows, or move one''s records to a renamed server'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -454,6 +477,8 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;help;receipts;send'= {
         }
         &'mailpull;help;receipts;decline'= {
+        }
+        &'mailpull;help;probe'= {
         }
         &'mailpull;help;ledger'= {
             cand list 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'

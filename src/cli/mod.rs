@@ -123,6 +123,8 @@ pub enum Command {
     Import(ImportArgs),
     /// List read-receipt requests waiting for an answer, or answer them.
     Receipts(ReceiptsArgs),
+    /// Show what a server says about itself: greeting, capabilities, TLS, certificate.
+    Probe(probe::ProbeArgs),
     /// Show the mailboxes the ledger knows, or move one's records to a renamed server.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -563,4 +565,5 @@ pub enum AuthArg {
     Oauthbearer,
 }
 
+pub mod probe;
 mod requests;

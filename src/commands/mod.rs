@@ -15,6 +15,7 @@ mod import;
 mod ledger;
 mod list;
 mod parallel;
+mod probe;
 mod receipts;
 mod watch;
 
@@ -75,6 +76,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Import(args) => import::run(&cli, args),
         CliCommand::Receipts(args) => receipts::run(&cli, args),
         CliCommand::Ledger(cmd) => ledger::run(&cli, cmd),
+        CliCommand::Probe(args) => probe::run(&cli, args),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
             .with_context(|| format!("cannot write the documentation into {}", dir.display()))
             .map(|()| Exit::Ok),

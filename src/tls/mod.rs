@@ -12,6 +12,7 @@
 //! - `policy`: [`Tls`], what is trusted ([`TlsOptions`]: roots, CA file, pin) and the
 //!   handshake that enforces it;
 //! - `conn`: [`Conn`], the connection the protocol sessions read and write, plain or TLS;
+//! - `info`: [`TlsInfo`], what a TLS connection is made of (for `mailpull probe`);
 //! - `read_timeout`: [`ReadTimeout`], how a caller steps outside the deadline on purpose (an
 //!   IMAP IDLE);
 //! - `secure`: [`secure()`], the one STLS/STARTTLS procedure (never fall back to plaintext,
@@ -49,6 +50,7 @@
 mod conn;
 mod connect;
 mod deadline;
+mod info;
 mod policy;
 mod read_timeout;
 mod secure;
@@ -56,6 +58,7 @@ mod secure;
 pub use conn::{Buffered, Conn};
 pub use connect::{answers_tls, await_greeting, connect_tcp, FirstBytes};
 pub use deadline::MIN_RATE;
+pub use info::{CertInfo, TlsInfo};
 pub use policy::{format_fingerprint, parse_fingerprint, Tls, TlsOptions, TlsSetupError};
 pub use read_timeout::ReadTimeout;
 pub use secure::{secure, StartTls};

@@ -41,6 +41,8 @@ pub struct TlsSetupError(pub String);
 pub struct Tls {
     context: SslContext,
     fingerprint: Option<[u8; 32]>,
+    /// [`Tls::report_only`]: verification failures and a pin mismatch are recorded, not fatal.
+    report_only: bool,
 }
 
 /// Reads every certificate of a PEM file.
@@ -92,6 +94,19 @@ impl Tls {
     /// the `openssl` crate's connector, and either the pin (no CA store read) or the system
     /// roots plus `--tls-ca-file`.
     pub fn new(opts: &TlsOptions) -> Result<Tls, TlsSetupError> {
+        Tls::build(opts, false)
+    }
+
+    /// A configuration for looking, not for trusting (`mailpull probe`): the chain and the
+    /// name are verified against the system roots and `--tls-ca-file` even with a pin, but a
+    /// failure (or a pin mismatch) does not stop the handshake; the connection's
+    /// [`TlsInfo`](super::TlsInfo) says how it went. Never send a password over such a
+    /// connection without checking that first.
+    pub fn report_only(opts: &TlsOptions) -> Result<Tls, TlsSetupError> {
+        Tls::build(opts, true)
+    }
+
+    fn build(opts: &TlsOptions, report_only: bool) -> Result<Tls, TlsSetupError> {
         let setup =
             |e: openssl::error::ErrorStack| TlsSetupError(format!("cannot set up TLS: {e}"));
         let mut ctx = SslContextBuilder::new(SslMethod::tls_client()).map_err(setup)?;
@@ -115,7 +130,7 @@ impl Tls {
             "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK",
         )
         .map_err(setup)?;
-        if opts.fingerprint.is_some() {
+        if opts.fingerprint.is_some() && !report_only {
             // The pin is the trust: chain and name are not checked, no store is needed.
             ctx.set_verify(SslVerifyMode::NONE);
         } else {
@@ -131,6 +146,7 @@ impl Tls {
         Ok(Tls {
             context: ctx.build(),
             fingerprint: opts.fingerprint,
+            report_only,
         })
     }
 
@@ -142,7 +158,11 @@ impl Tls {
         if ip.is_none() {
             ssl.set_hostname(host)?;
         }
-        if self.fingerprint.is_none() {
+        if self.report_only {
+            // Verify, record the outcome (`verify_result`), go on regardless.
+            ssl.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+        }
+        if self.fingerprint.is_none() || self.report_only {
             let param = ssl.param_mut();
             param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
             match ip {
@@ -207,7 +227,7 @@ impl Tls {
                 )));
             }
         };
-        if let Some(want) = self.fingerprint {
+        if let Some(want) = self.fingerprint.filter(|_| !self.report_only) {
             let got = tls
                 .ssl()
                 .peer_certificate()
@@ -249,8 +269,10 @@ fn plaintext_greeting(head: &[u8]) -> bool {
 fn plaintext_first(host: &str, stream: &Buffered) -> SourceError {
     let head = stream.last_chunk();
     let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(&line[..line.len().min(120)]);
-    let greeting = crate::text::safe(line.trim_end());
+    const SHOWN: usize = 200;
+    let shown = String::from_utf8_lossy(&line[..line.len().min(SHOWN)]);
+    let more = if line.len() > SHOWN { "…" } else { "" };
+    let greeting = format!("{}{more}", crate::text::safe(shown.trim_end()));
     let (plain, implicit, command) = if head.starts_with(b"*") {
         ("imap", "imaps", "STARTTLS")
     } else {
