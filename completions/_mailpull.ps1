@@ -189,6 +189,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Validate the configuration file and print what it resolves to (never passwords)')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a commented starter configuration file (asks on a terminal)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -205,12 +206,43 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'mailpull;config;init' {
+            [CompletionResult]::new('--url', '--url', [CompletionResultType]::ParameterName, 'The server: pop3s://USER@HOST[:PORT], pop3://, imaps:// or imap://')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'The user name, if the URL has none')
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The account''s name in the file [default: from the server''s name]')
+            [CompletionResult]::new('--password-command', '--password-command', [CompletionResultType]::ParameterName, 'The password is the first line this command prints')
+            [CompletionResult]::new('--maildir', '--maildir', [CompletionResultType]::ParameterName, 'Deliver into this Maildir')
+            [CompletionResult]::new('--mbox', '--mbox', [CompletionResultType]::ParameterName, 'Deliver into this mbox file')
+            [CompletionResult]::new('--mda', '--mda', [CompletionResultType]::ParameterName, 'Deliver through this command (an MDA; %u is the local user)')
+            [CompletionResult]::new('--tls-ca-file', '--tls-ca-file', [CompletionResultType]::ParameterName, 'Trust the certificates in this PEM file (written into the file as tls_ca_file)')
+            [CompletionResult]::new('--tls-fingerprint', '--tls-fingerprint', [CompletionResultType]::ParameterName, 'Pin the server certificate (written into the file as tls_fingerprint)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('--password-env', '--password-env', [CompletionResultType]::ParameterName, 'The password comes from MAILPULL_PASSWORD at each run')
+            [CompletionResult]::new('--password-prompt', '--password-prompt', [CompletionResultType]::ParameterName, 'mailpull asks for the password on the terminal at each run')
+            [CompletionResult]::new('--no-probe', '--no-probe', [CompletionResultType]::ParameterName, 'Do not try the server before writing')
+            [CompletionResult]::new('--example', '--example', [CompletionResultType]::ParameterName, 'Write the commented example, asking nothing')
+            [CompletionResult]::new('--force', '--force', [CompletionResultType]::ParameterName, 'Replace an existing file')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'mailpull;config;help' {
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Validate the configuration file and print what it resolves to (never passwords)')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a commented starter configuration file (asks on a terminal)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'mailpull;config;help;check' {
+            break
+        }
+        'mailpull;config;help;init' {
             break
         }
         'mailpull;config;help;help' {
@@ -499,9 +531,13 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         }
         'mailpull;help;config' {
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Validate the configuration file and print what it resolves to (never passwords)')
+            [CompletionResult]::new('init', 'init', [CompletionResultType]::ParameterValue, 'Write a commented starter configuration file (asks on a terminal)')
             break
         }
         'mailpull;help;config;check' {
+            break
+        }
+        'mailpull;help;config;init' {
             break
         }
         'mailpull;help;import' {

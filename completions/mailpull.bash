@@ -55,11 +55,17 @@ _mailpull() {
             mailpull__subcmd__config,help)
                 cmd="mailpull__subcmd__config__subcmd__help"
                 ;;
+            mailpull__subcmd__config,init)
+                cmd="mailpull__subcmd__config__subcmd__init"
+                ;;
             mailpull__subcmd__config__subcmd__help,check)
                 cmd="mailpull__subcmd__config__subcmd__help__subcmd__check"
                 ;;
             mailpull__subcmd__config__subcmd__help,help)
                 cmd="mailpull__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            mailpull__subcmd__config__subcmd__help,init)
+                cmd="mailpull__subcmd__config__subcmd__help__subcmd__init"
                 ;;
             mailpull__subcmd__help,accounts)
                 cmd="mailpull__subcmd__help__subcmd__accounts"
@@ -96,6 +102,9 @@ _mailpull() {
                 ;;
             mailpull__subcmd__help__subcmd__config,check)
                 cmd="mailpull__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            mailpull__subcmd__help__subcmd__config,init)
+                cmd="mailpull__subcmd__help__subcmd__config__subcmd__init"
                 ;;
             mailpull__subcmd__help__subcmd__import,fetchmail)
                 cmd="mailpull__subcmd__help__subcmd__import__subcmd__fetchmail"
@@ -296,7 +305,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__config)
-            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version check help"
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version check init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -340,7 +349,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__config__subcmd__help)
-            opts="check help"
+            opts="check init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -374,6 +383,78 @@ _mailpull() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__config__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__config__subcmd__init)
+            opts="-v -q -h -V --url --user --name --password-command --password-env --password-prompt --maildir --mbox --mda --tls-ca-file --tls-fingerprint --no-probe --example --force --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --maildir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mbox)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mda)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -514,7 +595,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help__subcmd__config)
-            opts="check"
+            opts="check init"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -528,6 +609,20 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__config__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

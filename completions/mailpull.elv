@@ -180,6 +180,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand check 'Validate the configuration file and print what it resolves to (never passwords)'
+            cand init 'Write a commented starter configuration file (asks on a terminal)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;config;check'= {
@@ -194,11 +195,40 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mailpull;config;init'= {
+            cand --url 'The server: pop3s://USER@HOST[:PORT], pop3://, imaps:// or imap://'
+            cand --user 'The user name, if the URL has none'
+            cand --name 'The account''s name in the file [default: from the server''s name]'
+            cand --password-command 'The password is the first line this command prints'
+            cand --maildir 'Deliver into this Maildir'
+            cand --mbox 'Deliver into this mbox file'
+            cand --mda 'Deliver through this command (an MDA; %u is the local user)'
+            cand --tls-ca-file 'Trust the certificates in this PEM file (written into the file as tls_ca_file)'
+            cand --tls-fingerprint 'Pin the server certificate (written into the file as tls_fingerprint)'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --password-env 'The password comes from MAILPULL_PASSWORD at each run'
+            cand --password-prompt 'mailpull asks for the password on the terminal at each run'
+            cand --no-probe 'Do not try the server before writing'
+            cand --example 'Write the commented example, asking nothing'
+            cand --force 'Replace an existing file'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mailpull;config;help'= {
             cand check 'Validate the configuration file and print what it resolves to (never passwords)'
+            cand init 'Write a commented starter configuration file (asks on a terminal)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;config;help;check'= {
+        }
+        &'mailpull;config;help;init'= {
         }
         &'mailpull;config;help;help'= {
         }
@@ -453,8 +483,11 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;help;config'= {
             cand check 'Validate the configuration file and print what it resolves to (never passwords)'
+            cand init 'Write a commented starter configuration file (asks on a terminal)'
         }
         &'mailpull;help;config;check'= {
+        }
+        &'mailpull;help;config;init'= {
         }
         &'mailpull;help;import'= {
             cand fetchmail 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'

@@ -159,21 +159,43 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s v -l verb
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s V -l version -d 'Print version'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s V -l version -d 'Print version'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -f -a "init" -d 'Write a commented starter configuration file (asks on a terminal)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l url -d 'The server: pop3s://USER@HOST[:PORT], pop3://, imaps:// or imap://' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l user -d 'The user name, if the URL has none' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l name -d 'The account\'s name in the file [default: from the server\'s name]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l password-command -d 'The password is the first line this command prints' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l maildir -d 'Deliver into this Maildir' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l mbox -d 'Deliver into this mbox file' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l mda -d 'Deliver through this command (an MDA; %u is the local user)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l tls-ca-file -d 'Trust the certificates in this PEM file (written into the file as tls_ca_file)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l tls-fingerprint -d 'Pin the server certificate (written into the file as tls_fingerprint)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l password-env -d 'The password comes from MAILPULL_PASSWORD at each run'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l password-prompt -d 'mailpull asks for the password on the terminal at each run'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l no-probe -d 'Do not try the server before writing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l example -d 'Write the commented example, asking nothing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l force -d 'Replace an existing file'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "init" -d 'Write a commented starter configuration file (asks on a terminal)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
@@ -312,6 +334,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_s
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "ledger" -d 'Show the mailboxes the ledger knows, or move one\'s records to a renamed server'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "init" -d 'Write a commented starter configuration file (asks on a terminal)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "fetchmail" -d 'fetchmail\'s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "mpop" -d 'mpop\'s UIDLS file, or a directory of them (POP3 UIDLs)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "getmail" -d 'getmail\'s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'

@@ -141,6 +141,8 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Validate the configuration file and print what it resolves to (never passwords).
     Check,
+    /// Write a commented starter configuration file (asks on a terminal).
+    Init(Box<config_init::ConfigInitArgs>),
 }
 
 /// Arguments of `mailpull import`.
@@ -565,5 +567,6 @@ pub enum AuthArg {
     Oauthbearer,
 }
 
+pub mod config_init;
 pub mod probe;
 mod requests;

@@ -10,6 +10,7 @@
 mod accounts;
 mod check;
 mod config_check;
+mod config_init;
 mod fetch;
 mod import;
 mod ledger;
@@ -73,6 +74,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Watch(args) => watch::run(&cli, args),
         CliCommand::Accounts => accounts::run(&cli),
         CliCommand::Config(ConfigCommand::Check) => config_check::run(&cli),
+        CliCommand::Config(ConfigCommand::Init(args)) => config_init::run(&cli, args),
         CliCommand::Import(args) => import::run(&cli, args),
         CliCommand::Receipts(args) => receipts::run(&cli, args),
         CliCommand::Ledger(cmd) => ledger::run(&cli, cmd),
