@@ -44,7 +44,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(T, "account", "table of tables", "[account.NAME]: one table per account, NAME being how mailpull names it (mailpull fetch NAME)."),
     key(T, "receipts", "table", "How read receipts are sent (the receipts keys below)."),
     key(A, "url", "\"pop3s://USER@HOST[:PORT]\", \"pop3://...\", \"imaps://...\", \"imap://...\"", "The server (required, accounts only). pop3s and imaps speak TLS from the first byte (ports 995, 993); pop3 and imap are secured with STLS/STARTTLS, which is required."),
-    key(A, "folders", "list of names or patterns", "IMAP folders to fetch, or LIST patterns such as \"Lists/*\" (default [\"INBOX\"])."),
+    key(A, "folders", "list of names or patterns", "IMAP folders to fetch, or LIST patterns such as \"Lists/*\" (default [\"INBOX\"]). A / stands for the server's hierarchy separator (e.g. .) when the name as written matches nothing; a name or pattern that matches nothing is reported with the folders there."),
     key(A, "mark_seen", "bool", "IMAP: set \\Seen on fetched messages (default false)."),
     key(A, "password_command", "string", "Shell command (sh -c) whose first output line is the password (or, with auth xoauth2/oauthbearer, the OAuth 2 token)."),
     key(A, "password", "string", "The password itself. The file must then be readable only by you (chmod 600); mailpull refuses it otherwise. MAILPULL_PASSWORD and password_command win over it."),
