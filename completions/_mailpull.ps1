@@ -427,7 +427,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
             [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
-            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Log in (once), and for IMAP list the folders and the hierarchy separator')
+            [CompletionResult]::new('--login', '--login', [CompletionResultType]::ParameterName, 'Log in (once), and for IMAP list the folders, the hierarchy separator and the folders a fetch would open (--folder, the account''s folders)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as JSON (on stdout)')
             [CompletionResult]::new('--insecure-no-tls', '--insecure-no-tls', [CompletionResultType]::ParameterName, 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')

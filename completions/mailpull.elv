@@ -393,7 +393,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand --timeout 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]'
             cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
             cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
-            cand --login 'Log in (once), and for IMAP list the folders and the hierarchy separator'
+            cand --login 'Log in (once), and for IMAP list the folders, the hierarchy separator and the folders a fetch would open (--folder, the account''s folders)'
             cand --json 'Print the report as JSON (on stdout)'
             cand --insecure-no-tls 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
             cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'

@@ -289,7 +289,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l tls-fingerpr
 complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l login -d 'Log in (once), and for IMAP list the folders and the hierarchy separator'
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l login -d 'Log in (once), and for IMAP list the folders, the hierarchy separator and the folders a fetch would open (--folder, the account\'s folders)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l json -d 'Print the report as JSON (on stdout)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l insecure-no-tls -d 'Talk plaintext on pop3:// without STLS. Sends the password in clear: for loopback testing'
 complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'

@@ -146,11 +146,14 @@ fn imaps_login_lists_the_folders_and_the_separator() {
             "--login",
             "--tls-ca-file",
             ca.to_str().unwrap(),
+            "--folder",
+            "Lists/*",
         ],
     );
     assert_ok(&out);
     let j = json(&out);
     assert_eq!(j["protocol"], "imap");
+    assert_eq!(strings(&j["login"]["fetched"]), ["Lists.rust"], "{j}");
     assert_eq!(j["tls"]["verified"], true, "{j}");
     assert_eq!(j["login"]["ok"], true, "{j}");
     assert_eq!(j["login"]["separator"], ".", "{j}");

@@ -80,6 +80,8 @@ pub struct LoginReport {
     pub separator: Option<String>,
     /// IMAP: every selectable folder (LIST "" "*").
     pub folders: Vec<String>,
+    /// IMAP: the folders a fetch of the account would open (its `folders`, `--folder`).
+    pub fetched: Vec<String>,
 }
 
 impl TlsReport {
@@ -298,10 +300,12 @@ fn imap(
             .or(folders.first())
             .and_then(|f| f.delimiter)
             .map(String::from);
+        let fetched = crate::imap::folders::resolve(&mut s, &account.folders)?;
         report.login = Some(LoginReport {
             ok: true,
             separator,
             folders: folders.into_iter().map(|f| f.name).collect(),
+            fetched,
         });
     }
     s.logout()

@@ -28,7 +28,8 @@ pub struct ProbeArgs {
     #[arg(value_name = "URL|ACCOUNT")]
     pub target: String,
 
-    /// Log in (once), and for IMAP list the folders and the hierarchy separator.
+    /// Log in (once), and for IMAP list the folders, the hierarchy separator and the folders a
+    /// fetch would open (--folder, the account's folders).
     #[arg(long)]
     pub login: bool,
 

@@ -140,6 +140,7 @@ pub fn human(r: &Report) -> String {
         }
         if l.ok && r.protocol == "imap" {
             line("Folders", &l.folders.join(", "));
+            line("Fetched", &l.fetched.join(", "));
         }
     }
     o
