@@ -1,4 +1,4 @@
-//! The arguments of `mailpull config init`.
+//! The arguments of `mailpull config init`. Floor 7 (cli).
 
 use std::path::PathBuf;
 

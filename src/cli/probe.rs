@@ -1,4 +1,4 @@
-//! The arguments of `mailpull probe`.
+//! The arguments of `mailpull probe`. Floor 7 (cli).
 
 use clap::Args;
 

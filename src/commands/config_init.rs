@@ -7,7 +7,7 @@
 //! when its certificate does not verify, the user is shown the fingerprint and offered to pin
 //! it. Without a terminal and without `--url`, a commented example is written. Either file
 //! lists every other key with its meaning, from [`crate::config::docs`], and is checked with
-//! the configuration parser before it is written.
+//! the configuration parser before it is written. Floor 7 (commands).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! `mailpull probe URL|ACCOUNT`: prints a server's facts (see [`crate::account::probe`]) on
 //! stdout — they are the command's data — in a human form (every text from the server made
 //! terminal-safe) or as JSON. The exit status is the error that stopped the probe, if any.
+//! Floor 7 (commands).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
