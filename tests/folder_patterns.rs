@@ -100,3 +100,23 @@ fn a_pattern_that_matches_nothing_warns_with_the_folders_there() {
     }
     assert!(out.stdout.is_empty());
 }
+
+/// On a server whose separator is `/`, names are used as written, and the warning names that
+/// separator (learnt from LIST, not assumed).
+#[test]
+fn on_a_slash_server_the_separator_is_learnt_from_list() {
+    let Some(d) = Dovecot::start_with("namespace inbox {\n  inbox = yes\n  separator = /\n}\n")
+    else {
+        return;
+    };
+    d.create_mailbox("alice", "Lists/rust");
+    d.add_message_in("alice", "Lists/rust", &message("rust"));
+    let sb = Sandbox::new();
+    let out = fetch(&sb, &d, &["Lists/*", "Lists.*"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(code(&out), 0, "{err}");
+    assert_eq!(subjects(&sb), ["rust"], "{err}");
+    assert!(err.contains("\"Lists.*\" matches no folder"), "{err}");
+    assert!(err.contains("hierarchy separator is \"/\""), "{err}");
+    assert!(err.contains("\"Lists/rust\""), "{err}");
+}
