@@ -10,7 +10,7 @@
 //! the configuration parser before it is written. Floor 7 (commands).
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use dialoguer::{Confirm, Input, Select};
@@ -179,9 +179,9 @@ fn ask(args: &ConfigInitArgs, terminal: bool) -> anyhow::Result<Answers> {
         PasswordFrom::Prompt
     };
     let deliver = if let Some(p) = &args.maildir {
-        Deliver::Maildir(p.display().to_string())
+        Deliver::Maildir(absolute(p))
     } else if let Some(p) = &args.mbox {
-        Deliver::Mbox(p.display().to_string())
+        Deliver::Mbox(absolute(p))
     } else if let Some(c) = &args.mda {
         Deliver::Mda(c.clone())
     } else if terminal {
@@ -217,13 +217,21 @@ fn ask(args: &ConfigInitArgs, terminal: bool) -> anyhow::Result<Answers> {
         url,
         password,
         deliver,
-        tls_ca_file: args
-            .tls_ca_file
-            .as_ref()
-            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-            .map(|p: PathBuf| p.display().to_string()),
+        tls_ca_file: args.tls_ca_file.as_deref().map(absolute),
         tls_fingerprint: args.tls_fingerprint.clone(),
     })
+}
+
+/// A path from the command line as the file should hold it: relative paths made absolute
+/// (the file is read from anywhere), `~/…` kept as written.
+fn absolute(p: &Path) -> String {
+    if p.starts_with("~") {
+        return p.display().to_string();
+    }
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// An account name from a host: `mail.example.org` → `example`.
