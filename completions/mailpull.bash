@@ -40,6 +40,9 @@ _mailpull() {
             mailpull,list)
                 cmd="mailpull__subcmd__list"
                 ;;
+            mailpull,probe)
+                cmd="mailpull__subcmd__probe"
+                ;;
             mailpull,receipts)
                 cmd="mailpull__subcmd__receipts"
                 ;;
@@ -52,11 +55,17 @@ _mailpull() {
             mailpull__subcmd__config,help)
                 cmd="mailpull__subcmd__config__subcmd__help"
                 ;;
+            mailpull__subcmd__config,init)
+                cmd="mailpull__subcmd__config__subcmd__init"
+                ;;
             mailpull__subcmd__config__subcmd__help,check)
                 cmd="mailpull__subcmd__config__subcmd__help__subcmd__check"
                 ;;
             mailpull__subcmd__config__subcmd__help,help)
                 cmd="mailpull__subcmd__config__subcmd__help__subcmd__help"
+                ;;
+            mailpull__subcmd__config__subcmd__help,init)
+                cmd="mailpull__subcmd__config__subcmd__help__subcmd__init"
                 ;;
             mailpull__subcmd__help,accounts)
                 cmd="mailpull__subcmd__help__subcmd__accounts"
@@ -82,6 +91,9 @@ _mailpull() {
             mailpull__subcmd__help,list)
                 cmd="mailpull__subcmd__help__subcmd__list"
                 ;;
+            mailpull__subcmd__help,probe)
+                cmd="mailpull__subcmd__help__subcmd__probe"
+                ;;
             mailpull__subcmd__help,receipts)
                 cmd="mailpull__subcmd__help__subcmd__receipts"
                 ;;
@@ -90,6 +102,9 @@ _mailpull() {
                 ;;
             mailpull__subcmd__help__subcmd__config,check)
                 cmd="mailpull__subcmd__help__subcmd__config__subcmd__check"
+                ;;
+            mailpull__subcmd__help__subcmd__config,init)
+                cmd="mailpull__subcmd__help__subcmd__config__subcmd__init"
                 ;;
             mailpull__subcmd__help__subcmd__import,fetchmail)
                 cmd="mailpull__subcmd__help__subcmd__import__subcmd__fetchmail"
@@ -188,7 +203,7 @@ _mailpull() {
 
     case "${cmd}" in
         mailpull)
-            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check list watch accounts config import receipts ledger help"
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check list watch accounts config import receipts probe ledger help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -290,7 +305,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__config)
-            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version check help"
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version check init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -334,7 +349,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__config__subcmd__help)
-            opts="check help"
+            opts="check init help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -368,6 +383,78 @@ _mailpull() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__config__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__config__subcmd__init)
+            opts="-v -q -h -V --url --user --name --password-command --password-env --password-prompt --maildir --mbox --mda --tls-ca-file --tls-fingerprint --no-probe --example --force --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --maildir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mbox)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mda)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -470,7 +557,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help)
-            opts="fetch check list watch accounts config import receipts ledger help"
+            opts="fetch check list watch accounts config import receipts probe ledger help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -512,7 +599,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help__subcmd__config)
-            opts="check"
+            opts="check init"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -526,6 +613,20 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help__subcmd__config__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__config__subcmd__init)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -666,6 +767,20 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__probe)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1101,6 +1216,52 @@ _mailpull() {
                     return 0
                     ;;
                 --lock-wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__probe)
+            opts="-v -q -h -V --login --json --tls-ca-file --tls-fingerprint --insecure-no-tls --timeout --password-command --auth --folder --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --tls-ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -W "auto user login plain apop xoauth2 oauthbearer" -- "${cur}"))
+                    return 0
+                    ;;
+                --folder)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -36,12 +36,13 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand config 'Inspect the configuration file'
             cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
             cand receipts 'List read-receipt requests waiting for an answer, or answer them'
+            cand probe 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
             cand ledger 'Show the mailboxes the ledger knows, or move one''s records to a renamed server'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;fetch'= {
             cand --tls-ca-file 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)'
-            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name'
+            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name'
             cand --timeout 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]'
             cand --password-command 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)'
             cand --auth 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]'
@@ -79,7 +80,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;check'= {
             cand --tls-ca-file 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)'
-            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name'
+            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name'
             cand --timeout 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]'
             cand --password-command 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)'
             cand --auth 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]'
@@ -102,7 +103,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;list'= {
             cand --tls-ca-file 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)'
-            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name'
+            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name'
             cand --timeout 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]'
             cand --password-command 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)'
             cand --auth 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]'
@@ -125,7 +126,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;watch'= {
             cand --every 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]'
             cand --tls-ca-file 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)'
-            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name'
+            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name'
             cand --timeout 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]'
             cand --password-command 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)'
             cand --auth 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]'
@@ -181,6 +182,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand check 'Validate the configuration file and print what it resolves to (never passwords)'
+            cand init 'Write a commented starter configuration file (asks on a terminal)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;config;check'= {
@@ -195,11 +197,40 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'mailpull;config;init'= {
+            cand --url 'The server: pop3s://USER@HOST[:PORT], pop3://, imaps:// or imap://'
+            cand --user 'The user name, if the URL has none'
+            cand --name 'The account''s name in the file [default: from the server''s name]'
+            cand --password-command 'The password is the first line this command prints'
+            cand --maildir 'Deliver into this Maildir'
+            cand --mbox 'Deliver into this mbox file'
+            cand --mda 'Deliver through this command (an MDA; %u is the local user)'
+            cand --tls-ca-file 'Trust the certificates in this PEM file (written into the file as tls_ca_file)'
+            cand --tls-fingerprint 'Pin the server certificate (written into the file as tls_fingerprint)'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --password-env 'The password comes from MAILPULL_PASSWORD at each run'
+            cand --password-prompt 'mailpull asks for the password on the terminal at each run'
+            cand --no-probe 'Do not try the server before writing'
+            cand --example 'Write the commented example, asking nothing'
+            cand --force 'Replace an existing file'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mailpull;config;help'= {
             cand check 'Validate the configuration file and print what it resolves to (never passwords)'
+            cand init 'Write a commented starter configuration file (asks on a terminal)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;config;help;check'= {
+        }
+        &'mailpull;config;help;init'= {
         }
         &'mailpull;config;help;help'= {
         }
@@ -355,6 +386,27 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;receipts;help;help'= {
         }
+        &'mailpull;probe'= {
+            cand --tls-ca-file 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)'
+            cand --tls-fingerprint 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name'
+            cand --timeout 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]'
+            cand --password-command 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)'
+            cand --auth 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]'
+            cand --folder 'IMAP folder to fetch, or a LIST pattern such as ''Lists/*''; repeat for several [default: INBOX]'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --login 'Log in (once), and for IMAP list the folders, the hierarchy separator and the folders a fetch would open (--folder, the account''s folders)'
+            cand --json 'Print the report as JSON (on stdout)'
+            cand --insecure-no-tls 'Talk plaintext on pop3:// or imap:// without STLS/STARTTLS. Sends the password in clear: for loopback testing'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'mailpull;ledger'= {
             cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
             cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
@@ -417,6 +469,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand config 'Inspect the configuration file'
             cand import 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
             cand receipts 'List read-receipt requests waiting for an answer, or answer them'
+            cand probe 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
             cand ledger 'Show the mailboxes the ledger knows, or move one''s records to a renamed server'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -432,8 +485,11 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;help;config'= {
             cand check 'Validate the configuration file and print what it resolves to (never passwords)'
+            cand init 'Write a commented starter configuration file (asks on a terminal)'
         }
         &'mailpull;help;config;check'= {
+        }
+        &'mailpull;help;config;init'= {
         }
         &'mailpull;help;import'= {
             cand fetchmail 'fetchmail''s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
@@ -456,6 +512,8 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;help;receipts;send'= {
         }
         &'mailpull;help;receipts;decline'= {
+        }
+        &'mailpull;help;probe'= {
         }
         &'mailpull;help;ledger'= {
             cand list 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'

@@ -38,10 +38,11 @@ complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "accounts" -d 'Lis
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "config" -d 'Inspect the configuration file'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "receipts" -d 'List read-receipt requests waiting for an answer, or answer them'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "probe" -d 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "ledger" -d 'Show the mailboxes the ledger knows, or move one\'s records to a renamed server'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l timeout -d 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
@@ -79,7 +80,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s q -l quiet -
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l timeout -d 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
@@ -101,7 +102,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s q -l quiet -
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l timeout -d 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
@@ -124,7 +125,7 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s h -l help -d 
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l every -d 'How often to fetch accounts that cannot IDLE (POP3, IMAP without IDLE), e.g. 30s, 5m, 1h; IMAP folders that IDLE are also fetched this often, as a safety net [default: poll_interval from the configuration, else 5m]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l timeout -d 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
@@ -164,21 +165,43 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s v -l verb
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand accounts" -s V -l version -d 'Print version'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s h -l help -d 'Print help'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -s V -l version -d 'Print version'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -f -a "init" -d 'Write a commented starter configuration file (asks on a terminal)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and not __fish_seen_subcommand_from check init help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l url -d 'The server: pop3s://USER@HOST[:PORT], pop3://, imaps:// or imap://' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l user -d 'The user name, if the URL has none' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l name -d 'The account\'s name in the file [default: from the server\'s name]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l password-command -d 'The password is the first line this command prints' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l maildir -d 'Deliver into this Maildir' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l mbox -d 'Deliver into this mbox file' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l mda -d 'Deliver through this command (an MDA; %u is the local user)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l tls-ca-file -d 'Trust the certificates in this PEM file (written into the file as tls_ca_file)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l tls-fingerprint -d 'Pin the server certificate (written into the file as tls_fingerprint)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l password-env -d 'The password comes from MAILPULL_PASSWORD at each run'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l password-prompt -d 'mailpull asks for the password on the terminal at each run'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l no-probe -d 'Do not try the server before writing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l example -d 'Write the commented example, asking nothing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l force -d 'Replace an existing file'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "init" -d 'Write a commented starter configuration file (asks on a terminal)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand import; and not __fish_seen_subcommand_from fetchmail mpop getmail help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
@@ -258,6 +281,27 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_s
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from help" -f -a "send" -d 'Send the receipt for request ID now'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from help" -f -a "decline" -d 'Never send a receipt for request ID'
 complete -c mailpull -n "__fish_mailpull_using_subcommand receipts; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l timeout -d 'How long connecting, the TLS handshake and each whole server reply may take (seconds, or 30s, 2m); a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l password-command -d 'Run CMD with `sh -c` and use the first line of its output as the password (or, with --auth xoauth2/oauthbearer, the OAuth 2 access token)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l auth -d 'Authentication method [default: auto: AUTH PLAIN when offered, else USER/PASS]' -r -f -a "auto\t'SASL PLAIN if advertised, else USER/PASS (POP3) or LOGIN (IMAP)'
+user\t'POP3 USER and PASS'
+login\t'IMAP LOGIN'
+plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
+apop\t'POP3 APOP (needs a timestamp in the server greeting)'
+xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
+oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l login -d 'Log in (once), and for IMAP list the folders, the hierarchy separator and the folders a fetch would open (--folder, the account\'s folders)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l json -d 'Print the report as JSON (on stdout)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l insecure-no-tls -d 'Talk plaintext on pop3:// or imap:// without STLS/STARTTLS. Sends the password in clear: for loopback testing'
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -s V -l version -d 'Print version'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and not __fish_seen_subcommand_from list rename help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
@@ -284,17 +328,19 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "rename" -d 'Move a mailbox\'s records to the server\'s new name, so that nothing is downloaded twice'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "fetch" -d 'Download new messages and deliver them'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "check" -d 'Count new messages without downloading them; the counts go to stdout (exit 0: new mail, 1: none)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "watch" -d 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "config" -d 'Inspect the configuration file'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "receipts" -d 'List read-receipt requests waiting for an answer, or answer them'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "ledger" -d 'Show the mailboxes the ledger knows, or move one\'s records to a renamed server'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts ledger help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "fetch" -d 'Download new messages and deliver them'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "check" -d 'Count new messages without downloading them; the counts go to stdout (exit 0: new mail, 1: none)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "watch" -d 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "config" -d 'Inspect the configuration file'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "receipts" -d 'List read-receipt requests waiting for an answer, or answer them'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "probe" -d 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "ledger" -d 'Show the mailboxes the ledger knows, or move one\'s records to a renamed server'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "init" -d 'Write a commented starter configuration file (asks on a terminal)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "fetchmail" -d 'fetchmail\'s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "mpop" -d 'mpop\'s UIDLS file, or a directory of them (POP3 UIDLs)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "getmail" -d 'getmail\'s oldmail-* files (POP3 UIDLs, IMAP UIDVALIDITY/UID per folder)'

@@ -42,6 +42,7 @@ pub fn files() -> io::Result<Vec<(String, Vec<u8>)>> {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     man_pages(&cmd, &mut out)?;
+    out.push(("man/mailpull.toml.5".into(), config_man_page().into_bytes()));
     Ok(out)
 }
 
@@ -168,4 +169,96 @@ fn escape(line: &str) -> String {
     } else {
         text
     }
+}
+
+/// mailpull.toml(5): the configuration file, every key from [`crate::config::docs::KEYS`].
+pub fn config_man_page() -> String {
+    use crate::config::docs::{keys_of, Table};
+    let mut p = String::new();
+    p.push_str(".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n");
+    p.push_str(&format!(
+        ".TH mailpull.toml 5  \"mailpull {}\" \n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    p.push_str(".SH NAME\nmailpull.toml \\- the configuration file of mailpull\n");
+    p.push_str(".SH SYNOPSIS\n");
+    p.push_str(&escape(
+        "~/.config/mailpull/config.toml ($XDG_CONFIG_HOME/mailpull/config.toml), or the file \
+         given with --config or MAILPULL_CONFIG.",
+    ));
+    p.push_str("\n.SH DESCRIPTION\n");
+    for (i, para) in [
+        "A TOML file. The [defaults] table applies to every account; each [account.NAME] table \
+         defines an account, fetched with mailpull fetch NAME (mailpull fetch alone fetches \
+         every account); the [receipts] table says how read receipts are sent. Flags on the \
+         command line win over the file, and MAILPULL_PASSWORD wins over password.",
+        "Unknown keys, wrong types and bad values are reported with the file, the line and the \
+         key (exit 78). mailpull config check validates the file and prints what every account \
+         resolves to; mailpull config init writes a commented starter file.",
+        "Durations are seconds or \"30s\", \"2m\", \"1h\" (at most 366 days); sizes are bytes or \
+         \"500k\", \"10MB\" (at most 1 PiB).",
+    ]
+    .iter()
+    .enumerate()
+    {
+        if i > 0 {
+            p.push_str(".PP\n");
+        }
+        p.push_str(&escape(para));
+        p.push('\n');
+    }
+    for (title, table) in [
+        ("TABLES", Table::Top),
+        ("ACCOUNT KEYS", Table::Account),
+        ("RECEIPT KEYS", Table::Receipts),
+    ] {
+        p.push_str(&format!(".SH \"{title}\"\n"));
+        if table == Table::Account {
+            p.push_str(&escape(
+                "In [defaults] and in [account.NAME] tables (url in accounts only); an \
+                 account's value wins over the default.",
+            ));
+            p.push('\n');
+        }
+        if table == Table::Receipts {
+            p.push_str(&escape(
+                "In the top-level [receipts] table, or in an account's receipts_transport.",
+            ));
+            p.push('\n');
+        }
+        for k in keys_of(table) {
+            p.push_str(&format!(
+                ".TP\n\\fB{}\\fR = {}\n{}\n",
+                escape(k.key),
+                escape(k.value),
+                escape(k.doc)
+            ));
+        }
+    }
+    p.push_str(".SH EXAMPLE\n.nf\n");
+    for line in [
+        "[defaults]",
+        "deliver = { maildir = \"~/Maildir\" }",
+        "",
+        "[account.work]",
+        "url = \"pop3s://alice@mail.example.org\"",
+        "password_command = \"pass show mail/work\"",
+        "keep = true",
+        "delete_after_days = 30",
+        "",
+        "[account.lists]",
+        "url = \"imaps://alice@lists.example.net\"",
+        "folders = [\"INBOX\", \"Lists/*\"]",
+        "deliver = { mda = \"/usr/bin/procmail -d %u\" }",
+    ] {
+        p.push_str(&escape(line));
+        p.push('\n');
+    }
+    p.push_str(".fi\n.SH \"SEE ALSO\"\n");
+    p.push_str(&escape(
+        "mailpull(1), mailpull-config(1), mailpull-probe(1)",
+    ));
+    p.push_str("\n.SH VERSION\n");
+    p.push_str(&format!("v{}\n", env!("CARGO_PKG_VERSION")));
+    p
 }

@@ -127,3 +127,19 @@ fn exit_codes_match_the_readme() {
         "exit codes in README.md and src/cli.rs differ"
     );
 }
+
+/// mailpull.toml(5) documents every key of the configuration file (the table it is made from
+/// is checked against the parser by `config::docs`'s unit test).
+#[test]
+fn the_config_man_page_documents_every_key() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = fs::read_to_string(repo.join("man/mailpull.toml.5")).expect(REGENERATE);
+    assert!(page.contains(".TH mailpull.toml 5"), "{page}");
+    for k in mailpull::config::docs::KEYS {
+        let entry = format!(".TP\n\\fB{}\\fR = ", k.key.replace('-', "\\-"));
+        assert!(page.contains(&entry), "mailpull.toml.5 lacks {}", k.key);
+    }
+    for section in ["TABLES", "ACCOUNT KEYS", "RECEIPT KEYS"] {
+        assert!(page.contains(&format!(".SH \"{section}\"")), "{section}");
+    }
+}

@@ -77,7 +77,10 @@ fn secure<S: Securable>(account: &Account, tls: Option<&Tls>) -> Result<S, Sourc
     let tcp = open_tcp(account)?;
     let mut s = match (account.security, tls) {
         (Security::Implicit, Some(tls)) => S::start(tls.handshake(host, tcp)?)?,
-        _ => S::start(Conn::plain(tcp))?,
+        _ => {
+            diagnose_tls_port(account, &tcp)?;
+            S::start(Conn::plain(tcp))?
+        }
     };
     s.ask_capabilities()?;
     if account.security == Security::StartTls {
@@ -87,6 +90,46 @@ fn secure<S: Securable>(account: &Account, tls: Option<&Tls>) -> Result<S, Sourc
         })?;
     }
     Ok(s)
+}
+
+/// Fails, with the URL to use instead, when a port that should greet in plaintext
+/// (`pop3://`, `imap://`) speaks TLS from the start: at once when its first bytes are a TLS
+/// record; when it stays silent for the whole timeout (what an implicit-TLS port does: it
+/// waits for the client's hello), the timeout error names that explanation too.
+fn diagnose_tls_port(account: &Account, tcp: &std::net::TcpStream) -> Result<(), SourceError> {
+    let (host, port) = (account.host.as_str(), account.port);
+    let scheme = match account.protocol {
+        Protocol::Pop3 => "pop3s",
+        Protocol::Imap => "imaps",
+    };
+    let url_host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    match tls::await_greeting(tcp, account.timeout)? {
+        tls::FirstBytes::Plaintext => Ok(()),
+        tls::FirstBytes::TlsRecord => Err(SourceError::Unavailable(format!(
+            "{host} port {port} speaks TLS from the start (implicit TLS), not plaintext: use \
+             {scheme}://{url_host}:{port}"
+        ))),
+        tls::FirstBytes::Silence => Err(SourceError::io(
+            format!(
+                "no greeting from {host} port {port} within {}s",
+                account.timeout.as_secs()
+            ),
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the server did not answer in time; if this port speaks TLS from the start \
+                     (implicit TLS, usually {}), use {scheme}://{url_host}:{port} (`mailpull \
+                     probe {}://{url_host}:{port}` tells)",
+                    if scheme == "pop3s" { 995 } else { 993 },
+                    account.protocol.name()
+                ),
+            ),
+        )),
+    }
 }
 
 /// The TCP connection to the account's server (warning when it will stay plaintext).
@@ -110,18 +153,7 @@ pub(super) fn login(
 ) -> Result<Box<dyn Source>, SourceError> {
     match account.protocol {
         Protocol::Pop3 => {
-            let method = match account.auth {
-                Auth::Auto => Pop3Auth::Auto,
-                Auth::User => Pop3Auth::User,
-                Auth::Plain => Pop3Auth::Plain,
-                Auth::Apop => Pop3Auth::Apop,
-                // Refused by the configuration already; never sent to a server.
-                Auth::XOAuth2 | Auth::OAuthBearer => {
-                    return Err(SourceError::Unavailable(
-                        "xoauth2 and oauthbearer are supported for IMAP accounts only".into(),
-                    ))
-                }
-            };
+            let method = pop3_method(account.auth)?;
             let mut s: Pop3Session<Conn> = secure(account, tls)?;
             s.login(&account.user, password, method)?;
             Ok(Box::new(s))
@@ -136,7 +168,37 @@ pub(super) fn login_imap(
     tls: Option<&Tls>,
     password: &str,
 ) -> Result<ImapSource<Conn>, SourceError> {
-    let method = match account.auth {
+    let method = imap_method(account.auth)?;
+    let mut s: ImapSession<Conn> = secure(account, tls)?;
+    if !s.is_preauth() {
+        s.login(&account.user, password, method)?;
+    }
+    Ok(ImapSource::new(
+        s,
+        account.folders.clone(),
+        account.mark_seen,
+    ))
+}
+
+/// The POP3 login method of an account's `auth`.
+pub(super) fn pop3_method(auth: Auth) -> Result<Pop3Auth, SourceError> {
+    Ok(match auth {
+        Auth::Auto => Pop3Auth::Auto,
+        Auth::User => Pop3Auth::User,
+        Auth::Plain => Pop3Auth::Plain,
+        Auth::Apop => Pop3Auth::Apop,
+        // Refused by the configuration already; never sent to a server.
+        Auth::XOAuth2 | Auth::OAuthBearer => {
+            return Err(SourceError::Unavailable(
+                "xoauth2 and oauthbearer are supported for IMAP accounts only".into(),
+            ))
+        }
+    })
+}
+
+/// The IMAP login method of an account's `auth`.
+pub(super) fn imap_method(auth: Auth) -> Result<ImapAuth, SourceError> {
+    Ok(match auth {
         Auth::Auto => ImapAuth::Auto,
         Auth::User => ImapAuth::Login,
         Auth::Plain => ImapAuth::Plain,
@@ -150,14 +212,5 @@ pub(super) fn login_imap(
                     .into(),
             ))
         }
-    };
-    let mut s: ImapSession<Conn> = secure(account, tls)?;
-    if !s.is_preauth() {
-        s.login(&account.user, password, method)?;
-    }
-    Ok(ImapSource::new(
-        s,
-        account.folders.clone(),
-        account.mark_seen,
-    ))
+    })
 }

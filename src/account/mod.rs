@@ -24,6 +24,7 @@
 pub mod connect;
 pub mod lock;
 pub mod password;
+pub mod probe;
 
 pub use connect::tls_for;
 pub use lock::{lock_account, lock_path, AccountLock};

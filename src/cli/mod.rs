@@ -71,12 +71,15 @@ Exit status:
       ledger rename: the ledger has no records of OLD-URL (nothing changed).
   69  Server unavailable: connection refused, LOGIN-DELAY, IN-USE, SYS/PERM,
       IMAP BYE or [INUSE] at login, or no secure channel (no STLS/STARTTLS,
-      certificate not trusted, pin mismatch).
+      certificate not trusted, pin mismatch), or the wrong TLS mode for the
+      port (pop3s:// on a port that greets in plaintext, pop3:// on one that
+      speaks TLS first; the error names the URL to use).
   70  Internal error: a bug in mailpull (please report it).
   74  Local I/O or delivery failure (disk full, Maildir not writable, ledger
       damaged, an MDA or a filter failed for a message).
   75  Temporary failure: connection lost or reset, timeout, SYS/TEMP,
-      [UNAVAILABLE], another run holds the account. Try again later.
+      [UNAVAILABLE], another run holds the account. Try again later. (No
+      greeting at all: the error says which pop3s://, imaps:// URL to try.)
   76  Protocol error: the server answered something the protocol does not
       allow, or refused to send a message.
   77  Authentication failed.
@@ -141,6 +144,8 @@ pub enum Command {
     Import(ImportArgs),
     /// List read-receipt requests waiting for an answer, or answer them.
     Receipts(ReceiptsArgs),
+    /// Show what a server says about itself: greeting, capabilities, TLS, certificate.
+    Probe(probe::ProbeArgs),
     /// Show the mailboxes the ledger knows, or move one's records to a renamed server.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -157,6 +162,8 @@ pub enum Command {
 pub enum ConfigCommand {
     /// Validate the configuration file and print what it resolves to (never passwords).
     Check,
+    /// Write a commented starter configuration file (asks on a terminal).
+    Init(Box<config_init::ConfigInitArgs>),
 }
 
 /// Arguments of `mailpull import`.
@@ -476,7 +483,8 @@ pub struct ServerArgs {
     pub tls_ca_file: Option<PathBuf>,
 
     /// Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons
-    /// allowed). A pinned certificate is trusted without checking its chain or name.
+    /// allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned
+    /// certificate is trusted without checking its chain or name.
     #[arg(long, value_name = "sha256:HEX", help_heading = "Connection")]
     pub tls_fingerprint: Option<String>,
 
@@ -551,6 +559,8 @@ pub enum AuthArg {
     Oauthbearer,
 }
 
+pub mod config_init;
+pub mod probe;
 mod receipts;
 mod requests;
 

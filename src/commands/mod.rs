@@ -10,11 +10,13 @@
 mod accounts;
 mod check;
 mod config_check;
+mod config_init;
 mod fetch;
 mod import;
 mod ledger;
 mod list;
 mod parallel;
+mod probe;
 mod receipts;
 mod watch;
 
@@ -72,9 +74,11 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Watch(args) => watch::run(&cli, args),
         CliCommand::Accounts => accounts::run(&cli),
         CliCommand::Config(ConfigCommand::Check) => config_check::run(&cli),
+        CliCommand::Config(ConfigCommand::Init(args)) => config_init::run(&cli, args),
         CliCommand::Import(args) => import::run(&cli, args),
         CliCommand::Receipts(args) => receipts::run(&cli, args),
         CliCommand::Ledger(cmd) => ledger::run(&cli, cmd),
+        CliCommand::Probe(args) => probe::run(&cli, args),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
             .with_context(|| format!("cannot write the documentation into {}", dir.display()))
             .map(|()| Exit::Ok),

@@ -22,6 +22,7 @@ use crate::ledger::AccountKey;
 use crate::tls::TlsOptions;
 
 pub mod build;
+pub mod docs;
 pub mod file;
 pub mod keys;
 mod shared;

@@ -78,6 +78,7 @@
 
 mod body;
 mod encode;
+pub mod folders;
 pub mod pattern;
 pub mod proto;
 pub mod sasl;

@@ -86,6 +86,15 @@ fn inbox_upper(s: &[u8], delimiter: Option<u8>) -> Vec<u8> {
     out
 }
 
+/// A folder name or pattern written with `/` for a server whose hierarchy separator is
+/// `separator`: every `/` becomes the separator. `None` when nothing changes (no `/`, or the
+/// server's separator is `/`). mailpull tries a name as written first, and this form only when
+/// that matched nothing, so a folder whose name really holds a `/` is still found.
+pub fn with_separator(pattern: &str, separator: char) -> Option<String> {
+    (separator != '/' && pattern.contains('/'))
+        .then(|| pattern.replace('/', &separator.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +109,14 @@ mod tests {
                 .any(|i| reference(rest, &n[i..], delims)),
             Some((&c, rest)) => n.first() == Some(&c) && reference(rest, &n[1..], delims),
         }
+    }
+
+    #[test]
+    fn slashes_become_the_servers_separator() {
+        assert_eq!(with_separator("Lists/*", '.').as_deref(), Some("Lists.*"));
+        assert_eq!(with_separator("a/b/%", '.').as_deref(), Some("a.b.%"));
+        assert_eq!(with_separator("Lists/*", '/'), None);
+        assert_eq!(with_separator("Lists.*", '.'), None);
     }
 
     #[test]

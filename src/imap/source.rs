@@ -177,14 +177,7 @@ fn uids(msgs: &[RemoteMessage]) -> Vec<u32> {
 impl<S: Read + Write> Source for ImapSource<S> {
     fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
         self.prepare()?;
-        let found = self.session.list(&self.folders)?;
-        for pattern in &self.folders {
-            let glob = pattern.contains(['*', '%']);
-            if !glob && !found.iter().any(|m| m.name.eq_ignore_ascii_case(pattern)) {
-                log::warn!("there is no folder {pattern:?} on the server; skipping it");
-            }
-        }
-        Ok(found.into_iter().map(|m| m.name).collect())
+        super::folders::resolve(&mut self.session, &self.folders)
     }
 
     fn open(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError> {

@@ -31,6 +31,14 @@ impl Buffered {
     }
 }
 
+impl Buffered {
+    /// The bytes of the last chunk read from the socket: after a failed handshake, what the
+    /// server sent instead of TLS (for telling a plaintext greeting apart).
+    pub(super) fn last_chunk(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
 impl std::fmt::Debug for Buffered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Buffered")

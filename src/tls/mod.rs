@@ -12,6 +12,7 @@
 //! - `policy`: [`Tls`], what is trusted ([`TlsOptions`]: roots, CA file, pin) and the
 //!   handshake that enforces it;
 //! - `conn`: [`Conn`], the connection the protocol sessions read and write, plain or TLS;
+//! - `info`: [`TlsInfo`], what a TLS connection is made of (for `mailpull probe`);
 //! - `read_timeout`: [`ReadTimeout`], how a caller steps outside the deadline on purpose (an
 //!   IMAP IDLE);
 //! - `secure`: [`secure()`], the one STLS/STARTTLS procedure (never fall back to plaintext,
@@ -49,13 +50,15 @@
 mod conn;
 mod connect;
 mod deadline;
+mod info;
 mod policy;
 mod read_timeout;
 mod secure;
 
 pub use conn::{Buffered, Conn};
-pub use connect::connect_tcp;
+pub use connect::{answers_tls, await_greeting, connect_tcp, FirstBytes};
 pub use deadline::MIN_RATE;
-pub use policy::{parse_fingerprint, Tls, TlsOptions, TlsSetupError};
+pub use info::{CertInfo, TlsInfo};
+pub use policy::{format_fingerprint, parse_fingerprint, Tls, TlsOptions, TlsSetupError};
 pub use read_timeout::ReadTimeout;
 pub use secure::{secure, StartTls};

@@ -41,6 +41,8 @@ pub struct TlsSetupError(pub String);
 pub struct Tls {
     context: SslContext,
     fingerprint: Option<[u8; 32]>,
+    /// [`Tls::report_only`]: verification failures and a pin mismatch are recorded, not fatal.
+    report_only: bool,
 }
 
 /// Reads every certificate of a PEM file.
@@ -92,6 +94,19 @@ impl Tls {
     /// the `openssl` crate's connector, and either the pin (no CA store read) or the system
     /// roots plus `--tls-ca-file`.
     pub fn new(opts: &TlsOptions) -> Result<Tls, TlsSetupError> {
+        Tls::build(opts, false)
+    }
+
+    /// A configuration for looking, not for trusting (`mailpull probe`): the chain and the
+    /// name are verified against the system roots and `--tls-ca-file` even with a pin, but a
+    /// failure (or a pin mismatch) does not stop the handshake; the connection's
+    /// [`TlsInfo`](super::TlsInfo) says how it went. Never send a password over such a
+    /// connection without checking that first.
+    pub fn report_only(opts: &TlsOptions) -> Result<Tls, TlsSetupError> {
+        Tls::build(opts, true)
+    }
+
+    fn build(opts: &TlsOptions, report_only: bool) -> Result<Tls, TlsSetupError> {
         let setup =
             |e: openssl::error::ErrorStack| TlsSetupError(format!("cannot set up TLS: {e}"));
         let mut ctx = SslContextBuilder::new(SslMethod::tls_client()).map_err(setup)?;
@@ -115,7 +130,7 @@ impl Tls {
             "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK",
         )
         .map_err(setup)?;
-        if opts.fingerprint.is_some() {
+        if opts.fingerprint.is_some() && !report_only {
             // The pin is the trust: chain and name are not checked, no store is needed.
             ctx.set_verify(SslVerifyMode::NONE);
         } else {
@@ -131,6 +146,7 @@ impl Tls {
         Ok(Tls {
             context: ctx.build(),
             fingerprint: opts.fingerprint,
+            report_only,
         })
     }
 
@@ -142,7 +158,11 @@ impl Tls {
         if ip.is_none() {
             ssl.set_hostname(host)?;
         }
-        if self.fingerprint.is_none() {
+        if self.report_only {
+            // Verify, record the outcome (`verify_result`), go on regardless.
+            ssl.set_verify_callback(SslVerifyMode::PEER, |_, _| true);
+        }
+        if self.fingerprint.is_none() || self.report_only {
             let param = ssl.param_mut();
             param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
             match ip {
@@ -175,6 +195,9 @@ impl Tls {
             .map_err(|e| SourceError::Unavailable(format!("cannot set up TLS for {host}: {e}")))?;
         let tls = match ssl.connect(Buffered::new(sock)) {
             Ok(s) => s,
+            Err(HandshakeError::Failure(m)) if plaintext_greeting(m.get_ref().last_chunk()) => {
+                return Err(plaintext_first(host, m.get_ref()));
+            }
             Err(HandshakeError::WouldBlock(_)) => {
                 return Err(SourceError::io("TLS handshake", too_late()));
             }
@@ -204,7 +227,7 @@ impl Tls {
                 )));
             }
         };
-        if let Some(want) = self.fingerprint {
+        if let Some(want) = self.fingerprint.filter(|_| !self.report_only) {
             let got = tls
                 .ssl()
                 .peer_certificate()
@@ -234,18 +257,72 @@ impl Tls {
     }
 }
 
-/// Parses `sha256:HEX` (colons between bytes allowed, any case).
+/// Whether `head` is the start of a POP3 or IMAP greeting (what a plaintext port sends first).
+fn plaintext_greeting(head: &[u8]) -> bool {
+    ["+OK", "-ERR", "* OK", "* PREAUTH", "* BYE"]
+        .iter()
+        .any(|g| head.starts_with(g.as_bytes()))
+}
+
+/// The error for a TLS handshake answered with a plaintext greeting: the port speaks plaintext
+/// first, and the URL to use instead (STLS/STARTTLS on that port).
+fn plaintext_first(host: &str, stream: &Buffered) -> SourceError {
+    let head = stream.last_chunk();
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    const SHOWN: usize = 200;
+    let shown = String::from_utf8_lossy(&line[..line.len().min(SHOWN)]);
+    let more = if line.len() > SHOWN { "…" } else { "" };
+    let greeting = format!("{}{more}", crate::text::safe(shown.trim_end()));
+    let (plain, implicit, command) = if head.starts_with(b"*") {
+        ("imap", "imaps", "STARTTLS")
+    } else {
+        ("pop3", "pop3s", "STLS")
+    };
+    let port = stream
+        .sock
+        .tcp
+        .peer_addr()
+        .map(|a| a.port().to_string())
+        .unwrap_or_else(|_| "?".into());
+    let url_host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    SourceError::Unavailable(format!(
+        "{host} port {port} speaks plaintext first, not TLS (it greeted: {greeting}): use \
+         {plain}://{url_host}:{port} (secured with {command}), or {implicit}:// with the \
+         server's implicit-TLS port"
+    ))
+}
+
+/// Parses `sha256:HEX` (colons between bytes allowed, any case), or the line
+/// `openssl x509 -fingerprint -sha256` prints: `sha256 Fingerprint=AB:CD:…` (OpenSSL 3) or
+/// `SHA256 Fingerprint=…` (1.1).
 pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], String> {
-    let hexpart = s
-        .strip_prefix("sha256:")
-        .or_else(|| s.strip_prefix("SHA256:"))
-        .ok_or_else(|| format!("{s:?} is not a fingerprint: expected sha256:HEX"))?;
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let hexpart = if lower.starts_with("sha256:") {
+        &t["sha256:".len()..]
+    } else if lower.starts_with("sha256 fingerprint=") {
+        &t["sha256 fingerprint=".len()..]
+    } else {
+        return Err(format!(
+            "{s:?} is not a fingerprint: expected sha256:HEX (or the line `openssl x509 \
+             -fingerprint -sha256` prints: sha256 Fingerprint=AB:CD:…)"
+        ));
+    };
     let cleaned: String = hexpart.chars().filter(|c| *c != ':').collect();
     let bytes = hex::decode(&cleaned)
         .map_err(|_| format!("{s:?} is not a fingerprint: the part after sha256: must be hex"))?;
     bytes.try_into().map_err(|_| {
         format!("{s:?} is not a SHA-256 fingerprint: it must be 32 bytes (64 hex digits)")
     })
+}
+
+/// The form [`parse_fingerprint`] reads and mailpull prints: `sha256:` and lowercase hex.
+pub fn format_fingerprint(digest: &[u8; 32]) -> String {
+    format!("sha256:{}", hex::encode(digest))
 }
 
 #[cfg(test)]
@@ -265,6 +342,16 @@ mod tests {
             [0xab; 32]
         );
         assert!(parse_fingerprint(&hex64).is_err());
+        // The line `openssl x509 -fingerprint -sha256` prints (OpenSSL 3, then 1.1).
+        for line in [
+            format!("sha256 Fingerprint={colons}"),
+            format!("SHA256 Fingerprint={colons}"),
+            format!("  sha256 Fingerprint={colons}\n"),
+        ] {
+            assert_eq!(parse_fingerprint(&line).unwrap(), [0xab; 32], "{line}");
+        }
+        assert!(parse_fingerprint(&format!("sha1 Fingerprint={colons}")).is_err());
+        assert!(parse_fingerprint("SHA256 Fingerprint=AB:CD").is_err());
         assert!(parse_fingerprint("sha256:abcd").is_err());
         assert!(parse_fingerprint("sha256:zz").is_err());
     }
