@@ -30,6 +30,7 @@ pub mod fs;
 pub mod imap;
 pub mod import;
 pub mod ledger;
+pub mod oauth;
 pub mod pop3;
 pub mod receipts;
 pub mod select;

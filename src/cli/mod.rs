@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+pub mod auth;
+
 /// Fetch mail over POP3 or IMAP into a Maildir, an mbox, an MDA or stdout, never losing or
 /// doubling a message.
 #[derive(Debug, Parser)]
@@ -123,6 +125,9 @@ pub enum Command {
     /// Show the mailboxes the ledger knows, or move one's records to a renamed server.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Sign in to OAuth 2 accounts (Gmail, Microsoft 365) and manage their stored tokens.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Write the shell completions and man pages into DIR/completions and DIR/man.
     #[command(hide = true)]
     Generate {

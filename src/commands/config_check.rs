@@ -50,6 +50,8 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<Exit> {
                 PasswordSource::Given(_) => "set (not shown)".to_string(),
                 PasswordSource::Command(c) => format!("from `{c}`"),
                 PasswordSource::Prompt => "asked on the terminal".to_string(),
+                PasswordSource::OAuth2 =>
+                    "OAuth 2 token store (see `mailpull auth status`)".to_string(),
             }
         )?;
         writeln!(out, "  auth: {}", a.auth.describe(a.protocol))?;

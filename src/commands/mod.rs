@@ -8,6 +8,7 @@
 //! exit 70.
 
 mod accounts;
+mod auth;
 mod check;
 mod config_check;
 mod fetch;
@@ -75,6 +76,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Import(args) => import::run(&cli, args),
         CliCommand::Receipts(args) => receipts::run(&cli, args),
         CliCommand::Ledger(cmd) => ledger::run(&cli, cmd),
+        CliCommand::Auth(cmd) => auth::run(&cli, cmd),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
             .with_context(|| format!("cannot write the documentation into {}", dir.display()))
             .map(|()| Exit::Ok),

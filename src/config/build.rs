@@ -190,8 +190,16 @@ fn build(
     let security = security(&step, &url)?;
     let tls = tls_options(&step, security)?;
     let timeout = timeout(&step)?;
-    let password = password_source(&step, password_env)?;
-    let auth = auth(&step, url.protocol)?;
+    let flag_or_env = ov.server.password_command.is_some()
+        || password_env.as_deref().is_some_and(|p| !p.is_empty());
+    let mut password = password_source(&step, password_env)?;
+    let mut auth = auth(&step, url.protocol)?;
+    let oauth2 = super::oauth::settings(step.acc.oauth2.as_ref()).map_err(|e| step.invalid(&e))?;
+    if oauth2.is_some() {
+        let given = ov.server.auth.is_some() || step.acc.auth.is_some();
+        auth = super::oauth::auth(auth, given).map_err(|e| step.usage(&e))?;
+        password = super::oauth::password(password, flag_or_env);
+    }
     let folders = folders(&step, url.protocol)?;
     let target = target(&step)?;
     // POP3 users expect delete-after-retrieve, IMAP users a copy on the server.
@@ -238,6 +246,7 @@ fn build(
         target,
         poll_interval: step.acc.poll_interval.map(|d| d.0),
         receipts,
+        oauth2,
     })
 }
 

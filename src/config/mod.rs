@@ -24,6 +24,7 @@ use crate::tls::TlsOptions;
 pub mod build;
 pub mod file;
 pub mod keys;
+pub mod oauth;
 mod shared;
 pub mod url;
 pub mod values;
@@ -131,6 +132,8 @@ pub enum PasswordSource {
     Command(String),
     /// Ask on the terminal.
     Prompt,
+    /// An access token from the built-in OAuth 2 store, obtained right before each login.
+    OAuth2,
 }
 
 impl std::fmt::Debug for PasswordSource {
@@ -139,6 +142,7 @@ impl std::fmt::Debug for PasswordSource {
             PasswordSource::Given(_) => f.write_str("Given(<redacted>)"),
             PasswordSource::Command(c) => write!(f, "Command({c:?})"),
             PasswordSource::Prompt => f.write_str("Prompt"),
+            PasswordSource::OAuth2 => f.write_str("OAuth2"),
         }
     }
 }
@@ -203,6 +207,8 @@ pub struct Account {
     pub poll_interval: Option<Duration>,
     /// Read receipts: the policy and how to send them.
     pub receipts: crate::receipts::ReceiptSettings,
+    /// OAuth 2 token handling (`oauth2 = { … }`), if configured.
+    pub oauth2: Option<crate::oauth::OAuthSettings>,
 }
 
 /// The `filter` command: run with `sh -c`, the headers of a new message on its stdin.
