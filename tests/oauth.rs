@@ -123,3 +123,522 @@ fn minted_token_logs_in_and_made_up_token_is_refused() {
     let out = run_with_limit(c, LIMIT);
     assert_exit(&out, 0, &d);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The built-in token store.
+
+/// One configured account: name, user, auth method, and extra lines for its table.
+struct Acc<'a> {
+    name: &'a str,
+    user: &'a str,
+    auth: &'a str,
+    host: &'a str,
+    extra: &'a str,
+}
+
+impl<'a> Acc<'a> {
+    fn new(name: &'a str, user: &'a str, auth: &'a str) -> Acc<'a> {
+        Acc {
+            name,
+            user,
+            auth,
+            host: "127.0.0.1",
+            extra: "",
+        }
+    }
+}
+
+/// The `oauth2` table pointing at the test server.
+fn oauth2_table(server: &OAuthServer) -> String {
+    format!(
+        "oauth2 = {{ provider = \"custom\", client_id = \"{}\", token_url = \"{}\", \
+         device_url = \"{}\", auth_url = \"{}\", scopes = [\"mail\", \"offline_access\"] }}",
+        common::oauth::CLIENT_ID,
+        server.token_url(),
+        server.device_url(),
+        server.auth_url()
+    )
+}
+
+/// Writes the sandbox's configuration file with `accounts`, each delivering into its own
+/// Maildir `sb/NAME`.
+fn configure(sb: &Sandbox, server: &OAuthServer, d: &Dovecot, accounts: &[Acc<'_>]) {
+    let mut text = String::new();
+    for a in accounts {
+        text.push_str(&format!(
+            "[account.{}]\nurl = \"imap://{}@{}:{}\"\ntls_ca_file = \"{}\"\nauth = \"{}\"\n\
+             deliver = {{ maildir = \"{}\" }}\n{}\n{}\n\n",
+            a.name,
+            a.user,
+            a.host,
+            d.imap_port(),
+            d.ca_file().display(),
+            a.auth,
+            sb.path().join(a.name).display(),
+            oauth2_table(server),
+            a.extra
+        ));
+    }
+    let dir = sb.home().join(".config/mailpull");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), text).unwrap();
+}
+
+/// `mailpull ARGS` in the sandbox (no password anywhere).
+fn mailpull(sb: &Sandbox, args: &[&str]) -> Output {
+    let mut c = sb.cmd(None);
+    c.args(args);
+    run_with_limit(c, LIMIT)
+}
+
+/// `mailpull auth login NAME --device`, approved at once by the server for `user`.
+#[track_caller]
+fn login(sb: &Sandbox, server: &OAuthServer, name: &str, user: &str) {
+    server.auto_approve(Some(user));
+    let out = mailpull(sb, &["auth", "login", name, "--device"]);
+    server.auto_approve(None);
+    assert_eq!(code(&out), 0, "auth login {name}: {}", text(&out));
+}
+
+fn delivered(sb: &Sandbox, name: &str) -> usize {
+    maildir_messages(&sb.path().join(name)).len()
+}
+
+/// The store directory of the sandbox.
+fn store_dir(sb: &Sandbox) -> PathBuf {
+    sb.home().join(".local/share/mailpull/oauth")
+}
+
+fn oauth_setup() -> Option<(OAuthServer, Dovecot, Sandbox)> {
+    let server = OAuthServer::start();
+    let d = dovecot_with_oauth(&server)?;
+    Some((server, d, Sandbox::new()))
+}
+
+/// XOAUTH2 and OAUTHBEARER logins with tokens from the built-in store; a fresh token is used
+/// as it is (no refresh request).
+#[test]
+fn imap_logins_with_stored_tokens_xoauth2_and_oauthbearer() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    d.add_message("bob", MSG);
+    configure(
+        &sb,
+        &server,
+        &d,
+        &[
+            Acc::new("work", "alice", "xoauth2"),
+            Acc::new("home", "bob", "oauthbearer"),
+        ],
+    );
+    login(&sb, &server, "work", "alice");
+    login(&sb, &server, "home", "bob");
+    let out = mailpull(&sb, &["fetch"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!((delivered(&sb, "work"), delivered(&sb, "home")), (1, 1));
+    assert_eq!((d.imap_logins("alice"), d.imap_logins("bob")), (1, 1));
+    assert_eq!(server.token_requests("refresh_token"), 0);
+    assert_eq!(server.token_requests("device_code"), 2);
+    let log = d.logs();
+    assert!(log.contains("method=XOAUTH2") && log.contains("method=OAUTHBEARER"));
+    // Records are private.
+    use std::os::unix::fs::PermissionsExt;
+    for e in std::fs::read_dir(store_dir(&sb)).unwrap() {
+        let e = e.unwrap();
+        let mode = e.metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", e.path().display());
+    }
+}
+
+/// An access token about to expire is refreshed with exactly one request, and the run logs in
+/// once; the next run uses the refreshed token without asking again.
+#[test]
+fn expiring_access_token_is_refreshed_once_with_one_login() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    // Issued for 30 s: within the 60 s margin, so it counts as expired at once.
+    server.set_access_lifetime(30);
+    login(&sb, &server, "work", "alice");
+    server.set_access_lifetime(3600);
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(delivered(&sb, "work"), 1);
+    assert_eq!(server.token_requests("refresh_token"), 1);
+    assert_eq!(d.imap_logins("alice"), 1);
+
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(
+        server.token_requests("refresh_token"),
+        1,
+        "refreshed a valid token"
+    );
+    assert_eq!(d.imap_logins("alice"), 2);
+}
+
+/// A revoked refresh token: exit 77, the message says to run `mailpull auth login ACCOUNT`,
+/// and the server sees no login attempt.
+#[test]
+fn revoked_refresh_token_exits_77_and_names_auth_login() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    server.set_access_lifetime(30);
+    login(&sb, &server, "work", "alice");
+    assert_eq!(server.revoke_user("alice"), 1);
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 77, &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mailpull auth login work"), "{err}");
+    assert_eq!(d.imap_logins("alice"), 0);
+    assert_eq!(delivered(&sb, "work"), 0);
+
+    // Never signed in at all: the same advice, before any request.
+    let sb2 = Sandbox::new();
+    configure(&sb2, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    let before = server.all_token_requests();
+    let out = mailpull(&sb2, &["fetch", "work"]);
+    assert_exit(&out, 77, &d);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mailpull auth login work"));
+    assert_eq!(server.all_token_requests(), before);
+}
+
+/// With rotation, the refresh token the server returns replaces the stored one: the next
+/// refresh presents the new one, after which the server retires the old one.
+#[test]
+fn rotated_refresh_token_is_stored_and_used_next() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    server.set_access_lifetime(30);
+    server.set_rotate(true);
+    login(&sb, &server, "work", "alice");
+    for _ in 0..3 {
+        let out = mailpull(&sb, &["fetch", "work"]);
+        assert_exit(&out, 0, &d);
+    }
+    let used = server.refresh_tokens_used();
+    assert_eq!(used.len(), 3, "{used:?}");
+    assert!(
+        used[0] != used[1] && used[1] != used[2] && used[0] != used[2],
+        "a refresh token was presented twice: {used:?}"
+    );
+    assert!(!server.refresh_active(&used[0]) && !server.refresh_active(&used[1]));
+    assert_eq!(d.imap_logins("alice"), 3);
+}
+
+/// kill -9 while the token endpoint is answering a refresh: the store still holds a refresh
+/// token the server accepts, and the next run succeeds.
+#[test]
+fn kill_during_refresh_keeps_a_valid_token() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    server.set_access_lifetime(30);
+    server.set_rotate(true);
+    login(&sb, &server, "work", "alice");
+    server.set_token_delay(30.0);
+    let mut c = sb.cmd(None);
+    c.args(["fetch", "work"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while server.token_requests("refresh_token") == 0 {
+        assert!(std::time::Instant::now() < deadline, "no refresh request");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    server.set_token_delay(0.0);
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(delivered(&sb, "work"), 1);
+    // No temporary file left in the store.
+    let names: Vec<String> = std::fs::read_dir(store_dir(&sb))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+/// Two accounts that share an identity (one user, one client, one token endpoint) but not a
+/// mailbox lock (127.0.0.1 and localhost), fetched in parallel while the token endpoint is
+/// slow: one refresh; the other waits for it and uses its token.
+#[test]
+fn parallel_accounts_sharing_an_identity_refresh_once() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    let mut b = Acc::new("second", "alice", "xoauth2");
+    b.host = "localhost";
+    configure(
+        &sb,
+        &server,
+        &d,
+        &[Acc::new("first", "alice", "xoauth2"), b],
+    );
+    server.set_access_lifetime(30);
+    login(&sb, &server, "first", "alice");
+    server.set_access_lifetime(3600);
+    server.set_token_delay(2.0);
+    let out = mailpull(&sb, &["fetch", "--jobs", "2", "--keep", "first", "second"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(server.token_requests("refresh_token"), 1);
+    assert_eq!(d.imap_logins("alice"), 2);
+}
+
+/// `auth status` shows what is stored without a token (text and --json); `auth logout`
+/// forgets it, after which status says to log in (exit 77).
+#[test]
+fn status_and_logout() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    let out = mailpull(&sb, &["auth", "status", "work"]);
+    assert_eq!(code(&out), 77, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mailpull auth login work"));
+    login(&sb, &server, "work", "alice");
+    let out = mailpull(&sb, &["auth", "status"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        stdout.starts_with("work\talice\tcustom\tsigned in; access token valid until"),
+        "{stdout}"
+    );
+    let out = mailpull(&sb, &["auth", "status", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j[0]["account"], "work");
+    assert_eq!(j[0]["signed_in"], true);
+    assert_eq!(j[0]["access_token_valid"], true);
+    assert!(j[0]["access_token_expires_at"].as_i64().is_some());
+    assert_no_token(&server, "auth status", &[&out]);
+
+    let out = mailpull(&sb, &["auth", "logout", "work"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = mailpull(&sb, &["auth", "status", "work", "--json"]);
+    assert_eq!(code(&out), 77, "{}", text(&out));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j[0]["signed_in"], false);
+}
+
+/// Asserts that no token the server issued (nor its XOAUTH2 or OAUTHBEARER encoding) appears
+/// in any of `outs`.
+#[track_caller]
+fn assert_no_token(server: &OAuthServer, what: &str, outs: &[&Output]) {
+    use base64::Engine;
+    let tokens = server.all_tokens();
+    assert!(!tokens.is_empty());
+    for out in outs {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for t in &tokens {
+            assert!(
+                !all.contains(t.as_str()),
+                "{what}: a token is shown:\n{all}"
+            );
+            for user in ["alice", "bob"] {
+                for sasl in [
+                    format!("user={user}\x01auth=Bearer {t}\x01\x01"),
+                    format!("n,a={user},\x01auth=Bearer {t}\x01\x01"),
+                ] {
+                    let b = base64::engine::general_purpose::STANDARD.encode(sasl);
+                    assert!(!all.contains(&b), "{what}: a SASL token is shown:\n{all}");
+                }
+            }
+        }
+    }
+}
+
+/// A token never shows up in `-vv` output, the `--json` summary, or error messages.
+#[test]
+fn tokens_never_appear_in_output() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    d.add_message("bob", MSG);
+    configure(
+        &sb,
+        &server,
+        &d,
+        &[
+            Acc::new("work", "alice", "xoauth2"),
+            Acc::new("home", "bob", "oauthbearer"),
+        ],
+    );
+    server.set_access_lifetime(30);
+    login(&sb, &server, "work", "alice");
+    login(&sb, &server, "home", "bob");
+    let fetched = mailpull(&sb, &["-vv", "fetch", "--json"]);
+    assert_exit(&fetched, 0, &d);
+    // The protocol trace is on, with the SASL response redacted.
+    let err = String::from_utf8_lossy(&fetched.stderr);
+    assert!(err.contains("AUTHENTICATE XOAUTH2 <redacted>"), "{err}");
+    assert!(server.token_requests("refresh_token") >= 2);
+    let status = mailpull(&sb, &["-vv", "auth", "status", "--json"]);
+    let check = mailpull(&sb, &["-vv", "config", "check"]);
+    // Errors: a revoked refresh token, and a token Dovecot refuses.
+    server.revoke_user("bob");
+    let revoked = mailpull(&sb, &["-vv", "fetch", "--json", "home"]);
+    assert_exit(&revoked, 77, &d);
+    assert_no_token(
+        &server,
+        "fetch -vv --json, auth status, config check, errors",
+        &[&fetched, &status, &check, &revoked],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `mailpull auth login` on a terminal.
+
+/// `mailpull ARGS` on a pseudo-terminal.
+fn pty(sb: &Sandbox, args: &[&str]) -> rexpect::session::PtySession {
+    let mut c = sb.cmd(None);
+    c.args(args)
+        .env("TERM", "xterm")
+        .stdin(std::process::Stdio::inherit());
+    rexpect::session::spawn_command(c, Some(60_000)).expect("spawn on a pty")
+}
+
+/// Reads the rest of the output and the exit status.
+fn finish(p: &mut rexpect::session::PtySession) -> (i32, String) {
+    let rest = p.exp_eof().expect("mailpull ends");
+    match p.process().wait() {
+        Ok(rexpect::process::WaitStatus::Exited(_, code)) => (code, rest),
+        other => panic!("mailpull did not exit: {other:?}\n{rest}"),
+    }
+}
+
+/// The device flow: the code printed on the terminal is approved by "the user" (the test,
+/// through the server); mailpull polls at the server's interval (never `slow_down`), stores
+/// the tokens, and the next fetch logs in with them.
+#[test]
+fn device_flow_on_a_terminal() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    let mut p = pty(&sb, &["auth", "login", "work"]);
+    p.exp_string("/device-login").expect("the verification URL");
+    let (_, code_line) = p
+        .exp_regex("enter the code\\s+[A-Z]{4}-[A-Z]{4}")
+        .expect("the user code");
+    let user_code = code_line.split_whitespace().last().unwrap().to_string();
+    // Let it poll a few times while "the user" signs in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while server.token_requests("device_code") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mailpull does not poll"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(server.approve_device(Some(&user_code), "alice"), 1);
+    p.exp_string("signed in").expect("the confirmation");
+    let (status, rest) = finish(&mut p);
+    assert_eq!(status, 0, "{rest}");
+    let s = server.state();
+    assert!(
+        s["counters"]["token_errors"]["slow_down"].is_null(),
+        "mailpull polled too fast: {}",
+        s["counters"]
+    );
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(delivered(&sb, "work"), 1);
+    assert_eq!(server.token_requests("refresh_token"), 0);
+}
+
+/// Starts `auth login work --loopback` on a pty and returns it with the authorization URL it
+/// printed.
+fn start_loopback(sb: &Sandbox) -> (rexpect::session::PtySession, String) {
+    let mut p = pty(sb, &["auth", "login", "work", "--loopback"]);
+    let (_, url) = p
+        .exp_regex("http://127\\.0\\.0\\.1:[0-9]+/authorize\\?[^\\s]+")
+        .expect("the authorization URL");
+    p.exp_string("Waiting for the browser").expect("waiting");
+    (p, url)
+}
+
+/// The browser side of the loopback flow: "the user" signs in (the server approves), the
+/// browser follows the redirect to mailpull's listener on 127.0.0.1; mailpull checks the
+/// state, exchanges the code with its PKCE verifier and stores the tokens.
+#[test]
+fn loopback_pkce_flow_on_a_terminal() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    let (mut p, url) = start_loopback(&sb);
+    assert!(
+        url.contains("code_challenge_method=S256") && url.contains("state="),
+        "{url}"
+    );
+    server.approve_authorize(None, "alice");
+    let r = common::oauth::http_get(&url);
+    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
+    let back = r.header("location").unwrap().to_string();
+    assert!(back.starts_with("http://127.0.0.1:"), "{back}");
+    let page = common::oauth::http_get(&back);
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("authorized"));
+    let (status, rest) = finish(&mut p);
+    assert_eq!(status, 0, "{rest}");
+    assert_eq!(server.token_requests("authorization_code"), 1);
+    assert!(server.state()["counters"]["token_errors"]["invalid_grant"].is_null());
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(delivered(&sb, "work"), 1);
+}
+
+/// A redirect whose state is not the one mailpull sent is refused (exit 77) and no code is
+/// exchanged; other requests to the listener (a favicon) are ignored.
+#[test]
+fn loopback_flow_refuses_a_forged_state() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    let (mut p, url) = start_loopback(&sb);
+    server.approve_authorize(None, "alice");
+    let back = common::oauth::http_get(&url)
+        .header("location")
+        .unwrap()
+        .to_string();
+    let (base, _) = back.split_once('?').unwrap();
+    let favicon = common::oauth::http_get(&format!("{}/favicon.ico", base.trim_end_matches('/')));
+    assert_eq!(favicon.status, 404);
+    let auth_code = back
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let forged = common::oauth::http_get(&format!("{base}?code={auth_code}&state=forged"));
+    assert_eq!(forged.status, 400);
+    let (status, rest) = finish(&mut p);
+    assert_eq!(status, 77, "{rest}");
+    assert!(rest.contains("state"), "{rest}");
+    assert_eq!(server.token_requests("authorization_code"), 0);
+    let out = mailpull(&sb, &["auth", "status", "work"]);
+    assert_eq!(code(&out), 77);
+}

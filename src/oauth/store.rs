@@ -164,7 +164,7 @@ impl Store {
     pub fn lock(&self, id: &Identity) -> Result<IdentityLock, OAuthError> {
         self.ensure_dir()?;
         let path = self.dir().join(format!("{}.lock", id.key()));
-        let (file, _) = crate::fs::open_or_create(&path, &crate::fs::private_file())
+        let (file, _) = crate::fs::open_or_create(&path, crate::fs::private_file().write(true))
             .map_err(|e| OAuthError::Store(format!("cannot open {}: {e}", path.display())))?;
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
@@ -421,7 +421,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("rec");
         let cmd = format!(
-            "f='{}'; h() {{ case \"$1\" in get) cat \"$f\" 2>/dev/null;; put) cat > \"$f\";; delete) rm -f \"$f\";; esac; }}; h",
+            "f='{}'; h() {{ case \"$1\" in get) cat \"$f\" 2>/dev/null || true;; put) cat > \"$f\";; delete) rm -f \"$f\";; esac; }}; h",
             file.display()
         );
         let s = settings(StoreLocation::Command {
