@@ -121,7 +121,7 @@ impl<'a> Session<'a> {
         };
         let mut source = match self.login(password) {
             Ok(s) => s,
-            Err(e) => return (None, Err(e.into())),
+            Err(e) => return (None, Err(e)),
         };
         let mut progress = progress();
         let outcome = prepared.fetch(self, source.as_mut(), &mut progress, multi, stop);
