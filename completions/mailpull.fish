@@ -48,8 +48,8 @@ user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
 plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
-xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
-oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+xoauth2\t'SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
@@ -83,8 +83,8 @@ user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
 plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
-xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
-oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+xoauth2\t'SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
@@ -105,8 +105,8 @@ user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
 plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
-xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
-oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+xoauth2\t'SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r
@@ -128,8 +128,8 @@ user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
 plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
-xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
-oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+xoauth2\t'SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed). A pinned certificate is trusted without checking its chain or name' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l timeout -d 'Seconds allowed for connecting, the TLS handshake and each whole server reply; a long reply (a message body) may take longer while it keeps arriving at 1 KiB/s [default: 60]' -r

@@ -115,12 +115,8 @@ pub(super) fn login(
                 Auth::User => Pop3Auth::User,
                 Auth::Plain => Pop3Auth::Plain,
                 Auth::Apop => Pop3Auth::Apop,
-                // Refused by the configuration already; never sent to a server.
-                Auth::XOAuth2 | Auth::OAuthBearer => {
-                    return Err(SourceError::Unavailable(
-                        "xoauth2 and oauthbearer are supported for IMAP accounts only".into(),
-                    ))
-                }
+                Auth::XOAuth2 => Pop3Auth::XOAuth2,
+                Auth::OAuthBearer => Pop3Auth::OAuthBearer,
             };
             let mut s: Pop3Session<Conn> = secure(account, tls)?;
             s.login(&account.user, password, method)?;

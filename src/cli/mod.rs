@@ -558,9 +558,9 @@ pub enum AuthArg {
     Plain,
     /// POP3 APOP (needs a timestamp in the server greeting).
     Apop,
-    /// IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command.
+    /// SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token.
     Xoauth2,
-    /// IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command.
+    /// SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token.
     Oauthbearer,
 }
 

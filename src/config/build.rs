@@ -369,9 +369,6 @@ fn auth(step: &Step<'_>, protocol: Protocol) -> Result<Auth, ConfigError> {
         (Protocol::Imap, Auth::Apop) => Err(step.usage(
             "APOP is a POP3 method; IMAP accounts use auto, login, plain, xoauth2 or oauthbearer",
         )),
-        (Protocol::Pop3, Auth::XOAuth2 | Auth::OAuthBearer) => {
-            Err(step.usage("xoauth2 and oauthbearer are supported for IMAP accounts only"))
-        }
         _ => Ok(auth),
     }
 }

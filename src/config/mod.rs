@@ -89,9 +89,9 @@ pub enum Auth {
     Plain,
     /// POP3 APOP.
     Apop,
-    /// IMAP AUTHENTICATE XOAUTH2.
+    /// SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE); the secret is an OAuth 2 access token.
     XOAuth2,
-    /// IMAP AUTHENTICATE OAUTHBEARER.
+    /// SASL OAUTHBEARER (RFC 7628); the secret is an OAuth 2 access token.
     OAuthBearer,
 }
 
@@ -106,8 +106,10 @@ impl Auth {
             (Auth::User, Protocol::Imap) => "login (LOGIN)",
             (Auth::Plain, _) => "plain (SASL PLAIN)",
             (Auth::Apop, _) => "apop (APOP)",
-            (Auth::XOAuth2, _) => "xoauth2 (AUTHENTICATE XOAUTH2)",
-            (Auth::OAuthBearer, _) => "oauthbearer (AUTHENTICATE OAUTHBEARER)",
+            (Auth::XOAuth2, Protocol::Pop3) => "xoauth2 (SASL XOAUTH2)",
+            (Auth::XOAuth2, Protocol::Imap) => "xoauth2 (AUTHENTICATE XOAUTH2)",
+            (Auth::OAuthBearer, Protocol::Pop3) => "oauthbearer (SASL OAUTHBEARER)",
+            (Auth::OAuthBearer, Protocol::Imap) => "oauthbearer (AUTHENTICATE OAUTHBEARER)",
         }
     }
 }

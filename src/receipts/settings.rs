@@ -27,12 +27,27 @@ pub struct TransportConfig {
     /// `smtps://USER@HOST[:PORT]` (implicit TLS) or `smtp://USER@HOST[:PORT]` (STARTTLS
     /// required).
     pub smtp: Option<String>,
-    /// Prints the SMTP password on its first line.
+    /// Prints the SMTP password on its first line (with `auth = "xoauth2"`: the access token).
     pub password_command: Option<String>,
+    /// How to log in to the SMTP server [default: auto].
+    pub auth: Option<SmtpAuth>,
     /// A sendmail-compatible command (run with `-f '<>' -i -- ADDRESS`).
     pub sendmail: Option<String>,
     /// Trust this CA file (PEM) for the SMTP server instead of the system's.
     pub tls_ca_file: Option<PathBuf>,
+}
+
+/// `auth` in a transport table: how to log in to the SMTP server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpAuth {
+    /// PLAIN or LOGIN, as the server offers, with the password.
+    #[default]
+    Auto,
+    /// XOAUTH2 with an OAuth 2 access token.
+    Xoauth2,
+    /// OAUTHBEARER: refused (the SMTP library has no such mechanism).
+    Oauthbearer,
 }
 
 /// What an account does with receipt requests.
