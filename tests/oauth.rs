@@ -134,6 +134,8 @@ struct Acc<'a> {
     auth: &'a str,
     host: &'a str,
     extra: &'a str,
+    /// `imap` or `pop3` (both with STARTTLS/STLS).
+    scheme: &'a str,
 }
 
 impl<'a> Acc<'a> {
@@ -144,6 +146,7 @@ impl<'a> Acc<'a> {
             auth,
             host: "127.0.0.1",
             extra: "",
+            scheme: "imap",
         }
     }
 }
@@ -166,12 +169,17 @@ fn configure(sb: &Sandbox, server: &OAuthServer, d: &Dovecot, accounts: &[Acc<'_
     let mut text = String::new();
     for a in accounts {
         text.push_str(&format!(
-            "[account.{}]\nurl = \"imap://{}@{}:{}\"\ntls_ca_file = \"{}\"\nauth = \"{}\"\n\
+            "[account.{}]\nurl = \"{}://{}@{}:{}\"\ntls_ca_file = \"{}\"\nauth = \"{}\"\n\
              deliver = {{ maildir = \"{}\" }}\n{}\n{}\n\n",
             a.name,
+            a.scheme,
             a.user,
             a.host,
-            d.imap_port(),
+            if a.scheme == "pop3" {
+                d.pop3_port()
+            } else {
+                d.imap_port()
+            },
             d.ca_file().display(),
             a.auth,
             sb.path().join(a.name).display(),
@@ -502,6 +510,45 @@ fn tokens_never_appear_in_output() {
         "fetch -vv --json, auth status, config check, errors",
         &[&fetched, &status, &check, &revoked],
     );
+}
+
+/// How many POP3 logins of `user` the server has logged so far.
+fn pop3_logins(d: &Dovecot, user: &str) -> usize {
+    let needle = format!("Login: user=<{user}>");
+    d.logs()
+        .lines()
+        .filter(|l| l.contains("pop3-login:") && l.contains(&needle))
+        .count()
+}
+
+/// POP3 (AUTH XOAUTH2 and OAUTHBEARER over STLS) with tokens from the built-in store: the
+/// expiring token is refreshed once per identity, each account logs in once, and the mail
+/// is fetched.
+#[test]
+fn pop3_logins_with_stored_tokens_and_one_refresh() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    d.add_message("bob", MSG);
+    let mut a = Acc::new("work", "alice", "xoauth2");
+    a.scheme = "pop3";
+    let mut b = Acc::new("home", "bob", "oauthbearer");
+    b.scheme = "pop3";
+    configure(&sb, &server, &d, &[a, b]);
+    server.set_access_lifetime(30);
+    login(&sb, &server, "work", "alice");
+    login(&sb, &server, "home", "bob");
+    server.set_access_lifetime(3600);
+    let out = mailpull(&sb, &["fetch"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!((delivered(&sb, "work"), delivered(&sb, "home")), (1, 1));
+    assert_eq!((pop3_logins(&d, "alice"), pop3_logins(&d, "bob")), (1, 1));
+    assert_eq!(server.token_requests("refresh_token"), 2);
+    let log = d.logs();
+    assert!(log.contains("method=XOAUTH2") && log.contains("method=OAUTHBEARER"));
+    // POP3 deletes after fetching: the server is empty now.
+    assert_eq!(d.server_count("alice"), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
