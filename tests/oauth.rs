@@ -551,6 +551,53 @@ fn pop3_logins_with_stored_tokens_and_one_refresh() {
     assert_eq!(d.server_count("alice"), 0);
 }
 
+/// `watch` asks for a token at every login: polling a POP3 account whose access tokens live
+/// 2 s past the margin, it refreshes by itself again and again and keeps fetching, without
+/// a terminal and without failing a login.
+#[test]
+fn watch_refreshes_before_each_login() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    let mut a = Acc::new("work", "alice", "xoauth2");
+    a.scheme = "pop3";
+    configure(&sb, &server, &d, &[a]);
+    server.set_access_lifetime(62);
+    login(&sb, &server, "work", "alice");
+    let mut c = sb.cmd(None);
+    c.args(["watch", "--every", "1s", "work"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while server.token_requests("refresh_token") < 2 || pop3_logins(&d, "alice") < 3 {
+        if std::time::Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "watch did not keep refreshing: {} refreshes, {} logins\n{}",
+                server.token_requests("refresh_token"),
+                pop3_logins(&d, "alice"),
+                text(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    d.add_message("alice", MSG);
+    while delivered(&sb, "work") == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "watch stopped fetching"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0, &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("authentication failed"), "{err}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // `mailpull auth login` on a terminal.
 
