@@ -59,3 +59,83 @@ pub(super) fn password(source: PasswordSource, from_flag_or_env: bool) -> Passwo
         PasswordSource::OAuth2
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::super::{accounts, parse_file, Overrides};
+    use super::*;
+
+    fn accs(text: &str, env: Option<&str>) -> Result<Vec<super::super::Account>, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let f = parse_file(&path, text.to_string()).map_err(|e| e.to_string())?;
+        accounts(&f, &[], &Overrides::default(), env.map(str::to_string)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn oauth2_uses_the_store_and_defaults_to_xoauth2() {
+        let a = accs(
+            "[defaults]\noauth2 = { provider = \"microsoft\" }\npassword_command = \"pass x\"\n\
+             [account.work]\nurl = \"imaps://alice@outlook.office365.com\"\n\
+             oauth2 = { client_id = \"abc\" }\n",
+            None,
+        )
+        .unwrap();
+        let s = a[0].oauth2.as_ref().unwrap();
+        assert_eq!(
+            (s.client_id.as_str(), s.provider),
+            ("abc", crate::oauth::Provider::Microsoft)
+        );
+        assert_eq!(a[0].auth, Auth::XOAuth2);
+        assert_eq!(a[0].password, PasswordSource::OAuth2);
+        assert!(
+            matches!(&s.store, crate::oauth::settings::StoreLocation::Dir(d) if d.ends_with("mailpull/oauth"))
+        );
+        // A token given for the run wins over the store.
+        let a = accs(
+            "[account.work]\nurl = \"imaps://alice@h\"\nauth = \"oauthbearer\"\n\
+             oauth2 = { provider = \"google\", client_id = \"abc\" }\n",
+            Some("tok"),
+        )
+        .unwrap();
+        assert_eq!(a[0].auth, Auth::OAuthBearer);
+        assert!(matches!(a[0].password, PasswordSource::Given(_)));
+    }
+
+    #[test]
+    fn oauth2_mistakes_are_reported_with_the_account() {
+        let e = accs(
+            "[account.work]\nurl = \"imaps://alice@h\"\nauth = \"plain\"\n\
+             oauth2 = { provider = \"google\", client_id = \"abc\" }\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("account work") && e.contains("xoauth2"), "{e}");
+        let e = accs(
+            "[account.work]\nurl = \"imaps://alice@h\"\n\
+             oauth2 = { provider = \"custom\", client_id = \"abc\", token_url = \"http://auth.example.org/t\" }\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("account work") && e.contains("plain http"),
+            "{e}"
+        );
+        let e = accs(
+            "[account.work]\nurl = \"imaps://alice@h\"\noauth2 = { provider = \"google\" }\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("client_id"), "{e}");
+        let e = accs(
+            "[account.work]\nurl = \"imaps://alice@h\"\noauth2 = { provider = \"yahoo\", client_id = \"x\" }\n",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.contains("line 3") && e.contains("yahoo"), "{e}");
+    }
+}
