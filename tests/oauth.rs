@@ -598,6 +598,71 @@ fn watch_refreshes_before_each_login() {
     assert!(!err.contains("authentication failed"), "{err}");
 }
 
+/// A read receipt through an OAuth-only SMTP server (`[receipts] auth = "xoauth2"`, no
+/// password command) logs in with the access token from the account's store: the one the
+/// fetch just refreshed. The token never shows.
+#[test]
+fn receipt_goes_out_with_the_token_from_the_store() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message(
+        "alice",
+        b"Return-Path: <bob@x.example>\r\nFrom: Bob <bob@x.example>\r\nTo: alice@example.org\r\n\
+          Subject: receipt please\r\nDate: Mon, 2 Sep 2024 10:00:00 +0000\r\n\
+          Message-ID: <r1@x.example>\r\nDisposition-Notification-To: bob@x.example\r\n\r\nHello.\r\n",
+    );
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    server.set_access_lifetime(30);
+    login(&sb, &server, "work", "alice");
+    server.set_access_lifetime(3600);
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(server.token_requests("refresh_token"), 1);
+    // The newest access token is the refreshed one, now in the store.
+    let state = server.state();
+    let newest = state["access"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| {
+            a.1["expires_at"]
+                .as_f64()
+                .partial_cmp(&b.1["expires_at"].as_f64())
+                .unwrap()
+        })
+        .map(|(t, _)| t.clone())
+        .unwrap();
+    let Some(smtp) = common::smtp::Smtp::start_oauth(common::smtp::Mode::StartTls, &newest) else {
+        return;
+    };
+    let config = sb.home().join(".config/mailpull/config.toml");
+    let mut conf = std::fs::read_to_string(&config).unwrap();
+    conf.push_str(&format!(
+        "[receipts]\nfrom = \"alice@example.org\"\nsmtp = \"{}\"\nauth = \"xoauth2\"\n\
+         tls_ca_file = \"{}\"\n",
+        smtp.url(true),
+        smtp.ca_file().display()
+    ));
+    std::fs::write(&config, conf).unwrap();
+    let out = mailpull(&sb, &["receipts", "--all"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let id = listing.split('\t').next().unwrap().trim().to_string();
+    assert!(!id.is_empty(), "{listing}");
+    let sent = mailpull(&sb, &["-vv", "receipts", "send", &id]);
+    assert_eq!(code(&sent), 0, "{}", text(&sent));
+    let got = smtp.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].auth.as_deref(), Some("alice"));
+    assert_eq!(
+        server.token_requests("refresh_token"),
+        1,
+        "the stored token was not used"
+    );
+    assert_no_token(&server, "receipts send -vv", &[&sent]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // `mailpull auth login` on a terminal.
 

@@ -220,8 +220,9 @@ fn build(
     let filter = filter(&step)?;
     let max_messages = max_messages(&step)?;
     let delete_after = delete_after(&step)?;
-    let receipts = receipts(&step, file)?;
+    let mut receipts = receipts(&step, file)?;
     let server = server_label(&url);
+    receipts.oauth2 = super::oauth::receipts(&oauth2, name.unwrap_or(&server));
     Ok(Account {
         name: name.map(str::to_string),
         label: name.map(str::to_string).unwrap_or_else(|| server.clone()),
@@ -525,6 +526,7 @@ fn receipts(step: &Step<'_>, file: &ConfigFile) -> Result<ReceiptSettings, Confi
             .receipts_transport
             .clone()
             .or_else(|| file.config.receipts.clone()),
+        oauth2: None,
     };
     if let Some(t) = &receipts.transport {
         Transport::from_config(t).map_err(|e| step.invalid(&e))?;

@@ -60,6 +60,19 @@ pub(super) fn password(source: PasswordSource, from_flag_or_env: bool) -> Passwo
     }
 }
 
+/// The account's token store for its read receipts (SMTP `auth = "xoauth2"`).
+pub(super) fn receipts(
+    oauth2: &Option<OAuthSettings>,
+    account: &str,
+) -> Option<crate::receipts::settings::ReceiptOAuth> {
+    oauth2
+        .as_ref()
+        .map(|settings| crate::receipts::settings::ReceiptOAuth {
+            settings: settings.clone(),
+            account: account.to_string(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

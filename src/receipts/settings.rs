@@ -55,6 +55,18 @@ pub enum SmtpAuth {
 pub struct ReceiptSettings {
     pub policy: ReceiptPolicy,
     pub transport: Option<TransportConfig>,
+    /// The account's OAuth 2 token store, for SMTP `auth = "xoauth2"` without a
+    /// `password_command` (see [`super::token_source`]).
+    pub oauth2: Option<ReceiptOAuth>,
+}
+
+/// An account's OAuth 2 settings and name, for sending its receipts with a token from the
+/// built-in store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptOAuth {
+    pub settings: crate::oauth::OAuthSettings,
+    /// The account's name, for "run `mailpull auth login ACCOUNT`".
+    pub account: String,
 }
 
 /// The longest address accepted in a request (RFC 5321 §4.5.3.1.3: a path is at most 256
