@@ -407,6 +407,75 @@ fn parallel_accounts_sharing_an_identity_refresh_once() {
     assert_eq!(d.imap_logins("alice"), 2);
 }
 
+/// `token_command` (here from `[defaults]`, merged into the account's `oauth2` key by key)
+/// keeps the record instead of the store directory: `auth login` puts it through the command,
+/// a fetch gets it, refreshes, and puts the new one; the store directory holds only the lock.
+#[test]
+fn token_command_keeps_the_record() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    let kept = sb.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    let script = sb.path().join("tokens.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nf='{}'/\"$MAILPULL_OAUTH_IDENTITY\"\necho \"$1\" >> '{}'/calls\n\
+             case \"$1\" in\n  get) cat \"$f\" 2>/dev/null || true ;;\n  put) cat > \"$f\" ;;\n  \
+             delete) rm -f \"$f\" ;;\nesac\n",
+            kept.display(),
+            sb.path().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = sb.home().join(".config/mailpull/config.toml");
+    let conf = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\noauth2 = {{ token_command = \"{}\" }}\n\n{conf}",
+            script.display()
+        ),
+    )
+    .unwrap();
+    server.set_access_lifetime(30);
+    login(&sb, &server, "work", "alice");
+    server.set_access_lifetime(3600);
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(delivered(&sb, "work"), 1);
+    assert_eq!(server.token_requests("refresh_token"), 1);
+    let calls = std::fs::read_to_string(sb.path().join("calls")).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert!(
+        calls.contains(&"put") && calls.contains(&"get"),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| **c == "put").count(),
+        2,
+        "{calls:?}"
+    );
+    assert_eq!(std::fs::read_dir(&kept).unwrap().count(), 1);
+    let in_store: Vec<String> = std::fs::read_dir(store_dir(&sb))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        in_store.iter().all(|n| n.ends_with(".lock")),
+        "{in_store:?}"
+    );
+    // The next run uses the refreshed record from the command.
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(server.token_requests("refresh_token"), 1);
+}
+
 /// `auth status` shows what is stored without a token (text and --json); `auth logout`
 /// forgets it, after which status says to log in (exit 77).
 #[test]

@@ -101,6 +101,12 @@ fn device(req: &LoginRequest<'_>) -> Result<oauth2::basic::BasicTokenResponse, O
         safe(details.verification_uri().as_str()),
         safe(details.user_code().secret())
     );
+    if let Some(complete) = details.verification_uri_complete() {
+        eprintln!(
+            "(or open {}, which carries the code)\n",
+            safe(complete.secret())
+        );
+    }
     eprintln!("Waiting for you to sign in (Ctrl-C to stop)…");
     let _ = std::io::stderr().flush();
     let wait = req.timeout.min(details.expires_in());
