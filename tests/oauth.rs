@@ -343,6 +343,33 @@ fn rotated_refresh_token_is_stored_and_used_next() {
     assert_eq!(d.imap_logins("alice"), 3);
 }
 
+/// A token endpoint that fails (HTTP 503 with a web page): exit 75 (try again later), no login
+/// attempt, and the stored refresh token still works once the endpoint is back.
+#[test]
+fn failing_token_endpoint_is_temporary_and_keeps_the_record() {
+    let Some((server, d, sb)) = oauth_setup() else {
+        return;
+    };
+    d.add_message("alice", MSG);
+    configure(&sb, &server, &d, &[Acc::new("work", "alice", "xoauth2")]);
+    server.set_access_lifetime(30);
+    login(&sb, &server, "work", "alice");
+    server.settings(serde_json::json!({ "token_fail_status": 503 }));
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 75, &d);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refreshing the OAuth 2 token of alice"),
+        "{err}"
+    );
+    assert!(err.contains("HTTP 503"), "{err}");
+    assert_eq!(d.imap_logins("alice"), 0);
+    server.settings(serde_json::json!({ "token_fail_status": 0 }));
+    let out = mailpull(&sb, &["fetch", "work"]);
+    assert_exit(&out, 0, &d);
+    assert_eq!(delivered(&sb, "work"), 1);
+}
+
 /// kill -9 while the token endpoint is answering a refresh: the store still holds a refresh
 /// token the server accepts, and the next run succeeds.
 #[test]

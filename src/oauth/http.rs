@@ -115,6 +115,18 @@ impl Http {
             .read_to_vec()
             .map_err(|e| HttpError(format!("{place}: reading the answer: {e}")))?;
         log::debug!("OAuth 2: {place}: HTTP {}", resp.status().as_u16());
+        // A failing server that does not answer in OAuth's JSON (a proxy's error page).
+        let json = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("json"));
+        if resp.status().is_server_error() && !json {
+            return Err(HttpError(format!(
+                "{place}: HTTP {}; try again later",
+                resp.status()
+            )));
+        }
         out.body(body)
             .map_err(|e| HttpError(format!("{place}: {e}")))
     }
@@ -168,7 +180,8 @@ pub fn token_error<T: oauth2::ErrorResponse + 'static>(
         }
         E::Request(e) => OAuthError::Unreachable(format!("{what}: {e}")),
         E::Parse(_, body) => OAuthError::Unreachable(format!(
-            "{what}: the authorization server's answer is not a token response ({} bytes)",
+            "{what}: the authorization server's answer is not a token response ({} bytes); \
+             try again later",
             body.len()
         )),
         E::Other(m) => OAuthError::Unreachable(format!("{what}: {}", crate::text::safe(&m))),

@@ -19,7 +19,8 @@ Test control (JSON bodies, JSON answers):
   POST /control/revoke             {"refresh_token": R} | {"user": U}  (all of U's refresh tokens)
   POST /control/settings           any of {"access_lifetime": secs, "rotate": bool,
                                     "token_delay": secs, "device_interval": secs,
-                                    "device_lifetime": secs}
+                                    "device_lifetime": secs, "token_fail_status": HTTP status
+                                    (nonzero: the token endpoint answers it with an HTML page)}
   POST /control/client             {"client_id": ID, "client_secret": S}   confidential client
   POST /control/mint               {"user": U, "client_id": ID?, "access_lifetime": secs?}
                                     -> {"access_token", "refresh_token", "expires_in"}
@@ -55,6 +56,7 @@ STATE = {
         "token_delay": 0.0,
         "device_interval": 1,
         "device_lifetime": 600,
+        "token_fail_status": 0,
     },
     "counters": {
         "token_requests": {},  # grant_type -> count (counted when received)
@@ -286,6 +288,15 @@ class Handler(BaseHTTPRequestHandler):
             delay = STATE["settings"]["token_delay"]
         if delay:
             time.sleep(delay)
+        fail = STATE["settings"]["token_fail_status"]
+        if fail:
+            data = b"<html><body>Service Unavailable</body></html>"
+            self.send_response(fail)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         with LOCK:
             if not self.client_ok(cid, sec):
                 return self.error("invalid_client", "client authentication failed", 401)
