@@ -597,6 +597,11 @@ fn tokens_never_appear_in_output() {
     assert!(server.token_requests("refresh_token") >= 2);
     let status = mailpull(&sb, &["-vv", "auth", "status", "--json"]);
     let check = mailpull(&sb, &["-vv", "config", "check"]);
+    let shown = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        shown.contains("oauth2: provider custom, client id mailpull-test"),
+        "{shown}"
+    );
     // Errors: a revoked refresh token, and a token Dovecot refuses.
     server.revoke_user("bob");
     let revoked = mailpull(&sb, &["-vv", "fetch", "--json", "home"]);

@@ -55,6 +55,9 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<Exit> {
             }
         )?;
         writeln!(out, "  auth: {}", a.auth.describe(a.protocol))?;
+        if let Some(o) = &a.oauth2 {
+            writeln!(out, "  oauth2: {}", o.describe())?;
+        }
         if let Some(f) = &a.tls.ca_file {
             writeln!(out, "  tls_ca_file: {}", f.display())?;
         }

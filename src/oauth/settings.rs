@@ -128,6 +128,28 @@ pub struct OAuthSettings {
     pub store: StoreLocation,
 }
 
+impl OAuthSettings {
+    /// One line for `mailpull config check` (never the client secret).
+    pub fn describe(&self) -> String {
+        format!(
+            "provider {}, client id {}, token endpoint {}, scopes {}, {}{}",
+            self.provider.name(),
+            self.client_id,
+            self.token_url,
+            self.scopes.join(" "),
+            match &self.store {
+                StoreLocation::Dir(d) => format!("tokens in {}", d.display()),
+                StoreLocation::Command { command, .. } => format!("tokens through `{command}`"),
+            },
+            match &self.client_secret {
+                ClientSecret::None => "",
+                ClientSecret::Given(_) => ", client secret set (not shown)",
+                ClientSecret::Command(_) => ", client secret from its command",
+            }
+        )
+    }
+}
+
 impl OAuthConfig {
     /// `self` with unset keys taken from `d` (the `[defaults]` table).
     pub fn or(self, d: &OAuthConfig) -> OAuthConfig {
