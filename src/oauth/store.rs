@@ -224,7 +224,8 @@ impl Store {
         Ok(rec.matches(id).then_some(rec))
     }
 
-    /// Writes the record of `id` durably (see the module doc).
+    /// Writes the record of `id` durably (see the module doc). The caller holds the
+    /// identity's [`Store::lock`].
     pub fn save(&self, id: &Identity, rec: &TokenRecord) -> Result<(), OAuthError> {
         let json = serde_json::to_vec_pretty(rec).expect("a record serialises");
         match &self.location {
@@ -269,8 +270,9 @@ impl Store {
 
 /// Writes `name` in `dir`: temp file (0600), fsync, rename, fsync of the directory.
 fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<()> {
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    // A temp file left by a killed process of the same id.
+    // Writers hold the identity's lock, so one temporary name per record suffices, and the
+    // one a killed writer left behind is replaced here.
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
     let _ = std::fs::remove_file(&tmp);
     let result = (|| {
         let mut f = crate::fs::private_file().write(true).open(&tmp)?;
