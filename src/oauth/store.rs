@@ -371,7 +371,13 @@ mod tests {
         let store = Store::new(&s);
         let id = Identity::new(&s, "alice");
         assert_eq!(store.load(&id).unwrap(), None);
+        // What a writer killed before its rename leaves: ignored, then replaced.
+        crate::fs::create_private_dir(&d, true).unwrap();
+        let leftover = d.join(format!(".{}.json.tmp", id.key()));
+        std::fs::write(&leftover, "{\"half\": ").unwrap();
+        assert_eq!(store.load(&id).unwrap(), None);
         store.save(&id, &record(&id)).unwrap();
+        assert!(!leftover.exists());
         assert_eq!(store.load(&id).unwrap(), Some(record(&id)));
         let file = d.join(format!("{}.json", id.key()));
         assert_eq!(
