@@ -41,6 +41,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('receipts', 'receipts', [CompletionResultType]::ParameterValue, 'List read-receipt requests waiting for an answer, or answer them')
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Show what a server says about itself: greeting, capabilities, TLS, certificate')
             [CompletionResult]::new('ledger', 'ledger', [CompletionResultType]::ParameterValue, 'Show the mailboxes the ledger knows, or move one''s records to a renamed server')
+            [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Sign in to OAuth 2 accounts (Gmail, Microsoft 365) and manage their stored tokens')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -502,6 +503,86 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
         'mailpull;ledger;help;help' {
             break
         }
+        'mailpull;auth' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary, no count from check)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary, no count from check)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in on the terminal and store the account''s OAuth 2 tokens')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show which accounts have stored tokens and when the access token expires (never the tokens). Exit 77 if one of them has no refresh token')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Forget the account''s stored tokens (on this computer; the provider''s grant stays until you revoke it there)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailpull;auth;login' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after SECS seconds without an answer')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('--device', '--device', [CompletionResultType]::ParameterName, 'Use the device authorization flow: enter a code on any device''s browser [default where the provider has one]')
+            [CompletionResult]::new('--loopback', '--loopback', [CompletionResultType]::ParameterName, 'Use the browser flow with a redirect to 127.0.0.1 on this computer (PKCE)')
+            [CompletionResult]::new('--browser', '--browser', [CompletionResultType]::ParameterName, 'Open the sign-in page with xdg-open (browser flow)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary, no count from check)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary, no count from check)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;auth;status' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print JSON on stdout')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary, no count from check)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary, no count from check)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;auth;logout' {
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The configuration file [default: ~/.config/mailpull/config.toml]')
+            [CompletionResult]::new('--ledger', '--ledger', [CompletionResultType]::ParameterName, 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Log protocol steps to stderr (passwords redacted); twice for more detail')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary, no count from check)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print nothing but errors (no progress bar, no summary, no count from check)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'mailpull;auth;help' {
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in on the terminal and store the account''s OAuth 2 tokens')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show which accounts have stored tokens and when the access token expires (never the tokens). Exit 77 if one of them has no refresh token')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Forget the account''s stored tokens (on this computer; the provider''s grant stays until you revoke it there)')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'mailpull;auth;help;login' {
+            break
+        }
+        'mailpull;auth;help;status' {
+            break
+        }
+        'mailpull;auth;help;logout' {
+            break
+        }
+        'mailpull;auth;help;help' {
+            break
+        }
         'mailpull;help' {
             [CompletionResult]::new('fetch', 'fetch', [CompletionResultType]::ParameterValue, 'Download new messages and deliver them')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Count new messages without downloading them; the counts go to stdout (exit 0: new mail, 1: none)')
@@ -513,6 +594,7 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             [CompletionResult]::new('receipts', 'receipts', [CompletionResultType]::ParameterValue, 'List read-receipt requests waiting for an answer, or answer them')
             [CompletionResult]::new('probe', 'probe', [CompletionResultType]::ParameterValue, 'Show what a server says about itself: greeting, capabilities, TLS, certificate')
             [CompletionResult]::new('ledger', 'ledger', [CompletionResultType]::ParameterValue, 'Show the mailboxes the ledger knows, or move one''s records to a renamed server')
+            [CompletionResult]::new('auth', 'auth', [CompletionResultType]::ParameterValue, 'Sign in to OAuth 2 accounts (Gmail, Microsoft 365) and manage their stored tokens')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -584,6 +666,21 @@ Register-ArgumentCompleter -Native -CommandName 'mailpull' -ScriptBlock {
             break
         }
         'mailpull;help;ledger;rename' {
+            break
+        }
+        'mailpull;help;auth' {
+            [CompletionResult]::new('login', 'login', [CompletionResultType]::ParameterValue, 'Sign in on the terminal and store the account''s OAuth 2 tokens')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show which accounts have stored tokens and when the access token expires (never the tokens). Exit 77 if one of them has no refresh token')
+            [CompletionResult]::new('logout', 'logout', [CompletionResultType]::ParameterValue, 'Forget the account''s stored tokens (on this computer; the provider''s grant stays until you revoke it there)')
+            break
+        }
+        'mailpull;help;auth;login' {
+            break
+        }
+        'mailpull;help;auth;status' {
+            break
+        }
+        'mailpull;help;auth;logout' {
             break
         }
         'mailpull;help;help' {

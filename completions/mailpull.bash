@@ -19,6 +19,9 @@ _mailpull() {
             mailpull,accounts)
                 cmd="mailpull__subcmd__accounts"
                 ;;
+            mailpull,auth)
+                cmd="mailpull__subcmd__auth"
+                ;;
             mailpull,check)
                 cmd="mailpull__subcmd__check"
                 ;;
@@ -49,6 +52,30 @@ _mailpull() {
             mailpull,watch)
                 cmd="mailpull__subcmd__watch"
                 ;;
+            mailpull__subcmd__auth,help)
+                cmd="mailpull__subcmd__auth__subcmd__help"
+                ;;
+            mailpull__subcmd__auth,login)
+                cmd="mailpull__subcmd__auth__subcmd__login"
+                ;;
+            mailpull__subcmd__auth,logout)
+                cmd="mailpull__subcmd__auth__subcmd__logout"
+                ;;
+            mailpull__subcmd__auth,status)
+                cmd="mailpull__subcmd__auth__subcmd__status"
+                ;;
+            mailpull__subcmd__auth__subcmd__help,help)
+                cmd="mailpull__subcmd__auth__subcmd__help__subcmd__help"
+                ;;
+            mailpull__subcmd__auth__subcmd__help,login)
+                cmd="mailpull__subcmd__auth__subcmd__help__subcmd__login"
+                ;;
+            mailpull__subcmd__auth__subcmd__help,logout)
+                cmd="mailpull__subcmd__auth__subcmd__help__subcmd__logout"
+                ;;
+            mailpull__subcmd__auth__subcmd__help,status)
+                cmd="mailpull__subcmd__auth__subcmd__help__subcmd__status"
+                ;;
             mailpull__subcmd__config,check)
                 cmd="mailpull__subcmd__config__subcmd__check"
                 ;;
@@ -69,6 +96,9 @@ _mailpull() {
                 ;;
             mailpull__subcmd__help,accounts)
                 cmd="mailpull__subcmd__help__subcmd__accounts"
+                ;;
+            mailpull__subcmd__help,auth)
+                cmd="mailpull__subcmd__help__subcmd__auth"
                 ;;
             mailpull__subcmd__help,check)
                 cmd="mailpull__subcmd__help__subcmd__check"
@@ -99,6 +129,15 @@ _mailpull() {
                 ;;
             mailpull__subcmd__help,watch)
                 cmd="mailpull__subcmd__help__subcmd__watch"
+                ;;
+            mailpull__subcmd__help__subcmd__auth,login)
+                cmd="mailpull__subcmd__help__subcmd__auth__subcmd__login"
+                ;;
+            mailpull__subcmd__help__subcmd__auth,logout)
+                cmd="mailpull__subcmd__help__subcmd__auth__subcmd__logout"
+                ;;
+            mailpull__subcmd__help__subcmd__auth,status)
+                cmd="mailpull__subcmd__help__subcmd__auth__subcmd__status"
                 ;;
             mailpull__subcmd__help__subcmd__config,check)
                 cmd="mailpull__subcmd__help__subcmd__config__subcmd__check"
@@ -203,7 +242,7 @@ _mailpull() {
 
     case "${cmd}" in
         mailpull)
-            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check list watch accounts config import receipts probe ledger help"
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version fetch check list watch accounts config import receipts probe ledger auth help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -227,6 +266,168 @@ _mailpull() {
         mailpull__subcmd__accounts)
             opts="-v -q -h -V --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__auth)
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version login status logout help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__auth__subcmd__help)
+            opts="login status logout help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__auth__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__auth__subcmd__help__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__auth__subcmd__help__subcmd__logout)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__auth__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__auth__subcmd__login)
+            opts="-v -q -h -V --device --loopback --browser --timeout --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__auth__subcmd__logout)
+            opts="-v -q -h -V --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ledger)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__auth__subcmd__status)
+            opts="-v -q -h -V --json --verbose --quiet --config --ledger --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -557,7 +758,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__help)
-            opts="fetch check list watch accounts config import receipts probe ledger help"
+            opts="fetch check list watch accounts config import receipts probe ledger auth help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -573,6 +774,62 @@ _mailpull() {
         mailpull__subcmd__help__subcmd__accounts)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__auth)
+            opts="login status logout"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__auth__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__auth__subcmd__logout)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        mailpull__subcmd__help__subcmd__auth__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -38,6 +38,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand receipts 'List read-receipt requests waiting for an answer, or answer them'
             cand probe 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
             cand ledger 'Show the mailboxes the ledger knows, or move one''s records to a renamed server'
+            cand auth 'Sign in to OAuth 2 accounts (Gmail, Microsoft 365) and manage their stored tokens'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;fetch'= {
@@ -460,6 +461,77 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         }
         &'mailpull;ledger;help;help'= {
         }
+        &'mailpull;auth'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand login 'Sign in on the terminal and store the account''s OAuth 2 tokens'
+            cand status 'Show which accounts have stored tokens and when the access token expires (never the tokens). Exit 77 if one of them has no refresh token'
+            cand logout 'Forget the account''s stored tokens (on this computer; the provider''s grant stays until you revoke it there)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailpull;auth;login'= {
+            cand --timeout 'Give up after SECS seconds without an answer'
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --device 'Use the device authorization flow: enter a code on any device''s browser [default where the provider has one]'
+            cand --loopback 'Use the browser flow with a redirect to 127.0.0.1 on this computer (PKCE)'
+            cand --browser 'Open the sign-in page with xdg-open (browser flow)'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;auth;status'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand --json 'Print JSON on stdout'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;auth;logout'= {
+            cand --config 'The configuration file [default: ~/.config/mailpull/config.toml]'
+            cand --ledger 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]'
+            cand -v 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand --verbose 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+            cand -q 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand --quiet 'Print nothing but errors (no progress bar, no summary, no count from check)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'mailpull;auth;help'= {
+            cand login 'Sign in on the terminal and store the account''s OAuth 2 tokens'
+            cand status 'Show which accounts have stored tokens and when the access token expires (never the tokens). Exit 77 if one of them has no refresh token'
+            cand logout 'Forget the account''s stored tokens (on this computer; the provider''s grant stays until you revoke it there)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'mailpull;auth;help;login'= {
+        }
+        &'mailpull;auth;help;status'= {
+        }
+        &'mailpull;auth;help;logout'= {
+        }
+        &'mailpull;auth;help;help'= {
+        }
         &'mailpull;help'= {
             cand fetch 'Download new messages and deliver them'
             cand check 'Count new messages without downloading them; the counts go to stdout (exit 0: new mail, 1: none)'
@@ -471,6 +543,7 @@ set edit:completion:arg-completer[mailpull] = {|@words|
             cand receipts 'List read-receipt requests waiting for an answer, or answer them'
             cand probe 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
             cand ledger 'Show the mailboxes the ledger knows, or move one''s records to a renamed server'
+            cand auth 'Sign in to OAuth 2 accounts (Gmail, Microsoft 365) and manage their stored tokens'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'mailpull;help;fetch'= {
@@ -522,6 +595,17 @@ set edit:completion:arg-completer[mailpull] = {|@words|
         &'mailpull;help;ledger;list'= {
         }
         &'mailpull;help;ledger;rename'= {
+        }
+        &'mailpull;help;auth'= {
+            cand login 'Sign in on the terminal and store the account''s OAuth 2 tokens'
+            cand status 'Show which accounts have stored tokens and when the access token expires (never the tokens). Exit 77 if one of them has no refresh token'
+            cand logout 'Forget the account''s stored tokens (on this computer; the provider''s grant stays until you revoke it there)'
+        }
+        &'mailpull;help;auth;login'= {
+        }
+        &'mailpull;help;auth;status'= {
+        }
+        &'mailpull;help;auth;logout'= {
         }
         &'mailpull;help;help'= {
         }

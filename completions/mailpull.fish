@@ -40,6 +40,7 @@ complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "import" -d 'Recor
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "receipts" -d 'List read-receipt requests waiting for an answer, or answer them'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "probe" -d 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "ledger" -d 'Show the mailboxes the ledger knows, or move one\'s records to a renamed server'
+complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "auth" -d 'Sign in to OAuth 2 accounts (Gmail, Microsoft 365) and manage their stored tokens'
 complete -c mailpull -n "__fish_mailpull_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-ca-file -d 'Trust the certificates in this PEM file (a private CA or a self-signed server certificate)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l tls-fingerprint -d 'Accept only the server certificate with this SHA-256 fingerprint (sha256:HEX, colons allowed, or the line openssl prints: "sha256 Fingerprint=AB:CD:..."). A pinned certificate is trusted without checking its chain or name' -r
@@ -50,8 +51,8 @@ user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
 plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
-xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
-oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+xoauth2\t'SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l maildir -d 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand fetch" -l mbox -d 'Append to this mbox file (mboxrd, locked like mutt and procmail do)' -r -F
@@ -88,8 +89,8 @@ user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
 plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
-xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
-oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+xoauth2\t'SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -s j -l jobs -d 'Check up to N accounts in parallel [default: up to 4]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand check" -l lock-wait -d 'How long to wait for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m)' -r
@@ -110,8 +111,8 @@ user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
 plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
-xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
-oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+xoauth2\t'SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l lock-wait -d 'How long to wait for another mailpull that is fetching the same mailbox (seconds, or 30s, 2m)' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand list" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
@@ -133,8 +134,8 @@ user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
 plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
-xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
-oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+xoauth2\t'SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l maildir -d 'Deliver into this Maildir (cur/, new/ and tmp/ are created if missing)' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand watch" -l mbox -d 'Append to this mbox file (mboxrd, locked like mutt and procmail do)' -r -F
@@ -290,8 +291,8 @@ user\t'POP3 USER and PASS'
 login\t'IMAP LOGIN'
 plain\t'SASL PLAIN (POP3: RFC 5034; IMAP: AUTHENTICATE PLAIN)'
 apop\t'POP3 APOP (needs a timestamp in the server greeting)'
-xoauth2\t'IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command'
-oauthbearer\t'IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command'"
+xoauth2\t'SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token'
+oauthbearer\t'SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token'"
 complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l folder -d 'IMAP folder to fetch, or a LIST pattern such as \'Lists/*\'; repeat for several [default: INBOX]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand probe" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
@@ -328,17 +329,55 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "list" -d 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "rename" -d 'Move a mailbox\'s records to the server\'s new name, so that nothing is downloaded twice'
 complete -c mailpull -n "__fish_mailpull_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "fetch" -d 'Download new messages and deliver them'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "check" -d 'Count new messages without downloading them; the counts go to stdout (exit 0: new mail, 1: none)'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "watch" -d 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "config" -d 'Inspect the configuration file'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "receipts" -d 'List read-receipt requests waiting for an answer, or answer them'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "probe" -d 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "ledger" -d 'Show the mailboxes the ledger knows, or move one\'s records to a renamed server'
-complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -f -a "login" -d 'Sign in on the terminal and store the account\'s OAuth 2 tokens'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -f -a "status" -d 'Show which accounts have stored tokens and when the access token expires (never the tokens). Exit 77 if one of them has no refresh token'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -f -a "logout" -d 'Forget the account\'s stored tokens (on this computer; the provider\'s grant stays until you revoke it there)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and not __fish_seen_subcommand_from login status logout help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -l timeout -d 'Give up after SECS seconds without an answer' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -l device -d 'Use the device authorization flow: enter a code on any device\'s browser [default where the provider has one]'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -l loopback -d 'Use the browser flow with a redirect to 127.0.0.1 on this computer (PKCE)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -l browser -d 'Open the sign-in page with xdg-open (browser flow)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from login" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from status" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from status" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from status" -l json -d 'Print JSON on stdout'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from status" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from logout" -l config -d 'The configuration file [default: ~/.config/mailpull/config.toml]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from logout" -l ledger -d 'The ledger database [default: ~/.local/share/mailpull/ledger.sqlite]' -r -F
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from logout" -s v -l verbose -d 'Log protocol steps to stderr (passwords redacted); twice for more detail'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from logout" -s q -l quiet -d 'Print nothing but errors (no progress bar, no summary, no count from check)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from logout" -s h -l help -d 'Print help'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from logout" -s V -l version -d 'Print version'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "login" -d 'Sign in on the terminal and store the account\'s OAuth 2 tokens'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "status" -d 'Show which accounts have stored tokens and when the access token expires (never the tokens). Exit 77 if one of them has no refresh token'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "logout" -d 'Forget the account\'s stored tokens (on this computer; the provider\'s grant stays until you revoke it there)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand auth; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "fetch" -d 'Download new messages and deliver them'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "check" -d 'Count new messages without downloading them; the counts go to stdout (exit 0: new mail, 1: none)'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "list" -d 'Show what is on the server (date, sender, subject, size, new or fetched) from the headers alone, without downloading or changing anything'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "watch" -d 'Keep fetching until stopped: IMAP IDLE, else polling every --every'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "accounts" -d 'List the configured accounts and where their mail goes'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "config" -d 'Inspect the configuration file'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "import" -d 'Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never downloads them again'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "receipts" -d 'List read-receipt requests waiting for an answer, or answer them'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "probe" -d 'Show what a server says about itself: greeting, capabilities, TLS, certificate'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "ledger" -d 'Show the mailboxes the ledger knows, or move one\'s records to a renamed server'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "auth" -d 'Sign in to OAuth 2 accounts (Gmail, Microsoft 365) and manage their stored tokens'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and not __fish_seen_subcommand_from fetch check list watch accounts config import receipts probe ledger auth help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration file and print what it resolves to (never passwords)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "init" -d 'Write a commented starter configuration file (asks on a terminal)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from import" -f -a "fetchmail" -d 'fetchmail\'s idfile (POP3 UIDLs; fetchmail keeps no IMAP state)'
@@ -349,3 +388,6 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from receipts" -f -a "decline" -d 'Never send a receipt for request ID'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "list" -d 'List the mailboxes the ledger holds records of: URL, folder, messages, last delivery (tab-separated, one folder per line)'
 complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "rename" -d 'Move a mailbox\'s records to the server\'s new name, so that nothing is downloaded twice'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "login" -d 'Sign in on the terminal and store the account\'s OAuth 2 tokens'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "status" -d 'Show which accounts have stored tokens and when the access token expires (never the tokens). Exit 77 if one of them has no refresh token'
+complete -c mailpull -n "__fish_mailpull_using_subcommand help; and __fish_seen_subcommand_from auth" -f -a "logout" -d 'Forget the account\'s stored tokens (on this computer; the provider\'s grant stays until you revoke it there)'

@@ -4,7 +4,8 @@
 //! The crate stands on floors, each importing only from below (README: "How it is built"):
 //! - [`exit`], [`text`], [`time`]: exit statuses, terminal-safe text, time; nothing of mailpull's.
 //! - [`source`] (the Source/Sink contract), [`tls`] (connections, deadlines, certificates),
-//!   [`command`] (users' commands: MDA, filter, password command).
+//!   [`command`] (users' commands: MDA, filter, password command), [`sasl`] (SASL responses and
+//!   OAuth 2 error challenges, for POP3, IMAP and SMTP).
 //! - [`pop3`] and [`imap`] speak the protocols, each as a [`source::Source`]; [`ledger`] records
 //!   every message; [`deliver`] holds the delivery targets.
 //! - [`engine`] is the protocol-agnostic fetch engine that owns the promises: recover, list,
@@ -30,8 +31,10 @@ pub mod fs;
 pub mod imap;
 pub mod import;
 pub mod ledger;
+pub mod oauth;
 pub mod pop3;
 pub mod receipts;
+pub mod sasl;
 pub mod select;
 pub mod source;
 pub mod text;

@@ -187,12 +187,8 @@ pub(super) fn pop3_method(auth: Auth) -> Result<Pop3Auth, SourceError> {
         Auth::User => Pop3Auth::User,
         Auth::Plain => Pop3Auth::Plain,
         Auth::Apop => Pop3Auth::Apop,
-        // Refused by the configuration already; never sent to a server.
-        Auth::XOAuth2 | Auth::OAuthBearer => {
-            return Err(SourceError::Unavailable(
-                "xoauth2 and oauthbearer are supported for IMAP accounts only".into(),
-            ))
-        }
+        Auth::XOAuth2 => Pop3Auth::XOAuth2,
+        Auth::OAuthBearer => Pop3Auth::OAuthBearer,
     })
 }
 

@@ -73,14 +73,21 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// Connects, secures the connection and logs in.
-    fn login(&self, password: &str) -> Result<Box<dyn Source>, SourceError> {
-        connect::login(self.account, self.tls.as_ref(), password)
+    /// Connects, secures the connection and logs in (with an OAuth 2 access token obtained
+    /// right now, for the token store).
+    fn login(&self, password: &str) -> anyhow::Result<Box<dyn Source>> {
+        let password = password::for_login(self.account, password)?;
+        Ok(connect::login(self.account, self.tls.as_ref(), &password)?)
     }
 
     /// Connects to the IMAP account and logs in, for a session that `watch` keeps to IDLE.
-    pub fn login_imap(&self, password: &str) -> Result<ImapSource<Conn>, SourceError> {
-        connect::login_imap(self.account, self.tls.as_ref(), password)
+    pub fn login_imap(&self, password: &str) -> anyhow::Result<ImapSource<Conn>> {
+        let password = password::for_login(self.account, password)?;
+        Ok(connect::login_imap(
+            self.account,
+            self.tls.as_ref(),
+            &password,
+        )?)
     }
 
     /// Opens the ledger and the delivery target and recovers from an interrupted run: the
@@ -115,7 +122,7 @@ impl<'a> Session<'a> {
         };
         let mut source = match self.login(password) {
             Ok(s) => s,
-            Err(e) => return (None, Err(e.into())),
+            Err(e) => return (None, Err(e)),
         };
         let mut progress = progress();
         let outcome = prepared.fetch(self, source.as_mut(), &mut progress, multi, stop);
@@ -250,6 +257,8 @@ pub fn classify(cause: &(dyn std::error::Error + 'static)) -> Option<Exit> {
     } else if let Some(e) = cause.downcast_ref::<SourceError>() {
         e
     } else if let Some(e) = cause.downcast_ref::<DeliverError>() {
+        e
+    } else if let Some(e) = cause.downcast_ref::<crate::oauth::OAuthError>() {
         e
     } else {
         cause.downcast_ref::<InternalError>()?

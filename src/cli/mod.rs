@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
+pub mod auth;
+
 /// Fetch mail over POP3 or IMAP into a Maildir, an mbox, an MDA or stdout, never losing or
 /// doubling a message.
 #[derive(Debug, Parser)]
@@ -149,6 +151,9 @@ pub enum Command {
     /// Show the mailboxes the ledger knows, or move one's records to a renamed server.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Sign in to OAuth 2 accounts (Gmail, Microsoft 365) and manage their stored tokens.
+    #[command(subcommand)]
+    Auth(auth::AuthCommand),
     /// Write the shell completions and man pages into DIR/completions and DIR/man.
     #[command(hide = true)]
     Generate {
@@ -553,9 +558,9 @@ pub enum AuthArg {
     Plain,
     /// POP3 APOP (needs a timestamp in the server greeting).
     Apop,
-    /// IMAP AUTHENTICATE XOAUTH2 with an OAuth 2 token from the password command.
+    /// SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE) with an OAuth 2 access token.
     Xoauth2,
-    /// IMAP AUTHENTICATE OAUTHBEARER (RFC 7628) with a token from the password command.
+    /// SASL OAUTHBEARER (RFC 7628; POP3 and IMAP) with an OAuth 2 access token.
     Oauthbearer,
 }
 

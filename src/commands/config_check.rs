@@ -50,9 +50,14 @@ pub(super) fn run(cli: &Cli) -> anyhow::Result<Exit> {
                 PasswordSource::Given(_) => "set (not shown)".to_string(),
                 PasswordSource::Command(c) => format!("from `{c}`"),
                 PasswordSource::Prompt => "asked on the terminal".to_string(),
+                PasswordSource::OAuth2 =>
+                    "OAuth 2 token store (see `mailpull auth status`)".to_string(),
             }
         )?;
         writeln!(out, "  auth: {}", a.auth.describe(a.protocol))?;
+        if let Some(o) = &a.oauth2 {
+            writeln!(out, "  oauth2: {}", o.describe())?;
+        }
         if let Some(f) = &a.tls.ca_file {
             writeln!(out, "  tls_ca_file: {}", f.display())?;
         }

@@ -8,6 +8,7 @@
 //! exit 70.
 
 mod accounts;
+mod auth;
 mod check;
 mod config_check;
 mod config_init;
@@ -79,6 +80,7 @@ pub fn main(cli: Cli) -> Exit {
         CliCommand::Receipts(args) => receipts::run(&cli, args),
         CliCommand::Ledger(cmd) => ledger::run(&cli, cmd),
         CliCommand::Probe(args) => probe::run(&cli, args),
+        CliCommand::Auth(cmd) => auth::run(&cli, cmd),
         CliCommand::Generate { dir } => crate::docs::generate(dir)
             .with_context(|| format!("cannot write the documentation into {}", dir.display()))
             .map(|()| Exit::Ok),

@@ -57,6 +57,7 @@ impl Accounts {
                     .receipts_transport
                     .clone()
                     .or_else(|| file.config.receipts.clone()),
+                ..Default::default()
             },
             "",
         );

@@ -190,8 +190,16 @@ fn build(
     let security = security(&step, &url)?;
     let tls = tls_options(&step, security)?;
     let timeout = timeout(&step)?;
-    let password = password_source(&step, password_env)?;
-    let auth = auth(&step, url.protocol)?;
+    let flag_or_env = ov.server.password_command.is_some()
+        || password_env.as_deref().is_some_and(|p| !p.is_empty());
+    let mut password = password_source(&step, password_env)?;
+    let mut auth = auth(&step, url.protocol)?;
+    let oauth2 = super::oauth::settings(step.acc.oauth2.as_ref()).map_err(|e| step.invalid(&e))?;
+    if oauth2.is_some() {
+        let given = ov.server.auth.is_some() || step.acc.auth.is_some();
+        auth = super::oauth::auth(auth, given).map_err(|e| step.usage(&e))?;
+        password = super::oauth::password(password, flag_or_env);
+    }
     let folders = folders(&step, url.protocol)?;
     let target = target(&step)?;
     // POP3 users expect delete-after-retrieve, IMAP users a copy on the server.
@@ -212,8 +220,9 @@ fn build(
     let filter = filter(&step)?;
     let max_messages = max_messages(&step)?;
     let delete_after = delete_after(&step)?;
-    let receipts = receipts(&step, file)?;
+    let mut receipts = receipts(&step, file)?;
     let server = server_label(&url);
+    receipts.oauth2 = super::oauth::receipts(&oauth2, name.unwrap_or(&server));
     Ok(Account {
         name: name.map(str::to_string),
         label: name.map(str::to_string).unwrap_or_else(|| server.clone()),
@@ -238,6 +247,7 @@ fn build(
         target,
         poll_interval: step.acc.poll_interval.map(|d| d.0),
         receipts,
+        oauth2,
     })
 }
 
@@ -360,9 +370,6 @@ fn auth(step: &Step<'_>, protocol: Protocol) -> Result<Auth, ConfigError> {
         (Protocol::Imap, Auth::Apop) => Err(step.usage(
             "APOP is a POP3 method; IMAP accounts use auto, login, plain, xoauth2 or oauthbearer",
         )),
-        (Protocol::Pop3, Auth::XOAuth2 | Auth::OAuthBearer) => {
-            Err(step.usage("xoauth2 and oauthbearer are supported for IMAP accounts only"))
-        }
         _ => Ok(auth),
     }
 }
@@ -519,6 +526,7 @@ fn receipts(step: &Step<'_>, file: &ConfigFile) -> Result<ReceiptSettings, Confi
             .receipts_transport
             .clone()
             .or_else(|| file.config.receipts.clone()),
+        oauth2: None,
     };
     if let Some(t) = &receipts.transport {
         Transport::from_config(t).map_err(|e| step.invalid(&e))?;

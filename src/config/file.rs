@@ -47,6 +47,8 @@ pub struct AccountFile {
     pub receipts: Option<ReceiptPolicy>,
     /// How this account sends read receipts (replaces the `[receipts]` table).
     pub receipts_transport: Option<TransportConfig>,
+    /// OAuth 2 token handling (see `config::oauth`).
+    pub oauth2: Option<crate::oauth::OAuthConfig>,
 }
 
 impl AccountFile {
@@ -77,6 +79,7 @@ impl AccountFile {
             receipts_transport: self
                 .receipts_transport
                 .or_else(|| d.receipts_transport.clone()),
+            oauth2: super::oauth::merge(self.oauth2, &d.oauth2),
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod build;
 pub mod docs;
 pub mod file;
 pub mod keys;
+pub mod oauth;
 mod shared;
 pub mod url;
 pub mod values;
@@ -89,9 +90,9 @@ pub enum Auth {
     Plain,
     /// POP3 APOP.
     Apop,
-    /// IMAP AUTHENTICATE XOAUTH2.
+    /// SASL XOAUTH2 (POP3 AUTH, IMAP AUTHENTICATE); the secret is an OAuth 2 access token.
     XOAuth2,
-    /// IMAP AUTHENTICATE OAUTHBEARER.
+    /// SASL OAUTHBEARER (RFC 7628); the secret is an OAuth 2 access token.
     OAuthBearer,
 }
 
@@ -106,8 +107,10 @@ impl Auth {
             (Auth::User, Protocol::Imap) => "login (LOGIN)",
             (Auth::Plain, _) => "plain (SASL PLAIN)",
             (Auth::Apop, _) => "apop (APOP)",
-            (Auth::XOAuth2, _) => "xoauth2 (AUTHENTICATE XOAUTH2)",
-            (Auth::OAuthBearer, _) => "oauthbearer (AUTHENTICATE OAUTHBEARER)",
+            (Auth::XOAuth2, Protocol::Pop3) => "xoauth2 (SASL XOAUTH2)",
+            (Auth::XOAuth2, Protocol::Imap) => "xoauth2 (AUTHENTICATE XOAUTH2)",
+            (Auth::OAuthBearer, Protocol::Pop3) => "oauthbearer (SASL OAUTHBEARER)",
+            (Auth::OAuthBearer, Protocol::Imap) => "oauthbearer (AUTHENTICATE OAUTHBEARER)",
         }
     }
 }
@@ -132,6 +135,8 @@ pub enum PasswordSource {
     Command(String),
     /// Ask on the terminal.
     Prompt,
+    /// An access token from the built-in OAuth 2 store, obtained right before each login.
+    OAuth2,
 }
 
 impl std::fmt::Debug for PasswordSource {
@@ -140,6 +145,7 @@ impl std::fmt::Debug for PasswordSource {
             PasswordSource::Given(_) => f.write_str("Given(<redacted>)"),
             PasswordSource::Command(c) => write!(f, "Command({c:?})"),
             PasswordSource::Prompt => f.write_str("Prompt"),
+            PasswordSource::OAuth2 => f.write_str("OAuth2"),
         }
     }
 }
@@ -204,6 +210,8 @@ pub struct Account {
     pub poll_interval: Option<Duration>,
     /// Read receipts: the policy and how to send them.
     pub receipts: crate::receipts::ReceiptSettings,
+    /// OAuth 2 token handling (`oauth2 = { … }`), if configured.
+    pub oauth2: Option<crate::oauth::OAuthSettings>,
 }
 
 /// The `filter` command: run with `sh -c`, the headers of a new message on its stdin.

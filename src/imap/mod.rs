@@ -4,8 +4,8 @@
 //! RFC 5530.
 //!
 //! `encode` encodes commands and UID sets, [`proto`] parses responses, [`utf7`] encodes and
-//! decodes modified UTF-7 mailbox names, [`sasl`] builds the SASL responses (all four without
-//! I/O); [`pattern`] matches LIST patterns; `wire` reads responses off the connection within
+//! decodes modified UTF-7 mailbox names, [`sasl`] re-exports the SASL responses of [`crate::sasl`] (all four
+//! without I/O); [`pattern`] matches LIST patterns; `wire` reads responses off the connection within
 //! bounds and `body` streams a message body and proves its framing; `seqmap` keeps the message
 //! numbers seen; [`session`] drives a connection generic over `Read + Write`, so tests can run
 //! it over any byte stream; [`source`] adapts a session to the fetch engine.

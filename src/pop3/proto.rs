@@ -5,6 +5,8 @@
 //! re-exported here, where they always were).
 
 pub use super::framing::{read_line, DotReader};
+/// The SASL responses (RFC 5034 sends them base64-encoded), from [`crate::sasl`].
+pub use crate::sasl::{sasl_oauthbearer, sasl_plain, sasl_xoauth2};
 
 /// A single-line server reply. Parsed from bytes; the texts are decoded lossily afterwards, so
 /// that no byte sequence can make parsing fail or panic.
@@ -188,17 +190,6 @@ pub fn apop_digest(timestamp: &[u8], password: &str) -> String {
     h.update(timestamp);
     h.update(password.as_bytes());
     hex::encode(h.finalize())
-}
-
-/// The SASL PLAIN initial response (RFC 4616), base64-encoded.
-pub fn sasl_plain(user: &str, password: &str) -> String {
-    use base64::Engine;
-    let mut raw = Vec::with_capacity(user.len() + password.len() + 2);
-    raw.push(0);
-    raw.extend_from_slice(user.as_bytes());
-    raw.push(0);
-    raw.extend_from_slice(password.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(raw)
 }
 
 /// Parses one line of a LIST or UIDL listing: `msg-number SP value`. The number is 1 or more

@@ -47,6 +47,7 @@ use super::proto::{self, quote, Capabilities, Status};
 #[cfg(doc)]
 use super::reply::ProvenBody;
 use super::reply::{self, Ended};
+use crate::sasl::OAuthMechanism;
 use crate::source::{RemoteMessage, SourceError};
 use crate::tls::{self, StartTls};
 
@@ -61,6 +62,10 @@ pub enum AuthMethod {
     Plain,
     /// APOP (RFC 1939 §7), when the greeting carries a timestamp.
     Apop,
+    /// SASL XOAUTH2 (RFC 5034); the secret is an OAuth 2 access token ([`super::auth`]).
+    XOAuth2,
+    /// SASL OAUTHBEARER (RFC 5034, RFC 7628); the secret is an OAuth 2 access token.
+    OAuthBearer,
 }
 
 /// Messages in flight at most when pipelining (each is a RETR or TOP and its `UIDL n`, or a
@@ -225,6 +230,10 @@ impl<S: Read + Write> Session<S> {
         // The authentication command is always the last thing in its write: some servers
         // discard whatever arrives with it.
         match method {
+            AuthMethod::XOAuth2 => self.auth_oauth(OAuthMechanism::XOAuth2, user, password)?,
+            AuthMethod::OAuthBearer => {
+                self.auth_oauth(OAuthMechanism::OAuthBearer, user, password)?
+            }
             AuthMethod::Plain => {
                 let resp = proto::sasl_plain(user, password);
                 self.send_secret(&format!("AUTH PLAIN {resp}"), "AUTH PLAIN <redacted>");
@@ -319,7 +328,7 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Queues a command, logging `shown` instead of it (passwords, SASL data).
-    fn send_secret(&mut self, cmd: &str, shown: &str) {
+    pub(super) fn send_secret(&mut self, cmd: &str, shown: &str) {
         log::debug!("C: {shown}");
         self.out.extend_from_slice(cmd.as_bytes());
         self.out.extend_from_slice(b"\r\n");
@@ -357,7 +366,7 @@ impl<S: Read + Write> Session<S> {
     }
 
     /// Reads one line into `self.line`; a closed connection is an error saying `closed`.
-    fn read_line(&mut self, context: &str, closed: &str) -> Result<(), SourceError> {
+    pub(super) fn read_line(&mut self, context: &str, closed: &str) -> Result<(), SourceError> {
         match proto::read_line(&mut self.conn, &mut self.line) {
             Ok(Some(())) => Ok(()),
             Ok(None) => Err(SourceError::io(

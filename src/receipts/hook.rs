@@ -41,7 +41,7 @@ impl Sending {
         match Transport::from_config(t) {
             Ok(transport) => Sending {
                 from,
-                transport,
+                transport: transport.map(|t| super::token_source(t, settings)),
                 problem: None,
             },
             Err(e) => Sending {

@@ -25,6 +25,29 @@ pub mod transport;
 
 pub use settings::{check_address, ReceiptPolicy, ReceiptSettings, TransportConfig, MAX_ADDRESS};
 
+/// `transport` with its SMTP token taken from the account's OAuth 2 store (an access token
+/// valid now, refreshed if needed) when the account has `oauth2` and the transport logs in
+/// with `auth = "xoauth2"` without a `password_command` of its own; else unchanged.
+pub fn token_source(
+    transport: transport::Transport,
+    settings: &ReceiptSettings,
+) -> transport::Transport {
+    let (Some(o), Some(cfg)) = (&settings.oauth2, &settings.transport) else {
+        return transport;
+    };
+    let user = match &transport {
+        transport::Transport::Smtp { user: Some(u), .. } => u.clone(),
+        _ => return transport,
+    };
+    if cfg.auth != Some(settings::SmtpAuth::Xoauth2) || cfg.password_command.is_some() {
+        return transport;
+    }
+    let o = o.clone();
+    transport.with_token_source(transport::TokenSource::new(move || {
+        crate::oauth::access_token(&o.settings, &user, &o.account).map_err(|e| e.to_string())
+    }))
+}
+
 use mail_parser::{HeaderForm, HeaderName, HeaderValue, MessageParser, MimeHeaders};
 use sha2::{Digest, Sha256};
 

@@ -31,12 +31,27 @@ pub struct TransportConfig {
     /// `smtps://USER@HOST[:PORT]` (implicit TLS) or `smtp://USER@HOST[:PORT]` (STARTTLS
     /// required).
     pub smtp: Option<String>,
-    /// Prints the SMTP password on its first line.
+    /// Prints the SMTP password on its first line (with `auth = "xoauth2"`: the access token).
     pub password_command: Option<String>,
+    /// How to log in to the SMTP server [default: auto].
+    pub auth: Option<SmtpAuth>,
     /// A sendmail-compatible command (run with `-f '<>' -i -- ADDRESS`).
     pub sendmail: Option<String>,
     /// Trust this CA file (PEM) for the SMTP server instead of the system's.
     pub tls_ca_file: Option<PathBuf>,
+}
+
+/// `auth` in a transport table: how to log in to the SMTP server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpAuth {
+    /// PLAIN or LOGIN, as the server offers, with the password.
+    #[default]
+    Auto,
+    /// XOAUTH2 with an OAuth 2 access token.
+    Xoauth2,
+    /// OAUTHBEARER: refused (the SMTP library has no such mechanism).
+    Oauthbearer,
 }
 
 /// What an account does with receipt requests.
@@ -44,6 +59,18 @@ pub struct TransportConfig {
 pub struct ReceiptSettings {
     pub policy: ReceiptPolicy,
     pub transport: Option<TransportConfig>,
+    /// The account's OAuth 2 token store, for SMTP `auth = "xoauth2"` without a
+    /// `password_command` (see [`super::token_source`]).
+    pub oauth2: Option<ReceiptOAuth>,
+}
+
+/// An account's OAuth 2 settings and name, for sending its receipts with a token from the
+/// built-in store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptOAuth {
+    pub settings: crate::oauth::OAuthSettings,
+    /// The account's name, for "run `mailpull auth login ACCOUNT`".
+    pub account: String,
 }
 
 /// The longest address accepted in a request (RFC 5321 §4.5.3.1.3: a path is at most 256

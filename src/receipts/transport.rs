@@ -5,6 +5,15 @@
 //! 465, RFC 8314) or `smtp://` with STARTTLS required (port 587, RFC 3207); a server without
 //! STARTTLS is refused, never used in clear. The SMTP password comes from `password_command`.
 //!
+//! With `auth = "xoauth2"` the login is SASL XOAUTH2 (RFC 4954 `AUTH`, Google's profile) with an
+//! OAuth 2 access token: printed by `password_command`, or given by the caller through a
+//! [`TokenSource`] (e.g. a built-in token store), which wins. The exchange is written here on
+//! lettre's connection rather than left to lettre's `auth`, so that a refused token's error
+//! challenge (`334` + base64 JSON) is decoded ([`crate::sasl`]), answered with the empty
+//! response, and reported as why the token was refused. lettre 0.11 has no OAUTHBEARER (its
+//! EHLO parser does not even record it), so `auth = "oauthbearer"` is refused as a
+//! configuration error.
+//!
 //! Errors are split by what they mean for the "never two" promise: [`SendError::NotSent`]
 //! (nothing was handed over: the connection, TLS, login, or the server refused the sender,
 //! recipient or data) and [`SendError::Unknown`] (the transaction broke off during or after
@@ -20,10 +29,40 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 
-use super::settings::TransportConfig;
+use super::settings::{SmtpAuth, TransportConfig};
+use crate::sasl::{self, OAuthChallenge, OAuthMechanism};
 
 /// How long one SMTP read or write may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest AUTH command line with its initial response (RFC 4954 §4: 12288 octets).
+const MAX_AUTH_LINE: usize = 12288;
+
+/// Gives the SMTP secret (an access token) when the transport logs in: a hook for a token
+/// store, so that `receipts` needs no configuration types. Called once per login; its error
+/// text is shown to the user (it must not hold the secret).
+#[derive(Clone)]
+pub struct TokenSource(std::sync::Arc<dyn Fn() -> Result<String, String> + Send + Sync>);
+
+impl TokenSource {
+    pub fn new(f: impl Fn() -> Result<String, String> + Send + Sync + 'static) -> TokenSource {
+        TokenSource(std::sync::Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenSource")
+    }
+}
+
+impl PartialEq for TokenSource {
+    fn eq(&self, other: &TokenSource) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TokenSource {}
 
 /// A configured way to send receipts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +74,10 @@ pub enum Transport {
         user: Option<String>,
         password_command: Option<String>,
         ca_file: Option<std::path::PathBuf>,
+        /// `Auto` (PLAIN or LOGIN with the password) or `Xoauth2` (never `Oauthbearer`).
+        auth: SmtpAuth,
+        /// Gives the secret instead of `password_command` ([`Transport::with_token_source`]).
+        token_source: Option<TokenSource>,
     },
     Sendmail {
         command: String,
@@ -55,6 +98,20 @@ pub enum SendError {
 impl Transport {
     /// The transport of a `[receipts]` table, or `Ok(None)` if it configures none.
     pub fn from_config(c: &TransportConfig) -> Result<Option<Transport>, String> {
+        match (c.auth, &c.sendmail) {
+            (Some(SmtpAuth::Oauthbearer), _) => {
+                return Err(
+                    "auth = \"oauthbearer\" is not supported for sending receipts by \
+                            SMTP (lettre, the SMTP library, has no OAUTHBEARER); use auth = \
+                            \"xoauth2\", which Gmail and Microsoft 365 accept"
+                        .into(),
+                )
+            }
+            (Some(SmtpAuth::Xoauth2), Some(_)) if c.smtp.is_none() => {
+                return Err("auth applies to smtp, not to sendmail".into())
+            }
+            _ => {}
+        }
         match (&c.smtp, &c.sendmail) {
             (Some(_), Some(_)) => {
                 Err("set either smtp or sendmail under [receipts], not both".into())
@@ -66,6 +123,15 @@ impl Transport {
             (Some(url), None) => parse_smtp_url(url, c).map(Some),
             (None, None) => Ok(None),
         }
+    }
+
+    /// The transport with its SMTP secret (an OAuth 2 access token) taken from `source`
+    /// rather than from `password_command`; a sendmail transport is returned unchanged.
+    pub fn with_token_source(mut self, source: TokenSource) -> Transport {
+        if let Transport::Smtp { token_source, .. } = &mut self {
+            *token_source = Some(source);
+        }
+        self
     }
 
     /// Sends `message` to `to` with a null envelope sender.
@@ -100,6 +166,8 @@ impl Transport {
             user,
             password_command,
             ca_file,
+            auth,
+            token_source,
         } = self
         else {
             unreachable!()
@@ -140,21 +208,38 @@ impl Transport {
                 .map_err(|e| not_sent("STARTTLS failed with", &e))?;
         }
         if let Some(user) = user {
-            let password = match password_command {
-                Some(cmd) => crate::command::password_from(cmd, "SMTP password command")
-                    .map_err(SendError::NotSent)?,
-                None => {
-                    conn.abort();
-                    return Err(SendError::NotSent(
-                        "the SMTP URL names a user but [receipts] has no password_command".into(),
-                    ));
+            let oauth = *auth == SmtpAuth::Xoauth2;
+            let secret = match (token_source, password_command) {
+                (Some(source), _) => (source.0)(),
+                (None, Some(cmd)) if oauth => {
+                    crate::command::password_from(cmd, "SMTP access token command")
+                }
+                (None, Some(cmd)) => crate::command::password_from(cmd, "SMTP password command"),
+                (None, None) => {
+                    Err("the SMTP URL names a user but [receipts] has no password_command".into())
                 }
             };
-            conn.auth(
-                &[Mechanism::Plain, Mechanism::Login],
-                &Credentials::new(user.clone(), password),
-            )
-            .map_err(|e| not_sent("login refused by", &e))?;
+            let secret = match secret {
+                Ok(s) => s,
+                Err(e) => {
+                    conn.abort();
+                    return Err(SendError::NotSent(e));
+                }
+            };
+            if oauth {
+                if let Err(e) = xoauth2(&mut conn, user, &secret) {
+                    conn.abort();
+                    return Err(SendError::NotSent(format!(
+                        "SMTP server {host}:{port}: {e}"
+                    )));
+                }
+            } else {
+                conn.auth(
+                    &[Mechanism::Plain, Mechanism::Login],
+                    &Credentials::new(user.clone(), secret),
+                )
+                .map_err(|e| not_sent("login refused by", &e))?;
+            }
         }
         let rcpt: Address = to
             .parse()
@@ -178,6 +263,52 @@ impl Transport {
                 )))
             }
         }
+    }
+}
+
+/// SASL XOAUTH2 on an open connection (RFC 4954): the initial response on the AUTH line (it
+/// fits unless the token is huge, then after the empty `334` challenge); an error challenge is
+/// decoded and answered with the empty response, and the `535` that follows becomes the error,
+/// which says why the token was refused. The error never holds the token.
+fn xoauth2(conn: &mut SmtpConnection, user: &str, token: &str) -> Result<(), String> {
+    let mech = OAuthMechanism::XOAuth2;
+    if !conn
+        .server_info()
+        .supports_auth_mechanism(Mechanism::Xoauth2)
+    {
+        return Err("the server does not offer AUTH XOAUTH2".into());
+    }
+    let response = mech.response(user, token);
+    let first = if "AUTH XOAUTH2 \r\n".len() + response.len() <= MAX_AUTH_LINE {
+        conn.command(format!("AUTH XOAUTH2 {response}\r\n"))
+    } else {
+        match conn.command("AUTH XOAUTH2\r\n") {
+            Ok(r) if r.has_code(334) => conn.command(format!("{response}\r\n")),
+            other => other,
+        }
+    };
+    let refused = |c: Option<&OAuthChallenge>, e: &dyn std::fmt::Display| {
+        let said: String = e.to_string().chars().take(200).collect();
+        sasl::oauth_refused(mech, c, &said)
+    };
+    match first {
+        Ok(r) if r.has_code(235) => Ok(()),
+        Ok(r) if r.has_code(334) => {
+            let challenge = OAuthChallenge::decode(r.first_line().unwrap_or("").as_bytes());
+            match conn.command("\r\n") {
+                Ok(r) if r.has_code(235) => Ok(()),
+                Ok(r) => Err(refused(
+                    Some(&challenge),
+                    &format!("{} {}", r.code(), r.first_line().unwrap_or("")),
+                )),
+                Err(e) => Err(refused(Some(&challenge), &e)),
+            }
+        }
+        Ok(r) => Err(refused(
+            None,
+            &format!("{} {}", r.code(), r.first_line().unwrap_or("")),
+        )),
+        Err(e) => Err(refused(None, &e)),
     }
 }
 
@@ -217,6 +348,13 @@ fn parse_smtp_url(s: &str, c: &TransportConfig) -> Result<Transport, String> {
                 .into_owned(),
         ),
     };
+    let auth = c.auth.unwrap_or_default();
+    if auth == SmtpAuth::Xoauth2 && user.is_none() {
+        return Err(format!(
+            "receipts.smtp {s:?}: auth = \"xoauth2\" needs the user in the URL \
+             (smtps://USER@HOST)"
+        ));
+    }
     Ok(Transport::Smtp {
         implicit_tls,
         port: url.port().unwrap_or(if implicit_tls { 465 } else { 587 }),
@@ -224,6 +362,8 @@ fn parse_smtp_url(s: &str, c: &TransportConfig) -> Result<Transport, String> {
         user,
         password_command: c.password_command.clone(),
         ca_file: c.tls_ca_file.clone(),
+        auth,
+        token_source: None,
     })
 }
 
@@ -279,6 +419,8 @@ mod tests {
                 user: Some("alice@x".into()),
                 password_command: Some("echo pw".into()),
                 ca_file: None,
+                auth: SmtpAuth::Auto,
+                token_source: None,
             })
         );
         let c = TransportConfig {
@@ -324,6 +466,47 @@ mod tests {
             Transport::from_config(&TransportConfig::default()).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn oauth_settings() {
+        let c = TransportConfig {
+            smtp: Some("smtps://alice@smtp.gmail.com".into()),
+            auth: Some(SmtpAuth::Xoauth2),
+            ..Default::default()
+        };
+        let t = Transport::from_config(&c).unwrap().unwrap();
+        assert!(matches!(
+            &t,
+            Transport::Smtp {
+                auth: SmtpAuth::Xoauth2,
+                token_source: None,
+                ..
+            }
+        ));
+        // A token store plugs in without configuration types.
+        let t = t.with_token_source(TokenSource::new(|| Ok("tok".into())));
+        let Transport::Smtp {
+            token_source: Some(source),
+            ..
+        } = &t
+        else {
+            panic!("no token source: {t:?}")
+        };
+        assert_eq!((source.0)().unwrap(), "tok");
+        assert!(!format!("{t:?}").contains("tok\""));
+        for bad in [
+            TransportConfig {
+                auth: Some(SmtpAuth::Oauthbearer),
+                ..c.clone()
+            },
+            TransportConfig {
+                smtp: Some("smtps://smtp.gmail.com".into()),
+                ..c.clone()
+            },
+        ] {
+            assert!(Transport::from_config(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl FolderWatch<'_> {
                 None => match self.session.login_imap(self.password) {
                     Ok(c) => c,
                     Err(e) => {
-                        retry.failed(anyhow::Error::new(e).context(context()))?;
+                        retry.failed(e.context(context()))?;
                         continue;
                     }
                 },

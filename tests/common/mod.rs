@@ -10,6 +10,7 @@ pub mod fault;
 pub mod kill;
 pub mod matrix;
 pub mod measure;
+pub mod oauth;
 pub mod raw;
 pub mod run;
 pub mod scripted;

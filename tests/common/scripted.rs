@@ -1,7 +1,8 @@
 //! A scripted in-process POP3 server for fault injection, on the core in [`super::server`].
 //!
 //! [`Scripted`] is a small but real POP3 server (RFC 1939 with CAPA and response codes from
-//! RFC 2449, AUTH PLAIN from RFC 5034). Its mailbox persists across connections and behaves
+//! RFC 2449, AUTH PLAIN, XOAUTH2 and OAUTHBEARER from RFC 5034: the tokens of
+//! [`super::server::sasl`] are accepted, any other gets the error challenge). Its mailbox persists across connections and behaves
 //! like a real maildrop: DELE only marks a message, and the marks take effect only when the
 //! server answers QUIT with `+OK`. A session that ends any other way deletes nothing.
 //!
@@ -234,6 +235,15 @@ impl Config {
 
     fn has_capa(&self, name: &str) -> bool {
         self.capa.iter().any(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// Whether the `SASL` line lists `mech`.
+    fn sasl_offers(&self, mech: &str) -> bool {
+        self.capa.iter().any(|c| {
+            let mut w = c.split_ascii_whitespace();
+            w.next().is_some_and(|k| k.eq_ignore_ascii_case("SASL"))
+                && w.any(|m| m.eq_ignore_ascii_case(mech))
+        })
     }
 }
 

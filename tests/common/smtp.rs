@@ -5,7 +5,10 @@
 //! recipients, whether the session was encrypted, the authenticated user) and `N.eml` (the
 //! data, byte for byte). Modes: STARTTLS required (`smtp://`), implicit TLS (`smtps://`), both
 //! with a throw-away certificate made by `openssl` (trust it with [`Smtp::ca_file`]); a login
-//! `alice` / `secret` is accepted. A stalling server accepts the data and never answers the
+//! `alice` / `secret` is accepted. An OAuth server ([`Smtp::start_oauth`]) offers only XOAUTH2
+//! and accepts `alice` with one access token; any other token gets Google's error challenge,
+//! and what the client answered to it is recorded ([`Smtp::xoauth2_error_answers`]). A stalling
+//! server accepts the data and never answers the
 //! final dot (it writes `N.stalled` first), to kill the client while it is sending.
 //!
 //! [`Smtp::start`] returns `None` (after printing `skipped: python3-aiosmtpd not installed`)
@@ -19,10 +22,12 @@ use std::time::{Duration, Instant};
 pub const PYTHON: &str = "/usr/bin/python3";
 
 const SERVER: &str = r#"
-import asyncio, json, os, ssl, sys
-from aiosmtpd.smtp import SMTP, AuthResult
+import asyncio, base64, json, os, ssl, sys
+from aiosmtpd.smtp import SMTP, AuthResult, MISSING
 
 out, mode, stall, cert, key = sys.argv[1], sys.argv[2], sys.argv[3] == "stall", sys.argv[4], sys.argv[5]
+# With a token: XOAUTH2 only, accepting alice with this token.
+token = sys.argv[6].encode() if len(sys.argv) > 6 else None
 counter = [0]
 
 class Handler:
@@ -47,6 +52,29 @@ class Handler:
         os.rename(base + ".json.tmp", base + ".json")
         return "250 OK queued as " + str(n)
 
+class OAuthHandler(Handler):
+    async def auth_XOAUTH2(self, server, args):
+        if len(args) == 2:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except Exception:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            blob = await server.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        fields = blob.split(b"\x01")
+        if fields[0] == b"user=alice" and b"auth=Bearer " + token in fields[1:2]:
+            return AuthResult(success=True, auth_data=b"alice")
+        # Google's error challenge; the client must answer with an empty line.
+        answer = await server.challenge_auth(json.dumps(
+            {"status": "401", "schemes": "Bearer", "scope": "https://mail.google.com/"}))
+        with open(os.path.join(out, "xoauth2-error-answers"), "a") as f:
+            f.write(repr(answer) + "\n")
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and Password not accepted")
+
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = auth_data.login == b"alice" and auth_data.password == b"secret"
     return AuthResult(success=ok, auth_data=auth_data.login if ok else None)
@@ -55,11 +83,14 @@ ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)
 
 def factory():
+    handler = OAuthHandler() if token else Handler()
+    exclude = ["PLAIN", "LOGIN"] if token else []
     if mode == "starttls":
-        return SMTP(Handler(), hostname="localhost", tls_context=ctx, require_starttls=True,
-                    authenticator=authenticator, auth_require_tls=True)
-    return SMTP(Handler(), hostname="localhost", authenticator=authenticator,
-                auth_require_tls=False)
+        return SMTP(handler, hostname="localhost", tls_context=ctx, require_starttls=True,
+                    authenticator=authenticator, auth_require_tls=True,
+                    auth_exclude_mechanism=exclude)
+    return SMTP(handler, hostname="localhost", authenticator=authenticator,
+                auth_require_tls=False, auth_exclude_mechanism=exclude)
 
 async def main():
     loop = asyncio.get_running_loop()
@@ -107,15 +138,20 @@ fn missing() -> Option<Smtp> {
 
 impl Smtp {
     pub fn start(mode: Mode) -> Option<Smtp> {
-        Smtp::start_with(mode, false)
+        Smtp::start_with(mode, false, None)
     }
 
     /// A server that never answers the end of the data.
     pub fn start_stalling(mode: Mode) -> Option<Smtp> {
-        Smtp::start_with(mode, true)
+        Smtp::start_with(mode, true, None)
     }
 
-    fn start_with(mode: Mode, stall: bool) -> Option<Smtp> {
+    /// A server that offers only AUTH XOAUTH2 and accepts `alice` with `token`.
+    pub fn start_oauth(mode: Mode, token: &str) -> Option<Smtp> {
+        Smtp::start_with(mode, false, Some(token))
+    }
+
+    fn start_with(mode: Mode, stall: bool, token: Option<&str>) -> Option<Smtp> {
         let have = Command::new(PYTHON)
             .args(["-c", "import aiosmtpd.smtp"])
             .stdout(Stdio::null())
@@ -168,6 +204,7 @@ impl Smtp {
             .arg(if stall { "stall" } else { "normal" })
             .arg(&cert)
             .arg(&key)
+            .args(token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
@@ -252,6 +289,16 @@ impl Smtp {
             });
         }
         v
+    }
+
+    /// What the client answered to each XOAUTH2 error challenge (Python reprs: `b''` is the
+    /// empty response RFC 7628 §3.2.3 asks for).
+    pub fn xoauth2_error_answers(&self) -> Vec<String> {
+        std::fs::read_to_string(self.out().join("xoauth2-error-answers"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// Whether a stalling server has received the data of a message.

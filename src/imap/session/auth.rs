@@ -1,6 +1,8 @@
 //! Logging in: LOGIN (RFC 3501 §6.2.3) and AUTHENTICATE (§6.2.2) with one SASL response —
 //! PLAIN (RFC 4616), XOAUTH2, OAUTHBEARER (RFC 7628) — sent as an initial response when the
-//! server offers SASL-IR (RFC 4959).
+//! server offers SASL-IR (RFC 4959). An OAuth 2 server's error challenge is decoded (see
+//! [`crate::sasl`]) and answered with the mechanism's dummy response, and the tagged `NO` that
+//! follows becomes an authentication error that says why the token was refused.
 
 use std::io::{Read, Write};
 
@@ -9,7 +11,7 @@ use imap_codec::imap_types::response::{CommandContinuationRequest, Response, Sta
 use super::command::{refusal, Fail};
 use super::Session;
 use crate::imap::proto::Arg;
-use crate::imap::sasl;
+use crate::sasl::{self, OAuthChallenge, OAuthMechanism};
 use crate::source::SourceError;
 
 /// How to authenticate.
@@ -68,16 +70,15 @@ impl<S: Read + Write> Session<S> {
                 )?;
             }
             AuthMethod::Plain => {
-                self.authenticate("PLAIN", &sasl::sasl_plain(user, secret), "*")?;
+                self.authenticate("PLAIN", &sasl::sasl_plain(user, secret), None)?;
             }
-            AuthMethod::XOAuth2 => {
-                // On failure the server sends a JSON error as a challenge; the client answers
-                // with an empty response and gets the tagged NO.
-                self.authenticate("XOAUTH2", &sasl::sasl_xoauth2(user, secret), "")?;
-            }
-            AuthMethod::OAuthBearer => {
-                // RFC 7628 §3.2.3: the client answers an error challenge with %x01.
-                self.authenticate("OAUTHBEARER", &sasl::sasl_oauthbearer(user, secret), "AQ==")?;
+            AuthMethod::XOAuth2 | AuthMethod::OAuthBearer => {
+                let mech = if method == AuthMethod::XOAuth2 {
+                    OAuthMechanism::XOAuth2
+                } else {
+                    OAuthMechanism::OAuthBearer
+                };
+                self.authenticate(mech.name(), &mech.response(user, secret), Some(mech))?;
             }
         }
         if self.caps_gen == before {
@@ -88,12 +89,13 @@ impl<S: Read + Write> Session<S> {
 
     /// AUTHENTICATE `mech` with one client response (RFC 3501 §6.2.2), as an initial response
     /// when SASL-IR is advertised (RFC 4959 §3), else after the first continuation request.
-    /// Further challenges (errors) get `cancel`.
+    /// Further challenges are errors: with an OAuth 2 mechanism (`oauth`) they are decoded and
+    /// answered with its dummy response, else the exchange is cancelled (`*`).
     fn authenticate(
         &mut self,
         mech: &str,
         response: &str,
-        cancel: &str,
+        oauth: Option<OAuthMechanism>,
     ) -> Result<(), SourceError> {
         if !self.caps.auth(mech) {
             return Err(SourceError::Unavailable(format!(
@@ -116,15 +118,30 @@ impl<S: Read + Write> Session<S> {
         }
         self.flush(&ctx)?;
         let mut sent = sasl_ir;
+        let mut challenge: Option<OAuthChallenge> = None;
         loop {
             let (resp, _) = self.next_response(&ctx, None)?;
             match resp {
                 Response::CommandContinuationRequest(c) => {
                     if sent {
-                        if let CommandContinuationRequest::Base64(d) = &c {
-                            log::debug!("server challenge: {}", String::from_utf8_lossy(d));
+                        // imap-codec decodes a base64 challenge; other text stays as it is.
+                        let decoded = match &c {
+                            CommandContinuationRequest::Base64(d) => {
+                                log::debug!("server challenge: {}", String::from_utf8_lossy(d));
+                                OAuthChallenge::from_json(d)
+                            }
+                            CommandContinuationRequest::Basic(b) => {
+                                log::debug!("server challenge: {}", b.text().inner());
+                                OAuthChallenge::decode(b.text().inner().as_bytes())
+                            }
+                        };
+                        match oauth {
+                            Some(m) => {
+                                challenge.get_or_insert(decoded);
+                                self.write_line(m.error_response(), "<error response>");
+                            }
+                            None => self.write_line("*", "<cancel>"),
                         }
-                        self.write_line(cancel, "<cancel>");
                     } else {
                         self.write_line(response, "<redacted>");
                         sent = true;
@@ -135,7 +152,13 @@ impl<S: Read + Write> Session<S> {
                     if t.body.kind == StatusKind::Ok {
                         return Ok(());
                     }
-                    return Err(refusal("the server refused the login", &t.body, Fail::Auth));
+                    let e = refusal("the server refused the login", &t.body, Fail::Auth);
+                    return Err(match (oauth, e) {
+                        (Some(m), SourceError::Auth(_)) => {
+                            SourceError::Auth(oauth_said(m, challenge.as_ref(), &t.body))
+                        }
+                        (_, e) => e,
+                    });
                 }
                 Response::Status(Status::Tagged(t)) => {
                     return Err(self.unexpected_tag(&ctx, t.tag.as_ref()))
@@ -144,4 +167,18 @@ impl<S: Read + Write> Session<S> {
             }
         }
     }
+}
+
+/// The text of a refused OAuth 2 login: the decoded challenge, the server's final words.
+fn oauth_said(
+    mech: OAuthMechanism,
+    challenge: Option<&OAuthChallenge>,
+    body: &imap_codec::imap_types::response::StatusBody<'_>,
+) -> String {
+    let text = body.text.as_ref();
+    let said = match &body.code {
+        Some(c) => format!("[{}] {text}", crate::imap::proto::code_name(c)),
+        None => text.to_string(),
+    };
+    sasl::oauth_refused(mech, challenge, &said)
 }

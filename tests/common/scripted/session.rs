@@ -243,7 +243,12 @@ impl Session {
             conn.send(b"PLAIN\r\n.\r\n");
             return Ok(());
         };
-        if !mech.eq_ignore_ascii_case("PLAIN") || !conn.config.has_capa("SASL PLAIN") {
+        if ["XOAUTH2", "OAUTHBEARER"].contains(&mech.to_ascii_uppercase().as_str())
+            && conn.config.sasl_offers(mech)
+        {
+            return self.auth_oauth(conn, mech, args);
+        }
+        if !mech.eq_ignore_ascii_case("PLAIN") || !conn.config.sasl_offers("PLAIN") {
             conn.violation(format!("AUTH {mech} although not advertised"));
             conn.send_line("-ERR unsupported mechanism");
             return Ok(());
@@ -253,19 +258,7 @@ impl Session {
         }
         let response = match args.get(1) {
             Some(r) => r.to_string(),
-            None => {
-                conn.send(b"+ \r\n");
-                conn.commit()?;
-                let Some(raw) = conn.read_line(4096)? else {
-                    return Err(End::Done);
-                };
-                if !raw.ends_with(b"\r\n") {
-                    conn.violation("AUTH continuation not terminated by CRLF");
-                }
-                String::from_utf8_lossy(&raw)
-                    .trim_end_matches(['\r', '\n'])
-                    .to_string()
-            }
+            None => continuation(conn, b"+ \r\n")?,
         };
         match sasl::plain(&response) {
             sasl::Plain::Cancelled => conn.send_line("-ERR authentication cancelled"),
@@ -289,6 +282,44 @@ impl Session {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// AUTH XOAUTH2 / OAUTHBEARER: a known token logs in; any other gets the error challenge,
+    /// which the client must answer with the mechanism's dummy response, then `-ERR`.
+    fn auth_oauth(&mut self, conn: C<'_, '_>, mech: &str, args: &[&str]) -> Flow {
+        let response = match args.get(1) {
+            Some(r) => r.to_string(),
+            None => continuation(conn, b"+ \r\n")?,
+        };
+        let (user, token) = match sasl::oauth(mech, &response) {
+            sasl::OAuth::Cancelled => {
+                conn.send_line("-ERR authentication cancelled");
+                return Ok(());
+            }
+            sasl::OAuth::Malformed => {
+                conn.violation(format!("AUTH {mech} response is malformed"));
+                conn.send_line("-ERR malformed response");
+                return Ok(());
+            }
+            sasl::OAuth::Credentials { user, token } => (user, token),
+        };
+        if sasl::token_ok(&token) {
+            self.finish_login(conn, &user, super::PASSWORD);
+            return Ok(());
+        }
+        conn.refused_login();
+        let challenge = format!(
+            "+ {}\r\n",
+            sasl::base64_encode(sasl::error_json(mech).as_bytes())
+        );
+        let answer = continuation(conn, challenge.as_bytes())?;
+        if answer != sasl::error_response(mech) {
+            conn.violation(format!(
+                "AUTH {mech} error challenge answered with {answer:?}"
+            ));
+        }
+        conn.send_line("-ERR [AUTH] Authentication failed");
         Ok(())
     }
 
@@ -522,4 +553,20 @@ fn capa(conn: C<'_, '_>, args: &[&str]) {
     }
     out.push_str(".\r\n");
     conn.send(out.as_bytes())
+}
+
+/// Sends a SASL challenge and reads the client's answer line (recorded as an `AUTH` step's
+/// continuation, never as a command).
+fn continuation(conn: C<'_, '_>, challenge: &[u8]) -> Result<String, End> {
+    conn.send(challenge);
+    conn.commit()?;
+    let Some(raw) = conn.read_line(4096)? else {
+        return Err(End::Done);
+    };
+    if !raw.ends_with(b"\r\n") {
+        conn.violation("AUTH continuation not terminated by CRLF");
+    }
+    Ok(String::from_utf8_lossy(&raw)
+        .trim_end_matches(['\r', '\n'])
+        .to_string())
 }

@@ -433,7 +433,9 @@ impl Session<'_, '_> {
     fn authenticate(&mut self, cmd: &Command) -> Result<bool, End> {
         let tag = cmd.tag.as_str();
         let mech = cmd.args.first().and_then(Tok::atom).unwrap_or("");
-        if !mech.eq_ignore_ascii_case("PLAIN") || !self.conn.config.has_cap("AUTH=PLAIN") {
+        let upper = mech.to_ascii_uppercase();
+        let known = ["PLAIN", "XOAUTH2", "OAUTHBEARER"].contains(&upper.as_str());
+        if !known || !self.conn.config.has_cap(&format!("AUTH={upper}")) {
             self.violation(format!("AUTHENTICATE {mech} although not advertised"));
             self.tagged(tag, "NO unsupported mechanism")?;
             return Ok(false);
@@ -460,6 +462,9 @@ impl Session<'_, '_> {
                     .to_string()
             }
         };
+        if upper != "PLAIN" {
+            return self.authenticate_oauth(tag, &upper, &response);
+        }
         let (authzid, user, pass) = match sasl::plain(&response) {
             sasl::Plain::Cancelled => {
                 self.tagged(tag, "BAD authentication cancelled")?;
@@ -484,6 +489,41 @@ impl Session<'_, '_> {
             return Ok(false);
         }
         self.finish_login(tag, &user, &pass)
+    }
+
+    /// AUTHENTICATE XOAUTH2 / OAUTHBEARER: a known token logs in; any other gets the error
+    /// challenge, which the client must answer with the mechanism's dummy response, then `NO`.
+    fn authenticate_oauth(&mut self, tag: &str, mech: &str, response: &str) -> Result<bool, End> {
+        let (user, token) = match sasl::oauth(mech, response) {
+            sasl::OAuth::Cancelled => {
+                self.tagged(tag, "BAD authentication cancelled")?;
+                return Ok(false);
+            }
+            sasl::OAuth::Malformed => {
+                self.violation(format!("AUTHENTICATE {mech} response is malformed"));
+                self.tagged(tag, "BAD malformed response")?;
+                return Ok(false);
+            }
+            sasl::OAuth::Credentials { user, token } => (user, token),
+        };
+        if sasl::token_ok(&token) {
+            return self.finish_login(tag, &user, super::PASSWORD);
+        }
+        self.conn.refused_login();
+        let challenge = sasl::base64_encode(sasl::error_json(mech).as_bytes());
+        self.send(&format!("+ {challenge}"))?;
+        let mut raw = Vec::new();
+        self.conn.reader().take(4096).read_until(b'\n', &mut raw)?;
+        let answer = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        if answer != sasl::error_response(mech) {
+            self.violation(format!(
+                "AUTHENTICATE {mech} error challenge answered with {answer:?}"
+            ));
+        }
+        self.tagged(tag, "NO [AUTHENTICATIONFAILED] Authentication failed.")?;
+        Ok(false)
     }
 
     fn finish_login(&mut self, tag: &str, user: &str, pass: &str) -> Result<bool, End> {

@@ -1,4 +1,6 @@
-//! SASL PLAIN (RFC 4616) as the scripted servers read it, and the base64 it travels in.
+//! SASL PLAIN (RFC 4616), XOAUTH2 and OAUTHBEARER (RFC 7628) as the scripted servers read
+//! them, the error challenge an OAuth 2 server sends for a token it refuses, and the base64 they
+//! travel in.
 
 /// A SASL PLAIN client response, decoded.
 pub enum Plain {
@@ -37,6 +39,91 @@ pub fn plain(response: &str) -> Plain {
         authzid: text(authzid),
         user: text(user),
         password: text(password),
+    }
+}
+
+/// The OAuth 2 access tokens the servers accept for [`super::USER`]: a short one (its AUTH line
+/// fits in 255 octets) and a long one (it does not).
+pub const TOKEN: &str = "ya29.scripted-access-token";
+pub fn long_token() -> String {
+    format!("ya29.{}", "L0ngT0ken".repeat(30))
+}
+
+/// The JSON an XOAUTH2 server sends (base64) for a token it refuses (Google's).
+pub const XOAUTH2_ERROR: &str =
+    r#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#;
+/// The JSON an OAUTHBEARER server sends (RFC 7628 §3.2.2).
+pub const OAUTHBEARER_ERROR: &str = r#"{"status":"invalid_token","scope":"mail","openid-configuration":"https://auth.example/.well-known/openid-configuration"}"#;
+
+/// An XOAUTH2 or OAUTHBEARER client response, decoded.
+pub enum OAuth {
+    /// `*`: the client cancelled.
+    Cancelled,
+    /// Not valid base64, or not the mechanism's format.
+    Malformed,
+    Credentials {
+        user: String,
+        token: String,
+    },
+}
+
+/// Decodes an XOAUTH2 (`user=U^Aauth=Bearer T^A^A`) or OAUTHBEARER (`n,a=U,^Aauth=Bearer
+/// T^A^A`) response line.
+pub fn oauth(mech: &str, response: &str) -> OAuth {
+    if response == "*" {
+        return OAuth::Cancelled;
+    }
+    let Some(raw) = base64_decode(response) else {
+        return OAuth::Malformed;
+    };
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let Some(body) = text.strip_suffix("\x01\x01") else {
+        return OAuth::Malformed;
+    };
+    let (user, auth) = if mech.eq_ignore_ascii_case("XOAUTH2") {
+        match body.split_once('\x01') {
+            Some((u, a)) => (u.strip_prefix("user=").map(str::to_string), a),
+            None => return OAuth::Malformed,
+        }
+    } else {
+        match body.split_once(",\x01") {
+            Some((gs2, a)) => (
+                gs2.strip_prefix("n,a=")
+                    .map(|u| u.replace("=2C", ",").replace("=3D", "=")),
+                a,
+            ),
+            None => return OAuth::Malformed,
+        }
+    };
+    match (user, auth.strip_prefix("auth=Bearer ")) {
+        (Some(user), Some(token)) => OAuth::Credentials {
+            user,
+            token: token.to_string(),
+        },
+        _ => OAuth::Malformed,
+    }
+}
+
+/// Whether `token` is one the servers accept.
+pub fn token_ok(token: &str) -> bool {
+    token == TOKEN || token == long_token()
+}
+
+/// The dummy response a client must send after an error challenge (RFC 7628 §3.2.3).
+pub fn error_response(mech: &str) -> &'static str {
+    if mech.eq_ignore_ascii_case("XOAUTH2") {
+        ""
+    } else {
+        "AQ=="
+    }
+}
+
+/// The error challenge's JSON for `mech`.
+pub fn error_json(mech: &str) -> &'static str {
+    if mech.eq_ignore_ascii_case("XOAUTH2") {
+        XOAUTH2_ERROR
+    } else {
+        OAUTHBEARER_ERROR
     }
 }
 

@@ -100,11 +100,40 @@ fn xoauth2_error_challenge() {
         usize::MAX,
     );
     let mut s = Session::start(m).unwrap();
-    let e = s.login("u", "tok", AuthMethod::XOAuth2).unwrap_err();
+    let e = s
+        .login("u", "ya29.s3cr3t", AuthMethod::XOAuth2)
+        .unwrap_err();
     assert!(matches!(e, SourceError::Auth(_)), "{e:?}");
+    // The challenge is decoded into what went wrong and what to do.
+    let m = e.to_string();
+    assert!(m.contains("expired or was revoked"), "{m}");
+    assert!(m.contains("[AUTHENTICATIONFAILED] invalid"), "{m}");
+    assert!(m.contains("mailpull auth login"), "{m}");
+    assert!(!m.contains("s3cr3t"), "{m}");
     let t = text(&w);
     assert!(t.starts_with("A0001 AUTHENTICATE XOAUTH2 "), "{t}");
     assert!(t.ends_with("\r\n\r\n"), "{t:?}");
+
+    // OAUTHBEARER without SASL-IR: the response after `+ `, the error challenge answered with
+    // %x01 (RFC 7628 §3.2.3).
+    let json = br#"{"status":"insufficient_scope","scope":"https://outlook.office.com/IMAP.AccessAsUser.All"}"#;
+    use base64::Engine;
+    let b = base64::engine::general_purpose::STANDARD.encode(json);
+    let script = format!(
+        "* OK [CAPABILITY IMAP4rev1 AUTH=OAUTHBEARER] hi\r\n+ \r\n+ {b}\r\nA0001 NO failed\r\n"
+    );
+    let (m, w) = mock(script.as_bytes(), usize::MAX);
+    let mut s = Session::start(m).unwrap();
+    let e = s.login("u", "tok", AuthMethod::OAuthBearer).unwrap_err();
+    assert!(matches!(e, SourceError::Auth(_)), "{e:?}");
+    let m = e.to_string();
+    assert!(
+        m.contains("not issued for scope https://outlook.office.com/IMAP.AccessAsUser.All"),
+        "{m}"
+    );
+    let t = text(&w);
+    assert!(t.starts_with("A0001 AUTHENTICATE OAUTHBEARER\r\n"), "{t}");
+    assert!(t.ends_with("\r\nAQ==\r\n"), "{t:?}");
     // Not offered.
     let (mut s, _) = session(b"");
     assert!(matches!(
