@@ -211,6 +211,7 @@ pub fn config_man_page() -> String {
         ("TABLES", Table::Top),
         ("ACCOUNT KEYS", Table::Account),
         ("RECEIPT KEYS", Table::Receipts),
+        ("OAUTH2 KEYS", Table::OAuth2),
     ] {
         p.push_str(&format!(".SH \"{title}\"\n"));
         if table == Table::Account {
@@ -223,6 +224,12 @@ pub fn config_man_page() -> String {
         if table == Table::Receipts {
             p.push_str(&escape(
                 "In the top-level [receipts] table, or in an account's receipts_transport.",
+            ));
+            p.push('\n');
+        }
+        if table == Table::OAuth2 {
+            p.push_str(&escape(
+                "In the inline table oauth2 = { ... } of [defaults] or an account.",
             ));
             p.push('\n');
         }

@@ -14,6 +14,8 @@ pub enum Table {
     Account,
     /// `[receipts]` and an account's `receipts_transport`.
     Receipts,
+    /// The `oauth2 = { … }` table of `[defaults]` or an account.
+    OAuth2,
 }
 
 /// One key: where it goes, what value it takes, what it means.
@@ -36,7 +38,7 @@ const fn key(table: Table, key: &'static str, value: &'static str, doc: &'static
     }
 }
 
-use Table::{Account as A, Receipts as R, Top as T};
+use Table::{Account as A, OAuth2 as O, Receipts as R, Top as T};
 
 /// Every key of the configuration file, in the order the man page lists them.
 pub const KEYS: &[KeyDoc] = &[
@@ -64,12 +66,23 @@ pub const KEYS: &[KeyDoc] = &[
     key(A, "filter_timeout", "seconds or \"30s\"", "How long the filter may take per message (default 60 s)."),
     key(A, "poll_interval", "seconds or \"5m\"", "mailpull watch: how often to fetch the account when it cannot IDLE (default 5 minutes; --every wins)."),
     key(A, "receipts", "\"ask\" or \"never\"", "Read receipts: ask (default; on a terminal now, else later with mailpull receipts) or never send and never ask."),
+    key(A, "oauth2", "table with the oauth2 keys", "Log in with OAuth 2 tokens that mailpull obtains (mailpull auth login ACCOUNT) and refreshes itself; auth then defaults to xoauth2 and no password is used. See OAUTH2 KEYS."),
     key(A, "receipts_transport", "table with the receipts keys", "How this account sends read receipts, instead of the top-level [receipts] table."),
     key(R, "from", "address", "Your address: the From of a receipt and its Final-Recipient."),
     key(R, "smtp", "\"smtps://USER@HOST[:PORT]\" or \"smtp://USER@HOST[:PORT]\"", "The SMTP server that sends receipts (smtp:// requires STARTTLS)."),
     key(R, "password_command", "string", "Shell command whose first output line is the SMTP password."),
     key(R, "sendmail", "string", "A sendmail-compatible command instead of smtp, run as CMD -f '<>' -i -- ADDRESS."),
     key(R, "tls_ca_file", "path", "Extra trusted certificates (PEM) for the SMTP server."),
+    key(R, "auth", "\"auto\" or \"xoauth2\"", "How to log in to the SMTP server: auto (default: the password) or xoauth2 (an OAuth 2 access token: from password_command, else from the account's oauth2 token store). oauthbearer is refused: the SMTP library lacks it."),
+    key(O, "provider", "\"google\", \"microsoft\" or \"custom\"", "Fills in the provider's endpoints and mail scopes; custom needs token_url and auth_url or device_url."),
+    key(O, "client_id", "string", "The client id of the application registered with the provider (required)."),
+    key(O, "client_secret", "string", "The client secret, where the provider issues one (Google's desktop clients)."),
+    key(O, "client_secret_command", "string", "Shell command whose first output line is the client secret."),
+    key(O, "auth_url", "https URL", "The authorization endpoint (browser sign-in with PKCE); overrides the provider's."),
+    key(O, "token_url", "https URL", "The token endpoint; overrides the provider's. Plain http only for 127.0.0.1, ::1 or localhost."),
+    key(O, "device_url", "https URL", "The device authorization endpoint (RFC 8628); overrides the provider's."),
+    key(O, "scopes", "list of strings", "The scopes to ask for, instead of the provider's mail scopes."),
+    key(O, "token_command", "string", "Keep the token record elsewhere (pass, a keyring): CMD get prints it, CMD put reads it on stdin, CMD delete forgets it. Default: a mode 0600 file in ~/.local/share/mailpull/oauth/."),
 ];
 
 /// The keys of one table.
@@ -116,6 +129,10 @@ mod tests {
             (
                 Table::Receipts,
                 "[defaults]\nreceipts_transport = { no_such_key_x = 1 }\n",
+            ),
+            (
+                Table::OAuth2,
+                "[defaults]\noauth2 = { no_such_key_x = 1 }\n",
             ),
         ] {
             let mut want = accepted(probe);
