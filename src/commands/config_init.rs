@@ -18,7 +18,7 @@ use dialoguer::{Confirm, Input, Select};
 use crate::account::probe::probe;
 use crate::cli::config_init::ConfigInitArgs;
 use crate::cli::Cli;
-use crate::config::docs::{keys_of, Table};
+use crate::config::docs::{keys_of, KeyDoc, Table};
 use crate::config::{self, ConfigError, Overrides};
 use crate::exit::Exit;
 use crate::text::safe;
@@ -340,26 +340,34 @@ const HEADER: &str = "\
 fn other_keys(set: &[&str]) -> String {
     let mut o = String::from("\n# Other keys of an account (or of [defaults]):\n");
     for k in keys_of(Table::Account).filter(|k| !set.contains(&k.key)) {
-        let first = k
-            .doc
-            .split(". ")
-            .next()
-            .unwrap_or(k.doc)
-            .trim_end_matches('.');
-        o.push_str(&format!("#   {:<19} {} — {}\n", k.key, k.value, first));
+        o.push_str(&commented(k));
     }
     o.push_str("\n# How read receipts are sent (or per account: receipts_transport = { ... }):\n");
     o.push_str("# [receipts]\n");
-    for k in keys_of(Table::Receipts) {
-        let first = k
-            .doc
-            .split(". ")
-            .next()
-            .unwrap_or(k.doc)
-            .trim_end_matches('.');
-        o.push_str(&format!("#   {:<19} {} — {}\n", k.key, k.value, first));
-    }
+    commented_keys(&mut o, Table::Receipts);
+    o.push_str("\n# OAuth 2 (Gmail, Microsoft 365): oauth2 = { provider = \"google\", client_id = \"...\" }\n");
+    o.push_str("# in an account, then `mailpull auth login ACCOUNT` once. Its keys:\n");
+    commented_keys(&mut o, Table::OAuth2);
     o
+}
+
+/// One commented line per key of `table`: the key, its value's form, the first sentence of
+/// its documentation.
+fn commented_keys(o: &mut String, table: Table) {
+    for k in keys_of(table) {
+        o.push_str(&commented(k));
+    }
+}
+
+/// A key's commented line.
+fn commented(k: &KeyDoc) -> String {
+    let first = k
+        .doc
+        .split(". ")
+        .next()
+        .unwrap_or(k.doc)
+        .trim_end_matches('.');
+    format!("#   {:<19} {} — {}\n", k.key, k.value, first)
 }
 
 /// The file for `answers`.
