@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use super::{FetchSettings, Hooks, Progress, Summary};
 use crate::deliver::Deliver;
 use crate::ledger::{Ledger, MessageKey};
-use crate::source::{Listing, Source};
+use crate::source::Source;
 
 /// One fetch in progress: what every step works on.
 pub(super) struct Fetch<'a, 'h> {
@@ -36,11 +36,11 @@ pub(super) struct Pending {
     pub planned: usize,
 }
 
-/// The ledger key of a message of the listed mailbox.
-pub(super) fn key(mailbox: &str, listing: &Listing, uid: &str) -> MessageKey {
+/// The ledger key of a message of the listed mailbox (of this UIDVALIDITY).
+pub(super) fn key(mailbox: &str, uidvalidity: u32, uid: &str) -> MessageKey {
     MessageKey {
         mailbox: mailbox.to_string(),
-        uidvalidity: listing.uidvalidity,
+        uidvalidity,
         uid: uid.to_string(),
     }
 }
