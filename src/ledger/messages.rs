@@ -2,7 +2,9 @@
 //! deletions and pruning, and the account rows they hang off. Every multi-row write is one
 //! `IMMEDIATE` transaction (`Ledger::write`) with cached statements.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+#[cfg(test)]
+use std::collections::HashSet;
 
 use rusqlite::{params, OptionalExtension};
 
@@ -310,6 +312,7 @@ impl Ledger {
         .map(|_| ())
     }
 
+    #[cfg(test)]
     /// Removes the account's `delivered` rows in `mailbox` whose uid is not in `present`
     /// (the server no longer has them). Returns how many were removed.
     pub fn prune(
@@ -321,6 +324,7 @@ impl Ledger {
         self.prune_where(account, mailbox, None, present)
     }
 
+    #[cfg(test)]
     /// Removes the account's `delivered` rows in `mailbox` whose uid is not in `present`, and,
     /// when `uidvalidity` is given, those of any other uidvalidity. One transaction.
     fn prune_where(
@@ -353,6 +357,7 @@ impl Ledger {
         })
     }
 
+    #[cfg(test)]
     /// All rows of an account in one mailbox, under every uidvalidity. One query.
     pub fn entries_all(&self, account: i64, mailbox: &str) -> Result<Vec<Entry>, LedgerError> {
         let sql =
@@ -453,6 +458,7 @@ impl Ledger {
         })
     }
 
+    #[cfg(test)]
     /// Removes the account's `delivered` rows in `mailbox` that belong to another
     /// uidvalidity or whose uid is not in `present` (the server no longer has them).
     pub fn prune_mailbox(
