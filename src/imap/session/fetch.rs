@@ -61,22 +61,22 @@ type HeaderSection = (u32, Option<Vec<u8>>, u64);
 pub(super) struct BodySink<'a> {
     on_message: &'a mut dyn FnMut(u32, &mut dyn Read) -> Result<(), Stop>,
     /// Requested and not yet seen.
-    wanted: Wanted,
+    wanted: Wanted<'a>,
     stopped: bool,
     delivered: Vec<u32>,
 }
 
 /// The UIDs of a body fetch not yet seen: a flag per UID of the sorted request, a few bytes
 /// per message where a set of 100,000 UIDs took megabytes.
-pub(super) struct Wanted {
-    uids: Vec<u32>,
+pub(super) struct Wanted<'a> {
+    uids: &'a [u32],
     open: Vec<bool>,
     left: usize,
 }
 
-impl Wanted {
+impl<'a> Wanted<'a> {
     /// `uids` sorted, each once.
-    fn new(uids: Vec<u32>) -> Wanted {
+    fn new(uids: &'a [u32]) -> Wanted<'a> {
         Wanted {
             open: vec![true; uids.len()],
             left: uids.len(),
@@ -262,9 +262,16 @@ impl<S: Read + Write> Session<S> {
         uids: &[u32],
         on_message: &mut dyn FnMut(u32, &mut dyn Read) -> Result<(), Stop>,
     ) -> Result<FetchOutcome, SourceError> {
-        let mut uids: Vec<u32> = uids.iter().copied().filter(|&u| u != 0).collect();
-        uids.sort_unstable();
-        uids.dedup();
+        // Sorted, each once, no 0: as listed, the request is used as it is.
+        let uids: std::borrow::Cow<'_, [u32]> =
+            if uids.first() != Some(&0) && uids.is_sorted_by(|a, b| a < b) {
+                uids.into()
+            } else {
+                let mut v: Vec<u32> = uids.iter().copied().filter(|&u| u != 0).collect();
+                v.sort_unstable();
+                v.dedup();
+                v.into()
+            };
         if uids.is_empty() {
             return Ok(FetchOutcome::default());
         }
@@ -289,7 +296,7 @@ impl<S: Read + Write> Session<S> {
         }
         let mut sink = BodySink {
             on_message,
-            wanted: Wanted::new(uids.clone()),
+            wanted: Wanted::new(&uids),
             stopped: false,
             delivered: Vec::new(),
         };
