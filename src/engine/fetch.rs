@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use super::context::{key, Fetch};
+use super::context::{key, Fetch, Reserved};
 use super::known::{known, Known};
 use super::plan::Plan;
 use super::receipts::answer_receipts;
@@ -16,21 +16,6 @@ use super::{EngineError, BATCH_MESSAGES};
 use crate::deliver::DeliverError;
 use crate::ledger::{MessageKey, ResumePoint};
 use crate::source::{Listing, RemoteMessage, Resume, TransferReport};
-
-/// The locations reserved for the messages to retrieve (step 4), the `i`-th for the `i`-th
-/// message of the plan's `retrieve`, kept in one buffer: a few dozen bytes per message.
-pub(super) struct Reserved {
-    names: String,
-    ends: Vec<u32>,
-}
-
-impl Reserved {
-    /// The location reserved for the `i`-th message to retrieve.
-    pub fn location(&self, i: usize) -> &str {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.names[start..self.ends[i] as usize]
-    }
-}
 
 impl Fetch<'_, '_> {
     /// Every mailbox the source offers, then the commit. A failure that concerns messages,

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::io::{self, Read};
 use std::time::Instant;
 
-use super::fetch::Reserved;
+use super::context::Reserved;
 use super::{EngineError, Progress, ReceiptHook, StopToken, Summary, BATCH_INTERVAL};
 use crate::deliver::{Deliver, DeliverError, MessageInfo};
 use crate::ledger::{Ledger, MessageKey, NewReceipt};
