@@ -104,6 +104,23 @@ pub trait Deliver {
     /// messages of the batch may or may not have been delivered; [`Deliver::recover`] tells.
     fn sync(&mut self) -> Result<(), DeliverError>;
 
+    /// Starts what [`Deliver::sync`] does for every message written so far, on a background
+    /// thread where the target can (Maildir), so that the next messages are written
+    /// meanwhile. At most one batch is in flight: the caller waits for it with
+    /// [`Deliver::sync_finished`] before starting the next, and records a batch only once it
+    /// finished. The default syncs at once.
+    fn sync_start(&mut self) -> Result<(), DeliverError> {
+        self.sync()
+    }
+
+    /// Whether the batch [`Deliver::sync_start`] began is durable and visible (`true` also
+    /// when none is in flight); with `wait`, blocks until it finished. An error is the
+    /// batch's, as from [`Deliver::sync`].
+    fn sync_finished(&mut self, wait: bool) -> Result<bool, DeliverError> {
+        let _ = wait;
+        Ok(true)
+    }
+
     /// After a crash: whether `location` holds a complete message. Removes any partial leftover.
     fn recover(&mut self, location: &str) -> Result<Recovered, DeliverError>;
 

@@ -1,13 +1,14 @@
 //! The context one fetch carries from mailbox to mailbox: the source, the ledger, the target,
 //! the settings, the hooks, and what is left for the end of the session. The steps are
-//! methods on it, in `fetch.rs` (list, reserve, transfer, close, commit) and `plan.rs` (plan).
+//! methods on it, in `fetch.rs` (list, reserve, transfer, close, commit) and `plan.rs` (plan);
+//! the reservations (step 4) are shared with the sink (`sink.rs`).
 
 use std::collections::HashSet;
 
 use super::{FetchSettings, Hooks, Progress, Summary};
 use crate::deliver::Deliver;
 use crate::ledger::{Ledger, MessageKey};
-use crate::source::{Listing, Source};
+use crate::source::Source;
 
 /// One fetch in progress: what every step works on.
 pub(super) struct Fetch<'a, 'h> {
@@ -36,11 +37,26 @@ pub(super) struct Pending {
     pub planned: usize,
 }
 
-/// The ledger key of a message of the listed mailbox.
-pub(super) fn key(mailbox: &str, listing: &Listing, uid: &str) -> MessageKey {
+/// The ledger key of a message of the listed mailbox (of this UIDVALIDITY).
+pub(super) fn key(mailbox: &str, uidvalidity: u32, uid: &str) -> MessageKey {
     MessageKey {
         mailbox: mailbox.to_string(),
-        uidvalidity: listing.uidvalidity,
+        uidvalidity,
         uid: uid.to_string(),
+    }
+}
+
+/// The locations reserved for the messages to retrieve (step 4), the `i`-th for the `i`-th
+/// message of the plan's `retrieve`, kept in one buffer: a few dozen bytes per message.
+pub(super) struct Reserved {
+    pub names: String,
+    pub ends: Vec<u32>,
+}
+
+impl Reserved {
+    /// The location reserved for the `i`-th message to retrieve.
+    pub fn location(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.names[start..self.ends[i] as usize]
     }
 }

@@ -5,22 +5,17 @@
 //! (retrieve, deliver, record, delete), answer receipts, close. [`Fetch::commit`] ends the
 //! session and only then notes the deletions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use super::context::{key, Fetch};
+use super::context::{key, Fetch, Reserved};
 use super::known::{known, Known};
 use super::plan::Plan;
 use super::receipts::answer_receipts;
 use super::sink::{EngineSink, Transferred};
 use super::{EngineError, BATCH_MESSAGES};
 use crate::deliver::DeliverError;
-use crate::ledger::{MessageKey, NewEntry, ResumePoint};
+use crate::ledger::{MessageKey, ResumePoint};
 use crate::source::{Listing, RemoteMessage, Resume, TransferReport};
-
-/// The `fetching` rows written for the messages to retrieve (step 4).
-struct Reserved {
-    entries: Vec<NewEntry>,
-}
 
 impl Fetch<'_, '_> {
     /// Every mailbox the source offers, then the commit. A failure that concerns messages,
@@ -50,23 +45,28 @@ impl Fetch<'_, '_> {
     /// Steps 2–7 for one mailbox. Connection-level errors are returned as `Err`; failures
     /// that leave the session usable come back as `Ok(Some(error))`.
     fn mailbox(&mut self, mailbox: &str) -> Result<Option<EngineError>, EngineError> {
-        let (listing, resumed) = self.list(mailbox)?;
-        let mut known = self.known(mailbox, &listing)?;
-        let plan = self.plan(mailbox, &listing, &known)?;
+        let (mut listing, resumed) = self.list(mailbox)?;
+        let known = self.known(mailbox, &listing)?;
+        let plan = self.plan(mailbox, &mut listing, &known)?;
+        // Only the rows of messages gone from the server are needed from here on.
+        let gone = known.into_gone();
         let reserved = self.reserve(mailbox, &listing, &plan.retrieve)?;
         let (transfer, done) = self.transfer(mailbox, &listing, &plan, &reserved)?;
+        drop(reserved);
         let Transferred {
             failure,
             delivered,
             rejected,
             requests,
         } = done;
-        self.forget_undelivered(&reserved, &delivered)?;
+        self.forget_undelivered(mailbox, &listing, &plan.retrieve, &delivered)?;
         // Every listed message is delivered: nothing below the listing's UIDNEXT is left.
         let covered = failure.is_none()
             && rejected.is_empty()
-            && (listing.messages.iter().enumerate())
-                .all(|(i, m)| known.delivered(i) || delivered.contains(&m.uid));
+            && plan.all_planned
+            && delivered.iter().all(|&d| d);
+        let fetched = delivered.iter().any(|&d| d);
+        drop(delivered);
         let report = match transfer {
             Ok(r) => r,
             Err(e) => {
@@ -94,13 +94,14 @@ impl Fetch<'_, '_> {
                 self.account,
                 mailbox,
                 &listing,
+                &plan.retrieve,
                 requests,
                 hook,
             )?;
         }
-        self.close(mailbox, &listing, &report, std::mem::take(&mut known.gone))?;
+        self.close(mailbox, &listing, &report, gone)?;
         if covered {
-            self.resume_at(mailbox, &listing, resumed, !delivered.is_empty())?;
+            self.resume_at(mailbox, &listing, resumed, fetched)?;
         }
         Ok(first_failure(
             failure,
@@ -203,23 +204,35 @@ impl Fetch<'_, '_> {
         listing: &Listing,
         retrieve: &[RemoteMessage],
     ) -> Result<Reserved, EngineError> {
-        let mut entries = Vec::with_capacity(retrieve.len());
-        for m in retrieve {
+        let mut reserved = Reserved {
+            names: String::new(),
+            ends: Vec::with_capacity(retrieve.len()),
+        };
+        for _ in retrieve {
             let location = self.target.reserve().map_err(|e| DeliverError::Local {
                 target: self.target.describe(),
                 source: e,
             })?;
-            entries.push(NewEntry {
-                key: key(mailbox, listing, &m.uid),
-                size: m.size,
-                location,
-                message_id: None,
-            });
+            if reserved.names.is_empty() {
+                // The names of one target are of about the same length.
+                reserved
+                    .names
+                    .reserve(location.len().saturating_add(1) * retrieve.len());
+            }
+            reserved.names.push_str(&location);
+            let end = u32::try_from(reserved.names.len()).map_err(|_| DeliverError::Local {
+                target: self.target.describe(),
+                source: std::io::Error::other("too many messages to reserve at once"),
+            })?;
+            reserved.ends.push(end);
         }
-        if !entries.is_empty() {
-            self.ledger.begin_fetch(self.account, &entries)?;
+        if !retrieve.is_empty() {
+            let rows = (retrieve.iter().enumerate())
+                .map(|(i, m)| (m.uid.as_str(), m.size, reserved.location(i)));
+            self.ledger
+                .begin_fetch_in(self.account, mailbox, listing.uidvalidity, rows)?;
         }
-        Ok(Reserved { entries })
+        Ok(reserved)
     }
 
     /// Steps 5–7: retrieve and deliver the planned messages, record them in batches, and hand
@@ -244,11 +257,11 @@ impl Fetch<'_, '_> {
             Some(_) if !plan.retrieve.is_empty() => self.source.answered(&plan.retrieve)?,
             _ => HashSet::new(),
         };
-        let locations: HashMap<String, String> = reserved
-            .entries
-            .iter()
-            .map(|r| (r.key.uid.clone(), r.location.clone()))
-            .collect();
+        // The messages to retrieve by uid, to find each one's place as it arrives.
+        let mut order: Vec<u32> = (0..plan.retrieve.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| {
+            (plan.retrieve[a as usize].uid).cmp(&plan.retrieve[b as usize].uid)
+        });
         self.progress.start(
             plan.retrieve.len() as u64,
             plan.retrieve.iter().map(|m| m.size).sum(),
@@ -265,14 +278,17 @@ impl Fetch<'_, '_> {
             mailbox: mailbox.to_string(),
             uidvalidity: listing.uidvalidity,
             target: &mut *self.target,
-            locations,
+            retrieve: &plan.retrieve,
+            reserved,
+            order,
             keep: self.settings.keep,
             batch_limit,
             progress: &mut *self.progress,
             unrecorded: Vec::new(),
             oldest_unrecorded: None,
+            syncing: Vec::new(),
             releasable: Vec::new(),
-            delivered: HashSet::new(),
+            delivered: vec![false; plan.retrieve.len()],
             rejected: Vec::new(),
             failure: None,
             summary: &mut self.summary,
@@ -294,18 +310,16 @@ impl Fetch<'_, '_> {
     /// keeps its `fetching` row, so that recovery finds it.
     fn forget_undelivered(
         &mut self,
-        reserved: &Reserved,
-        delivered: &HashSet<String>,
+        mailbox: &str,
+        listing: &Listing,
+        retrieve: &[RemoteMessage],
+        delivered: &[bool],
     ) -> Result<(), EngineError> {
-        let undelivered: Vec<MessageKey> = reserved
-            .entries
-            .iter()
-            .filter(|r| !delivered.contains(&r.key.uid))
-            .map(|r| r.key.clone())
-            .collect();
-        if !undelivered.is_empty() {
-            self.ledger.forget(self.account, &undelivered)?;
-        }
+        let undelivered = (retrieve.iter().zip(delivered))
+            .filter(|(_, &d)| !d)
+            .map(|(m, _)| m.uid.as_str());
+        self.ledger
+            .forget_in(self.account, mailbox, listing.uidvalidity, undelivered)?;
         Ok(())
     }
 
@@ -321,14 +335,18 @@ impl Fetch<'_, '_> {
     ) -> Result<(), EngineError> {
         match self.source.close(&report.deleted)? {
             Some(gone) => {
-                let keys: Vec<MessageKey> =
-                    gone.iter().map(|m| key(mailbox, listing, &m.uid)).collect();
+                let keys: Vec<MessageKey> = gone
+                    .iter()
+                    .map(|m| key(mailbox, listing.uidvalidity, &m.uid))
+                    .collect();
                 self.confirm_deleted(&keys)?;
             }
-            None => self
-                .pending
-                .at_finish
-                .extend(report.deleted.iter().map(|m| key(mailbox, listing, &m.uid))),
+            None => self.pending.at_finish.extend(
+                report
+                    .deleted
+                    .iter()
+                    .map(|m| key(mailbox, listing.uidvalidity, &m.uid)),
+            ),
         }
         if !listing.partial && !gone.is_empty() {
             self.pending.prune.push((mailbox.to_string(), gone));

@@ -34,6 +34,12 @@ impl Known {
         self.briefs.get(i).copied().flatten()
     }
 
+    /// The delivered rows of messages a complete listing no longer shows (see
+    /// [`Known::gone`]); the rest is dropped.
+    pub fn into_gone(self) -> Vec<(u32, String)> {
+        self.gone
+    }
+
     /// Whether the ledger knows the `i`-th listed message as delivered.
     pub fn delivered(&self, i: usize) -> bool {
         self.brief(i).is_some_and(|b| b.state == State::Delivered)

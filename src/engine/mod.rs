@@ -24,10 +24,16 @@
 //!    (→ recorded at recovery; never fetched twice).
 //! 5. **Retrieve and deliver**, streamed: the target writes the whole message (Maildir:
 //!    into `tmp/`). A broken stream leaves nothing behind and nothing recorded.
-//! 6. **Record** in batches: [`Deliver::sync`] makes the batch durable and visible (Maildir:
-//!    fsync each file, rename into `new/`, fsync `new/`), then one transaction marks the batch
+//! 6. **Record** in batches: the target makes the batch durable and visible (Maildir: fsync
+//!    each file, rename into `new/`, fsync `new/`), then one transaction marks the batch
 //!    `delivered`. A batch is closed every [`BATCH_MESSAGES`] messages or
-//!    [`BATCH_INTERVAL`], and at the end.
+//!    [`BATCH_INTERVAL`], and at the end. The sync overlaps the download: a closed batch is
+//!    handed to [`Deliver::sync_start`] (Maildir: a background thread) while the next batch
+//!    is written, and is recorded only once [`Deliver::sync_finished`] says it is durable —
+//!    polled after every message, waited for before the next batch is handed over and at the
+//!    end. One batch is in flight at a time, so batches are recorded in order, and the order
+//!    of this step does not change: durable, then recorded, then (step 7) releasable. A kill
+//!    while a batch syncs leaves its rows `fetching`, and recovery (step 1) tells.
 //! 7. **Delete.** Only messages of a recorded batch are handed back to the protocol for
 //!    deletion, in the same session that retrieved them, pipelined with further retrievals.
 //!
@@ -64,7 +70,10 @@
 //!
 //! Where each step lives: [`recover`] (step 1, `recover.rs`); `known.rs` (the ledger's view of
 //! a listed mailbox, step 2); `plan.rs` (step 3); `fetch.rs` (steps 2–8 as named steps over
-//! one fetch's context); `sink.rs` (steps 5–6, delivery and recording in batches);
+//! one fetch's context; the plan moves the new messages out of the listing and the
+//! reservations are one buffer of names, so that a first fetch of 100,000 messages holds a
+//! few dozen bytes per message besides the listing); `sink.rs` (steps 5–6, delivery and
+//! recording in batches, the sync of one batch overlapping the download of the next);
 //! `receipts.rs` (step 7's receipts). [`check`] and [`list`] (`inspect.rs`) look without
 //! fetching. A fetch stops early only when its [`StopToken`] is set (`mailpull watch`, on
 //! SIGINT/SIGTERM).

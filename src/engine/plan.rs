@@ -18,21 +18,30 @@ pub(super) struct Plan {
     pub retrieve: Vec<RemoteMessage>,
     /// Messages the selector could not decide on (left on the server).
     pub filter_failures: Vec<String>,
+    /// Every listed message is either delivered already or in `retrieve`: once all of
+    /// `retrieve` is delivered, nothing the listing shows is left behind.
+    pub all_planned: bool,
 }
 
 impl Fetch<'_, '_> {
     /// Step 3: sorts the listed messages, lets the selector choose among the new ones, and
     /// caps the download at `max_messages`.
+    ///
+    /// The new messages are taken out of `listing.messages` (moved, not copied: a first fetch
+    /// of 100,000 messages holds each listed message once); the listing keeps the others and
+    /// its count of the mailbox's messages.
     pub(super) fn plan(
         &mut self,
         mailbox: &str,
-        listing: &Listing,
+        listing: &mut Listing,
         known: &Known,
     ) -> Result<Plan, EngineError> {
+        let listed = listing.messages.len();
         let mut plan = Plan {
             delete_now: Vec::new(),
             retrieve: Vec::new(),
             filter_failures: Vec::new(),
+            all_planned: true,
         };
         let candidates = self.sort(mailbox, listing, known, &mut plan);
         let chosen = self.choose(mailbox, listing, candidates, &mut plan)?;
@@ -44,7 +53,7 @@ impl Fetch<'_, '_> {
             } else {
                 mailbox
             },
-            listing.messages.len(),
+            listed,
             plan.retrieve.len(),
             plan.delete_now.len()
         );
@@ -52,19 +61,33 @@ impl Fetch<'_, '_> {
     }
 
     /// Delivered messages to delete, messages too large to download or to keep, and the new
-    /// messages (returned: the candidates).
+    /// messages (returned: the candidates, moved out of the listing).
     fn sort(
         &mut self,
         mailbox: &str,
-        listing: &Listing,
+        listing: &mut Listing,
         known: &Known,
         plan: &mut Plan,
     ) -> Vec<RemoteMessage> {
         let settings = self.settings;
-        let mut candidates = Vec::new();
         let now_secs = crate::time::unix_now();
-        for (i, m) in listing.messages.iter().enumerate() {
-            match known.brief(i) {
+        listing.on_server = Some(listing.on_server());
+        let validity = listing.uidvalidity;
+        let new = |i: usize, m: &RemoteMessage| {
+            !known.delivered(i)
+                && !m.flagged_deleted
+                && settings.delete_larger_than.is_none_or(|l| m.size <= l)
+                && settings.skip_larger_than.is_none_or(|l| m.size <= l)
+        };
+        let count = (listing.messages.iter().enumerate())
+            .filter(|&(i, m)| new(i, m))
+            .count();
+        let mut candidates = Vec::with_capacity(count);
+        let mut i = 0;
+        let taken = listing.messages.extract_if(.., |m| {
+            let at = i;
+            i += 1;
+            match known.brief(at) {
                 Some(e) if e.state == State::Delivered => {
                     let aged = settings.delete_after.is_some_and(|age| {
                         now_secs.saturating_sub(e.delivered_at) >= age.as_secs() as i64
@@ -72,24 +95,33 @@ impl Fetch<'_, '_> {
                     if !settings.keep || aged {
                         plan.delete_now.push(m.clone());
                     }
+                    false
                 }
                 // Marked for deletion by someone else: not ours to download or delete.
                 _ if m.flagged_deleted => {
                     log::debug!(
                         "message {} is already marked deleted on the server; leaving it",
                         m.uid
-                    )
+                    );
+                    plan.all_planned = false;
+                    false
                 }
                 _ if settings.delete_larger_than.is_some_and(|l| m.size > l) => {
-                    self.pending.unread.insert(key(mailbox, listing, &m.uid));
+                    self.pending.unread.insert(key(mailbox, validity, &m.uid));
                     plan.delete_now.push(m.clone());
+                    plan.all_planned = false;
+                    false
                 }
                 _ if settings.skip_larger_than.is_some_and(|l| m.size > l) => {
-                    self.summary.skipped += 1
+                    self.summary.skipped += 1;
+                    plan.all_planned = false;
+                    false
                 }
-                _ => candidates.push(m.clone()),
+                _ => true,
             }
-        }
+        });
+        candidates.extend(taken);
+        listing.messages.shrink_to_fit();
         candidates
     }
 
@@ -131,10 +163,14 @@ impl Fetch<'_, '_> {
                 match choice {
                     Choice::Fetch => chosen.push(m.clone()),
                     Choice::Delete if !settings.keep => {
-                        self.pending.unread.insert(key(mailbox, listing, &m.uid));
+                        plan.all_planned = false;
+                        self.pending
+                            .unread
+                            .insert(key(mailbox, listing.uidvalidity, &m.uid));
                         plan.delete_now.push(m.clone());
                     }
                     Choice::Delete => {
+                        plan.all_planned = false;
                         log::warn!(
                             "message {}: the filter asked to delete it, but the account \
                              keeps mail on the server; it was left there",
@@ -142,13 +178,20 @@ impl Fetch<'_, '_> {
                         );
                         self.summary.left += 1;
                     }
-                    Choice::Leave => self.summary.left += 1,
+                    Choice::Leave => {
+                        plan.all_planned = false;
+                        self.summary.left += 1
+                    }
                     Choice::Fail(e) => {
+                        plan.all_planned = false;
                         log::error!("message {}: {e}; it was left on the server", m.uid);
                         plan.filter_failures.push(format!("message {}: {e}", m.uid));
                     }
                 }
             }
+        }
+        if offered < candidates.len() {
+            plan.all_planned = false;
         }
         self.summary.deferred += candidates.len() - offered;
         Ok(chosen)
@@ -156,15 +199,22 @@ impl Fetch<'_, '_> {
 
     /// `max_messages`, across the mailboxes of the fetch: the chosen messages past it wait
     /// for a later run.
-    fn cap(&mut self, chosen: Vec<RemoteMessage>, plan: &mut Plan) {
-        let max = self.settings.max_messages;
-        for m in chosen {
-            if max.is_some_and(|n| self.pending.planned >= n) {
-                self.summary.deferred += 1;
-            } else {
-                self.pending.planned += 1;
-                plan.retrieve.push(m);
-            }
+    fn cap(&mut self, mut chosen: Vec<RemoteMessage>, plan: &mut Plan) {
+        let room = match self.settings.max_messages {
+            Some(n) => n.saturating_sub(self.pending.planned),
+            None => usize::MAX,
+        };
+        if chosen.len() > room {
+            plan.all_planned = false;
+            self.summary.deferred += chosen.len() - room;
+            chosen.truncate(room);
+        }
+        self.pending.planned += chosen.len();
+        // Moved as a whole: no second buffer for 100,000 messages.
+        if plan.retrieve.is_empty() {
+            plan.retrieve = chosen;
+        } else {
+            plan.retrieve.extend(chosen);
         }
     }
 }

@@ -3,10 +3,11 @@
 //! to learn the Message-ID and any read-receipt request; deliveries are made durable and
 //! recorded in batches, and only recorded messages are released to the source for deletion.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{self, Read};
 use std::time::Instant;
 
+use super::context::Reserved;
 use super::{EngineError, Progress, ReceiptHook, StopToken, Summary, BATCH_INTERVAL};
 use crate::deliver::{Deliver, DeliverError, MessageInfo};
 use crate::ledger::{Ledger, MessageKey, NewReceipt};
@@ -19,18 +20,25 @@ pub(super) struct EngineSink<'a, 'h> {
     pub mailbox: String,
     pub uidvalidity: u32,
     pub target: &'a mut dyn Deliver,
-    pub locations: HashMap<String, String>,
+    /// The messages asked for, and the location reserved for each (same order).
+    pub retrieve: &'a [RemoteMessage],
+    pub reserved: &'a Reserved,
+    /// Positions in `retrieve`, by uid.
+    pub order: Vec<u32>,
     pub keep: bool,
     /// Record after this many deliveries.
     pub batch_limit: usize,
     pub progress: &'a mut dyn Progress,
-    /// Written to the target, not yet synced and recorded (with their sizes and Message-IDs).
-    pub unrecorded: Vec<(RemoteMessage, u64, Option<String>, Option<NewReceipt>)>,
+    /// Written to the target, not yet synced and recorded (positions in `retrieve`, with their
+    /// sizes, Message-IDs and receipt requests).
+    pub unrecorded: Vec<(usize, u64, Option<String>, Option<NewReceipt>)>,
     pub oldest_unrecorded: Option<Instant>,
+    /// The batch the target is making durable in the background: recorded once it is.
+    pub syncing: Vec<(usize, u64, Option<String>, Option<NewReceipt>)>,
     /// Recorded, may be deleted.
     pub releasable: Vec<RemoteMessage>,
-    /// Uids delivered in this run (recorded or not).
-    pub delivered: HashSet<String>,
+    /// Which messages of `retrieve` were delivered in this run (recorded or not).
+    pub delivered: Vec<bool>,
     /// Messages the target refused (not fatal for the others).
     pub rejected: Vec<String>,
     /// The first fatal failure (delivery target or ledger).
@@ -50,9 +58,9 @@ pub(super) struct EngineSink<'a, 'h> {
 pub(super) struct Transferred {
     /// The first fatal failure (delivery target or ledger).
     pub failure: Option<EngineError>,
-    /// Uids delivered in this run (recorded or not: a delivered message whose record failed
-    /// keeps its `fetching` row for recovery).
-    pub delivered: HashSet<String>,
+    /// Which messages of `retrieve` were delivered in this run (recorded or not: a delivered
+    /// message whose record failed keeps its `fetching` row for recovery).
+    pub delivered: Vec<bool>,
     /// Messages the target refused.
     pub rejected: Vec<String>,
     /// Ids of the receipt requests recorded with their messages.
@@ -60,6 +68,21 @@ pub(super) struct Transferred {
 }
 
 impl EngineSink<'_, '_> {
+    /// The position in `retrieve` of the message with this uid that is not delivered yet (the
+    /// first, should a broken server list a uid twice); `None` for anything else.
+    fn position(&self, uid: &str) -> Option<usize> {
+        let retrieve = self.retrieve;
+        let from = self
+            .order
+            .partition_point(|&i| retrieve[i as usize].uid.as_str() < uid);
+        let same = self.order[from..]
+            .iter()
+            .map(|&i| i as usize)
+            .take_while(|&i| retrieve[i].uid == uid);
+        let mut same = same;
+        same.find(|&i| !self.delivered[i])
+    }
+
     /// Records whatever was delivered, whatever happened to the connection, and reports.
     pub fn finish(mut self) -> Transferred {
         self.record();
@@ -71,54 +94,80 @@ impl EngineSink<'_, '_> {
         }
     }
 
-    /// Step 6: makes the deliveries so far durable and records them; on success they become
-    /// releasable for deletion.
+    /// Step 6, whole: makes every delivery so far durable and records it; on success they
+    /// become releasable for deletion.
     pub fn record(&mut self) {
+        self.close_batch();
+        self.record_synced(true);
+    }
+
+    /// Step 6, first half: closes the batch being written and has the target make it durable
+    /// in the background ([`Deliver::sync_start`]) while the next one is written. The batch
+    /// before it, if still in flight, is waited for and recorded first: one batch at a time.
+    pub fn close_batch(&mut self) {
+        self.record_synced(true);
         if self.unrecorded.is_empty() || self.failure.is_some() {
             return;
         }
-        let items: Vec<(MessageKey, Option<String>)> = self
-            .unrecorded
+        match self.target.sync_start() {
+            Ok(()) => {
+                self.syncing = std::mem::take(&mut self.unrecorded);
+                self.oldest_unrecorded = None;
+            }
+            // The messages stay `fetching` in the ledger; recovery will find them.
+            Err(e) => self.failure = Some(e.into()),
+        }
+    }
+
+    /// Step 6, second half: once the batch in flight is durable and visible
+    /// ([`Deliver::sync_finished`]; with `wait`, waiting for it), one transaction records it,
+    /// and only then are its messages releasable for deletion.
+    pub fn record_synced(&mut self, wait: bool) {
+        if self.syncing.is_empty() || self.failure.is_some() {
+            return;
+        }
+        match self.target.sync_finished(wait) {
+            Ok(false) => return,
+            Ok(true) => {}
+            Err(e) => {
+                // The messages stay `fetching` in the ledger; recovery will find them.
+                self.failure = Some(e.into());
+                return;
+            }
+        }
+        let batch = std::mem::take(&mut self.syncing);
+        let items: Vec<(MessageKey, Option<String>)> = batch
             .iter()
-            .map(|(m, _, id, _)| {
+            .map(|&(i, _, ref id, _)| {
                 (
                     MessageKey {
                         mailbox: self.mailbox.clone(),
                         uidvalidity: self.uidvalidity,
-                        uid: m.uid.clone(),
+                        uid: self.retrieve[i].uid.clone(),
                     },
                     id.clone(),
                 )
             })
             .collect();
-        let requests: Vec<NewReceipt> = self
-            .unrecorded
-            .iter()
-            .filter_map(|(.., r)| r.clone())
-            .collect();
-        let result = self.target.sync().map_err(EngineError::from).and_then(|_| {
-            self.ledger
-                .mark_delivered_with_receipts(
-                    self.account,
-                    &items,
-                    &requests,
-                    crate::time::unix_now(),
-                )
-                .map_err(EngineError::from)
-        });
+        let requests: Vec<NewReceipt> = batch.iter().filter_map(|(.., r)| r.clone()).collect();
+        let result = self.ledger.mark_delivered_with_receipts(
+            self.account,
+            &items,
+            &requests,
+            crate::time::unix_now(),
+        );
         match result {
             Ok(new_requests) => {
                 self.new_requests.extend(new_requests);
-                let batch = std::mem::take(&mut self.unrecorded);
                 self.summary.new += batch.len();
                 self.summary.bytes += batch.iter().map(|(_, b, ..)| b).sum::<u64>();
                 if !self.keep {
-                    self.releasable.extend(batch.into_iter().map(|(m, ..)| m));
+                    let retrieve = self.retrieve;
+                    (self.releasable).extend(batch.into_iter().map(|(i, ..)| retrieve[i].clone()));
                 }
-                self.oldest_unrecorded = None;
             }
             // The messages stay `fetching` in the ledger; recovery will find them.
-            Err(e) => self.failure = Some(e),
+            Err(e) => self.failure = Some(e.into()),
         }
     }
 }
@@ -158,10 +207,11 @@ impl Sink for EngineSink<'_, '_> {
         if self.failure.is_some() || self.stop.requested() {
             return Err(SinkError { fatal: true });
         }
-        let Some(location) = self.locations.get(&msg.uid) else {
+        let Some(at) = self.position(&msg.uid) else {
             // Not something we asked for: never deliver unplanned data.
             return Err(SinkError { fatal: false });
         };
+        let location = self.reserved.location(at);
         let info = MessageInfo {
             uid: msg.uid.clone(),
             size: msg.size,
@@ -183,12 +233,14 @@ impl Sink for EngineSink<'_, '_> {
                     _ => None,
                 };
                 self.progress.message_done();
-                self.delivered.insert(msg.uid.clone());
-                self.unrecorded.push((msg.clone(), bytes, id, request));
+                self.delivered[at] = true;
+                self.unrecorded.push((at, bytes, id, request));
                 let oldest = *self.oldest_unrecorded.get_or_insert_with(Instant::now);
                 if self.unrecorded.len() >= self.batch_limit || oldest.elapsed() >= BATCH_INTERVAL {
-                    self.record();
+                    self.close_batch();
                 }
+                // Record the batch in flight as soon as it is durable, without waiting.
+                self.record_synced(false);
                 if self.failure.is_some() {
                     return Err(SinkError { fatal: true });
                 }

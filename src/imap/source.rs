@@ -121,8 +121,8 @@ impl<S: Read + Write> ImapSource<S> {
 
     /// The full listing of the selected mailbox.
     fn list_all(&mut self, mailbox: &str, status: &MailboxStatus) -> Result<Listing, SourceError> {
-        let listed = self.session.uids_and_sizes()?;
-        let highest = listed.iter().map(|&(u, _)| u).max().unwrap_or(0);
+        let listed = self.session.list_all()?;
+        let highest = listed.iter().map(|m| m.uid).max().unwrap_or(0);
         self.listed = Some((mailbox.to_string(), status.uidvalidity, highest));
         // Messages someone already marked \Deleted are pending removal: the engine leaves
         // them alone unless they are its own (RFC 3501 §6.4.4 SEARCH DELETED).
@@ -141,11 +141,11 @@ impl<S: Read + Write> ImapSource<S> {
         let complete = listed.len() == exists as usize;
         let messages = listed
             .into_iter()
-            .map(|(uid, size)| RemoteMessage {
-                number: uid,
-                uid: uid.to_string(),
-                size,
-                flagged_deleted: flagged.contains(&uid),
+            .map(|m| RemoteMessage {
+                number: m.uid,
+                uid: m.uid.to_string(),
+                size: m.size,
+                flagged_deleted: flagged.contains(&m.uid),
             })
             .collect();
         Ok(Listing {
@@ -155,6 +155,33 @@ impl<S: Read + Write> ImapSource<S> {
             on_server: Some(u64::from(exists)),
             ..Listing::default()
         })
+    }
+}
+
+/// The messages of a transfer by UID: a binary search where they are in ascending UID order
+/// (as listed), a map otherwise.
+enum ByUid<'a> {
+    Sorted(&'a [RemoteMessage]),
+    Map(HashMap<u32, &'a RemoteMessage>),
+}
+
+impl<'a> ByUid<'a> {
+    fn new(msgs: &'a [RemoteMessage]) -> ByUid<'a> {
+        if msgs.is_sorted_by(|a, b| a.number < b.number) {
+            ByUid::Sorted(msgs)
+        } else {
+            ByUid::Map(msgs.iter().map(|m| (m.number, m)).collect())
+        }
+    }
+
+    fn get(&self, uid: u32) -> Option<&'a RemoteMessage> {
+        match self {
+            ByUid::Sorted(msgs) => msgs
+                .binary_search_by_key(&uid, |m| m.number)
+                .ok()
+                .map(|i| &msgs[i]),
+            ByUid::Map(map) => map.get(&uid).copied(),
+        }
     }
 }
 
@@ -321,18 +348,20 @@ impl<S: Read + Write> Source for ImapSource<S> {
             self.session.store_deleted(&uids(delete_now))?;
             report.deleted.extend(delete_now.iter().cloned());
         }
-        let by_uid: HashMap<u32, &RemoteMessage> = retrieve.iter().map(|m| (m.number, m)).collect();
+        let by_uid = ByUid::new(retrieve);
         let mut released: Vec<RemoteMessage> = Vec::new();
         let mut seen: Vec<u32> = Vec::new();
+        let mark_seen = self.mark_seen;
         let outcome = self
             .session
             .fetch_bodies(&uids(retrieve), &mut |uid, body| {
-                let Some(msg) = by_uid.get(&uid) else {
+                let Some(msg) = by_uid.get(uid) else {
                     return Ok(());
                 };
                 let mut lf = CrlfToLf::new(body);
                 match sink.message(msg, &mut lf) {
-                    Ok(()) => seen.push(uid),
+                    Ok(()) if mark_seen => seen.push(uid),
+                    Ok(()) => {}
                     Err(e) if e.fatal => return Err(Stop),
                     Err(_) => {}
                 }
@@ -357,9 +386,9 @@ impl<S: Read + Write> Source for ImapSource<S> {
             self.session.store_seen(&seen)?;
         }
         for uid in outcome.missing {
-            if let Some(m) = by_uid.get(&uid) {
+            if let Some(m) = by_uid.get(uid) {
                 report.refused.push((
-                    (*m).clone(),
+                    m.clone(),
                     "the server did not send it (expunged by another client?)".into(),
                 ));
             }

@@ -2,7 +2,9 @@
 //! deletions and pruning, and the account rows they hang off. Every multi-row write is one
 //! `IMMEDIATE` transaction (`Ledger::write`) with cached statements.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+#[cfg(test)]
+use std::collections::HashSet;
 
 use rusqlite::{params, OptionalExtension};
 
@@ -203,6 +205,66 @@ impl Ledger {
         })
     }
 
+    /// [`Ledger::begin_fetch`] for the messages of one mailbox given as `(uid, size, location)`,
+    /// streamed into the one transaction: a fetch of 100,000 messages reserves them without
+    /// building a row value (and its copied strings) for each.
+    pub fn begin_fetch_in<'r>(
+        &mut self,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+        rows: impl IntoIterator<Item = (&'r str, u64, &'r str)>,
+    ) -> Result<(), LedgerError> {
+        self.write(|tx| {
+            {
+                let mut st = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO messages
+                     (account_id, mailbox, uidvalidity, uid, size, state, location,
+                      delivered_at, deleted_at, message_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, NULL, NULL)",
+                )?;
+                for (uid, size, location) in rows {
+                    st.execute(params![
+                        account,
+                        mailbox,
+                        uidvalidity,
+                        uid,
+                        size_to_sql(size),
+                        State::Fetching.as_sql(),
+                        location,
+                    ])?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// [`Ledger::forget`] for uids of one mailbox, streamed into the one transaction.
+    pub fn forget_in<'r>(
+        &mut self,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+        uids: impl IntoIterator<Item = &'r str>,
+    ) -> Result<(), LedgerError> {
+        let mut uids = uids.into_iter().peekable();
+        if uids.peek().is_none() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            {
+                let mut st = tx.prepare_cached(
+                    "DELETE FROM messages
+                     WHERE account_id = ?1 AND mailbox = ?2 AND uidvalidity = ?3 AND uid = ?4",
+                )?;
+                for uid in uids {
+                    st.execute(params![account, mailbox, uidvalidity, uid])?;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Marks `keys` delivered at unix time `at`, in one transaction. Keys without a row are
     /// ignored (the engine reserves every key with [`Ledger::begin_fetch`] first).
     pub fn mark_delivered(
@@ -250,6 +312,7 @@ impl Ledger {
         .map(|_| ())
     }
 
+    #[cfg(test)]
     /// Removes the account's `delivered` rows in `mailbox` whose uid is not in `present`
     /// (the server no longer has them). Returns how many were removed.
     pub fn prune(
@@ -261,6 +324,7 @@ impl Ledger {
         self.prune_where(account, mailbox, None, present)
     }
 
+    #[cfg(test)]
     /// Removes the account's `delivered` rows in `mailbox` whose uid is not in `present`, and,
     /// when `uidvalidity` is given, those of any other uidvalidity. One transaction.
     fn prune_where(
@@ -293,6 +357,7 @@ impl Ledger {
         })
     }
 
+    #[cfg(test)]
     /// All rows of an account in one mailbox, under every uidvalidity. One query.
     pub fn entries_all(&self, account: i64, mailbox: &str) -> Result<Vec<Entry>, LedgerError> {
         let sql =
@@ -393,6 +458,7 @@ impl Ledger {
         })
     }
 
+    #[cfg(test)]
     /// Removes the account's `delivered` rows in `mailbox` that belong to another
     /// uidvalidity or whose uid is not in `present` (the server no longer has them).
     pub fn prune_mailbox(

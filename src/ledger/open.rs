@@ -96,6 +96,13 @@ impl Ledger {
             .conn
             .pragma_update(None, "foreign_keys", true)
             .map_err(setup_err)?;
+        // A bounded page cache (1 MiB): a run's reads are one scan of a mailbox's rows and
+        // indexed lookups, which the OS page cache serves as well; a 100,000-message fetch
+        // stays within its memory budget.
+        ledger
+            .conn
+            .pragma_update(None, "cache_size", -1024)
+            .map_err(setup_err)?;
 
         // Read the header and the schema: this is where a file that is not SQLite fails. All
         // of it in one read transaction, so that another process creating the schema at the

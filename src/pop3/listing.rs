@@ -22,7 +22,7 @@ pub const MAX_SIZE: u64 = 1 << 40;
 /// Builds the message list, in UIDL order, from the UIDL listing (`number`, unique id) and the
 /// LIST listing (`number`, size). Both must name the same messages `1..=N`, each once; unique ids
 /// must differ. The error says what is wrong.
-pub fn merge(uidl: &[(u32, String)], list: &[(u32, u64)]) -> Result<Vec<RemoteMessage>, String> {
+pub fn merge(uidl: Vec<(u32, String)>, list: &[(u32, u64)]) -> Result<Vec<RemoteMessage>, String> {
     let count = uidl.len();
     if count > MAX_MESSAGES {
         return Err(format!(
@@ -54,20 +54,27 @@ pub fn merge(uidl: &[(u32, String)], list: &[(u32, u64)]) -> Result<Vec<RemoteMe
         sizes[i] = Some(size);
     }
     let mut seen_number = vec![false; count + 1];
-    let mut seen_uid: HashSet<&str> = HashSet::with_capacity(count);
+    {
+        // Unique ids, compared by reference before any is moved.
+        let mut seen_uid: HashSet<&str> = HashSet::with_capacity(count);
+        for (_, uid) in &uidl {
+            if !seen_uid.insert(uid) {
+                return Err(format!(
+                    "the server lists the unique id {} twice; refusing to guess which message \
+                     is which",
+                    quote(uid.as_bytes())
+                ));
+            }
+        }
+    }
     let mut out = Vec::with_capacity(count);
+    // The unique ids move into the messages: each is held once.
     for (n, uid) in uidl {
-        let i = in_range(*n, "UIDL", count)?;
+        let i = in_range(n, "UIDL", count)?;
         if std::mem::replace(&mut seen_number[i], true) {
             return Err(format!(
                 "the UIDL listing names message {n} twice; refusing to guess which unique id is \
                  its own"
-            ));
-        }
-        if !seen_uid.insert(uid) {
-            return Err(format!(
-                "the server lists the unique id {} twice; refusing to guess which message is which",
-                quote(uid.as_bytes())
             ));
         }
         let Some(size) = sizes.get(i).copied().flatten() else {
@@ -76,8 +83,8 @@ pub fn merge(uidl: &[(u32, String)], list: &[(u32, u64)]) -> Result<Vec<RemoteMe
             ));
         };
         out.push(RemoteMessage {
-            number: *n,
-            uid: uid.clone(),
+            number: n,
+            uid,
             size,
             flagged_deleted: false,
         });
@@ -104,11 +111,11 @@ mod tests {
 
     #[test]
     fn a_good_listing() {
-        let m = merge(&uidl(&[(1, "a"), (2, "b")]), &[(2, 20), (1, 10)]).unwrap();
+        let m = merge(uidl(&[(1, "a"), (2, "b")]), &[(2, 20), (1, 10)]).unwrap();
         assert_eq!(m.len(), 2);
         assert_eq!((m[0].number, m[0].uid.as_str(), m[0].size), (1, "a", 10));
         assert_eq!((m[1].number, m[1].uid.as_str(), m[1].size), (2, "b", 20));
-        assert!(merge(&[], &[]).unwrap().is_empty());
+        assert!(merge(Vec::new(), &[]).unwrap().is_empty());
     }
 
     /// A UIDL listing, a LIST listing and what the error must say.
@@ -157,7 +164,7 @@ mod tests {
             ),
         ];
         for (u, l, want) in cases {
-            let e = merge(&u, &l).unwrap_err();
+            let e = merge(u.clone(), &l).unwrap_err();
             assert!(e.contains(want), "{u:?} {l:?}: {e}");
         }
     }

@@ -72,7 +72,7 @@ impl<S: Read + Write> Session<S> {
                 st.quoted()
             )));
         }
-        let messages = listing::merge(&uidl, &list)
+        let messages = listing::merge(uidl, &list)
             .map_err(|e| SourceError::Protocol(format!("{e}; nothing was fetched or deleted")))?;
         self.listed = messages.len();
         self.deleted = 0;

@@ -12,13 +12,105 @@
 //! writes out other programs' pending data on the same file system. It is used only on local
 //! file systems whose `syncfs` is known to make data durable (ext4, XFS, Btrfs, tmpfs); on any
 //! other (NFS, FUSE, …) every file is fsynced.
+//!
+//! [`commit`] is the whole of a batch's sync: durable files, renamed into `new/`, `new/`
+//! synced. [`start`] runs it on a background thread (one per batch, at most one at a time),
+//! so that the next batch downloads meanwhile; the engine records the batch, and releases its
+//! deletions, only once [`Syncing::wait`] returned `Ok`.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use super::Staged;
-use crate::fs::context;
+use crate::fs::{context, sync_dir};
+
+/// A batch being made durable and visible on a background thread.
+pub(super) struct Syncing {
+    handle: JoinHandle<io::Result<()>>,
+}
+
+impl Syncing {
+    /// Whether the thread is done (its result waits for [`Syncing::wait`]).
+    pub fn finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// The batch's result, once the thread is done.
+    pub fn wait(self) -> io::Result<()> {
+        self.handle
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the thread syncing the batch panicked")))
+    }
+}
+
+/// Runs [`commit`] for `staged` on a background thread.
+pub(super) fn start(root: PathBuf, staged: Vec<Staged>) -> io::Result<Syncing> {
+    let handle = std::thread::Builder::new()
+        .name("maildir-sync".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            test_delay();
+            commit(&root, staged)
+        })?;
+    Ok(Syncing { handle })
+}
+
+/// Test hook (debug builds only): `MAILPULL_TEST_SYNC_DELAY_MS=N` holds every background
+/// sync back N ms before it starts, so that tests can show that nothing is recorded or deleted
+/// before a batch is durable.
+#[cfg(debug_assertions)]
+fn test_delay() {
+    if let Some(ms) = std::env::var("MAILPULL_TEST_SYNC_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn test_delay() {}
+
+/// Makes the staged files durable, moves them into `new/` and syncs `new/`. On error, the
+/// staged files not yet moved are removed (the ledger still says `fetching` for them, so they
+/// are fetched again); those already moved are complete and will be found by recovery.
+pub(super) fn commit(root: &Path, staged: Vec<Staged>) -> io::Result<()> {
+    let tmp_dir = root.join("tmp");
+    let new_dir = root.join("new");
+    let mut result = make_durable(&staged, &tmp_dir);
+    let mut moved = 0;
+    if result.is_ok() {
+        for s in &staged {
+            let tmp = tmp_dir.join(&s.location);
+            let new = new_dir.join(&s.location);
+            // rename() would silently replace an existing message; names are unique, but check.
+            if new.symlink_metadata().is_ok() {
+                result = Err(context(
+                    io::Error::from(io::ErrorKind::AlreadyExists),
+                    "refusing to overwrite",
+                    &new,
+                ));
+                break;
+            }
+            if let Err(e) = fs::rename(&tmp, &new) {
+                result = Err(context(
+                    e,
+                    &format!("cannot move {} to", tmp.display()),
+                    &new,
+                ));
+                break;
+            }
+            moved += 1;
+        }
+    }
+    for s in &staged[moved..] {
+        let _ = fs::remove_file(tmp_dir.join(&s.location));
+    }
+    result?;
+    sync_dir(&new_dir)
+}
 
 /// A batch of at least this many files is synced with one `syncfs` (see the module docs).
 pub(super) const SYNCFS_MIN_FILES: usize = 4;

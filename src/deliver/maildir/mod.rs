@@ -8,7 +8,9 @@
 //! one commit instead of one per message.
 //!
 //! The batch is made durable by one `syncfs(2)` where the kernel and the file system allow it,
-//! by one fsync per file elsewhere (`durable.rs`).
+//! by one fsync per file elsewhere (`durable.rs`). [`Deliver::sync_start`] does the same on a
+//! background thread while the next batch is written; the batch counts as delivered only once
+//! [`Deliver::sync_finished`] says so.
 //!
 //! Locations are the bare unique NAME; after a crash a NAME counts as delivered if `new/NAME`
 //! or `cur/NAME[:2,flags]` exists (the user's mail reader may have moved it), and a leftover
@@ -43,11 +45,13 @@ pub struct Maildir {
     hostname: String,
     /// Messages written to `tmp/` and not yet moved into `new/`.
     staged: Vec<Staged>,
+    /// The batch being made durable in the background ([`Deliver::sync_start`]).
+    syncing: Option<durable::Syncing>,
     pid: u32,
 }
 
 /// A message written to `tmp/`, waiting for [`Deliver::sync`].
-struct Staged {
+pub(super) struct Staged {
     location: String,
     file: File,
 }
@@ -59,6 +63,7 @@ impl Maildir {
             root: root.to_path_buf(),
             hostname: sanitize_hostname(&hostname::get().unwrap_or_default()),
             staged: Vec::new(),
+            syncing: None,
             pid: std::process::id(),
         };
         let mut created = false;
@@ -126,47 +131,14 @@ impl Maildir {
             .map_err(|e| CopyError::Write(context(e.into_error(), "cannot write", tmp)))?;
         Ok((file, written))
     }
-
-    /// fsyncs the staged files and moves them into `new/`. On error, the staged files not yet
-    /// moved are removed (the ledger still says `fetching` for them, so they are fetched again);
-    /// those already moved are complete and will be found by recovery.
-    fn commit_staged(&mut self) -> io::Result<()> {
-        let staged = std::mem::take(&mut self.staged);
-        let mut result = durable::make_durable(&staged, &self.root.join("tmp"));
-        let mut moved = 0;
-        if result.is_ok() {
-            for s in &staged {
-                let tmp = self.root.join("tmp").join(&s.location);
-                let new = self.root.join("new").join(&s.location);
-                // rename() would silently replace an existing message; names are unique, but check.
-                if new.symlink_metadata().is_ok() {
-                    result = Err(context(
-                        io::Error::from(io::ErrorKind::AlreadyExists),
-                        "refusing to overwrite",
-                        &new,
-                    ));
-                    break;
-                }
-                if let Err(e) = fs::rename(&tmp, &new) {
-                    result = Err(context(
-                        e,
-                        &format!("cannot move {} to", tmp.display()),
-                        &new,
-                    ));
-                    break;
-                }
-                moved += 1;
-            }
-        }
-        for s in &staged[moved..] {
-            let _ = fs::remove_file(self.root.join("tmp").join(&s.location));
-        }
-        result
-    }
 }
 
 impl Drop for Maildir {
     fn drop(&mut self) {
+        // A batch in flight ends either in new/ (found by recovery) or removed.
+        if let Some(job) = self.syncing.take() {
+            let _ = job.wait();
+        }
         // Never leave a message in tmp/ that the ledger does not know to be delivered.
         for s in self.staged.drain(..) {
             let _ = fs::remove_file(self.root.join("tmp").join(&s.location));
@@ -258,8 +230,30 @@ impl Deliver for Maildir {
     }
 
     fn sync(&mut self) -> Result<(), DeliverError> {
-        self.commit_staged().map_err(|e| self.local(e))?;
-        sync_dir(&self.root.join("new")).map_err(|e| self.local(e))
+        self.sync_finished(true)?;
+        let staged = std::mem::take(&mut self.staged);
+        durable::commit(&self.root, staged).map_err(|e| self.local(e))
+    }
+
+    fn sync_start(&mut self) -> Result<(), DeliverError> {
+        self.sync_finished(true)?;
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let staged = std::mem::take(&mut self.staged);
+        self.syncing = Some(durable::start(self.root.clone(), staged).map_err(|e| self.local(e))?);
+        Ok(())
+    }
+
+    fn sync_finished(&mut self, wait: bool) -> Result<bool, DeliverError> {
+        match self.syncing.take() {
+            None => Ok(true),
+            Some(job) if !wait && !job.finished() => {
+                self.syncing = Some(job);
+                Ok(false)
+            }
+            Some(job) => job.wait().map(|()| true).map_err(|e| self.local(e)),
+        }
     }
 
     fn recover(&mut self, location: &str) -> Result<Recovered, DeliverError> {

@@ -61,9 +61,44 @@ type HeaderSection = (u32, Option<Vec<u8>>, u64);
 pub(super) struct BodySink<'a> {
     on_message: &'a mut dyn FnMut(u32, &mut dyn Read) -> Result<(), Stop>,
     /// Requested and not yet seen.
-    wanted: HashSet<u32>,
+    wanted: Wanted<'a>,
     stopped: bool,
     delivered: Vec<u32>,
+}
+
+/// The UIDs of a body fetch not yet seen: a flag per UID of the sorted request, a few bytes
+/// per message where a set of 100,000 UIDs took megabytes.
+pub(super) struct Wanted<'a> {
+    uids: &'a [u32],
+    open: Vec<bool>,
+    left: usize,
+}
+
+impl<'a> Wanted<'a> {
+    /// `uids` sorted, each once.
+    fn new(uids: &'a [u32]) -> Wanted<'a> {
+        Wanted {
+            open: vec![true; uids.len()],
+            left: uids.len(),
+            uids,
+        }
+    }
+
+    /// Whether `uid` was still wanted; it no longer is.
+    fn remove(&mut self, uid: &u32) -> bool {
+        match self.uids.binary_search(uid) {
+            Ok(i) if self.open[i] => {
+                self.open[i] = false;
+                self.left -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.left == 0
+    }
 }
 
 impl BodySink<'_> {
@@ -110,9 +145,20 @@ impl<S: Read + Write> Session<S> {
         if self.exists == 0 {
             return Ok(Vec::new());
         }
+        Ok(self
+            .list_all()?
+            .into_iter()
+            .map(|m| (m.uid, m.size))
+            .collect())
+    }
+
+    /// [`Session::uids_and_sizes`] with the `\Deleted` flag of each message.
+    pub fn list_all(&mut self) -> Result<Vec<ListedMessage>, SourceError> {
+        if self.exists == 0 {
+            return Ok(Vec::new());
+        }
         self.keywords.clear();
-        let listed = self.list_messages(1)?;
-        Ok(listed.into_iter().map(|m| (m.uid, m.size)).collect())
+        self.list_messages(1)
     }
 
     /// The messages with a UID above `after` (new mail since a listing that ended at UID
@@ -135,7 +181,8 @@ impl<S: Read + Write> Session<S> {
     /// `UID FETCH first:* (UID RFC822.SIZE FLAGS)`: the messages with a UID of at least
     /// `first`, by ascending UID.
     fn list_messages(&mut self, first: u32) -> Result<Vec<ListedMessage>, SourceError> {
-        let mut map = std::collections::BTreeMap::new();
+        // In the order the server sends them (ascending, as a rule); sorted below.
+        let mut listed: Vec<ListedMessage> = Vec::new();
         let mut keywords: HashMap<u32, Vec<String>> = HashMap::new();
         let expunged_before = self.expunged.len();
         let cmd = format!("UID FETCH {first}:* (UID RFC822.SIZE FLAGS)");
@@ -169,19 +216,27 @@ impl<S: Read + Write> Session<S> {
                         if !kws.is_empty() {
                             keywords.insert(uid, kws);
                         }
-                        map.insert(uid, ListedMessage { uid, size, deleted });
+                        listed.push(ListedMessage { uid, size, deleted });
                     }
                 }
                 Ok(())
             },
         )?;
         self.keywords.extend(keywords);
-        // A message listed and then expunged (UID FETCH may see EXPUNGE, RFC 3501 §7.4.1).
-        for uid in self.expunged.drain(expunged_before..) {
-            map.remove(&uid);
+        // By UID, a UID listed twice once (its last response counts).
+        if !listed.is_sorted_by(|a, b| a.uid < b.uid) {
+            listed.reverse();
+            listed.sort_by_key(|m| m.uid);
+            listed.dedup_by_key(|m| m.uid);
         }
-        self.sizes.extend(map.values().map(|m| (m.uid, m.size)));
-        Ok(map.into_values().collect())
+        // A message listed and then expunged (UID FETCH may see EXPUNGE, RFC 3501 §7.4.1).
+        let expunged: HashSet<u32> = self.expunged.drain(expunged_before..).collect();
+        if !expunged.is_empty() {
+            listed.retain(|m| !expunged.contains(&m.uid));
+        }
+        listed.shrink_to_fit();
+        self.sizes.extend(listed.iter().map(|m| (m.uid, m.size)));
+        Ok(listed)
     }
 
     /// Streams the bodies of `uids` (`UID FETCH set (UID BODY.PEEK[])`, RFC 3501 §6.4.5,
@@ -207,9 +262,16 @@ impl<S: Read + Write> Session<S> {
         uids: &[u32],
         on_message: &mut dyn FnMut(u32, &mut dyn Read) -> Result<(), Stop>,
     ) -> Result<FetchOutcome, SourceError> {
-        let mut uids: Vec<u32> = uids.iter().copied().filter(|&u| u != 0).collect();
-        uids.sort_unstable();
-        uids.dedup();
+        // Sorted, each once, no 0: as listed, the request is used as it is.
+        let uids: std::borrow::Cow<'_, [u32]> =
+            if uids.first() != Some(&0) && uids.is_sorted_by(|a, b| a < b) {
+                uids.into()
+            } else {
+                let mut v: Vec<u32> = uids.iter().copied().filter(|&u| u != 0).collect();
+                v.sort_unstable();
+                v.dedup();
+                v.into()
+            };
         if uids.is_empty() {
             return Ok(FetchOutcome::default());
         }
@@ -220,25 +282,26 @@ impl<S: Read + Write> Session<S> {
             self.uids_and_sizes()?;
         }
         // Chunks of UIDs, each one command.
-        let mut chunks: Vec<(Vec<u32>, u64)> = Vec::new();
-        for &u in &uids {
-            let size = self.sizes.get(&u).copied().unwrap_or(UNKNOWN_SIZE);
+        // Chunks of UIDs (ranges of `uids`), each one command.
+        let mut chunks: Vec<(std::ops::Range<usize>, u64)> = Vec::new();
+        for (i, u) in uids.iter().enumerate() {
+            let size = self.sizes.get(u).copied().unwrap_or(UNKNOWN_SIZE);
             match chunks.last_mut() {
                 Some((c, bytes)) if c.len() < FETCH_CHUNK && *bytes + size <= FETCH_CHUNK_BYTES => {
-                    c.push(u);
+                    c.end = i + 1;
                     *bytes += size;
                 }
-                _ => chunks.push((vec![u], size)),
+                _ => chunks.push((i..i + 1, size)),
             }
         }
         let mut sink = BodySink {
             on_message,
-            wanted: uids.iter().copied().collect(),
+            wanted: Wanted::new(&uids),
             stopped: false,
             delivered: Vec::new(),
         };
         let mut missing = Vec::new();
-        let mut in_flight: VecDeque<(String, Vec<u32>, u64)> = VecDeque::new();
+        let mut in_flight: VecDeque<(String, std::ops::Range<usize>, u64)> = VecDeque::new();
         let mut bytes_in_flight = 0u64;
         let mut next = 0;
         let ctx = "retrieving messages";
@@ -250,7 +313,7 @@ impl<S: Read + Write> Session<S> {
                     || bytes_in_flight + chunks[next].1 <= FETCH_BYTES_IN_FLIGHT)
             {
                 let (chunk, bytes) = &chunks[next];
-                let set = proto::uid_sets(chunk, proto::MAX_SET_LEN).join(",");
+                let set = proto::uid_sets(&uids[chunk.clone()], proto::MAX_SET_LEN).join(",");
                 let tag = self.tag();
                 let line = format!("{tag} UID FETCH {set} (UID BODY.PEEK[])");
                 self.write_line(&line, &line);
@@ -285,9 +348,9 @@ impl<S: Read + Write> Session<S> {
                         }
                         StatusKind::Ok => {}
                     }
-                    for u in chunk {
-                        if sink.wanted.remove(&u) {
-                            missing.push(u);
+                    for u in &uids[chunk] {
+                        if sink.wanted.remove(u) {
+                            missing.push(*u);
                         }
                     }
                 }

@@ -86,7 +86,7 @@ pub fn run(data: &[u8]) {
         assert_eq!(c.has(name), c.args(name).is_some());
     }
     let _ = c.sasl("PLAIN");
-    match listing::merge(&uidl, &list) {
+    match listing::merge(uidl.clone(), &list) {
         Ok(msgs) => {
             assert_eq!(msgs.len(), uidl.len());
             assert_eq!(list.len(), uidl.len());
