@@ -338,6 +338,46 @@ fn a_pinned_run_reads_no_ca_store() {
     assert_eq!(delivered(&sb).len(), 1);
 }
 
+/// A certificate directory with OpenSSL's hash link to `cert` (as `update-ca-certificates`
+/// keeps /etc/ssl/certs).
+fn hashed_cert_dir(sb: &Sandbox, name: &str, cert: &std::path::Path) -> std::path::PathBuf {
+    let out = Command::new("openssl")
+        .args(["x509", "-hash", "-noout", "-in"])
+        .arg(cert)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    let dir = sb.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(cert, dir.join(format!("{}.0", hash.trim()))).unwrap();
+    dir
+}
+
+/// Without a pin or --tls-ca-file, the system roots are looked up in the hashed certificate
+/// directory (no bundle parsed): a server whose issuer is there verifies, one whose issuer is
+/// not is refused (exit 69) with nothing fetched.
+#[test]
+fn system_roots_are_looked_up_in_the_hashed_directory() {
+    let Some(d) = Dovecot::start() else { return };
+    d.add_message("alice", b"Subject: hashed\r\n\r\nbody\r\n");
+    let sb = Sandbox::new();
+    let other = Dovecot::start().unwrap();
+    let wrong = hashed_cert_dir(&sb, "other-certs", &other.ca_file());
+    let mut c = fetch_cmd(&sb, "secret", &d.pop3s_url("alice"), &[]);
+    c.env_remove("SSL_CERT_FILE").env("SSL_CERT_DIR", &wrong);
+    let out = run_with_limit(c, Duration::from_secs(60));
+    assert_exit(&out, 69, &d);
+    assert!(delivered(&sb).is_empty());
+
+    let right = hashed_cert_dir(&sb, "certs", &d.ca_file());
+    let mut c = fetch_cmd(&sb, "secret", &d.pop3s_url("alice"), &[]);
+    c.env_remove("SSL_CERT_FILE").env("SSL_CERT_DIR", &right);
+    let out = run_with_limit(c, Duration::from_secs(60));
+    assert_exit(&out, 0, &d);
+    assert_eq!(delivered(&sb).len(), 1);
+}
+
 #[test]
 fn insecure_no_tls_works_on_plain_pop3() {
     let Some(d) = Dovecot::start() else { return };

@@ -53,6 +53,7 @@ mod deadline;
 mod info;
 mod policy;
 mod read_timeout;
+mod roots;
 mod secure;
 
 pub use conn::{Buffered, Conn};

@@ -3,9 +3,9 @@
 //! the handshake that enforces it under the connection's reply deadline.
 //!
 //! Built on OpenSSL directly (the `openssl` crate, which native-tls wraps) so that trust costs
-//! only what it needs: with a pin no CA store is read at all, and otherwise the system store is
-//! loaded once (native-tls loads the system bundle twice, ~150 certificates parsed each time,
-//! a fixed cost of every run).
+//! only what it needs: with a pin no CA store is read at all, and otherwise the system roots are
+//! looked up lazily in the hashed certificate directory where there is one (`roots.rs`; native-tls
+//! loads the system bundle twice, ~150 certificates parsed each time, a fixed cost of every run).
 
 use std::io;
 use std::net::TcpStream;
@@ -134,7 +134,7 @@ impl Tls {
             // The pin is the trust: chain and name are not checked, no store is needed.
             ctx.set_verify(SslVerifyMode::NONE);
         } else {
-            ctx.set_default_verify_paths().map_err(setup)?;
+            super::roots::trust_system_roots(&mut ctx).map_err(setup)?;
             if let Some(path) = &opts.ca_file {
                 for cert in load_pem_certificates(path)? {
                     // A certificate that is also a system root is already there: not an error.
