@@ -49,6 +49,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(A, "password_command", "string", "Shell command (sh -c) whose first output line is the password (or, with auth xoauth2/oauthbearer, the OAuth 2 token)."),
     key(A, "password", "string", "The password itself. The file must then be readable only by you (chmod 600); mailpull refuses it otherwise. MAILPULL_PASSWORD and password_command win over it."),
     key(A, "auth", "\"auto\", \"user\", \"login\", \"plain\", \"apop\", \"xoauth2\", \"oauthbearer\"", "Authentication method (default auto: SASL PLAIN when offered, else USER/PASS or LOGIN)."),
+    key(A, "oauth2", "{ provider = \"google\" | \"microsoft\" | \"custom\", client_id = \"...\", client_secret = \"...\" or client_secret_command = \"CMD\", auth_url, token_url, device_url = \"https://...\", scopes = [...], token_command = \"CMD\" }", "Log in with OAuth 2 tokens that mailpull obtains (mailpull auth login ACCOUNT) and refreshes itself, kept in ~/.local/share/mailpull/oauth/ (mode 0600); auth then defaults to xoauth2. The presets fill in Google's and Microsoft's endpoints and mail scopes; custom needs token_url. A client_secret in the file requires chmod 600, like password. In [defaults] and an account the tables are merged key by key."),
     key(A, "tls_ca_file", "path", "Extra trusted certificates (PEM): a private CA or a self-signed server certificate."),
     key(A, "tls_fingerprint", "\"sha256:HEX\" or \"sha256 Fingerprint=AB:CD:...\"", "Pin the server certificate by the SHA-256 of its DER encoding (mailpull probe prints it); chain and name are then not checked."),
     key(A, "insecure_no_tls", "bool", "Plaintext on pop3:// or imap:// without STLS/STARTTLS; sends the password in clear (loopback testing only)."),
@@ -68,6 +69,7 @@ pub const KEYS: &[KeyDoc] = &[
     key(R, "from", "address", "Your address: the From of a receipt and its Final-Recipient."),
     key(R, "smtp", "\"smtps://USER@HOST[:PORT]\" or \"smtp://USER@HOST[:PORT]\"", "The SMTP server that sends receipts (smtp:// requires STARTTLS)."),
     key(R, "password_command", "string", "Shell command whose first output line is the SMTP password."),
+    key(R, "auth", "\"auto\" or \"xoauth2\"", "How to log in to the SMTP server: auto (PLAIN or LOGIN with the password; default) or xoauth2 (an OAuth 2 access token: the account's oauth2 token store, or what password_command prints)."),
     key(R, "sendmail", "string", "A sendmail-compatible command instead of smtp, run as CMD -f '<>' -i -- ADDRESS."),
     key(R, "tls_ca_file", "path", "Extra trusted certificates (PEM) for the SMTP server."),
 ];
