@@ -606,7 +606,7 @@ _mailpull() {
             return 0
             ;;
         mailpull__subcmd__config__subcmd__init)
-            opts="-v -q -h -V --url --user --name --password-command --password-env --password-prompt --maildir --mbox --mda --tls-ca-file --tls-fingerprint --no-probe --example --force --verbose --quiet --config --ledger --help --version"
+            opts="-v -q -h -V --url --user --name --password-command --password-env --password-prompt --oauth2 --client-id --client-secret --client-secret-command --token-url --auth-url --device-url --scopes --maildir --mbox --mda --tls-ca-file --tls-fingerprint --no-probe --example --force --verbose --quiet --config --ledger --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -625,6 +625,38 @@ _mailpull() {
                     return 0
                     ;;
                 --password-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oauth2)
+                    COMPREPLY=($(compgen -W "google microsoft custom" -- "${cur}"))
+                    return 0
+                    ;;
+                --client-id)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-secret)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --client-secret-command)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --token-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --device-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scopes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

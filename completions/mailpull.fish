@@ -185,6 +185,16 @@ complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_see
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l user -d 'The user name, if the URL has none' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l name -d 'The account\'s name in the file [default: from the server\'s name]' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l password-command -d 'The password is the first line this command prints' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l oauth2 -d 'Log in with OAuth 2 tokens from this provider (google, microsoft, or custom with --token-url), instead of a password' -r -f -a "google\t''
+microsoft\t''
+custom\t''"
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l client-id -d 'The OAuth 2 client id (of the application registered with the provider)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l client-secret -d 'The OAuth 2 client secret (Google\'s desktop clients have one), written into the file' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l client-secret-command -d 'The OAuth 2 client secret is the first line this command prints' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l token-url -d 'The token endpoint of a custom OAuth 2 provider' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l auth-url -d 'The authorization endpoint of a custom OAuth 2 provider (loopback sign-in)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l device-url -d 'The device authorization endpoint of a custom OAuth 2 provider (device sign-in)' -r
+complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l scopes -d 'The scopes to ask a custom OAuth 2 provider for, separated by spaces' -r
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l maildir -d 'Deliver into this Maildir' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l mbox -d 'Deliver into this mbox file' -r -F
 complete -c mailpull -n "__fish_mailpull_using_subcommand config; and __fish_seen_subcommand_from init" -l mda -d 'Deliver through this command (an MDA; %u is the local user)' -r

@@ -541,6 +541,12 @@ fn imap_accounts_of_one_user_need_disjoint_folders() {
             "\"Lists/rust\"",
         ),
         ("folders = [\"%\"]", "folders = [\"Sent\"]", "\"%\""),
+        // On a server whose separator is `.`, `Lists/*` is listed as `Lists.*`.
+        (
+            "folders = [\"Lists/*\"]",
+            "folders = [\"Sent\", \"Lists.rust\"]",
+            "\"Lists.rust\"",
+        ),
     ] {
         let (status, text) = config_check(&sb, &two(a, b));
         assert_eq!(status, 78, "{a} / {b}: {text}");

@@ -92,6 +92,54 @@ fn man_page_documents_exit_status_environment_files_and_examples() {
     );
 }
 
+/// The section of `text` from the line `start` to the next line starting with `end` (or to
+/// the end).
+fn section<'a>(text: &'a str, start: &str, end: &str) -> &'a str {
+    let from = text
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start:?} in:\n{text}"));
+    let rest = &text[from + start.len()..];
+    match rest.find(end) {
+        Some(to) => &rest[..to],
+        None => rest,
+    }
+}
+
+/// The files lists of `mailpull --help` (and so the man page) and of the README name every
+/// file mailpull keeps, the OAuth 2 token records included.
+#[test]
+fn files_lists_name_the_oauth_token_store() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailpull"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    for (what, files) in [
+        ("--help", section(&help, "\nFiles:\n", "\n\n")),
+        ("README", section(&readme, "\n## Files\n", "\n## ")),
+    ] {
+        for needle in [
+            "~/.config/mailpull/config.toml",
+            "~/.local/share/mailpull/ledger.sqlite",
+            "~/.local/share/mailpull/locks/",
+            "~/.local/share/mailpull/oauth/",
+            "mailpull auth login",
+        ] {
+            assert!(
+                files.contains(needle),
+                "{what}'s files list lacks {needle:?}:\n{files}"
+            );
+        }
+        let oauth = &files[files.find("mailpull/oauth/").unwrap()..];
+        assert!(
+            oauth.contains("0600"),
+            "{what}: the token records' mode:\n{oauth}"
+        );
+    }
+}
+
 /// The exit codes in `mailpull --help` (and so in the man page) are the README's.
 #[test]
 fn exit_codes_match_the_readme() {

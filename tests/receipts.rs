@@ -1061,6 +1061,45 @@ fn many_requests_one_question_first_and_later_for_all_ends_prompting() {
     assert!(st.iter().all(|(_, state)| state == "pending"), "{st:?}");
 }
 
+/// Three requests in each of four folders: no folder alone passes the threshold, but the run
+/// does. The first folder's three are asked about one by one; before the fourth request the one
+/// question comes (counting the run, not the folder), and its "decide later" holds for the rest
+/// of the run: no prompt for the other nine, nothing sent, all twelve pending.
+#[test]
+fn many_requests_across_folders_one_question_for_the_run() {
+    let Some(smtp) = Smtp::start(Mode::StartTls) else {
+        return;
+    };
+    let Some(s) = setup(&["A", "B", "C"], &smtp_receipts(&smtp)) else {
+        return;
+    };
+    for (folder, tag) in [("INBOX", "fi"), ("A", "fa"), ("B", "fb"), ("C", "fc")] {
+        many(&s, folder, tag, 3);
+    }
+    let mut p = pty(&s, &["fetch"]);
+    for i in 1..=3 {
+        answer(&mut p, &format!("fi-{i}"), 0); // Decide later
+    }
+    let before = p
+        .exp_string("3 more messages of mail ask for a read receipt (6 in this run)")
+        .expect("one question for the run once six requests came");
+    assert!(
+        !before.contains("A read receipt was requested"),
+        "a fourth prompt came before the question:\n{before}"
+    );
+    p.send("\r").unwrap(); // Decide later (the default)
+    p.flush().unwrap();
+    let rest = finish(&mut p);
+    assert!(
+        !rest.contains("Send a read receipt?") && !rest.contains("A read receipt was requested"),
+        "asked again after the run's question:\n{rest}"
+    );
+    assert!(smtp.received().is_empty());
+    let st = states(&s);
+    assert_eq!(st.len(), 12, "{st:?}");
+    assert!(st.iter().all(|(_, state)| state == "pending"), "{st:?}");
+}
+
 /// "Send none" in the batch question declines every request of the run without another
 /// question, sends nothing, and the requests stay answered (declined) in later runs.
 #[test]

@@ -4,7 +4,8 @@
 //! of those characters shown as an escape (`\x1b`), never as the byte itself — in normal, `-v`
 //! and `-vv` runs, and in `watch`'s log lines.
 //!
-//! The servers are tiny raw ones (`common::raw`), which send exactly these bytes.
+//! The servers are tiny raw ones (`common::raw`), which send exactly these bytes, and the
+//! scripted IMAP server (`common::scripted_imap`) for folder names in LIST replies.
 
 mod common;
 
@@ -238,4 +239,62 @@ fn watch_log_lines_are_made_safe() {
     let out: Output = wait_with_limit(child, LIMIT);
     assert_eq!(code(&out), 0);
     assert_terminal_safe("watch", &std::fs::read(&log).unwrap());
+}
+
+/// Folder names come from the server too: a LIST whose names carry an OSC title sequence, a
+/// screen clear, backspaces, DEL, and (in modified UTF-7) a C1 CSI and a right-to-left
+/// override. The warning for a folder pattern that matches nothing lists the folders there;
+/// they reach stderr made visible, never as the bytes themselves — in normal, `-v` and `-vv`
+/// runs — and the run still fetches INBOX.
+#[test]
+fn hostile_folder_names_in_the_matches_nothing_warning_are_made_safe() {
+    use common::scripted_imap::{self, Folder, ScriptedImap};
+    let mut folders = vec![Folder::new(
+        scripted_imap::INBOX,
+        1,
+        vec![scripted_imap::Message::new(
+            1,
+            &b"Subject: i1\r\nMessage-ID: <i1@scripted.test>\r\n\r\nbody\r\n"[..],
+        )],
+    )];
+    // In modified UTF-7, as a server must send them: ESC ] 0;pwned BEL, ESC [2J, six
+    // backspaces and DEL, U+009B (C1 CSI) and U+202E (right-to-left override); and the raw
+    // bytes, as a careless server might (RFC 3501 allows them in a quoted string).
+    for (i, name) in [
+        "&ABs-]0;pwned&AAc-",
+        "clear&ABs-[2Jscreen",
+        "hidden&AAgACAAIAAgACAAI-shown&AH8-",
+        "&AJsgLg-pwned-utf7",
+        "\x1b]0;pwned-raw\x07 \x1b[2J\x08\x7f",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        folders.push(Folder::new(name, 10 + i as u32, Vec::new()));
+    }
+    let server = ScriptedImap::start(folders);
+    let sb = Sandbox::new();
+    for mode in [None, Some("-v"), Some("-vv")] {
+        let mut args: Vec<&str> = mode.into_iter().collect();
+        args.extend(["--folder", "INBOX", "--folder", "Nothing*"]);
+        let out = run_with_limit(fetch(&sb, &server.url(), &args), LIMIT);
+        let what = format!("LIST names, {mode:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code(&out), 0, "{what}: {err}");
+        assert!(
+            err.contains("\"Nothing*\" matches no folder") && err.contains("Folders there"),
+            "{what}: no warning:\n{err}"
+        );
+        assert_terminal_safe(&what, &out.stderr);
+        assert!(
+            err.contains("pwned-utf7") && err.contains("pwned-raw"),
+            "{what}: {err}"
+        );
+    }
+    assert_eq!(common::run::maildir_messages(&sb.maildir()).len(), 1);
+    assert!(
+        server.stats().violations.is_empty(),
+        "{:?}",
+        server.stats().violations
+    );
 }

@@ -11,13 +11,17 @@ Writes a commented configuration file (mode 0600) at the --config path, else \
 ~/.config/mailpull/config.toml, and never over an existing file without --force (exit 64). \
 On a terminal it asks for what the flags do not say: the server URL, the password source and \
 where mail goes; it then tries the server (no login) and, if its certificate does not verify, \
-offers to pin it. Without a terminal and without --url it writes a commented example with \
+offers to pin it. For Gmail and Microsoft 365 hosts (and when OAuth 2 is chosen) it asks for \
+the OAuth 2 provider and client id instead of a password source and writes auth = \"xoauth2\" \
+with an oauth2 table; `mailpull auth login ACCOUNT` then signs in once. Without a terminal and without --url it writes a commented example with \
 every key. Every key is described in mailpull.toml(5).
 
 Examples:
   mailpull config init
   mailpull config init --url imaps://alice@mail.example.org --password-command 'pass show mail' \\
-      --maildir ~/Maildir")]
+      --maildir ~/Maildir
+  mailpull config init --url imaps://alice@outlook.office365.com --oauth2 microsoft \\
+      --client-id 00000000-0000-0000-0000-000000000000 --maildir ~/Maildir")]
 pub struct ConfigInitArgs {
     /// The server: pop3s://USER@HOST[:PORT], pop3://, imaps:// or imap://.
     #[arg(long, value_name = "URL")]
@@ -42,6 +46,45 @@ pub struct ConfigInitArgs {
     /// mailpull asks for the password on the terminal at each run.
     #[arg(long, group = "password_source")]
     pub password_prompt: bool,
+
+    /// Log in with OAuth 2 tokens from this provider (google, microsoft, or custom with
+    /// --token-url), instead of a password.
+    #[arg(long, value_name = "PROVIDER", group = "password_source",
+          value_parser = ["google", "microsoft", "custom"])]
+    pub oauth2: Option<String>,
+
+    /// The OAuth 2 client id (of the application registered with the provider).
+    #[arg(long, value_name = "ID", requires = "oauth2")]
+    pub client_id: Option<String>,
+
+    /// The OAuth 2 client secret (Google's desktop clients have one), written into the file.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        requires = "oauth2",
+        conflicts_with = "client_secret_command"
+    )]
+    pub client_secret: Option<String>,
+
+    /// The OAuth 2 client secret is the first line this command prints.
+    #[arg(long, value_name = "CMD", requires = "oauth2")]
+    pub client_secret_command: Option<String>,
+
+    /// The token endpoint of a custom OAuth 2 provider.
+    #[arg(long, value_name = "URL", requires = "oauth2")]
+    pub token_url: Option<String>,
+
+    /// The authorization endpoint of a custom OAuth 2 provider (loopback sign-in).
+    #[arg(long, value_name = "URL", requires = "oauth2")]
+    pub auth_url: Option<String>,
+
+    /// The device authorization endpoint of a custom OAuth 2 provider (device sign-in).
+    #[arg(long, value_name = "URL", requires = "oauth2")]
+    pub device_url: Option<String>,
+
+    /// The scopes to ask a custom OAuth 2 provider for, separated by spaces.
+    #[arg(long, value_name = "SCOPES", requires = "oauth2")]
+    pub scopes: Option<String>,
 
     /// Deliver into this Maildir.
     #[arg(long, value_name = "DIR", group = "target")]

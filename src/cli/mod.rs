@@ -109,6 +109,10 @@ Files:
       Lock files beside the ledger, one per mailbox (protocol, host, user),
       so that overlapping runs for the same mailbox wait for each other
       (--lock-wait).
+  ~/.local/share/mailpull/oauth/
+      OAuth 2 token records ($XDG_DATA_HOME/mailpull/oauth/, directory 0700,
+      files 0600), one per identity, written by mailpull auth login and by
+      each refresh; accounts with oauth2 settings only.
 
 Examples:
   MAILPULL_PASSWORD=secret mailpull fetch pop3s://alice@mail.example.org

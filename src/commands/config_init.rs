@@ -2,8 +2,9 @@
 //! over an existing one without `--force`.
 //!
 //! The answers come from the flags, and on a terminal the missing ones are asked (dialoguer,
-//! on stderr): server URL (and user), password source (command, environment, prompt),
-//! delivery target. The server is then tried with `mailpull probe`'s connection (no login);
+//! on stderr): server URL (and user), password source (command, environment, prompt, OAuth 2),
+//! delivery target. For Gmail and Microsoft 365 hosts, and when OAuth 2 is chosen, the OAuth
+//! 2 provider and client id are asked instead of a password source ([`oauth`]). The server is then tried with `mailpull probe`'s connection (no login);
 //! when its certificate does not verify, the user is shown the fingerprint and offered to pin
 //! it. Without a terminal and without `--url`, a commented example is written. Either file
 //! lists every other key with its meaning, from [`crate::config::docs`], and is checked with
@@ -23,12 +24,16 @@ use crate::config::{self, ConfigError, Overrides};
 use crate::exit::Exit;
 use crate::text::safe;
 
+mod oauth;
+
 /// Where the password comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum PasswordFrom {
     Command(String),
     Env,
     Prompt,
+    /// OAuth 2 tokens from the built-in store.
+    OAuth2(oauth::OAuthAnswers),
 }
 
 /// Where mail goes, as the `deliver` key writes it.
@@ -66,15 +71,16 @@ pub(super) fn run(cli: &Cli, args: &ConfigInitArgs) -> anyhow::Result<Exit> {
         .into());
     }
     let terminal = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let text = if args.example || (args.url.is_none() && !terminal) {
-        example()
+    let answers = if args.example || (args.url.is_none() && !terminal) {
+        None
     } else {
         let mut answers = ask(args, terminal)?;
         if !args.no_probe {
             try_server(&mut answers, terminal)?;
         }
-        account_file(&answers)
+        Some(answers)
     };
+    let text = answers.as_ref().map_or_else(example, account_file);
     // What is written must be what the parser accepts.
     let parsed = config::parse_file(&path, text.clone()).context("the file to be written")?;
     if !parsed.config.account.is_empty() {
@@ -83,9 +89,17 @@ pub(super) fn run(cli: &Cli, args: &ConfigInitArgs) -> anyhow::Result<Exit> {
     }
     write_private(&path, text.as_bytes(), args.force)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    let sign_in = match &answers {
+        Some(Answers {
+            name,
+            password: PasswordFrom::OAuth2(_),
+            ..
+        }) => format!("mailpull auth login {name} (sign in once), "),
+        _ => String::new(),
+    };
     eprintln!(
-        "wrote {}\n  next: mailpull config check, then mailpull fetch (man mailpull.toml lists \
-         every key)",
+        "wrote {}\n  next: mailpull config check, {sign_in}then mailpull fetch (man mailpull.toml \
+         lists every key)",
         path.display()
     );
     Ok(Exit::Ok)
@@ -150,12 +164,22 @@ fn ask(args: &ConfigInitArgs, terminal: bool) -> anyhow::Result<Answers> {
         };
     }
     let parsed = config::parse_url(&url)?;
-    let password = if let Some(c) = &args.password_command {
+    let known = oauth::known_provider(&parsed.host);
+    let password = if args.oauth2.is_some() {
+        PasswordFrom::OAuth2(oauth::ask(args, known, terminal)?)
+    } else if let Some(c) = &args.password_command {
         PasswordFrom::Command(c.clone())
     } else if args.password_env {
         PasswordFrom::Env
     } else if args.password_prompt {
         PasswordFrom::Prompt
+    } else if terminal && known.is_some() {
+        eprintln!(
+            "{} signs in with OAuth 2 (for an app password instead, give --password-command, \
+             --password-env or --password-prompt)",
+            safe(&parsed.host)
+        );
+        PasswordFrom::OAuth2(oauth::ask(args, known, terminal)?)
     } else if terminal {
         let choice = Select::new()
             .with_prompt("Password from")
@@ -163,6 +187,7 @@ fn ask(args: &ConfigInitArgs, terminal: bool) -> anyhow::Result<Answers> {
                 "a command (e.g. pass show mail/work)",
                 "the environment (MAILPULL_PASSWORD)",
                 "a prompt at each run",
+                "OAuth 2 tokens (Gmail, Microsoft 365, another provider)",
             ])
             .default(0)
             .interact()?;
@@ -173,9 +198,18 @@ fn ask(args: &ConfigInitArgs, terminal: bool) -> anyhow::Result<Answers> {
                     .interact_text()?,
             ),
             1 => PasswordFrom::Env,
-            _ => PasswordFrom::Prompt,
+            2 => PasswordFrom::Prompt,
+            _ => PasswordFrom::OAuth2(oauth::ask(args, known, terminal)?),
         }
     } else {
+        if let Some(p) = known {
+            eprintln!(
+                "note: {} signs in with OAuth 2: --oauth2 {} --client-id ID writes that \
+                 (see \"Gmail and Microsoft 365\" in the README)",
+                safe(&parsed.host),
+                p.name()
+            );
+        }
         PasswordFrom::Prompt
     };
     let deliver = if let Some(p) = &args.maildir {
@@ -389,6 +423,10 @@ fn account_file(a: &Answers) -> String {
         }
         PasswordFrom::Env => o.push_str("# The password comes from MAILPULL_PASSWORD.\n"),
         PasswordFrom::Prompt => o.push_str("# The password is asked for on the terminal.\n"),
+        PasswordFrom::OAuth2(t) => {
+            o.push_str(&oauth::lines(t, &a.name));
+            set.extend(["auth", "oauth2"]);
+        }
     }
     if let Some(f) = &a.tls_ca_file {
         o.push_str(&format!("tls_ca_file = {}\n", quoted(f)));

@@ -237,23 +237,48 @@ pub fn parse_file(path: &Path, source: String) -> Result<ConfigFile, ConfigError
             )));
         }
     }
-    let password_at = if file.config.defaults.password.is_some() {
-        Some(vec!["defaults", "password"])
+    // A secret in the file (a password, an OAuth 2 client secret): only its owner may read it.
+    let has_client_secret =
+        |a: &AccountFile| a.oauth2.as_ref().is_some_and(|o| o.client_secret.is_some());
+    let secret_at = if file.config.defaults.password.is_some() {
+        Some((
+            vec!["defaults", "password"],
+            "a password",
+            "password_command",
+        ))
+    } else if has_client_secret(&file.config.defaults) {
+        Some((
+            vec!["defaults", "oauth2", "client_secret"],
+            "an OAuth 2 client secret",
+            "client_secret_command",
+        ))
     } else {
-        file.config
-            .account
-            .iter()
-            .find(|(_, a)| a.password.is_some())
-            .map(|(name, _)| vec!["account", name.as_str(), "password"])
+        file.config.account.iter().find_map(|(name, a)| {
+            if a.password.is_some() {
+                Some((
+                    vec!["account", name.as_str(), "password"],
+                    "a password",
+                    "password_command",
+                ))
+            } else if has_client_secret(a) {
+                Some((
+                    vec!["account", name.as_str(), "oauth2", "client_secret"],
+                    "an OAuth 2 client secret",
+                    "client_secret_command",
+                ))
+            } else {
+                None
+            }
+        })
     };
-    if let Some(key) = password_at {
+    if let Some((key, what, command)) = secret_at {
         let mode = std::fs::metadata(path)
             .map(|m| m.permissions().mode())
             .unwrap_or(0);
         if mode & 0o077 != 0 {
             return Err(ConfigError::Invalid(format!(
-                "{}: the file holds a password and is readable by other users (mode {:o}); \
-                 run `chmod 600 {}` (or use password_command instead)",
+                "{}: the file holds {what} and is readable by other users (mode {:o}); \
+                 run `chmod 600 {}` (or use {command} instead)",
                 file.error_at(&key),
                 mode & 0o777,
                 path.display()

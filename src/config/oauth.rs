@@ -120,6 +120,37 @@ mod tests {
     }
 
     #[test]
+    fn client_secret_in_a_file_others_can_read_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        for text in [
+            "[account.a]\nurl = \"imaps://a@b\"\n\
+             oauth2 = { provider = \"google\", client_id = \"x\", client_secret = \"GOCSPX-s3cr3t\" }\n",
+            "[defaults]\noauth2 = { client_secret = \"GOCSPX-s3cr3t\" }\n[account.a]\n\
+             url = \"imaps://a@b\"\noauth2 = { provider = \"google\", client_id = \"x\" }\n",
+        ] {
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = parse_file(&path, text.into()).unwrap_err().to_string();
+            assert!(
+                e.contains("client secret") && e.contains("chmod 600") && !e.contains("s3cr3t"),
+                "{e}"
+            );
+            assert!(e.contains("client_secret_command"), "{e}");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            assert!(parse_file(&path, text.into()).is_err());
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            assert!(parse_file(&path, text.into()).is_ok());
+        }
+        // A command for the secret is fine in a readable file.
+        let text = "[account.a]\nurl = \"imaps://a@b\"\n\
+                    oauth2 = { provider = \"google\", client_id = \"x\", client_secret_command = \"pass x\" }\n";
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(parse_file(&path, text.into()).is_ok());
+    }
+
+    #[test]
     fn oauth2_mistakes_are_reported_with_the_account() {
         let e = accs(
             "[account.work]\nurl = \"imaps://alice@h\"\nauth = \"plain\"\n\

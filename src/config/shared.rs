@@ -11,7 +11,10 @@
 //! Folder overlap is decided conservatively, without asking the server: `INBOX` is
 //! case-insensitive (RFC 3501), other names are compared exactly, and LIST patterns overlap a
 //! name or another pattern if some folder name could match both — `%` is taken to match
-//! anything, like `*`, since the server's hierarchy delimiter is not known here.
+//! anything, like `*`, since the server's hierarchy delimiter is not known here. For the same
+//! reason a `/` may stand for the server's separator, whatever it is (`imap::folders` lists
+//! `Lists/*` as `Lists.*` on a server whose separator is `.` when the name as written matches
+//! nothing): `Lists/*` and `Lists.rust` overlap.
 
 use std::collections::HashSet;
 
@@ -23,10 +26,31 @@ const HOW: &str = "to deliver one mailbox to two places, keep one account and de
      an MDA that writes both copies (e.g. deliver = { mda = \"tee -a ~/mail/copy.txt | procmail\" \
      }), or, for IMAP, give each account its own folders";
 
-/// Whether some IMAP folder name could be named by both `a` and `b` (names or LIST patterns).
+/// Whether some IMAP folder name could be named by both `a` and `b` (names or LIST patterns),
+/// on a server with any hierarchy separator: each is taken as written and, if it holds a `/`,
+/// also with the separator in place of the `/` (as `imap::folders` resolves it).
 pub fn folders_overlap(a: &str, b: &str) -> bool {
-    let inbox = |p: &str| matches(p, "INBOX", true);
-    (inbox(a) && inbox(b)) || intersect(a, b)
+    fn inbox(p: &str) -> bool {
+        matches(p, "INBOX", true)
+    }
+    if (inbox(a) && inbox(b)) || intersect(a, b) {
+        return true;
+    }
+    if !a.contains('/') && !b.contains('/') {
+        return false;
+    }
+    // The separator matters only as a character of the other pattern, or as one in neither.
+    let fresh = ('\u{1}'..).find(|c| !a.contains(*c) && !b.contains(*c));
+    let mut seps: Vec<char> = a.chars().chain(b.chars()).chain(fresh).collect();
+    seps.retain(|c| *c != '/' && !wild(*c));
+    seps.sort_unstable();
+    seps.dedup();
+    seps.into_iter().any(|sep| {
+        let with = |p: &str| p.replace('/', &sep.to_string());
+        let (a2, b2) = (with(a), with(b));
+        let both = |x: &str, y: &str| (inbox(x) && inbox(y)) || intersect(x, y);
+        both(&a2, b) || both(a, &b2) || both(&a2, &b2)
+    })
 }
 
 /// The first pair of folders of `a` and `b` that may overlap.
@@ -225,6 +249,12 @@ mod tests {
             ("A*", "*Z"),
             ("a*b", "*x*"),
             ("%", "Sent"),
+            // A `/` stands for the server's separator, whatever it is.
+            ("Lists/*", "Lists.rust"),
+            ("Lists/rust", "Lists.rust"),
+            ("a/b/%", "a.b.c"),
+            ("Lists/*", "Lists:x"),
+            ("Lists/rust", "Lists/*"),
         ] {
             assert!(folders_overlap(a, b), "{a} / {b}");
             assert!(folders_overlap(b, a), "{b} / {a}");
@@ -238,6 +268,10 @@ mod tests {
             ("*a", "*b"),
             ("INBOX", "Lists/*"),
             ("a*b", "a*c"),
+            ("Lists/rust", "Lists.go"),
+            ("Lists/*", "Archive.x"),
+            ("Lists/*", "Lists"),
+            ("a/b", "a.b.c"),
         ] {
             assert!(!folders_overlap(a, b), "{a} / {b}");
             assert!(!folders_overlap(b, a), "{b} / {a}");

@@ -234,6 +234,9 @@ pub struct Hook<'a> {
     pub rest: Option<Rest>,
     /// Whether the batch question was asked already (at most once per run).
     batch_asked: bool,
+    /// New requests of this run (all folders so far) that would have been asked about
+    /// individually: the batch question comes once they pass [`BATCH_QUESTION_ABOVE`].
+    would_ask: usize,
     /// Requests declined by "don't send for any of these" / "send none", told at the end.
     declined: usize,
 }
@@ -247,8 +250,9 @@ pub enum Rest {
     Decline,
 }
 
-/// More new requests than this in one mailbox on a terminal: one question first (review them
-/// one by one, decide later, send none) instead of a prompt storm.
+/// More new requests than this in one run of an account on a terminal (counted over all its
+/// folders): one question first (review them one by one, decide later, send none) instead of
+/// a prompt storm — before the first request of a folder that takes the run past it.
 pub const BATCH_QUESTION_ABOVE: usize = 5;
 
 impl<'a> Hook<'a> {
@@ -271,6 +275,7 @@ impl<'a> Hook<'a> {
             queued: 0,
             rest: None,
             batch_asked: false,
+            would_ask: 0,
             declined: 0,
         }
     }
@@ -321,8 +326,9 @@ impl<'a> Hook<'a> {
         Ok(())
     }
 
-    /// When more than [`BATCH_QUESTION_ABOVE`] of `requests` would be asked about, asks one
-    /// question first (once per run): review them, decide later, or send none.
+    /// When more than [`BATCH_QUESTION_ABOVE`] requests of this run — earlier folders' and
+    /// `requests` (this folder's) — would be asked about, asks one question first (once per
+    /// run): review them, decide later, or send none. Its answer holds for the rest of the run.
     fn batch(&mut self, ledger: &Ledger, requests: &[i64]) -> Result<(), LedgerError> {
         let mut would_ask = 0;
         for id in requests {
@@ -334,11 +340,13 @@ impl<'a> Hook<'a> {
                 }
             }
         }
-        if would_ask <= BATCH_QUESTION_ABOVE {
+        let earlier = self.would_ask;
+        self.would_ask += would_ask;
+        if self.would_ask <= BATCH_QUESTION_ABOVE || would_ask == 0 {
             return Ok(());
         }
         self.batch_asked = true;
-        self.rest = match prompt::ask_batch(would_ask, &self.account, self.multi) {
+        self.rest = match prompt::ask_batch(would_ask, earlier, &self.account, self.multi) {
             prompt::Batch::Review => None,
             prompt::Batch::Later => Some(Rest::Later),
             prompt::Batch::SendNone => Some(Rest::Decline),

@@ -122,14 +122,24 @@ fn ask_now(r: &Receipt, account: &str) -> Answer {
     }
 }
 
-/// Asks one question about `count` new requests of `account` before any of them: review
-/// them one by one, decide later, or send none. Escape or a failure to read means "later".
-pub fn ask_batch(count: usize, account: &str, multi: Option<&indicatif::MultiProgress>) -> Batch {
+/// Asks one question about `count` new requests of `account` before any of them (`earlier`
+/// requests of this run were asked about already): review them one by one, decide later, or
+/// send none. Escape or a failure to read means "later".
+pub fn ask_batch(
+    count: usize,
+    earlier: usize,
+    account: &str,
+    multi: Option<&indicatif::MultiProgress>,
+) -> Batch {
     let _one = PROMPT.lock().unwrap_or_else(|p| p.into_inner());
     let run = || {
+        let (more, so_far) = match earlier {
+            0 => ("", String::new()),
+            n => ("more ", format!(" ({} in this run)", n + count)),
+        };
         let choice = Select::new()
             .with_prompt(format!(
-                "\n{count} messages of {} ask for a read receipt",
+                "\n{count} {more}messages of {} ask for a read receipt{so_far}",
                 crate::text::safe(account)
             ))
             .items([
