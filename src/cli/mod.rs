@@ -142,7 +142,7 @@ pub enum Command {
     Watch(WatchArgs),
     /// List the configured accounts and where their mail goes.
     Accounts,
-    /// Inspect the configuration file.
+    /// Check the configuration file, or write a starter one (config init).
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Record the messages fetchmail, mpop or getmail already fetched, so that mailpull never
