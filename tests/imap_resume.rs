@@ -92,6 +92,11 @@ fn unchanged_uidnext_sends_no_listing() {
         "nothing new: no listing, no download: {:?}",
         again.commands
     );
+    assert!(
+        again.commands_with("LIST").is_empty(),
+        "INBOX always exists: no LIST either: {:?}",
+        again.commands
+    );
     assert_eq!(again.logins, 1);
     assert_eq!(delivered(&sb), 3);
 
@@ -244,6 +249,14 @@ fn dovecot_no_op_and_one_new_message() {
 
     let again = run(&[]);
     assert!(!again.contains("UID FETCH"), "{again}");
+    // On Dovecot a LIST makes the EXAMINE after it scan a big Maildir again: INBOX is not
+    // listed.
+    assert!(
+        !again
+            .lines()
+            .any(|l| l.contains("C: ") && l.contains(" LIST ")),
+        "{again}"
+    );
     assert_eq!(delivered(&sb), 20);
 
     d.add_message("alice", raw(21).as_bytes());

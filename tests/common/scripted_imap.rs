@@ -141,6 +141,27 @@ pub enum Fault {
     Mutate(Mutation),
 }
 
+impl Fault {
+    /// The step the fault strikes at, for the faults tied to one.
+    pub fn step(&self) -> Option<&Step> {
+        match self {
+            Fault::CutAfter(s, _)
+            | Fault::CutBefore(s, _)
+            | Fault::CutUnanswered(s, _)
+            | Fault::CutBeforeTagged(s, _)
+            | Fault::SilentAfter(s)
+            | Fault::SilentBefore(s)
+            | Fault::ByeAfter(s)
+            | Fault::ByeInstead(s)
+            | Fault::GarbageAt(s)
+            | Fault::ReplyInstead(s, _)
+            | Fault::InjectBeforeTagged(s, _) => Some(s),
+            Fault::AppendAfter { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+}
+
 /// One change to the bytes a connection sends, for mutation tests. The server's output is
 /// split into protocol lines (each up to and including its LF) and literal data (the bytes
 /// announced by a `{n}` at the end of a line); `line` counts protocol lines from 0 (the
