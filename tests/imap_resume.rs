@@ -297,3 +297,60 @@ fn a_day_old_confirmation_gets_a_full_listing() {
         after.commands
     );
 }
+
+/// A server that hands out a new UIDVALIDITY in every session until the folder was once opened
+/// read-write: mailpull opens the folder read-write once when it finds a new UIDVALIDITY, so
+/// that the messages are matched by Message-ID once, not on every run; nothing is fetched
+/// twice and nothing on the server is changed.
+#[test]
+fn a_new_uidvalidity_every_session_costs_one_header_match_not_one_per_run() {
+    let config = common::scripted_imap::Config {
+        volatile_uidvalidity: true,
+        ..Default::default()
+    };
+    let server = ScriptedImap::with_config(config, vec![inbox(20)]);
+    let sb = Sandbox::new();
+    let (_, first) = fetch(&sb, &server, &[]);
+    assert_eq!(bodies(&first), 20);
+    assert!(
+        first.commands_with("SELECT").is_empty(),
+        "keep mode opens read-only"
+    );
+
+    // The server's UIDVALIDITY changed: matched by Message-ID, opened read-write once.
+    let (_, second) = fetch(&sb, &server, &[]);
+    assert_eq!(bodies(&second), 0, "{:?}", second.commands);
+    assert_eq!(second.headers.len(), 20, "{:?}", second.commands);
+    assert_eq!(
+        second.commands_with("SELECT").len(),
+        1,
+        "{:?}",
+        second.commands
+    );
+    assert!(second.commands_with("UID STORE").is_empty());
+
+    // From now on the UIDVALIDITY stays: a full listing confirms, then nothing at all.
+    for run in 3..=5 {
+        let (_, again) = fetch(&sb, &server, &[]);
+        assert_eq!(bodies(&again), 0, "run {run}: {:?}", again.commands);
+        assert!(
+            again.headers.is_empty(),
+            "run {run}: headers matched again: {:?}",
+            again.commands
+        );
+        assert!(again.commands_with("SELECT").is_empty(), "run {run}");
+        if run == 5 {
+            assert!(
+                again.commands_with("UID FETCH").is_empty(),
+                "{:?}",
+                again.commands
+            );
+        }
+    }
+    assert_eq!(delivered(&sb), 20);
+    let folder = server.folder(INBOX);
+    assert!(
+        folder.messages.iter().all(|m| m.flags.is_empty()),
+        "no flag was set"
+    );
+}

@@ -117,7 +117,9 @@ impl Fetch<'_, '_> {
     /// `ledger/resume.rs`), only what arrived since is listed — nothing at all when the
     /// server's UIDVALIDITY and `UIDNEXT` are unchanged. Where something may be deleted
     /// (delete mode, `delete_after_days`, `delete_larger_than`) or a `$MDNSent` mark waits for
-    /// a message listed in full, the mailbox is listed in full. Returns the point stored before.
+    /// a message listed in full, the mailbox is listed in full. A mailbox opened read-only that
+    /// shows a new UIDVALIDITY is opened again read-write (see below). Returns the point stored
+    /// before.
     fn list(&mut self, mailbox: &str) -> Result<(Listing, Option<ResumePoint>), EngineError> {
         let s = &self.settings;
         let write = !s.keep || s.delete_after.is_some() || s.delete_larger_than.is_some();
@@ -132,10 +134,33 @@ impl Fetch<'_, '_> {
                 resume = Some(p);
             }
         }
-        let listing = match resume {
+        let mut listing = match resume {
             Some(p) => self.source.open_since(mailbox, write, p.at)?,
             None => self.source.open(mailbox, write)?,
         };
+        if !write
+            && !listing.partial
+            && self.ledger.delivered_under_other_validity(
+                self.account,
+                mailbox,
+                listing.uidvalidity,
+            )?
+        {
+            // A new UIDVALIDITY. Some servers hand one out in every read-only session until
+            // the folder was once opened read-write: opened read-write now, the folder keeps
+            // the UIDVALIDITY it gets, and only this run, not every run, has to match the
+            // messages by Message-ID (`known.rs`). Nothing is changed on the server: bodies
+            // are read with BODY.PEEK and no flag is stored.
+            log::debug!(
+                "{}: the UIDVALIDITY changed: opening it read-write once, so that it stays",
+                if mailbox.is_empty() {
+                    "mailbox"
+                } else {
+                    mailbox
+                }
+            );
+            listing = self.source.open(mailbox, true)?;
+        }
         if listing.partial && resume.is_some() {
             log::debug!(
                 "{}: {} message(s) arrived since the last complete run",

@@ -69,6 +69,25 @@ impl Ledger {
         result.map_err(|e| self.sql_err(e))
     }
 
+    /// Whether `mailbox` has delivered rows under a UIDVALIDITY other than `uidvalidity`: two
+    /// seeks in the primary key, whatever the number of rows.
+    pub fn delivered_under_other_validity(
+        &self,
+        account: i64,
+        mailbox: &str,
+        uidvalidity: u32,
+    ) -> Result<bool, LedgerError> {
+        self.read(|conn| {
+            let mut st = conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM messages WHERE account_id = ?1 AND mailbox = ?2
+                                AND uidvalidity < ?3 AND state = 'delivered')
+                     OR EXISTS (SELECT 1 FROM messages WHERE account_id = ?1 AND mailbox = ?2
+                                AND uidvalidity > ?3 AND state = 'delivered')",
+            )?;
+            st.query_row(params![account, mailbox, uidvalidity], |r| r.get(0))
+        })
+    }
+
     /// The delivered rows of `mailbox` under UIDVALIDITY values other than `uidvalidity`
     /// (matched by Message-ID and size after a UIDVALIDITY change).
     pub fn delivered_elsewhere(

@@ -308,6 +308,8 @@ pub struct Folder {
     pub uidnext: u32,
     /// By ascending UID (message sequence number n is `messages[n - 1]`).
     pub messages: Vec<Message>,
+    /// It was opened read-write (SELECT) once (see [`Config::volatile_uidvalidity`]).
+    pub selected_once: bool,
 }
 
 impl Folder {
@@ -322,6 +324,7 @@ impl Folder {
             uidvalidity,
             uidnext,
             messages,
+            selected_once: false,
         }
     }
 
@@ -363,6 +366,10 @@ pub struct Config {
     /// header holds 8-bit bytes as a generated notice with the original attached (as servers
     /// that downgrade for old clients do, RFC 6858), in FETCH and RFC822.SIZE alike.
     pub downgrade: bool,
+    /// Until a folder was once opened read-write (SELECT), give it a new UIDVALIDITY, with its
+    /// messages numbered from 1 again, when it is first opened in a session (as some servers
+    /// do); the UIDVALIDITY the first SELECT gives stays.
+    pub volatile_uidvalidity: bool,
 }
 
 impl Default for Config {
@@ -378,6 +385,7 @@ impl Config {
             caps_in_greeting: true,
             uid_last: false,
             downgrade: false,
+            volatile_uidvalidity: false,
         }
     }
 

@@ -238,7 +238,26 @@ impl Session<'_, '_> {
         let Some(wire) = self.mailbox_arg(cmd.args.first()) else {
             return self.tagged(tag, "NO [NONEXISTENT] Mailbox doesn't exist");
         };
-        let f = folder_mut(&mut self.conn.state().store, &wire).clone();
+        let first_open = !self.opened.contains(&wire);
+        if first_open {
+            self.opened.push(wire.clone());
+        }
+        let volatile = self.conn.config.volatile_uidvalidity;
+        let f = {
+            let mut st = self.conn.state();
+            let f = folder_mut(&mut st.store, &wire);
+            if volatile && first_open && !f.selected_once {
+                f.uidvalidity += 1;
+                for (i, m) in f.messages.iter_mut().enumerate() {
+                    m.uid = i as u32 + 1;
+                }
+                f.uidnext = f.messages.len() as u32 + 1;
+            }
+            if !read_only {
+                f.selected_once = true;
+            }
+            f.clone()
+        };
         self.send("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)")?;
         if read_only {
             self.send("* OK [PERMANENTFLAGS ()] Read-only mailbox.")?;

@@ -33,6 +33,8 @@ pub(super) struct Session<'c, 's> {
     pub(super) announced: usize,
     /// `ENABLE UTF8=ACCEPT` was accepted.
     pub(super) utf8: bool,
+    /// The folders (wire names) opened in this session.
+    pub(super) opened: Vec<String>,
 }
 
 /// Serves one connection.
@@ -53,6 +55,7 @@ pub(super) fn serve(conn: &mut Conn<'_, Imap>) -> Flow {
         inject: None,
         announced: 0,
         utf8: false,
+        opened: Vec::new(),
     };
     s.run()
 }
