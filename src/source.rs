@@ -121,7 +121,14 @@ pub struct Listing {
     /// How many messages the mailbox holds (IMAP `EXISTS`), when a partial listing does not
     /// show it; `None` when `messages` is all of them.
     pub on_server: Option<u64>,
+    /// For a source that lists every message every time (POP3): a digest of the complete
+    /// listing as the server sent it (its unique ids in server order). Two listings with the
+    /// same digest name the same messages in the same order.
+    pub digest: Option<ListingDigest>,
 }
+
+/// A SHA-256 digest of a complete listing (see [`Listing::digest`]).
+pub type ListingDigest = [u8; 32];
 
 impl Listing {
     /// How many messages the mailbox holds.
@@ -139,6 +146,9 @@ pub struct Resume {
     /// How many messages the mailbox held then (`EXISTS`): a later partial listing must add
     /// up with it.
     pub exists: u32,
+    /// POP3 (`uidvalidity` and `uidnext` are 0 then): the digest of the listing whose every
+    /// message was delivered.
+    pub listing: Option<ListingDigest>,
 }
 
 /// A logged-in protocol session.
@@ -152,8 +162,8 @@ pub trait Source {
 
     /// Like [`Source::open`], but where the protocol can tell that the mailbox is the one
     /// `resume` describes (IMAP: the same UIDVALIDITY), lists only the messages that arrived
-    /// since — none at all when `UIDNEXT` is unchanged — and says `partial`. The default (POP3)
-    /// lists everything.
+    /// since — none at all when `UIDNEXT` is unchanged (IMAP) or the listing has the digest of
+    /// `resume` (POP3) — and says `partial`. The default lists everything.
     fn open_since(
         &mut self,
         mailbox: &str,

@@ -186,21 +186,26 @@ impl Fetch<'_, '_> {
         resumed: Option<ResumePoint>,
         fetched: bool,
     ) -> Result<(), EngineError> {
-        let Some(uidnext) = listing.uidnext else {
+        // IMAP: the UIDNEXT; POP3: the digest of the listing.
+        if listing.uidnext.is_none() && listing.digest.is_none() {
             return Ok(());
-        };
+        }
         let at = Resume {
             uidvalidity: listing.uidvalidity,
-            uidnext,
+            uidnext: listing.uidnext.unwrap_or(0),
             exists: u32::try_from(listing.on_server()).unwrap_or(u32::MAX),
+            listing: listing.digest,
         };
         // Two full listings in a row that agree (the second found nothing to fetch under the
         // point the first wrote) confirm the point; a partial listing keeps the confirmation
         // of the point it started from.
         let agreed = resumed.is_some_and(|p| p.at.uidvalidity == at.uidvalidity) && !fetched;
+        // A POP3 point is the digest of the very listing whose every message is delivered
+        // now: there is nothing to confirm (a server that left a message out of it gives
+        // another listing, and so another digest, when it lists it).
         let confirmed_at = match resumed {
             Some(p) if listing.partial => p.confirmed_at,
-            _ if agreed => Some(crate::time::unix_now()),
+            _ if agreed || listing.digest.is_some() => Some(crate::time::unix_now()),
             _ => None,
         };
         let point = ResumePoint { at, confirmed_at };

@@ -266,6 +266,7 @@ impl<S: Read + Write> Source for ImapSource<S> {
             partial: true,
             uidnext: Some(uidnext),
             on_server: Some(u64::from(self.session.exists())),
+            digest: None,
         })
     }
 

@@ -25,7 +25,7 @@
 //! The schema version lives in `PRAGMA user_version`; migrations only go forward, and a ledger
 //! written by a newer mailpull is refused rather than misread.
 //!
-//! # Schema (version 4)
+//! # Schema (version 5)
 //!
 //! ```sql
 //! CREATE TABLE accounts (
@@ -80,7 +80,7 @@
 //!     policy TEXT NOT NULL CHECK (policy IN ('always', 'never')),
 //!     set_at INTEGER NOT NULL
 //! );
-//! -- version 4: where the last complete run left each IMAP folder (`resume.rs`)
+//! -- version 4: where the last complete run left each folder (`resume.rs`)
 //! CREATE TABLE folders (
 //!     account_id  INTEGER NOT NULL REFERENCES accounts(id),
 //!     mailbox     TEXT NOT NULL,
@@ -88,10 +88,11 @@
 //!     uidnext     INTEGER NOT NULL,   -- every message below it was delivered
 //!     messages    INTEGER NOT NULL,   -- EXISTS then: a later partial listing must add up
 //!     confirmed_at INTEGER,           -- unix time a full listing confirmed it (NULL: not yet)
-//!     PRIMARY KEY (account_id, mailbox)
+//!     PRIMARY KEY (account_id, mailbox),
+//!     listing_digest BLOB             -- version 5: POP3, SHA-256 of a listing delivered in full
 //! );
 //! PRAGMA application_id = 0x6D50756C;  -- "mPul": marks the file as a mailpull ledger
-//! PRAGMA user_version = 4;
+//! PRAGMA user_version = 5;
 //! ```
 //!
 //! Version 2 keyed accounts by (protocol, host, port, user); the upgrade to 3 (`migrate.rs`)

@@ -10,6 +10,13 @@
 //! that once left a message out of a listing cannot make it skipped for good), and a full
 //! listing is made again at least daily (`engine/fetch.rs`).
 //!
+//! A POP3 maildrop (mailbox `""`) has neither UIDVALIDITY nor `UIDNEXT`, and its listing is
+//! always complete; its point (schema version 5) is the digest of a listing whose every
+//! message was delivered. A later keep-mode run whose listing has the same digest lists the
+//! same messages, all delivered: it skips comparing the listing with the ledger's rows
+//! (`Source::open_since` in `pop3/source.rs`). Rows of a listed message are removed only when
+//! the message is gone from the server, which changes the listing.
+//!
 //! A resume point is a promise about the past only: UIDs are never reused under one
 //! UIDVALIDITY (RFC 3501 §2.3.1.1), so messages below it stay delivered whatever happens
 //! later. Merging two accounts' rows (`ledger rename`, the identity migration) drops the
@@ -30,6 +37,9 @@ pub(super) const SCHEMA_V4: &str = "CREATE TABLE folders (
         confirmed_at INTEGER,
         PRIMARY KEY (account_id, mailbox)
     );";
+
+/// 4 -> 5: POP3 resume points (the digest of a listing delivered in full).
+pub(super) const SCHEMA_V5: &str = "ALTER TABLE folders ADD COLUMN listing_digest BLOB;";
 
 /// A resume point and whether a full listing has confirmed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +72,7 @@ impl Ledger {
     ) -> Result<Option<ResumePoint>, LedgerError> {
         self.read(|conn| {
             let mut st = conn.prepare_cached(
-                "SELECT uidvalidity, uidnext, messages, confirmed_at FROM folders
+                "SELECT uidvalidity, uidnext, messages, confirmed_at, listing_digest FROM folders
                  WHERE account_id = ?1 AND mailbox = ?2",
             )?;
             let mut rows = st.query(params![account, mailbox])?;
@@ -72,6 +82,11 @@ impl Ledger {
                         uidvalidity: row.get(0)?,
                         uidnext: row.get(1)?,
                         exists: row.get(2)?,
+                        // A digest of another length is no digest of ours: no point then.
+                        listing: row
+                            .get_ref(4)?
+                            .as_blob_or_null()?
+                            .and_then(|b| b.try_into().ok()),
                     },
                     confirmed_at: row.get(3)?,
                 })),
@@ -92,19 +107,22 @@ impl Ledger {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO folders
-                   (account_id, mailbox, uidvalidity, uidnext, messages, confirmed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                   (account_id, mailbox, uidvalidity, uidnext, messages, confirmed_at,
+                    listing_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (account_id, mailbox)
                  DO UPDATE SET uidvalidity = excluded.uidvalidity, uidnext = excluded.uidnext,
                                messages = excluded.messages,
-                               confirmed_at = excluded.confirmed_at",
+                               confirmed_at = excluded.confirmed_at,
+                               listing_digest = excluded.listing_digest",
                 params![
                     account,
                     mailbox,
                     at.uidvalidity,
                     at.uidnext,
                     at.exists,
-                    point.confirmed_at
+                    point.confirmed_at,
+                    at.listing.as_ref().map(|d| &d[..])
                 ],
             )?;
             Ok(())
@@ -132,6 +150,7 @@ mod tests {
                 uidvalidity,
                 uidnext,
                 exists: uidnext - 1,
+                listing: None,
             },
             confirmed_at: Some(1),
         };
@@ -159,5 +178,30 @@ mod tests {
         let b = l.account_id(&new).unwrap();
         assert_eq!(l.resume_point(b, "INBOX").unwrap(), None);
         assert_eq!(l.resume_point(b, "Lists").unwrap(), None);
+    }
+
+    #[test]
+    fn a_pop3_point_keeps_its_digest_and_a_foreign_blob_is_no_point_of_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        let a = l
+            .account_id(&AccountKey::new("pop3", "pop.example.org", "alice"))
+            .unwrap();
+        let point = ResumePoint {
+            at: Resume {
+                uidvalidity: 0,
+                uidnext: 0,
+                exists: 3,
+                listing: Some([7; 32]),
+            },
+            confirmed_at: Some(5),
+        };
+        l.set_resume_point(a, "", point).unwrap();
+        assert_eq!(l.resume_point(a, "").unwrap(), Some(point));
+        l.conn
+            .execute("UPDATE folders SET listing_digest = x'0102'", [])
+            .unwrap();
+        let read = l.resume_point(a, "").unwrap().unwrap();
+        assert_eq!(read.at.listing, None);
     }
 }

@@ -7,7 +7,7 @@ use rusqlite::{ffi, Connection, TransactionBehavior};
 use super::{is_busy, is_corruption, migrate, Ledger, LedgerError};
 
 /// The current schema version.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// `PRAGMA application_id` of a mailpull ledger ("mPul").
 pub(super) const APPLICATION_ID: i64 = 0x6D50_756C;
@@ -28,6 +28,7 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     Migration::Sql(SCHEMA_V2),
     Migration::Rebuild(migrate::to_v3),
     Migration::Sql(super::resume::SCHEMA_V4),
+    Migration::Sql(super::resume::SCHEMA_V5),
 ];
 
 /// 0 -> 1: the initial schema (accounts keyed by protocol, host, port and user).

@@ -10,7 +10,46 @@
 use std::collections::HashSet;
 
 use super::proto::quote;
-use crate::source::RemoteMessage;
+use crate::source::{ListingDigest, RemoteMessage};
+
+/// The SHA-256 digest of a UIDL listing: each line as the server sent it (`n uid`, without the
+/// line end), followed by LF, in order. Equal digests mean equal listings: the same unique ids
+/// under the same numbers.
+pub struct Digest {
+    sha: openssl::sha::Sha256,
+    /// Lines not hashed yet: one update per 64 KiB instead of one per line.
+    buf: Vec<u8>,
+}
+
+impl Default for Digest {
+    fn default() -> Digest {
+        Digest::new()
+    }
+}
+
+impl Digest {
+    pub fn new() -> Digest {
+        Digest {
+            sha: openssl::sha::Sha256::new(),
+            buf: Vec::with_capacity(64 << 10),
+        }
+    }
+
+    /// Adds one listing line (without its line end).
+    pub fn line(&mut self, line: &[u8]) {
+        if self.buf.len() + line.len() + 1 > self.buf.capacity() {
+            self.sha.update(&self.buf);
+            self.buf.clear();
+        }
+        self.buf.extend_from_slice(line);
+        self.buf.push(b'\n');
+    }
+
+    pub fn finish(mut self) -> ListingDigest {
+        self.sha.update(&self.buf);
+        self.sha.finish()
+    }
+}
 
 /// The most messages a maildrop listing may hold (about 100 bytes of memory each).
 pub const MAX_MESSAGES: usize = 4_000_000;
@@ -107,6 +146,29 @@ mod tests {
 
     fn uidl(items: &[(u32, &str)]) -> Vec<(u32, String)> {
         items.iter().map(|(n, u)| (*n, u.to_string())).collect()
+    }
+
+    #[test]
+    fn the_digest_is_the_sha256_of_the_lines_however_they_are_buffered() {
+        let lines: Vec<String> = (1..=20_000).map(|n| format!("{n} uid-{n:08}")).collect();
+        let mut d = Digest::new();
+        let mut whole = Vec::new();
+        for l in &lines {
+            d.line(l.as_bytes());
+            whole.extend_from_slice(l.as_bytes());
+            whole.push(b'\n');
+        }
+        assert!(whole.len() > 4 * (64 << 10), "crosses several buffers");
+        assert_eq!(d.finish(), openssl::sha::sha256(&whole));
+
+        let digest = |ls: &[&str]| {
+            let mut d = Digest::new();
+            ls.iter().for_each(|l| d.line(l.as_bytes()));
+            d.finish()
+        };
+        assert_ne!(digest(&["1 a", "2 b"]), digest(&["1 b", "2 a"]));
+        assert_ne!(digest(&["1 ab"]), digest(&["1 a", "b"]));
+        assert_ne!(digest(&[]), digest(&[""]));
     }
 
     #[test]

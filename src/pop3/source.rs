@@ -1,7 +1,9 @@
 //! The POP3 session as a [`Source`] for the fetch engine (mirroring `imap/source.rs`).
 //!
 //! A POP3 maildrop is one mailbox, named `""`. Opening it lists the messages (UIDL and LIST,
-//! RFC 1939 §7 and §5; the listing is always complete and has no UIDVALIDITY, so `0`);
+//! RFC 1939 §7 and §5; the listing is always complete and has no UIDVALIDITY, so `0`; a
+//! listing equal to the last one delivered in full is handed on empty, see
+//! [`Source::open_since`]);
 //! headers are read with `TOP n 0`; the transfer sends RETR for the messages wanted and DELE for
 //! exactly the messages the engine releases (after durable delivery and recording), in the same
 //! session, pipelined when the server allows it ([`super::transfer`]). [`Source::finish`] sends
@@ -11,7 +13,7 @@
 use std::io::{Read, Write};
 
 use super::session::Session;
-use crate::source::{Listing, RemoteMessage, Sink, Source, SourceError, TransferReport};
+use crate::source::{Listing, RemoteMessage, Resume, Sink, Source, SourceError, TransferReport};
 
 impl<S: Read + Write> Source for Session<S> {
     fn mailboxes(&mut self) -> Result<Vec<String>, SourceError> {
@@ -19,10 +21,38 @@ impl<S: Read + Write> Source for Session<S> {
     }
 
     fn open(&mut self, _mailbox: &str, _write: bool) -> Result<Listing, SourceError> {
+        let (messages, digest) = self.list()?;
         Ok(Listing {
             uidvalidity: 0,
-            messages: self.list()?,
+            messages,
+            digest: Some(digest),
             ..Listing::default()
+        })
+    }
+
+    /// The whole maildrop is listed (and checked) as always; when the listing has the digest
+    /// of `resume`, the one whose every message was delivered, no message of it is new, and
+    /// the listing is handed on empty and partial: the engine then has nothing to compare.
+    fn open_since(
+        &mut self,
+        mailbox: &str,
+        write: bool,
+        resume: Resume,
+    ) -> Result<Listing, SourceError> {
+        let listing = self.open(mailbox, write)?;
+        if resume.listing.is_none() || listing.digest != resume.listing {
+            return Ok(listing);
+        }
+        log::debug!(
+            "the listing of {} messages is the one the last complete run delivered in full: \
+             nothing new",
+            listing.messages.len()
+        );
+        Ok(Listing {
+            on_server: Some(listing.messages.len() as u64),
+            messages: Vec::new(),
+            partial: true,
+            ..listing
         })
     }
 

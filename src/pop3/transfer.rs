@@ -10,7 +10,9 @@ use super::listing;
 use super::proto::{self, quote};
 use super::reply::{Ended, Expect, ProvenBody};
 use super::session::{refusal, Session, DESYNC_ADVICE, MAX_BYTES_IN_FLIGHT, MAX_IN_FLIGHT};
-use crate::source::{RemoteMessage, Sink, SourceError, TransferReport, HEADER_LIMIT};
+use crate::source::{
+    ListingDigest, RemoteMessage, Sink, SourceError, TransferReport, HEADER_LIMIT,
+};
 
 enum InFlight {
     Retr(usize),
@@ -19,8 +21,9 @@ enum InFlight {
 
 impl<S: Read + Write> Session<S> {
     /// The messages on the server (UIDL and LIST, RFC 1939 §7 and §5), in server order,
-    /// validated by [`listing::merge`].
-    pub fn list(&mut self) -> Result<Vec<RemoteMessage>, SourceError> {
+    /// validated by [`listing::merge`], and the digest of the UIDL listing (see
+    /// [`listing::Digest`]).
+    pub fn list(&mut self) -> Result<(Vec<RemoteMessage>, ListingDigest), SourceError> {
         let pipelining = self.caps.has("PIPELINING");
         self.expect_idle("UIDL")?;
         self.send("UIDL");
@@ -30,10 +33,12 @@ impl<S: Read + Write> Session<S> {
         self.flush("sending UIDL")?;
         let st = self.status("reading the UIDL reply")?;
         let mut uidl = Vec::new();
+        let mut digest = listing::Digest::new();
         if st.ok {
             self.multiline("reading the UIDL listing", listing::MAX_MESSAGES, |l| {
                 match proto::parse_listing(l) {
                     Some((n, uid)) if proto::valid_uidl_bytes(uid) => {
+                        digest.line(l);
                         // Printable ASCII: the conversion cannot fail.
                         uidl.push((n, String::from_utf8_lossy(uid).into_owned()));
                         Ok(())
@@ -76,7 +81,7 @@ impl<S: Read + Write> Session<S> {
             .map_err(|e| SourceError::Protocol(format!("{e}; nothing was fetched or deleted")))?;
         self.listed = messages.len();
         self.deleted = 0;
-        Ok(messages)
+        Ok((messages, digest.finish()))
     }
 
     /// The header block of each message (`TOP n 0`, RFC 1939 §7), pipelined when the server
