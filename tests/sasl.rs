@@ -162,6 +162,39 @@ fn pop3_server_without_the_mechanism() {
     }
 }
 
+/// `--auth plain` on a server whose CAPA has no `SASL PLAIN`: refused before anything is sent,
+/// with what the server offers, rather than a refused login that blames the password.
+#[test]
+fn pop3_plain_not_offered() {
+    let server = Scripted::with_config(Config::with_capa(scripted::CAPA_MINIMAL), messages());
+    let sb = Sandbox::new();
+    let out = fetch(&sb, &server.url(), "plain", "secret");
+    server.wait_idle(Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(run::code(&out), 69, "{stderr}");
+    assert!(stderr.contains("does not offer SASL PLAIN"), "{stderr}");
+    assert!(
+        stderr.contains("its CAPA lists no SASL mechanisms"),
+        "{stderr}"
+    );
+    let st = server.stats();
+    assert!(st.commands_with("AUTH").is_empty());
+    assert!(st.violations.is_empty(), "{:?}", st.violations);
+
+    // Where PLAIN is offered, it is used.
+    let server = Scripted::with_config(Config::with_capa(scripted::CAPA_FULL), messages());
+    let sb = Sandbox::new();
+    let out = fetch(&sb, &server.url(), "plain", scripted::PASSWORD);
+    server.wait_idle(Duration::from_secs(10));
+    assert_eq!(
+        run::code(&out),
+        0,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(server.stats().commands_with("AUTH").len(), 1);
+}
+
 #[test]
 fn pop3_oauth_from_the_configuration_file() {
     let server = Scripted::with_config(Config::with_capa(CAPA_OAUTH), messages());

@@ -153,7 +153,7 @@ pub(super) fn login(
 ) -> Result<Box<dyn Source>, SourceError> {
     match account.protocol {
         Protocol::Pop3 => {
-            let method = pop3_method(account.auth)?;
+            let method = pop3_method(account.auth);
             let mut s: Pop3Session<Conn> = secure(account, tls)?;
             s.login(&account.user, password, method)?;
             Ok(Box::new(s))
@@ -181,15 +181,15 @@ pub(super) fn login_imap(
 }
 
 /// The POP3 login method of an account's `auth`.
-pub(super) fn pop3_method(auth: Auth) -> Result<Pop3Auth, SourceError> {
-    Ok(match auth {
+pub(super) fn pop3_method(auth: Auth) -> Pop3Auth {
+    match auth {
         Auth::Auto => Pop3Auth::Auto,
         Auth::User => Pop3Auth::User,
         Auth::Plain => Pop3Auth::Plain,
         Auth::Apop => Pop3Auth::Apop,
         Auth::XOAuth2 => Pop3Auth::XOAuth2,
         Auth::OAuthBearer => Pop3Auth::OAuthBearer,
-    })
+    }
 }
 
 /// The IMAP login method of an account's `auth`.

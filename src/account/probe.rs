@@ -245,7 +245,7 @@ fn pop3(
     report.auth_mechanisms = mechs;
     if let Some(password) = password {
         check_trust(account, report)?;
-        let method = pop3_method(account.auth)?;
+        let method = pop3_method(account.auth);
         report.login = Some(LoginReport::default());
         s.login(&account.user, password, method)?;
         report.login = Some(LoginReport {

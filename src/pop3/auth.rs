@@ -30,6 +30,17 @@ enum Reply {
 }
 
 impl<S: Read + Write> Session<S> {
+    /// The error for a SASL mechanism that is not on CAPA's `SASL` line (exit 69).
+    pub(super) fn sasl_not_offered(&self, name: &str) -> SourceError {
+        let offered = match self.caps.args("SASL") {
+            Some(m) if !m.is_empty() => format!("it offers {}", quote(m.join(" ").as_bytes())),
+            _ => "its CAPA lists no SASL mechanisms".to_string(),
+        };
+        SourceError::Unavailable(format!(
+            "the server does not offer SASL {name} ({offered}); choose another --auth method"
+        ))
+    }
+
     /// Logs in with `mech`, the access token `token` (see the module documentation).
     pub(super) fn auth_oauth(
         &mut self,
@@ -39,13 +50,7 @@ impl<S: Read + Write> Session<S> {
     ) -> Result<(), SourceError> {
         let name = mech.name();
         if !self.caps.sasl(name) {
-            let offered = match self.caps.args("SASL") {
-                Some(m) if !m.is_empty() => format!("it offers {}", quote(m.join(" ").as_bytes())),
-                _ => "its CAPA lists no SASL mechanisms".to_string(),
-            };
-            return Err(SourceError::Unavailable(format!(
-                "the server does not offer SASL {name} ({offered}); choose another --auth method"
-            )));
+            return Err(self.sasl_not_offered(name));
         }
         let response = mech.response(user, token);
         let ctx = format!("authenticating with {name}");

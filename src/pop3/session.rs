@@ -235,6 +235,11 @@ impl<S: Read + Write> Session<S> {
                 self.auth_oauth(OAuthMechanism::OAuthBearer, user, password)?
             }
             AuthMethod::Plain => {
+                // A server whose CAPA does not list PLAIN would refuse it, and the refusal
+                // would read like a wrong password. (A server without CAPA may still take it.)
+                if !self.caps.lines().is_empty() && !self.caps.sasl("PLAIN") {
+                    return Err(self.sasl_not_offered("PLAIN"));
+                }
                 let resp = proto::sasl_plain(user, password);
                 self.send_secret(&format!("AUTH PLAIN {resp}"), "AUTH PLAIN <redacted>");
                 self.flush("sending AUTH PLAIN")?;
