@@ -77,6 +77,9 @@ fn an_unchanged_maildrop_is_not_compared_again() {
     let (again, s) = fetch(&sb, &server, &[]);
     assert!(again.contains(SHORTCUT), "{again}");
     assert!(s.fetched.is_empty(), "{:?}", s.commands);
+    // The sizes of delivered messages are not needed: no LIST.
+    assert_eq!(s.commands_with("UIDL").len(), 1, "{:?}", s.commands);
+    assert!(s.commands_with("LIST").is_empty(), "{:?}", s.commands);
     assert_eq!(s.logins, 1);
     assert_eq!(delivered(&sb), 5);
 
@@ -98,6 +101,9 @@ fn new_and_removed_mail_change_the_listing() {
     let (log, s) = fetch(&sb, &server, &[]);
     assert!(!log.contains(SHORTCUT), "{log}");
     assert_eq!(retrieved(&s), ["uidl-6"]);
+    // Another listing: LIST follows the UIDL listing, and the sizes are checked as always.
+    assert_eq!(s.commands_with("LIST").len(), 1, "{:?}", s.commands);
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
 
     // Another client removes message 2, and message 7 arrives: still six messages.
     {

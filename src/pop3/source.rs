@@ -2,8 +2,8 @@
 //!
 //! A POP3 maildrop is one mailbox, named `""`. Opening it lists the messages (UIDL and LIST,
 //! RFC 1939 §7 and §5; the listing is always complete and has no UIDVALIDITY, so `0`; a
-//! listing equal to the last one delivered in full is handed on empty, see
-//! [`Source::open_since`]);
+//! UIDL listing equal to the last one delivered in full is handed on empty, without a LIST,
+//! see [`Source::open_since`]);
 //! headers are read with `TOP n 0`; the transfer sends RETR for the messages wanted and DELE for
 //! exactly the messages the engine releases (after durable delivery and recording), in the same
 //! session, pipelined when the server allows it ([`super::transfer`]). [`Source::finish`] sends
@@ -21,38 +21,47 @@ impl<S: Read + Write> Source for Session<S> {
     }
 
     fn open(&mut self, _mailbox: &str, _write: bool) -> Result<Listing, SourceError> {
-        let (messages, digest) = self.list()?;
+        let listed = self.list(None)?;
         Ok(Listing {
             uidvalidity: 0,
-            messages,
-            digest: Some(digest),
+            messages: listed.messages.unwrap_or_default(),
+            digest: Some(listed.digest),
             ..Listing::default()
         })
     }
 
-    /// The whole maildrop is listed (and checked) as always; when the listing has the digest
-    /// of `resume`, the one whose every message was delivered, no message of it is new, and
-    /// the listing is handed on empty and partial: the engine then has nothing to compare.
+    /// The whole UIDL listing is read as always; when it has the digest of `resume`, the one
+    /// whose every message was delivered, no message of it is new: LIST is not sent, and the
+    /// listing is handed on empty and partial, so that the engine has nothing to compare.
     fn open_since(
         &mut self,
         mailbox: &str,
         write: bool,
         resume: Resume,
     ) -> Result<Listing, SourceError> {
-        let listing = self.open(mailbox, write)?;
-        if resume.listing.is_none() || listing.digest != resume.listing {
-            return Ok(listing);
-        }
-        log::debug!(
-            "the listing of {} messages is the one the last complete run delivered in full: \
-             nothing new",
-            listing.messages.len()
-        );
+        let Some(known) = resume.listing else {
+            return self.open(mailbox, write);
+        };
+        let listed = self.list(Some(&known))?;
+        let Some(messages) = listed.messages else {
+            log::debug!(
+                "the listing of {} messages is the one the last complete run delivered in \
+                 full: nothing new",
+                listed.count
+            );
+            return Ok(Listing {
+                uidvalidity: 0,
+                partial: true,
+                on_server: Some(listed.count as u64),
+                digest: Some(listed.digest),
+                ..Listing::default()
+            });
+        };
         Ok(Listing {
-            on_server: Some(listing.messages.len() as u64),
-            messages: Vec::new(),
-            partial: true,
-            ..listing
+            uidvalidity: 0,
+            messages,
+            digest: Some(listed.digest),
+            ..Listing::default()
         })
     }
 

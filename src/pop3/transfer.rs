@@ -14,6 +14,15 @@ use crate::source::{
     ListingDigest, RemoteMessage, Sink, SourceError, TransferReport, HEADER_LIMIT,
 };
 
+/// What [`Session::list`] found on the server.
+pub struct Maildrop {
+    /// The messages, or `None` when the UIDL listing had the digest asked about.
+    pub messages: Option<Vec<RemoteMessage>>,
+    /// How many messages the maildrop holds.
+    pub count: usize,
+    pub digest: ListingDigest,
+}
+
 enum InFlight {
     Retr(usize),
     Dele(RemoteMessage),
@@ -23,24 +32,32 @@ impl<S: Read + Write> Session<S> {
     /// The messages on the server (UIDL and LIST, RFC 1939 §7 and §5), in server order,
     /// validated by [`listing::merge`], and the digest of the UIDL listing (see
     /// [`listing::Digest`]).
-    pub fn list(&mut self) -> Result<(Vec<RemoteMessage>, ListingDigest), SourceError> {
-        let pipelining = self.caps.has("PIPELINING");
+    ///
+    /// With `known`, the digest of a listing that was merged (validated) and delivered before:
+    /// when the UIDL listing has that digest, it is that listing, and nothing more is asked
+    /// (no LIST: the sizes of delivered messages are not needed). LIST is then sent after the
+    /// UIDL listing instead of with it.
+    pub fn list(&mut self, known: Option<&ListingDigest>) -> Result<Maildrop, SourceError> {
+        let pipelined = self.caps.has("PIPELINING") && known.is_none();
         self.expect_idle("UIDL")?;
         self.send("UIDL");
-        if pipelining {
+        if pipelined {
             self.send("LIST");
         }
         self.flush("sending UIDL")?;
         let st = self.status("reading the UIDL reply")?;
-        let mut uidl = Vec::new();
+        // The unique ids, one after another, and where each ends: no allocation per message
+        // until they are needed.
+        let mut ids: Vec<u8> = Vec::new();
+        let mut uidl: Vec<(u32, usize)> = Vec::new();
         let mut digest = listing::Digest::new();
         if st.ok {
             self.multiline("reading the UIDL listing", listing::MAX_MESSAGES, |l| {
                 match proto::parse_listing(l) {
                     Some((n, uid)) if proto::valid_uidl_bytes(uid) => {
                         digest.line(l);
-                        // Printable ASCII: the conversion cannot fail.
-                        uidl.push((n, String::from_utf8_lossy(uid).into_owned()));
+                        ids.extend_from_slice(uid);
+                        uidl.push((n, ids.len()));
                         Ok(())
                     }
                     _ => Err(format!("malformed UIDL line {:?}", quote(l))),
@@ -48,7 +65,17 @@ impl<S: Read + Write> Session<S> {
             })?;
             log::debug!("S: <UIDL listing of {} messages>", uidl.len());
         }
-        if !pipelining {
+        let digest = digest.finish();
+        if st.ok && known == Some(&digest) {
+            self.listed = uidl.len();
+            self.deleted = 0;
+            return Ok(Maildrop {
+                messages: None,
+                count: uidl.len(),
+                digest,
+            });
+        }
+        if !pipelined {
             self.expect_idle("LIST")?;
             self.send("LIST");
             self.flush("sending LIST")?;
@@ -77,11 +104,26 @@ impl<S: Read + Write> Session<S> {
                 st.quoted()
             )));
         }
+        let mut start = 0;
+        let uidl: Vec<(u32, String)> = uidl
+            .into_iter()
+            .map(|(n, end)| {
+                // Printable ASCII: the conversion cannot fail.
+                let uid = String::from_utf8_lossy(&ids[start..end]).into_owned();
+                start = end;
+                (n, uid)
+            })
+            .collect();
+        drop(ids);
         let messages = listing::merge(uidl, &list)
             .map_err(|e| SourceError::Protocol(format!("{e}; nothing was fetched or deleted")))?;
         self.listed = messages.len();
         self.deleted = 0;
-        Ok((messages, digest.finish()))
+        Ok(Maildrop {
+            count: messages.len(),
+            messages: Some(messages),
+            digest,
+        })
     }
 
     /// The header block of each message (`TOP n 0`, RFC 1939 §7), pipelined when the server
