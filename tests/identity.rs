@@ -406,7 +406,11 @@ fn an_old_ledger_is_upgraded_and_its_rows_merged() {
     let version: i64 = c
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4, "upgraded to the current schema");
+    assert_eq!(
+        version,
+        mailpull::ledger::SCHEMA_VERSION,
+        "upgraded to the current schema"
+    );
     let accounts: Vec<(i64, String, String, String)> = c
         .prepare("SELECT id, protocol, host, user FROM accounts ORDER BY id")
         .unwrap()
@@ -520,7 +524,8 @@ fn a_failing_upgrade_leaves_the_ledger_unchanged() {
 
     // A ledger from a newer mailpull is refused as before.
     let c = Connection::open(sb.ledger()).unwrap();
-    c.pragma_update(None, "user_version", 5).unwrap();
+    c.pragma_update(None, "user_version", mailpull::ledger::SCHEMA_VERSION + 1)
+        .unwrap();
     drop(c);
     let before = dump(&sb.ledger());
     let out = mailpull(&sb, None, &["ledger", "list"]);
