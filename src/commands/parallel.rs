@@ -43,27 +43,31 @@ where
     let results: Vec<Mutex<Option<AccountResult>>> =
         accounts.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(account) = accounts.get(i) else {
-                    break;
-                };
-                // A panic (a bug, reported by the hook) fails this account only.
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(i, account)))
-                    .unwrap_or_else(|payload| {
-                        AccountResult::failed(
-                            anyhow::Error::new(InternalError(crate::exit::panic_message(
-                                payload.as_ref(),
-                            )))
-                            .context(format!("account {}", account.label)),
-                        )
-                    });
-                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::SeqCst);
+        let Some(account) = accounts.get(i) else {
+            break;
+        };
+        // A panic (a bug, reported by the hook) fails this account only.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(i, account)))
+            .unwrap_or_else(|payload| {
+                AccountResult::failed(
+                    anyhow::Error::new(InternalError(crate::exit::panic_message(payload.as_ref())))
+                        .context(format!("account {}", account.label)),
+                )
             });
-        }
-    });
+        *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+    };
+    if jobs == 1 {
+        // One at a time: on this thread (no thread to start, no second malloc arena to grow).
+        worker();
+    } else {
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(worker);
+            }
+        });
+    }
     results
         .into_iter()
         .map(|m| {

@@ -4,7 +4,8 @@
 //! [`Source`]) and every delivery target (through [`Deliver`]). The order of operations, and
 //! why each promise holds even if the process is killed at any instant:
 //!
-//! 1. **Recover** ([`recover`], before connecting). Rows left in state `fetching` by an
+//! 1. **Recover** ([`recover`], before anything is listed; the account session runs it while
+//!    the connection is made and the login sent). Rows left in state `fetching` by an
 //!    interrupted run are resolved by asking the target whether their reserved location holds
 //!    a complete message: yes → `delivered` (it will not be downloaded again), no → the row is
 //!    dropped (the message was not delivered; it is still on the server, since a message is
@@ -12,7 +13,9 @@
 //! 2. **List** the server's messages and compare them with the account's ledger rows in one
 //!    streaming scan (`known.rs`). In keep mode, an IMAP folder with a confirmed resume point
 //!    (`ledger/resume.rs`) is listed only from its old `UIDNEXT` on — not at all when nothing
-//!    arrived; the run that ends with every listed message delivered writes the next point.
+//!    arrived, and a POP3 listing with the digest of the last one delivered in full is not
+//!    compared at all; the run that ends with every listed message delivered writes the next
+//!    point.
 //! 3. **Plan.** A listed message with a `delivered` row is never downloaded again; in delete
 //!    mode it is deleted straight away (this finishes a session that died before QUIT took
 //!    effect, without a second download). Every other message is new. When a [`Select`]or is
