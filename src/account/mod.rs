@@ -16,11 +16,10 @@
 //!   fetch (POP3, polling) or once per watched folder connection (IMAP IDLE), never twice in a
 //!   row without an error in between: LOGIN-DELAY and IN-USE servers see one logon at a time.
 //!
-//! The order of one fetch is the engine's (see [`crate::engine`]): TLS settings and the lock
-//! first; then the rest of the local half (ledger, target, recovery of an interrupted run) on a
-//! second thread while this one connects and logs in; then, once both are done,
-//! [`engine::fetch`] with the selector (filter, `--pick`) and the read-receipt hook, then
-//! `receipts.finish()`, which tells the user about requests that wait for an answer.
+//! The order of one fetch is the engine's (see [`crate::engine`]): everything local first
+//! (TLS settings, lock, ledger, target, recovery of an interrupted run), then connect and log
+//! in, then [`engine::fetch`] with the selector (filter, `--pick`) and the read-receipt hook,
+//! then `receipts.finish()`, which tells the user about requests that wait for an answer.
 
 pub mod connect;
 pub mod lock;
@@ -92,8 +91,7 @@ impl<'a> Session<'a> {
     }
 
     /// Opens the ledger and the delivery target and recovers from an interrupted run: the
-    /// local half of a fetch, done before anything is listed (`fetch` runs it while it logs
-    /// in).
+    /// local half of a fetch, done before logging in.
     pub fn prepare(&self) -> anyhow::Result<Prepared> {
         let mut ledger = Ledger::open(&self.opts.ledger)?;
         let mut target = open_target(&self.account.target)?;
@@ -111,11 +109,6 @@ impl<'a> Session<'a> {
     /// makes the progress reporter once the login succeeded. Returns the summary (when the
     /// fetch got as far as the server) and the error, if any: even a failed fetch may have
     /// delivered messages.
-    ///
-    /// The local half ([`Session::prepare`]) runs on a second thread while this one connects
-    /// and logs in (most of which is waiting for the server); the engine starts only when both
-    /// are done, so nothing is fetched before an interrupted run is recovered. If the local
-    /// half fails, the session is ended at once (QUIT / LOGOUT: nothing was asked of it).
     pub fn fetch<P: Progress>(
         &self,
         password: &str,
@@ -123,24 +116,11 @@ impl<'a> Session<'a> {
         multi: Option<&indicatif::MultiProgress>,
         stop: &StopToken,
     ) -> (Option<Summary>, anyhow::Result<()>) {
-        let (prepared, source) = std::thread::scope(|scope| {
-            let local = scope.spawn(|| self.prepare());
-            let source = self.login(password);
-            let prepared = local
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (prepared, source)
-        });
-        let mut prepared = match prepared {
+        let mut prepared = match self.prepare() {
             Ok(p) => p,
-            Err(e) => {
-                if let Ok(mut source) = source {
-                    let _ = source.finish();
-                }
-                return (None, Err(e));
-            }
+            Err(e) => return (None, Err(e)),
         };
-        let mut source = match source {
+        let mut source = match self.login(password) {
             Ok(s) => s,
             Err(e) => return (None, Err(e)),
         };
@@ -175,7 +155,7 @@ impl<'a> Session<'a> {
 /// the messages recovered from an interrupted run.
 pub struct Prepared {
     ledger: Ledger,
-    target: Box<dyn Deliver + Send>,
+    target: Box<dyn Deliver>,
     account_id: i64,
     recovered: usize,
 }
@@ -227,7 +207,7 @@ fn local_user() -> String {
 }
 
 /// Opens an account's delivery target.
-fn open_target(target: &Target) -> anyhow::Result<Box<dyn Deliver + Send>> {
+fn open_target(target: &Target) -> anyhow::Result<Box<dyn Deliver>> {
     Ok(match target {
         Target::Maildir(path) => Box::new(Maildir::open(path)?),
         Target::Mbox(path) => Box::new(Mbox::open(path)?),

@@ -4,8 +4,7 @@
 //! [`Source`]) and every delivery target (through [`Deliver`]). The order of operations, and
 //! why each promise holds even if the process is killed at any instant:
 //!
-//! 1. **Recover** ([`recover`], before anything is listed; the account session runs it while
-//!    the connection is made and the login sent). Rows left in state `fetching` by an
+//! 1. **Recover** ([`recover`], before connecting). Rows left in state `fetching` by an
 //!    interrupted run are resolved by asking the target whether their reserved location holds
 //!    a complete message: yes → `delivered` (it will not be downloaded again), no → the row is
 //!    dropped (the message was not delivered; it is still on the server, since a message is
