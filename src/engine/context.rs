@@ -60,3 +60,12 @@ impl Reserved {
         &self.names[start..self.ends[i] as usize]
     }
 }
+
+/// How logs name `mailbox`: POP3's maildrop (`""`) is "mailbox".
+pub(super) fn shown(mailbox: &str) -> &str {
+    if mailbox.is_empty() {
+        "mailbox"
+    } else {
+        mailbox
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use super::context::{key, Fetch, Reserved};
+use super::context::{key, shown, Fetch, Reserved};
 use super::known::{known, Known};
 use super::plan::Plan;
 use super::receipts::answer_receipts;
@@ -153,22 +153,14 @@ impl Fetch<'_, '_> {
             // are read with BODY.PEEK and no flag is stored.
             log::debug!(
                 "{}: the UIDVALIDITY changed: opening it read-write once, so that it stays",
-                if mailbox.is_empty() {
-                    "mailbox"
-                } else {
-                    mailbox
-                }
+                shown(mailbox)
             );
             listing = self.source.open(mailbox, true)?;
         }
         if listing.partial && resume.is_some() {
             log::debug!(
                 "{}: {} message(s) arrived since the last complete run",
-                if mailbox.is_empty() {
-                    "mailbox"
-                } else {
-                    mailbox
-                },
+                shown(mailbox),
                 listing.messages.len()
             );
         }

@@ -3,7 +3,7 @@
 //! straight away); every other one is new, and goes through the size limits, the
 //! [`Select`](super::Select)or (from its headers) and `max_messages`.
 
-use super::context::{key, Fetch};
+use super::context::{key, shown, Fetch};
 use super::known::Known;
 use super::{Candidate, Choice, EngineError, HEADER_BATCH};
 use crate::ledger::State;
@@ -48,11 +48,7 @@ impl Fetch<'_, '_> {
         self.cap(chosen, &mut plan);
         log::debug!(
             "{}: {} message(s), {} new, {} already delivered to delete",
-            if mailbox.is_empty() {
-                "mailbox"
-            } else {
-                mailbox
-            },
+            shown(mailbox),
             listed,
             plan.retrieve.len(),
             plan.delete_now.len()

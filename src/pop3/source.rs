@@ -13,6 +13,7 @@
 use std::io::{Read, Write};
 
 use super::session::Session;
+use super::transfer::Maildrop;
 use crate::source::{Listing, RemoteMessage, Resume, Sink, Source, SourceError, TransferReport};
 
 impl<S: Read + Write> Source for Session<S> {
@@ -21,13 +22,7 @@ impl<S: Read + Write> Source for Session<S> {
     }
 
     fn open(&mut self, _mailbox: &str, _write: bool) -> Result<Listing, SourceError> {
-        let listed = self.list(None)?;
-        Ok(Listing {
-            uidvalidity: 0,
-            messages: listed.messages.unwrap_or_default(),
-            digest: Some(listed.digest),
-            ..Listing::default()
-        })
+        self.list(None).map(listing)
     }
 
     /// The whole UIDL listing is read as always; when it has the digest of `resume`, the one
@@ -35,34 +30,11 @@ impl<S: Read + Write> Source for Session<S> {
     /// listing is handed on empty and partial, so that the engine has nothing to compare.
     fn open_since(
         &mut self,
-        mailbox: &str,
-        write: bool,
+        _mailbox: &str,
+        _write: bool,
         resume: Resume,
     ) -> Result<Listing, SourceError> {
-        let Some(known) = resume.listing else {
-            return self.open(mailbox, write);
-        };
-        let listed = self.list(Some(&known))?;
-        let Some(messages) = listed.messages else {
-            log::debug!(
-                "the listing of {} messages is the one the last complete run delivered in \
-                 full: nothing new",
-                listed.count
-            );
-            return Ok(Listing {
-                uidvalidity: 0,
-                partial: true,
-                on_server: Some(listed.count as u64),
-                digest: Some(listed.digest),
-                ..Listing::default()
-            });
-        };
-        Ok(Listing {
-            uidvalidity: 0,
-            messages,
-            digest: Some(listed.digest),
-            ..Listing::default()
-        })
+        self.list(resume.listing.as_ref()).map(listing)
     }
 
     fn headers(&mut self, msgs: &[RemoteMessage]) -> Result<Vec<Option<Vec<u8>>>, SourceError> {
@@ -80,5 +52,30 @@ impl<S: Read + Write> Source for Session<S> {
 
     fn finish(&mut self) -> Result<(), SourceError> {
         self.quit()
+    }
+}
+
+/// The listing the engine gets from what [`Session::list`] found: every message, or, for a
+/// listing with the digest asked about, none (partial, with the maildrop's size).
+fn listing(listed: Maildrop) -> Listing {
+    let Some(messages) = listed.messages else {
+        log::debug!(
+            "the listing of {} messages is the one the last complete run delivered in full: \
+             nothing new",
+            listed.count
+        );
+        return Listing {
+            uidvalidity: 0,
+            partial: true,
+            on_server: Some(listed.count as u64),
+            digest: Some(listed.digest),
+            ..Listing::default()
+        };
+    };
+    Listing {
+        uidvalidity: 0,
+        messages,
+        digest: Some(listed.digest),
+        ..Listing::default()
     }
 }

@@ -328,6 +328,15 @@ impl Folder {
         }
     }
 
+    /// A new UIDVALIDITY, and the messages numbered from 1 again.
+    pub(super) fn renumber(&mut self, uidvalidity: u32) {
+        self.uidvalidity = uidvalidity;
+        for (i, m) in self.messages.iter_mut().enumerate() {
+            m.uid = i as u32 + 1;
+        }
+        self.uidnext = self.messages.len() as u32 + 1;
+    }
+
     fn is_inbox(&self) -> bool {
         self.wire.eq_ignore_ascii_case(INBOX)
     }
@@ -552,12 +561,6 @@ impl ScriptedImap {
     /// Gives the folder a new UIDVALIDITY and renumbers its messages from 1 (as after a
     /// server-side rebuild).
     pub fn renumber(&self, wire: &str, uidvalidity: u32) {
-        let mut st = self.state();
-        let f = folder_mut(&mut st.store, wire);
-        f.uidvalidity = uidvalidity;
-        for (i, m) in f.messages.iter_mut().enumerate() {
-            m.uid = i as u32 + 1;
-        }
-        f.uidnext = f.messages.len() as u32 + 1;
+        folder_mut(&mut self.state().store, wire).renumber(uidvalidity);
     }
 }

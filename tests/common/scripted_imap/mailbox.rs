@@ -247,11 +247,7 @@ impl Session<'_, '_> {
             let mut st = self.conn.state();
             let f = folder_mut(&mut st.store, &wire);
             if volatile && first_open && !f.selected_once {
-                f.uidvalidity += 1;
-                for (i, m) in f.messages.iter_mut().enumerate() {
-                    m.uid = i as u32 + 1;
-                }
-                f.uidnext = f.messages.len() as u32 + 1;
+                f.renumber(f.uidvalidity + 1);
             }
             if !read_only {
                 f.selected_once = true;
