@@ -160,6 +160,31 @@ fn bad_urls_and_flags_exit_64_before_connecting() {
         ),
         (vec!["frobnicate".into()], "frobnicate"),
     ];
+    // A CA file that is there but holds no certificate, or a broken one, is found out before
+    // connecting too (the TLS context itself is built only once connected).
+    let no_cert = sb.path().join("no-cert.pem");
+    std::fs::write(&no_cert, "just some text\n").unwrap();
+    let broken = sb.path().join("broken.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let mut cases = cases;
+    for (file, needle) in [
+        (&no_cert, "no PEM certificate"),
+        (&broken, "bad certificate"),
+    ] {
+        cases.push((
+            vec![
+                "fetch".into(),
+                format!("imaps://alice@127.0.0.1:{port}"),
+                "--tls-ca-file".into(),
+                file.display().to_string(),
+            ],
+            needle,
+        ));
+    }
     for (args, needle) in cases {
         let mut c = sb.cmd(Some("secret"));
         c.args(&args);

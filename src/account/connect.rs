@@ -75,6 +75,11 @@ impl Securable for ImapSession<Conn> {
 fn secure<S: Securable>(account: &Account, tls: Option<&Tls>) -> Result<S, SourceError> {
     let host = account.host.as_str();
     let tcp = open_tcp(account)?;
+    if let Some(tls) = tls {
+        // While the server gets ready to answer (Dovecot starts a login process per
+        // connection): the rest of the TLS set-up costs no time here.
+        tls.prepare()?;
+    }
     let mut s = match (account.security, tls) {
         (Security::Implicit, Some(tls)) => S::start(tls.handshake(host, tcp)?)?,
         _ => {

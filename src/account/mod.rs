@@ -18,7 +18,8 @@
 //!
 //! The order of one fetch is the engine's (see [`crate::engine`]): everything local first
 //! (TLS settings, lock, ledger, target, recovery of an interrupted run), then connect and log
-//! in, then [`engine::fetch`] with the selector (filter, `--pick`) and the read-receipt hook,
+//! in (OpenSSL's context is built once the TCP connection is made, while the server gets
+//! ready to answer: see [`Tls`]), then [`engine::fetch`] with the selector (filter, `--pick`) and the read-receipt hook,
 //! then `receipts.finish()`, which tells the user about requests that wait for an answer.
 
 pub mod connect;

@@ -10,7 +10,9 @@
 use std::io;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
+use openssl::error::ErrorStack;
 use openssl::ssl::{
     HandshakeError, Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions,
     SslVerifyMode, SslVersion,
@@ -37,12 +39,21 @@ pub struct TlsOptions {
 #[error("{0}")]
 pub struct TlsSetupError(pub String);
 
-/// A ready-to-use TLS client configuration.
+/// A TLS client configuration, checked: the `--tls-ca-file` certificates are read and parsed
+/// when it is made (a bad file is a configuration error before anything is connected), and
+/// OpenSSL's context, with the trust store, is built at the first handshake.
+///
+/// Why late: a server that starts a process for each connection (Dovecot's login services do
+/// by default) answers a new connection only milliseconds later, and the context, the biggest
+/// part of mailpull's start-up, is built in that time instead of before connecting
+/// ([`Tls::prepare`] right after the TCP connection is made).
 pub struct Tls {
-    context: SslContext,
+    /// The extra trusted certificates (`--tls-ca-file`); not used with a pin.
+    ca_certs: Vec<X509>,
     fingerprint: Option<[u8; 32]>,
     /// [`Tls::report_only`]: verification failures and a pin mismatch are recorded, not fatal.
     report_only: bool,
+    context: OnceLock<SslContext>,
 }
 
 /// Reads every certificate of a PEM file.
@@ -90,9 +101,8 @@ fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 impl Tls {
-    /// Builds the client configuration: TLS 1.2 or later, the cipher list and options of
-    /// the `openssl` crate's connector, and either the pin (no CA store read) or the system
-    /// roots plus `--tls-ca-file`.
+    /// The client configuration of `opts`: reads and parses the `--tls-ca-file` certificates
+    /// (unless a pin decides trust); OpenSSL's context is built later (see [`Tls`]).
     pub fn new(opts: &TlsOptions) -> Result<Tls, TlsSetupError> {
         Tls::build(opts, false)
     }
@@ -107,9 +117,40 @@ impl Tls {
     }
 
     fn build(opts: &TlsOptions, report_only: bool) -> Result<Tls, TlsSetupError> {
-        let setup =
-            |e: openssl::error::ErrorStack| TlsSetupError(format!("cannot set up TLS: {e}"));
-        let mut ctx = SslContextBuilder::new(SslMethod::tls_client()).map_err(setup)?;
+        let pinned = opts.fingerprint.is_some() && !report_only;
+        let ca_certs = match &opts.ca_file {
+            Some(path) if !pinned => load_pem_certificates(path)?,
+            _ => Vec::new(),
+        };
+        Ok(Tls {
+            ca_certs,
+            fingerprint: opts.fingerprint,
+            report_only,
+            context: OnceLock::new(),
+        })
+    }
+
+    /// Builds OpenSSL's context now if it is not built yet: called right after the TCP
+    /// connection is made, while the server gets ready to answer it.
+    pub fn prepare(&self) -> Result<(), SourceError> {
+        self.context().map(|_| ())
+    }
+
+    /// The context, built at the first call.
+    fn context(&self) -> Result<&SslContext, SourceError> {
+        if let Some(context) = self.context.get() {
+            return Ok(context);
+        }
+        let built = self
+            .build_context()
+            .map_err(|e| SourceError::Unavailable(format!("cannot set up TLS (OpenSSL): {e}")))?;
+        Ok(self.context.get_or_init(|| built))
+    }
+
+    /// TLS 1.2 or later, the cipher list and options of the `openssl` crate's connector, and
+    /// either the pin (no CA store read) or the system roots plus `--tls-ca-file`.
+    fn build_context(&self) -> Result<SslContext, ErrorStack> {
+        let mut ctx = SslContextBuilder::new(SslMethod::tls_client())?;
         let mut options = SslOptions::ALL
             | SslOptions::NO_COMPRESSION
             | SslOptions::NO_SSLV2
@@ -124,36 +165,28 @@ impl Tls {
                 | SslMode::ENABLE_PARTIAL_WRITE
                 | SslMode::RELEASE_BUFFERS,
         );
-        ctx.set_min_proto_version(Some(SslVersion::TLS1_2))
-            .map_err(setup)?;
+        ctx.set_min_proto_version(Some(SslVersion::TLS1_2))?;
         ctx.set_cipher_list(
             "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK",
-        )
-        .map_err(setup)?;
-        if opts.fingerprint.is_some() && !report_only {
+        )?;
+        if self.fingerprint.is_some() && !self.report_only {
             // The pin is the trust: chain and name are not checked, no store is needed.
             ctx.set_verify(SslVerifyMode::NONE);
         } else {
-            super::roots::trust_system_roots(&mut ctx).map_err(setup)?;
-            if let Some(path) = &opts.ca_file {
-                for cert in load_pem_certificates(path)? {
-                    // A certificate that is also a system root is already there: not an error.
-                    let _ = ctx.cert_store_mut().add_cert(cert);
-                }
+            super::roots::trust_system_roots(&mut ctx)?;
+            for cert in &self.ca_certs {
+                // A certificate that is also a system root is already there: not an error.
+                let _ = ctx.cert_store_mut().add_cert(cert.clone());
             }
             ctx.set_verify(SslVerifyMode::PEER);
         }
-        Ok(Tls {
-            context: ctx.build(),
-            fingerprint: opts.fingerprint,
-            report_only,
-        })
+        Ok(ctx.build())
     }
 
     /// One connection's TLS state for `host`: SNI (for a name), and unless a pin decides
     /// trust, the name the certificate must carry.
-    fn ssl(&self, host: &str) -> Result<Ssl, openssl::error::ErrorStack> {
-        let mut ssl = Ssl::new(&self.context)?;
+    fn ssl(&self, context: &SslContext, host: &str) -> Result<Ssl, ErrorStack> {
+        let mut ssl = Ssl::new(context)?;
         let ip = host.parse::<std::net::IpAddr>().ok();
         if ip.is_none() {
             ssl.set_hostname(host)?;
@@ -189,9 +222,10 @@ impl Tls {
     }
 
     fn handshake_on(&self, host: &str, sock: Socket) -> Result<Conn, SourceError> {
+        let context = self.context()?;
         sock.clock.restart();
         let ssl = self
-            .ssl(host)
+            .ssl(context, host)
             .map_err(|e| SourceError::Unavailable(format!("cannot set up TLS for {host}: {e}")))?;
         let tls = match ssl.connect(Buffered::new(sock)) {
             Ok(s) => s,
@@ -328,6 +362,74 @@ pub fn format_fingerprint(digest: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn opts(ca_file: Option<PathBuf>, fingerprint: Option<[u8; 32]>) -> TlsOptions {
+        TlsOptions {
+            ca_file,
+            fingerprint,
+        }
+    }
+
+    #[test]
+    fn the_context_is_built_at_the_first_connection_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let key =
+            openssl::pkey::PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "test").unwrap();
+        let name = name.build();
+        let mut b = openssl::x509::X509Builder::new().unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        std::fs::write(&ca, b.build().to_pem().unwrap()).unwrap();
+
+        let tls = Tls::new(&opts(Some(ca), None)).unwrap();
+        assert_eq!(
+            tls.ca_certs.len(),
+            1,
+            "the CA file is read when the account is checked"
+        );
+        assert!(tls.context.get().is_none(), "no context before connecting");
+        tls.prepare().unwrap();
+        let first: *const SslContext = tls.context.get().unwrap();
+        tls.prepare().unwrap();
+        assert!(
+            std::ptr::eq(first, tls.context.get().unwrap()),
+            "built once"
+        );
+    }
+
+    #[test]
+    fn a_bad_ca_file_fails_before_anything_is_connected() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let err = Tls::new(&opts(Some(missing.clone()), None)).err().unwrap();
+        assert!(err.0.contains("cannot read the CA file"), "{}", err.0);
+        let text = dir.path().join("text.pem");
+        std::fs::write(&text, "no certificate here\n").unwrap();
+        let err = Tls::new(&opts(Some(text), None)).err().unwrap();
+        assert!(err.0.contains("holds no PEM certificate"), "{}", err.0);
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let err = Tls::new(&opts(Some(broken), None)).err().unwrap();
+        assert!(err.0.contains("bad certificate in"), "{}", err.0);
+        // With a pin the CA file is not used, and not read (as before).
+        assert!(Tls::new(&opts(Some(missing.clone()), Some([0; 32]))).is_ok());
+        // `mailpull probe` verifies even with a pin, so it reads the file.
+        assert!(Tls::report_only(&opts(Some(missing), Some([0; 32]))).is_err());
+    }
 
     #[test]
     fn fingerprints() {
