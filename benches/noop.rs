@@ -5,8 +5,9 @@
 //! Each tool first fetches the whole mailbox once into its own state directory (the "first
 //! run" table: a full fetch, its peak RSS included), runs once more unmeasured (its steady
 //! state: mailpull confirms its IMAP resume point), then runs again `MAILPULL_BENCH_RUNS` times
-//! with nothing new on the server (the "no-op" table); the no-op runs of the tools alternate, so
-//! that a busy moment of this shared machine does not fall on one tool only. Every run is
+//! with nothing new on the server (the "no-op" table); the no-op runs of the tools alternate,
+//! in turns that change order every round, so that a busy moment of this shared machine does
+//! not fall on one tool only. Every run is
 //! checked: the first delivers every message, a no-op delivers none.
 //!
 //! fetchmail runs without `fetchall`: it asks the server for the messages not yet `\Seen`,
@@ -14,7 +15,8 @@
 //!
 //! Run with `cargo bench --bench noop`. `MAILPULL_BENCH_MESSAGES` sets the number of messages
 //! (default 100,000 of 1–20 KB, about 1 GB), `MAILPULL_BENCH_RUNS` the no-op runs per tool
-//! (default 3), `MAILPULL_BENCH_PROTOCOLS` which protocols to measure (default `pop3,imap`).
+//! (default 11: an IMAP no-op takes some 30 ms, of which the server's share varies by a few ms
+//! from run to run), `MAILPULL_BENCH_PROTOCOLS` which protocols to measure (default `pop3,imap`).
 //! `MAILPULL_BENCH_TOOLS` limits the tools (e.g. `mailpull,fetchmail`; default all installed).
 //! fetchmail's first run is replaced by what it leaves behind — every message `\Seen` — since
 //! its full fetch of 100,000 messages takes it well over 40 minutes on this machine; set
@@ -40,7 +42,7 @@ fn main() {
         return;
     }
     let n: usize = env_num("MAILPULL_BENCH_MESSAGES", 100_000);
-    let runs: usize = env_num("MAILPULL_BENCH_RUNS", 3).max(1);
+    let runs: usize = env_num("MAILPULL_BENCH_RUNS", 11).max(1);
     let protocols = std::env::var("MAILPULL_BENCH_PROTOCOLS").unwrap_or("pop3,imap".into());
 
     let Some(d) = Dovecot::start() else { return };
@@ -180,9 +182,18 @@ fn compare(title: &str, d: &Dovecot, tools: &mut [Tool], runs: usize) {
             eprintln!("  {} settling run: {p}", t.name);
         }
     }
+    // The first runs left up to gigabytes of dirty pages: written back now, not during the
+    // no-op runs.
+    let _ = Command::new("sync").status();
     let mut noop: Vec<Vec<Run>> = tools.iter().map(|_| Vec::new()).collect();
     for i in 0..runs {
-        for (t, v) in tools.iter().zip(noop.iter_mut()) {
+        // Each round in the other order, so that no tool always runs right after another.
+        let mut order: Vec<usize> = (0..tools.len()).collect();
+        if i % 2 == 1 {
+            order.reverse();
+        }
+        for k in order {
+            let (t, v) = (&tools[k], &mut noop[k]);
             let r = t.run(0);
             eprintln!(
                 "  {} no-op run {}: {:.3} s, CPU {:.2} s, peak RSS {} KiB",
