@@ -289,6 +289,42 @@ fn corrupt_ledger_exits_74_and_touches_nothing() {
 }
 
 #[test]
+fn damaged_ledger_pages_stop_the_run_before_the_login() {
+    // A ledger whose header and schema read fine but whose last pages are garbage: the
+    // integrity check, which runs while the connection is made, stops the run before the
+    // login, and nothing is fetched or misfiled.
+    let sb = Sandbox::new();
+    let server = Scripted::start(messages(400, 100));
+    let out = run_with_limit(
+        fetch(&sb, Some("secret"), &server.url(), &["--keep"]),
+        LIMIT,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(maildir_messages(&sb.maildir()).len(), 400);
+    let mut bytes = std::fs::read(sb.ledger()).unwrap();
+    assert!(bytes.len() > 16 * 4096, "{} bytes", bytes.len());
+    let from = bytes.len() - 3 * 4096;
+    bytes[from..].fill(0xAA);
+    std::fs::write(sb.ledger(), &bytes).unwrap();
+    let logins = server.stats().logins;
+
+    // Delete mode now: a run that logged in would delete the 400 messages it delivered.
+    let out = run_with_limit(fetch(&sb, Some("secret"), &server.url(), &[]), LIMIT);
+    assert_exit(&out, 74, "integrity check failed");
+    let stats = server.stats();
+    assert_eq!(stats.logins, logins, "no login with a damaged ledger");
+    assert!(stats.deleted.is_empty());
+    assert_eq!(
+        maildir_messages(&sb.maildir()).len(),
+        400,
+        "nothing fetched"
+    );
+    assert_eq!(server.mailbox().len(), 400);
+    // The damaged file is left for the user to inspect.
+    assert_eq!(std::fs::read(sb.ledger()).unwrap(), bytes);
+}
+
+#[test]
 fn ledger_from_a_newer_mailpull_exits_78() {
     let sb = Sandbox::new();
     let server = Scripted::start(messages(1, 100));

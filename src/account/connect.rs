@@ -150,31 +150,38 @@ fn open_tcp(account: &Account) -> Result<std::net::TcpStream, SourceError> {
     Ok(tcp)
 }
 
-/// Connects, secures the connection and logs in: the one login of the session.
-pub(super) fn login(
+/// Connects, secures the connection and logs in: the one login of the session. `ready` is
+/// asked, once the connection is secured and before the credentials are sent, whether the
+/// login may go ahead (a fetch waits there for the check of its ledger).
+pub(super) fn login<E: From<SourceError>>(
     account: &Account,
     tls: Option<&Tls>,
     password: &str,
-) -> Result<Box<dyn Source>, SourceError> {
+    ready: impl FnOnce() -> Result<(), E>,
+) -> Result<Box<dyn Source>, E> {
     match account.protocol {
         Protocol::Pop3 => {
             let method = pop3_method(account.auth);
             let mut s: Pop3Session<Conn> = secure(account, tls)?;
+            ready()?;
             s.login(&account.user, password, method)?;
             Ok(Box::new(s))
         }
-        Protocol::Imap => Ok(Box::new(login_imap(account, tls, password)?)),
+        Protocol::Imap => Ok(Box::new(login_imap(account, tls, password, ready)?)),
     }
 }
 
-/// Connects to an IMAP account and logs in (`mailpull watch` keeps the session to IDLE).
-pub(super) fn login_imap(
+/// Connects to an IMAP account and logs in (`mailpull watch` keeps the session to IDLE); `ready`
+/// as for [`login`].
+pub(super) fn login_imap<E: From<SourceError>>(
     account: &Account,
     tls: Option<&Tls>,
     password: &str,
-) -> Result<ImapSource<Conn>, SourceError> {
+    ready: impl FnOnce() -> Result<(), E>,
+) -> Result<ImapSource<Conn>, E> {
     let method = imap_method(account.auth)?;
     let mut s: ImapSession<Conn> = secure(account, tls)?;
+    ready()?;
     if !s.is_preauth() {
         s.login(&account.user, password, method)?;
     }

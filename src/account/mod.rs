@@ -19,7 +19,8 @@
 //! The order of one fetch is the engine's (see [`crate::engine`]): everything local first
 //! (TLS settings, lock, ledger, target, recovery of an interrupted run), then connect and log
 //! in (OpenSSL's context is built once the TCP connection is made, while the server gets
-//! ready to answer: see [`Tls`]), then [`engine::fetch`] with the selector (filter, `--pick`) and the read-receipt hook,
+//! ready to answer: see [`Tls`]; the ledger's page check runs meanwhile on a thread of its
+//! own, and the login waits for it: see [`IntegrityCheck`]), then [`engine::fetch`] with the selector (filter, `--pick`) and the read-receipt hook,
 //! then `receipts.finish()`, which tells the user about requests that wait for an answer.
 
 pub mod connect;
@@ -43,7 +44,7 @@ use crate::engine::{
 };
 use crate::exit::{Classify, Exit, InternalError};
 use crate::imap::source::ImapSource;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{IntegrityCheck, Ledger, LedgerError};
 use crate::receipts::hook::Hook;
 use crate::select::filter::FilterCommand;
 use crate::select::pick::Picker;
@@ -75,26 +76,30 @@ impl<'a> Session<'a> {
     }
 
     /// Connects, secures the connection and logs in (with an OAuth 2 access token obtained
-    /// right now, for the token store).
-    fn login(&self, password: &str) -> anyhow::Result<Box<dyn Source>> {
+    /// right now, for the token store), once `check` found the ledger sound.
+    fn login(&self, password: &str, check: IntegrityCheck) -> anyhow::Result<Box<dyn Source>> {
         let password = password::for_login(self.account, password)?;
-        Ok(connect::login(self.account, self.tls.as_ref(), &password)?)
+        connect::login(self.account, self.tls.as_ref(), &password, || {
+            Ok::<(), anyhow::Error>(check.wait()?)
+        })
     }
 
     /// Connects to the IMAP account and logs in, for a session that `watch` keeps to IDLE.
     pub fn login_imap(&self, password: &str) -> anyhow::Result<ImapSource<Conn>> {
         let password = password::for_login(self.account, password)?;
-        Ok(connect::login_imap(
-            self.account,
-            self.tls.as_ref(),
-            &password,
-        )?)
+        connect::login_imap(self.account, self.tls.as_ref(), &password, || {
+            Ok::<(), anyhow::Error>(())
+        })
     }
 
     /// Opens the ledger and the delivery target and recovers from an interrupted run: the
     /// local half of a fetch, done before logging in.
     pub fn prepare(&self) -> anyhow::Result<Prepared> {
-        let mut ledger = Ledger::open(&self.opts.ledger)?;
+        self.prepare_with(Ledger::open(&self.opts.ledger)?)
+    }
+
+    /// [`Session::prepare`] with the ledger opened already.
+    fn prepare_with(&self, mut ledger: Ledger) -> anyhow::Result<Prepared> {
         let mut target = open_target(&self.account.target)?;
         let account_id = ledger.account_id(&self.account.key())?;
         let recovered = engine::recover(&mut ledger, account_id, target.as_mut())?;
@@ -117,11 +122,16 @@ impl<'a> Session<'a> {
         multi: Option<&indicatif::MultiProgress>,
         stop: &StopToken,
     ) -> (Option<Summary>, anyhow::Result<()>) {
-        let mut prepared = match self.prepare() {
+        // The ledger's integrity check (a read of the whole file, below 8 MB) runs while the
+        // connection is made; the login waits for its verdict.
+        let opened = Ledger::open_checking_later(&self.opts.ledger)
+            .map_err(anyhow::Error::from)
+            .and_then(|(ledger, check)| Ok((self.prepare_with(ledger)?, check)));
+        let (mut prepared, check) = match opened {
             Ok(p) => p,
             Err(e) => return (None, Err(e)),
         };
-        let mut source = match self.login(password) {
+        let mut source = match self.login(password, check) {
             Ok(s) => s,
             Err(e) => return (None, Err(e)),
         };
@@ -138,7 +148,7 @@ impl<'a> Session<'a> {
     pub fn check(&self, password: &str) -> anyhow::Result<CheckSummary> {
         let mut ledger = Ledger::open(&self.opts.ledger)?;
         let account_id = ledger.account_id(&self.account.key())?;
-        let mut source = self.login(password)?;
+        let mut source = self.login(password, IntegrityCheck::done())?;
         Ok(engine::check(source.as_mut(), &ledger, account_id)?)
     }
 
@@ -146,7 +156,7 @@ impl<'a> Session<'a> {
     pub fn list(&self, password: &str, each: &mut dyn FnMut(Listed<'_>)) -> anyhow::Result<()> {
         let mut ledger = Ledger::open(&self.opts.ledger)?;
         let account_id = ledger.account_id(&self.account.key())?;
-        let mut source = self.login(password)?;
+        let mut source = self.login(password, IntegrityCheck::done())?;
         engine::list(source.as_mut(), &ledger, account_id, each)?;
         Ok(())
     }

@@ -103,11 +103,13 @@
 //! The file is created with mode 0600 (and its missing parent directories with mode 0700): it
 //! reveals what mail a user receives. The connection uses WAL, `synchronous = FULL` and a 30 s
 //! busy timeout. Before anything is written, the file is checked: it must be a readable SQLite
-//! database (`PRAGMA quick_check` passes; skipped above [`QUICK_CHECK_LIMIT`] bytes, where only
-//! the header and schema are read), it must not carry another application's `application_id`,
-//! a `user_version` of 0 means it must be empty, and a `user_version` of 1 or more means our
-//! tables must be there. Anything else is [`LedgerError::Corrupt`]; a `user_version` above
-//! [`SCHEMA_VERSION`] is [`LedgerError::TooNew`]. A foreign database is never modified.
+//! database, it must not carry another application's `application_id`, a `user_version` of 0
+//! means it must be empty, and a `user_version` of 1 or more means our tables must be there.
+//! Anything else is [`LedgerError::Corrupt`]; a `user_version` above [`SCHEMA_VERSION`] is
+//! [`LedgerError::TooNew`]. A foreign database is never modified. Then `PRAGMA quick_check`
+//! reads every page (skipped above [`QUICK_CHECK_LIMIT`] bytes): before returning, or, with
+//! `Ledger::open_checking_later` (a fetch, which waits for it before logging in) and a ledger
+//! that needs no migration, on a thread of its own ([`IntegrityCheck`], `integrity.rs`).
 //!
 //! Migrations (`MIGRATIONS[v]` upgrades version `v` to `v + 1`) run one per `IMMEDIATE`
 //! transaction, which re-reads `user_version` under the write lock, so that two processes opening
@@ -123,7 +125,7 @@
 //! The ledger is storage only: it imports nothing above the ground floor but the exit codes of
 //! its errors. This file holds the error type, the [`Ledger`] handle and its transaction
 //! helpers; `keys.rs` what identifies a mailbox and a message; `open.rs` opening and checking
-//! the file; `schema.rs` the schema and the migration runner (`migrate.rs`: the upgrade to
+//! the file (`integrity.rs`: its page check); `schema.rs` the schema and the migration runner (`migrate.rs`: the upgrade to
 //! schema 3); `messages.rs` the message rows the engine reads and writes; `import.rs` rows
 //! imported from other programs; `receipts.rs` read-receipt requests and answers;
 //! `mailboxes.rs` listing and renaming mailboxes. (The `mailpull ledger` command is
@@ -131,6 +133,7 @@
 
 mod briefs;
 mod import;
+mod integrity;
 mod keys;
 mod messages;
 mod open;
@@ -153,10 +156,10 @@ use crate::exit::{Classify, Exit};
 
 pub use briefs::Brief;
 pub use import::ImportRow;
+pub use integrity::{IntegrityCheck, QUICK_CHECK_LIMIT};
 pub use keys::{url_user, AccountKey, MessageKey};
 pub use mailboxes::{MailboxSummary, Merge, RenameReport};
 pub use messages::{Entry, NewEntry, State};
-pub use open::QUICK_CHECK_LIMIT;
 pub use receipts::{NewReceipt, Policy, Receipt, ReceiptState};
 pub use resume::ResumePoint;
 pub use schema::SCHEMA_VERSION;

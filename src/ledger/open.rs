@@ -8,19 +8,20 @@ use std::time::Duration;
 
 use rusqlite::{ffi, Connection, OpenFlags};
 
+use super::integrity::{quick_check, worth_checking, IntegrityCheck};
 use super::schema::{APPLICATION_ID, OUR_TABLES, SCHEMA_VERSION};
 use super::{is_busy, is_corruption, Ledger, LedgerError};
 use crate::fs::{context, create_private_dir, parent_dir, private_file};
 
-/// Above this file size, opening skips `PRAGMA quick_check` (which reads the whole file) and
-/// only reads the header and the schema; SQLite still reports any damaged page it reads later,
-/// as [`LedgerError::Corrupt`]. A ledger holds about 220 bytes per message, so this is some
-/// 35,000 messages: above that the check would be a fixed cost of every run (~50 ms at
-/// 100,000 messages, a quarter of an IMAP run that finds nothing new).
-pub const QUICK_CHECK_LIMIT: u64 = 8 * 1024 * 1024;
-
 /// How long a writer waits for another process holding the ledger.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// When opening checks the file's integrity: before returning, or on a thread of its own.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum When {
+    Now,
+    Later,
+}
 
 /// A rusqlite error standing for a file-system failure before SQLite got to open the file.
 fn cantopen(message: String) -> rusqlite::Error {
@@ -45,12 +46,29 @@ impl Ledger {
     /// `synchronous = FULL` (a commit survives power loss), a busy timeout so that parallel
     /// runs for different accounts wait for each other, and forward migrations.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        let (ledger, check) = Self::open_with(path, When::Now)?;
+        check.wait()?;
+        Ok(ledger)
+    }
+
+    /// [`Ledger::open`], except that the integrity check of a file that needs no migration
+    /// (`PRAGMA quick_check`, which reads every page below
+    /// [`QUICK_CHECK_LIMIT`](super::QUICK_CHECK_LIMIT)) runs on a thread of its own: wait for
+    /// it before anything on the server depends on the ledger. What is found by reading the
+    /// header and the schema (a file that is not a mailpull ledger, a ledger from a newer
+    /// mailpull) still stops the opening here, and a file about to be migrated is checked
+    /// before the migration writes to it.
+    pub fn open_checking_later(path: &Path) -> Result<(Ledger, IntegrityCheck), LedgerError> {
+        Self::open_with(path, When::Later)
+    }
+
+    fn open_with(path: &Path, when: When) -> Result<(Ledger, IntegrityCheck), LedgerError> {
         // A few steps of opening (changing the journal mode, the first migration) can meet a
         // lock held by another process opening the same new file and report it at once
         // instead of waiting; try again for as long as a busy query would wait.
         let start = std::time::Instant::now();
         loop {
-            match Self::open_once(path) {
+            match Self::open_once(path, when) {
                 Err(LedgerError::Open { source, .. } | LedgerError::Sql { source, .. })
                     if is_busy(&source) && start.elapsed() < BUSY_TIMEOUT =>
                 {
@@ -61,7 +79,7 @@ impl Ledger {
         }
     }
 
-    fn open_once(path: &Path) -> Result<Ledger, LedgerError> {
+    fn open_once(path: &Path, when: When) -> Result<(Ledger, IntegrityCheck), LedgerError> {
         let open_err = |source| LedgerError::Open {
             path: path.to_path_buf(),
             source,
@@ -108,14 +126,14 @@ impl Ledger {
         // of it in one read transaction, so that another process creating the schema at the
         // same moment is seen either not at all or completely.
         ledger.conn.execute_batch("BEGIN").map_err(setup_err)?;
-        let checked = ledger.check_file(&setup_err);
+        let checked = ledger.check_file(&setup_err, when);
         let end = if checked.is_ok() {
             "COMMIT"
         } else {
             "ROLLBACK"
         };
         let ended = ledger.conn.execute_batch(end).map_err(setup_err);
-        checked?;
+        let check_later = checked?;
         ended?;
 
         let mode: String = ledger
@@ -130,19 +148,34 @@ impl Ledger {
         }
         let mut ledger = ledger;
         ledger.migrate()?;
-        Ok(ledger)
+        let check = if check_later {
+            IntegrityCheck::start(path)
+        } else {
+            IntegrityCheck::done()
+        };
+        Ok((ledger, check))
     }
 
     /// Checks that the file is a readable mailpull ledger this mailpull understands: its
-    /// schema, its integrity, its header. `setup_err` maps SQLite's errors.
+    /// schema, its header, and (now, or with `When::Later` on a thread once opened: `Ok(true)`)
+    /// its integrity. `setup_err` maps SQLite's errors.
     fn check_file(
         &self,
         setup_err: &dyn Fn(rusqlite::Error) -> LedgerError,
-    ) -> Result<(), LedgerError> {
+        when: When,
+    ) -> Result<bool, LedgerError> {
         let objects = self.schema_objects().map_err(setup_err)?;
-        self.check_integrity().map_err(setup_err)??;
         let (application_id, version) = self.header_ids().map_err(setup_err)?;
-        self.check_identity(application_id, version, &objects)
+        self.check_identity(application_id, version, &objects)?;
+        if !worth_checking(&self.conn, &self.path).map_err(setup_err)? {
+            return Ok(false);
+        }
+        // A migration writes: the file must be known sound before.
+        if when == When::Later && version == SCHEMA_VERSION {
+            return Ok(true);
+        }
+        quick_check(&self.conn, &self.path).map_err(setup_err)??;
+        Ok(false)
     }
 
     /// The names of the tables, indexes, views and triggers in the file (SQLite's own excluded).
@@ -152,37 +185,6 @@ impl Ledger {
         )?;
         let rows = st.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
         rows.collect()
-    }
-
-    /// `PRAGMA quick_check` unless the file is very large. The outer error is a failure to run
-    /// the check, the inner one a damaged file.
-    fn check_integrity(&self) -> rusqlite::Result<Result<(), LedgerError>> {
-        let page_count: i64 = self
-            .conn
-            .pragma_query_value(None, "page_count", |row| row.get(0))?;
-        let page_size: i64 = self
-            .conn
-            .pragma_query_value(None, "page_size", |row| row.get(0))?;
-        let bytes = u64::try_from(page_count.saturating_mul(page_size)).unwrap_or(u64::MAX);
-        if bytes > QUICK_CHECK_LIMIT {
-            log::debug!(
-                "ledger {}: {bytes} bytes, skipping quick_check",
-                self.path.display()
-            );
-            return Ok(Ok(()));
-        }
-        let mut st = self.conn.prepare("PRAGMA quick_check(5)")?;
-        let problems = st
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        if problems.len() == 1 && problems[0] == "ok" {
-            Ok(Ok(()))
-        } else {
-            Ok(Err(self.corrupt(format!(
-                "integrity check failed: {}",
-                problems.join("; ")
-            ))))
-        }
     }
 
     /// `PRAGMA application_id` and `PRAGMA user_version`.
@@ -428,8 +430,53 @@ mod tests {
     fn truncated_ledger_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.sqlite");
+        truncated_ledger(&path);
+        expect_corrupt(&path);
+    }
+
+    #[test]
+    fn a_check_left_for_later_finds_the_damage_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.sqlite");
+        damaged_ledger(&path);
+        // The header and the schema read fine: the opening succeeds, the check does not.
+        let (ledger, check) = Ledger::open_checking_later(&path).unwrap();
+        match check.wait() {
+            Err(LedgerError::Corrupt { detail, .. }) => {
+                assert!(detail.contains("integrity check failed"), "{detail}")
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        drop(ledger);
+        assert!(expect_corrupt(&path).contains("integrity check failed"));
+        // A sound ledger passes, and one about to be migrated is checked before it is.
+        let sound = dir.path().join("sound.sqlite");
+        drop(Ledger::open(&sound).unwrap());
+        let (_l, check) = Ledger::open_checking_later(&sound).unwrap();
+        check.wait().unwrap();
+    }
+
+    /// A ledger of 3,000 rows cut to half its size.
+    fn truncated_ledger(path: &Path) {
+        let len = ledger_of_3000_rows(path);
+        let f = fs::OpenOptions::new().write(true).open(path).unwrap();
+        f.set_len(len / 2).unwrap();
+    }
+
+    /// A ledger of 3,000 rows whose last pages are overwritten: its header and schema are
+    /// intact.
+    fn damaged_ledger(path: &Path) {
+        let len = ledger_of_3000_rows(path);
+        let mut bytes = fs::read(path).unwrap();
+        let from = usize::try_from(len).unwrap() - 3 * 4096;
+        bytes[from..].fill(0xAA);
+        fs::write(path, bytes).unwrap();
+    }
+
+    /// Writes a ledger of 3,000 rows, checkpointed into the file; returns the file's size.
+    fn ledger_of_3000_rows(path: &Path) -> u64 {
         {
-            let mut l = Ledger::open(&path).unwrap();
+            let mut l = Ledger::open(path).unwrap();
             let a = l.account_id(&account("alice")).unwrap();
             let items: Vec<NewEntry> = (0..3000)
                 .map(|i| new_entry(&format!("uid-{i:06}-padding-padding"), &format!("loc{i}")))
@@ -439,12 +486,9 @@ mod tests {
                 .execute_batch("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode=DELETE;")
                 .unwrap();
         }
-        let len = fs::metadata(&path).unwrap().len();
+        let len = fs::metadata(path).unwrap().len();
         assert!(len > 16 * 4096, "{len}");
-        let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
-        f.set_len(len / 2).unwrap();
-        drop(f);
-        expect_corrupt(&path);
+        len
     }
 
     #[test]
