@@ -18,10 +18,12 @@
 //!
 //! The order of one fetch is the engine's (see [`crate::engine`]): everything local first
 //! (TLS settings, lock, ledger, target, recovery of an interrupted run), then connect and log
-//! in (OpenSSL's context is built once the TCP connection is made, while the server gets
-//! ready to answer: see [`Tls`]; the ledger's page check runs meanwhile on a thread of its
-//! own, and the login waits for it: see [`IntegrityCheck`]), then [`engine::fetch`] with the selector (filter, `--pick`) and the read-receipt hook,
+//! in, then [`engine::fetch`] with the selector (filter, `--pick`) and the read-receipt hook,
 //! then `receipts.finish()`, which tells the user about requests that wait for an answer.
+//! Two local steps take the time a server needs to answer a new connection instead of adding
+//! to it: OpenSSL's context is built once the TCP connection is made (see [`Tls`]), and the
+//! ledger's page check runs on a thread of its own meanwhile; the login waits for its verdict
+//! (see [`IntegrityCheck`]).
 
 pub mod connect;
 pub mod lock;

@@ -58,8 +58,9 @@
 //!
 //! **Partial listings.** A source may list only some of a mailbox's messages
 //! ([`Listing::partial`]: `mailpull watch` over IMAP lists only what arrived since its last
-//! listing, and a keep-mode run only what arrived since its resume point). Steps 3–7 work on the listed messages as usual — every promise concerns a message
-//! the engine handles, and each of those is listed. What a partial listing cannot tell is that
+//! listing, and a keep-mode run only what arrived since its resume point). Steps 3–7 work on
+//! the listed messages as usual — every promise concerns a message the engine handles, and
+//! each of those is listed. What a partial listing cannot tell is that
 //! an unlisted message is gone, so nothing that concerns the whole mailbox is done with it: no
 //! ledger rows are pruned (step 8), and read-receipt marks pending for unlisted messages stay
 //! pending instead of being dropped as if their messages were gone. In delete mode a delivered
@@ -79,6 +80,8 @@
 //! `receipts.rs` (step 7's receipts). [`check`] and [`list`] (`inspect.rs`) look without
 //! fetching. A fetch stops early only when its [`StopToken`] is set (`mailpull watch`, on
 //! SIGINT/SIGTERM).
+//!
+//! [`Listing::partial`]: crate::source::Listing::partial
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -74,6 +74,8 @@ impl<S: Read + Write> ImapSource<S> {
     /// costs a listing of the new mail, not of the whole folder. A complete listing is made
     /// instead when the folder is not the one selected, must be selected again (read-write
     /// now), or its UIDVALIDITY changed.
+    ///
+    /// [`Listing::partial`]: crate::source::Listing::partial
     pub fn open_new(&mut self, mailbox: &str, write: bool) -> Result<Listing, SourceError> {
         let read_only = !(write || self.mark_seen);
         let (uidvalidity, highest) = match &self.listed {

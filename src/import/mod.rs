@@ -33,6 +33,8 @@
 //! Message-ID. Like any delivered row, in delete mode (`keep = false`) the next fetch deletes
 //! those still on the server without downloading them; `delete_after_days` counts from that
 //! time.
+//!
+//! [`Ledger::import_delivered`]: crate::ledger::Ledger::import_delivered
 
 pub mod fetchmail;
 pub mod getmail;

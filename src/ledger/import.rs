@@ -5,6 +5,8 @@ use rusqlite::params;
 use super::{AccountKey, Ledger, LedgerError, MessageKey};
 
 /// A message another program already fetched, for [`Ledger::import_delivered`].
+///
+/// [`Ledger::import_delivered`]: super::Ledger::import_delivered
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImportRow {
     pub key: MessageKey,
