@@ -172,7 +172,9 @@ fn compare(title: &str, d: &Dovecot, tools: &mut [Tool], runs: usize) {
             continue;
         }
         eprintln!("{title}: {} fetches all {all} messages", t.name);
-        first.push(record(t.name, vec![t.run(all)]));
+        let mut r = ToolResult::new(t.name, "");
+        r.add(0, t.run(all));
+        first.push(r);
     }
     // One unmeasured run each, so that every tool is in its steady state (mailpull confirms
     // the resume point the first run wrote with a second full listing).
@@ -185,52 +187,16 @@ fn compare(title: &str, d: &Dovecot, tools: &mut [Tool], runs: usize) {
     // The first runs left up to gigabytes of dirty pages: written back now, not during the
     // no-op runs.
     let _ = Command::new("sync").status();
-    let mut noop: Vec<Vec<Run>> = tools.iter().map(|_| Vec::new()).collect();
-    for i in 0..runs {
-        // Each round in the other order, so that no tool always runs right after another.
-        let mut order: Vec<usize> = (0..tools.len()).collect();
-        if i % 2 == 1 {
-            order.reverse();
-        }
-        for k in order {
-            let (t, v) = (&tools[k], &mut noop[k]);
-            let r = t.run(0);
-            eprintln!(
-                "  {} no-op run {}: {:.3} s, CPU {:.2} s, peak RSS {} KiB",
-                t.name,
-                i + 1,
-                r.wall.as_secs_f64(),
-                r.cpu.0 + r.cpu.1,
-                r.max_rss_kib
-            );
-            v.push(r);
-        }
-    }
-    let noop: Vec<ToolResult> = tools
+    eprintln!("{title}: no-op runs");
+    let contenders = tools
         .iter()
-        .zip(noop)
-        .map(|(t, v)| record(t.name, v))
+        .map(|t| Contender {
+            name: t.name,
+            target: "",
+            run: Box::new(move || t.run(0)),
+        })
         .collect();
+    let noop = run_alternating(runs, contenders);
     print_spread(&format!("{title}: first run, full fetch"), &first);
     print_spread(&format!("{title}: no-op re-run, nothing new"), &noop);
-}
-
-fn record(name: &'static str, v: Vec<Run>) -> ToolResult {
-    let mut r = ToolResult {
-        name,
-        target: "",
-        walls: Vec::new(),
-        cpus: Vec::new(),
-        max_rss_kib: 0,
-        problems: Vec::new(),
-    };
-    for (i, run) in v.into_iter().enumerate() {
-        r.walls.push(run.wall);
-        r.cpus.push(run.cpu);
-        r.max_rss_kib = r.max_rss_kib.max(run.max_rss_kib);
-        if let Some(p) = run.problem {
-            r.problems.push(format!("run {}: {p}", i + 1));
-        }
-    }
-    r
 }

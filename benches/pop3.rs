@@ -9,8 +9,9 @@
 //!
 //! Run with `cargo bench --bench pop3` (or run the built binary with `--bench`).
 //! `MAILPULL_BENCH_MESSAGES` sets the number of messages (default 2000, about 70 MB);
-//! `MAILPULL_BENCH_RUNS` the runs per tool (default 3); `MAILPULL_BENCH_PROTOCOLS` which
-//! protocols to measure (default `pop3,imap`). Peak RSS is measured through GNU time when
+//! `MAILPULL_BENCH_RUNS` the runs per tool (default 3), in rounds where every tool runs once,
+//! the order turning around every round; `MAILPULL_BENCH_PROTOCOLS` which protocols to measure
+//! (default `pop3,imap`). Peak RSS is measured through GNU time when
 //! `/usr/bin/time` exists (see `measure`).
 
 mod common;
@@ -70,31 +71,35 @@ fn main() {
     if protocols.contains("pop3") {
         // Warm-up: let Dovecot build its index and uidlist, and fill the page cache.
         let _ = bench_wire(&d, n, Proto::Pop3);
-        let mut results: Vec<ToolResult> = Vec::new();
-        results.push(run_tool("mailpull", "Maildir (new/)", runs, n, || {
-            bench_mailpull(&mailpull, &d, Proto::Pop3)
-        }));
+        let mut tools = vec![Contender {
+            name: "mailpull",
+            target: "Maildir (new/)",
+            run: Box::new(|| bench_mailpull(&mailpull, &d, Proto::Pop3)),
+        }];
         if which("mpop").is_some() {
-            results.push(run_tool("mpop", "Maildir (new/)", runs, n, || {
-                bench_mpop(&d)
-            }));
+            tools.push(Contender {
+                name: "mpop",
+                target: "Maildir (new/)",
+                run: Box::new(|| bench_mpop(&d)),
+            });
         } else {
             println!("mpop not installed: skipped");
         }
         if which("fetchmail").is_some() {
-            results.push(run_tool(
-                "fetchmail",
-                "mda `cat > FILE` per message",
-                runs,
-                n,
-                || bench_fetchmail(&d, Proto::Pop3),
-            ));
+            tools.push(Contender {
+                name: "fetchmail",
+                target: "mda `cat > FILE` per message",
+                run: Box::new(|| bench_fetchmail(&d, Proto::Pop3)),
+            });
         } else {
             println!("fetchmail not installed: skipped");
         }
-        results.push(run_tool("wire", "discarded", runs, n, || {
-            bench_wire(&d, n, Proto::Pop3)
-        }));
+        tools.push(Contender {
+            name: "wire",
+            target: "discarded",
+            run: Box::new(|| bench_wire(&d, n, Proto::Pop3)),
+        });
+        let results = run_alternating(runs, tools);
         print_table("POP3 (pop3s)", &results, n, total_bytes);
         print_ratios(
             &results,
@@ -107,24 +112,26 @@ fn main() {
     }
     if protocols.contains("imap") {
         let _ = bench_wire(&d, n, Proto::Imap);
-        let mut results: Vec<ToolResult> = Vec::new();
-        results.push(run_tool("mailpull", "Maildir (new/)", runs, n, || {
-            bench_mailpull(&mailpull, &d, Proto::Imap)
-        }));
+        let mut tools = vec![Contender {
+            name: "mailpull",
+            target: "Maildir (new/)",
+            run: Box::new(|| bench_mailpull(&mailpull, &d, Proto::Imap)),
+        }];
         if which("fetchmail").is_some() {
-            results.push(run_tool(
-                "fetchmail",
-                "mda `cat > FILE` per message",
-                runs,
-                n,
-                || bench_fetchmail(&d, Proto::Imap),
-            ));
+            tools.push(Contender {
+                name: "fetchmail",
+                target: "mda `cat > FILE` per message",
+                run: Box::new(|| bench_fetchmail(&d, Proto::Imap)),
+            });
         } else {
             println!("fetchmail not installed: skipped");
         }
-        results.push(run_tool("wire", "discarded", runs, n, || {
-            bench_wire(&d, n, Proto::Imap)
-        }));
+        tools.push(Contender {
+            name: "wire",
+            target: "discarded",
+            run: Box::new(|| bench_wire(&d, n, Proto::Imap)),
+        });
+        let results = run_alternating(runs, tools);
         print_table("IMAP (imaps, keep mode)", &results, n, total_bytes);
         print_ratios(&results, &[("mailpull", "wire"), ("fetchmail", "mailpull")]);
     }

@@ -111,27 +111,23 @@ impl ToolResult {
         w.sort();
         w.get(w.len() / 2).copied().unwrap_or_default()
     }
-}
 
-pub fn run_tool(
-    name: &'static str,
-    target: &'static str,
-    runs: usize,
-    _n: usize,
-    mut f: impl FnMut() -> Run,
-) -> ToolResult {
-    let mut r = ToolResult {
-        name,
-        target,
-        walls: Vec::new(),
-        cpus: Vec::new(),
-        max_rss_kib: 0,
-        problems: Vec::new(),
-    };
-    for i in 0..runs {
-        let run = f();
+    pub fn new(name: &'static str, target: &'static str) -> ToolResult {
+        ToolResult {
+            name,
+            target,
+            walls: Vec::new(),
+            cpus: Vec::new(),
+            max_rss_kib: 0,
+            problems: Vec::new(),
+        }
+    }
+
+    /// Records the tool's `i`-th run (from 0) and logs it on stderr.
+    pub fn add(&mut self, i: usize, run: Run) {
         eprintln!(
-            "  {name} run {}: {:.3} s, CPU {:.2} s user + {:.2} s system, peak RSS {} KiB{}",
+            "  {} run {}: {:.3} s, CPU {:.2} s user + {:.2} s system, peak RSS {} KiB{}",
+            self.name,
             i + 1,
             run.wall.as_secs_f64(),
             run.cpu.0,
@@ -142,14 +138,41 @@ pub fn run_tool(
                 .map(|p| format!(" ({p})"))
                 .unwrap_or_default()
         );
-        r.walls.push(run.wall);
-        r.cpus.push(run.cpu);
-        r.max_rss_kib = r.max_rss_kib.max(run.max_rss_kib);
+        self.walls.push(run.wall);
+        self.cpus.push(run.cpu);
+        self.max_rss_kib = self.max_rss_kib.max(run.max_rss_kib);
         if let Some(p) = run.problem {
-            r.problems.push(format!("run {}: {p}", i + 1));
+            self.problems.push(format!("run {}: {p}", i + 1));
         }
     }
-    r
+}
+
+/// A tool to measure: its name, where it delivers, and one run of it.
+pub struct Contender<'a> {
+    pub name: &'static str,
+    pub target: &'static str,
+    pub run: Box<dyn FnMut() -> Run + 'a>,
+}
+
+/// `runs` rounds in which every tool runs once, in an order that turns around every round, so
+/// that a busy or a quiet moment of this shared machine (or of the server's caches) does not
+/// fall on one tool only.
+pub fn run_alternating(runs: usize, mut tools: Vec<Contender<'_>>) -> Vec<ToolResult> {
+    let mut results: Vec<ToolResult> = tools
+        .iter()
+        .map(|t| ToolResult::new(t.name, t.target))
+        .collect();
+    for i in 0..runs {
+        let mut order: Vec<usize> = (0..tools.len()).collect();
+        if i % 2 == 1 {
+            order.reverse();
+        }
+        for k in order {
+            let run = (tools[k].run)();
+            results[k].add(i, run);
+        }
+    }
+    results
 }
 
 /// Spawns `cmd` (stdout/stderr to files in `dir`, environment cleared but for PATH and what
