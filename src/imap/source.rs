@@ -498,25 +498,28 @@ impl Read for CrlfToLf<'_> {
                 self.held_cr = false;
             }
             let end = start + n;
-            // Compact in place, dropping the CR of every CRLF.
+            // Compact in place, dropping the CR of every CRLF: the bytes between two CRs move
+            // as one run (memchr finds the CRs).
             let mut w = 0;
             let mut r = 0;
             while r < end {
-                let b = out[r];
-                if b == b'\r' {
-                    if r + 1 == end {
-                        self.held_cr = true;
-                        r += 1;
-                        continue;
-                    }
-                    if out[r + 1] == b'\n' {
-                        r += 1;
-                        continue;
-                    }
+                let cr = memchr::memchr(b'\r', &out[r..end]).map_or(end, |i| r + i);
+                if w != r {
+                    out.copy_within(r..cr, w);
                 }
-                out[w] = b;
-                w += 1;
-                r += 1;
+                w += cr - r;
+                if cr + 1 >= end {
+                    // The end, or a CR that the next read may pair with an LF.
+                    self.held_cr = cr + 1 == end;
+                    break;
+                }
+                if out[cr + 1] != b'\n' {
+                    // A lone CR stays.
+                    out[w] = b'\r';
+                    w += 1;
+                }
+                // After a CRLF the LF starts the next run.
+                r = cr + 1;
             }
             if w > 0 {
                 return Ok(w);
@@ -564,5 +567,63 @@ mod tests {
         }
         assert_eq!(convert(b"", 3), b"");
         assert_eq!(convert(b"\r\n", 1), b"\n");
+    }
+
+    #[test]
+    fn conversion_matches_a_plain_replace_whatever_the_reads() {
+        // Every mix of CR, LF and other bytes, cut into reads of every size and read with
+        // buffers of every size, gives what replacing each CRLF by LF in the whole gives.
+        let mut rng = 0x2545_f491_u32;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            rng
+        };
+        for _ in 0..300 {
+            let len = (next() % 200) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| [b'\r', b'\n', b'x', b'\r', b'y'][(next() % 5) as usize])
+                .collect();
+            let mut want = Vec::new();
+            let mut i = 0;
+            while i < input.len() {
+                if input[i] == b'\r' && input.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                    continue;
+                }
+                want.push(input[i]);
+                i += 1;
+            }
+            for chunk in [1, 2, 3, 64, 4096] {
+                for buf in [1, 2, 5, 64, 4096] {
+                    let mut src = &input[..];
+                    let mut chunky = ChunkReader(&mut src, chunk);
+                    let mut r = CrlfToLf::new(&mut chunky);
+                    let mut got = Vec::new();
+                    let mut b = vec![0u8; buf];
+                    loop {
+                        let n = r.read(&mut b).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        got.extend_from_slice(&b[..n]);
+                    }
+                    assert_eq!(got, want, "input {input:?} chunk {chunk} buf {buf}");
+                }
+            }
+        }
+    }
+
+    /// Reads at most `.1` bytes at a time.
+    struct ChunkReader<'a, 'b>(&'a mut &'b [u8], usize);
+
+    impl Read for ChunkReader<'_, '_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(out.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            *self.0 = &self.0[n..];
+            Ok(n)
+        }
     }
 }

@@ -123,12 +123,23 @@ pub enum Detection {
     Refused(String),
 }
 
-/// Whether a header block may contain a request: a cheap test before parsing.
+/// Whether a header block may contain a request: a cheap test before parsing. A field name
+/// starts a line, so only the starts of lines (after an LF or a CR, whatever the line ends;
+/// blanks skipped, as a lenient parser does) are compared with the name.
 pub fn may_request(header: &[u8]) -> bool {
     let needle = b"disposition-notification-to";
-    header
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    let at = |i: usize| {
+        let blanks = header
+            .get(i..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        header
+            .get(i + blanks..i + blanks + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    };
+    at(0) || memchr::memchr2_iter(b'\n', b'\r', header).any(|i| at(i + 1))
 }
 
 /// Reads a message's header block (up to the blank line) and decides whether it carries a
@@ -275,6 +286,55 @@ pub fn display(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether mail-parser finds a `Disposition-Notification-To` field in `header`, without
+    /// the prefilter.
+    fn parser_finds_dnt(header: &[u8]) -> bool {
+        MessageParser::new().parse_headers(header).is_some_and(|m| {
+            !m.header_as(HeaderName::DispositionNotificationTo, HeaderForm::Addresses)
+                .is_empty()
+        })
+    }
+
+    #[test]
+    fn the_prefilter_lets_every_request_through() {
+        let field = "Disposition-Notification-To: <a@example.org>";
+        let mut shapes = 0;
+        for name in [field, &field.to_lowercase(), &field.to_uppercase()] {
+            for eol in ["\r\n", "\n", "\r"] {
+                for before in [
+                    "",
+                    "Subject: hi",
+                    "Subject: hi\r\n\tfolded",
+                    " x: y",
+                    "From: b",
+                ] {
+                    for lead in ["", " ", "\t"] {
+                        let mut h = String::new();
+                        if !before.is_empty() {
+                            h.push_str(before);
+                            h.push_str(eol);
+                        }
+                        h.push_str(lead);
+                        h.push_str(name);
+                        h.push_str(eol);
+                        h.push_str("To: c@example.org");
+                        h.push_str(eol);
+                        h.push_str(eol);
+                        if parser_finds_dnt(h.as_bytes()) {
+                            shapes += 1;
+                            assert!(may_request(h.as_bytes()), "{h:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(shapes >= 15, "only {shapes} shapes carried a request");
+        assert!(!may_request(
+            b"Subject: disposition-notification-to\r\n\r\n"
+        ));
+        assert!(!may_request(b"Subject: a\r\n\r\n"));
+    }
 
     fn req(h: &str) -> Request {
         match detect(h.as_bytes()) {
