@@ -15,7 +15,7 @@
 //!
 //! Run with `cargo bench --bench noop`. `MAILPULL_BENCH_MESSAGES` sets the number of messages
 //! (default 100,000 of 1–20 KB, about 1 GB), `MAILPULL_BENCH_RUNS` the no-op runs per tool
-//! (default 11: an IMAP no-op takes some 30 ms, of which the server's share varies by a few ms
+//! (default 21: an IMAP no-op takes some 30 ms, of which the server's share varies by a few ms
 //! from run to run), `MAILPULL_BENCH_PROTOCOLS` which protocols to measure (default `pop3,imap`).
 //! `MAILPULL_BENCH_TOOLS` limits the tools (e.g. `mailpull,fetchmail`; default all installed).
 //! fetchmail's first run is replaced by what it leaves behind — every message `\Seen` — since
@@ -42,7 +42,7 @@ fn main() {
         return;
     }
     let n: usize = env_num("MAILPULL_BENCH_MESSAGES", 100_000);
-    let runs: usize = env_num("MAILPULL_BENCH_RUNS", 11).max(1);
+    let runs: usize = env_num("MAILPULL_BENCH_RUNS", 21).max(1);
     let protocols = std::env::var("MAILPULL_BENCH_PROTOCOLS").unwrap_or("pop3,imap".into());
 
     let Some(d) = Dovecot::start() else { return };
@@ -53,6 +53,9 @@ fn main() {
         total_bytes += m.len() as u64;
         d.add_message("alice", &m);
     }
+    // The generated mailbox is written back before any tool runs, so that no first run pays
+    // for it (ext4 makes an fsync wait for other files' dirty data too).
+    let _ = Command::new("sync").status();
     println!(
         "mailbox: {n} messages, {:.1} MB on Dovecot (pop3s on 127.0.0.1:{}, imaps on \
          127.0.0.1:{}), keep mode, {runs} no-op runs per tool",
