@@ -77,6 +77,7 @@
 //! end.
 
 mod body;
+mod crlf;
 mod encode;
 pub mod folders;
 pub mod pattern;
